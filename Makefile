@@ -1,0 +1,48 @@
+# Doppel — the two commands of the quick start are `make demo` and `make test`.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+BENCHES ?= ingest
+
+.PHONY: setup configure build demo test test-unit test-asan fuzz-smoke bench web clean
+
+setup:
+	@./scripts/setup
+
+configure:
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target doppel
+
+build-all: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: setup build
+	./$(BUILD)/doppel demo
+
+# The whole suite: unit and integration tests, then the sanitizer run and the fuzz smoke run.
+test: setup build-all
+	cd $(BUILD) && ctest -j 2 --output-on-failure --timeout 300
+	$(MAKE) test-asan
+	$(MAKE) fuzz-smoke
+
+# The unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDOPPEL_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest -j 2 --output-on-failure --timeout 600 -E '^Integration'
+
+# Every libFuzzer target under fuzz/ for a few seconds each (clang).
+fuzz-smoke:
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DDOPPEL_FUZZ=ON -DDOPPEL_TESTS=OFF -DDOPPEL_WERROR=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@./scripts/fuzz-smoke build-fuzz 10
+
+bench: setup build
+	@for b in $(BENCHES); do echo "== doppel bench $$b"; ./$(BUILD)/doppel bench $$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

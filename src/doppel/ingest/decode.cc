@@ -1,0 +1,142 @@
+// Decoders on simdjson's DOM API: it validates the whole document (so trailing garbage is an
+// error) and picks the fastest kernel for this CPU at run time.
+#include "doppel/ingest/decode.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+namespace doppel::ingest {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+// One parser per thread: simdjson parsers reuse their buffers across documents.
+simdjson::dom::parser& ThreadParser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+Status Bad(std::string_view where, std::string_view what) {
+  return InvalidArgument(fmt::format("{}: {}", where, what));
+}
+
+Status ReadTs(element v, std::string_view where, TimeNs* out) {
+  int64_t ts;
+  if (v.type() != element_type::INT64 && v.type() != element_type::UINT64) {
+    return Bad(where, "expected an integer timestamp in ns since the epoch");
+  }
+  if (v.get_int64().get(ts)) return Bad(where, "timestamp out of range");
+  if (ts < 0) return Bad(where, "timestamp is negative");
+  *out = ts;
+  return Status::Ok();
+}
+
+Status ReadQuality(element v, std::string_view where, Quality* out) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Bad(where, "expected \"good\", \"uncertain\" or \"bad\"");
+  if (!ParseQuality(std::string(s), out)) {
+    return Bad(where, fmt::format("unknown quality '{}' (expected good, uncertain or bad)", s));
+  }
+  return Status::Ok();
+}
+
+bool IsNumber(element v) {
+  auto t = v.type();
+  return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
+}
+
+Result<element> Parse(std::string_view text) {
+  element doc;
+  if (auto e = ThreadParser().parse(text.data(), text.size()).get(doc); e) {
+    return Bad("$", fmt::format("not valid JSON: {}", simdjson::error_message(e)));
+  }
+  return doc;
+}
+
+}  // namespace
+
+Result<std::vector<Reading>> DecodeTelemetry(std::string_view twin, std::string_view payload, TimeNs arrival_ns) {
+  auto doc = Parse(payload);
+  if (!doc.ok()) return doc.status();
+  simdjson::dom::object obj;
+  if (doc->get_object().get(obj)) return Bad("$", "expected a JSON object");
+
+  std::vector<Reading> out;
+  out.reserve(obj.size());
+  TimeNs ts = arrival_ns;
+  Quality quality = Quality::kGood;
+  for (auto [key, v] : obj) {
+    if (key == "ts") {
+      DOPPEL_RETURN_IF_ERROR(ReadTs(v, fmt::format("$.{}", key), &ts));
+    } else if (key == "quality") {
+      DOPPEL_RETURN_IF_ERROR(ReadQuality(v, fmt::format("$.{}", key), &quality));
+    } else if (v.is_null()) {
+      continue;  // a sensor that dropped out
+    } else if (!IsNumber(v)) {
+      return Bad(fmt::format("$.{}", key), "expected a number or null");
+    } else if (key.empty()) {
+      return Bad("$", "empty signal name");
+    } else {
+      out.push_back(Reading{std::string(twin), std::string(key), 0, double(v), Quality::kGood});
+    }
+  }
+  for (auto& r : out) {
+    r.source_ts_ns = ts;
+    r.quality = quality;
+  }
+  return out;
+}
+
+Result<std::vector<Reading>> DecodeIngestBatch(std::string_view body) {
+  auto doc = Parse(body);
+  if (!doc.ok()) return doc.status();
+  simdjson::dom::object obj;
+  if (doc->get_object().get(obj)) return Bad("$", "expected a JSON object with a \"readings\" array");
+  std::vector<Reading> out;
+  bool seen = false;
+  for (auto [key, value] : obj) {
+    if (key != "readings") return Bad(fmt::format("$.{}", key), "unknown member (expected \"readings\")");
+    seen = true;
+    simdjson::dom::array arr;
+    if (value.get_array().get(arr)) return Bad("$.readings", "expected an array");
+    out.reserve(arr.size());
+    size_t i = 0;
+    for (element elem : arr) {
+      std::string at = fmt::format("$.readings[{}]", i++);
+      simdjson::dom::object ro;
+      if (elem.get_object().get(ro)) return Bad(at, "expected an object");
+      Reading r;
+      bool has_twin = false, has_signal = false, has_ts = false, has_value = false;
+      for (auto [k, v] : ro) {
+        std::string where = fmt::format("{}.{}", at, k);
+        if (k == "twin" || k == "signal") {
+          std::string_view s;
+          if (v.get_string().get(s) || s.empty()) return Bad(where, "expected a non-empty string");
+          (k == "twin" ? r.twin : r.signal) = std::string(s);
+          (k == "twin" ? has_twin : has_signal) = true;
+        } else if (k == "ts") {
+          DOPPEL_RETURN_IF_ERROR(ReadTs(v, where, &r.source_ts_ns));
+          has_ts = true;
+        } else if (k == "value") {
+          if (!IsNumber(v)) return Bad(where, "expected a number");
+          r.value = double(v);
+          has_value = true;
+        } else if (k == "quality") {
+          DOPPEL_RETURN_IF_ERROR(ReadQuality(v, where, &r.quality));
+        } else {
+          return Bad(where, "unknown member (expected twin, signal, ts, value, quality)");
+        }
+      }
+      if (!has_twin) return Bad(at, "missing \"twin\"");
+      if (!has_signal) return Bad(at, "missing \"signal\"");
+      if (!has_ts) return Bad(at, "missing \"ts\"");
+      if (!has_value) return Bad(at, "missing \"value\"");
+      out.push_back(std::move(r));
+    }
+  }
+  if (!seen) return Bad("$", "missing \"readings\"");
+  return out;
+}
+
+}  // namespace doppel::ingest
