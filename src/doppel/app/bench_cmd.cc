@@ -1,0 +1,16 @@
+// `doppel bench NAME`: every benchmark prints a readable table and, last, one JSON line.
+#include <iostream>
+
+#include "doppel/app/commands.h"
+
+namespace doppel::app {
+
+int RunIngestBench(const std::vector<std::string>& args);
+
+int RunBench(const BenchArgs& args) {
+  if (args.name == "ingest") return RunIngestBench(args.rest);
+  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest)\n";
+  return 2;
+}
+
+}  // namespace doppel::app

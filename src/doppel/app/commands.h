@@ -1,0 +1,45 @@
+// The doppel subcommands (app-private). Each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "doppel/core/status.h"
+
+namespace doppel::app {
+
+int RunServe(const std::string& config_path);
+
+struct PlantArgs {
+  std::string broker = "mqtt://127.0.0.1:1883";
+  int pumps = 3;
+  double rate_hz = 1;
+  uint64_t seed = 1;
+  double time_scale = 1;
+  bool truth = false;
+  std::string client_id = "doppel-plant";
+};
+int RunPlant(const PlantArgs& args);
+
+struct DemoArgs {
+  int port = 8080;
+  std::string data_dir = "doppel-demo-data";
+  int pumps = 3;
+  double rate_hz = 2;
+  double time_scale = 1;
+  uint64_t seed = 1;
+};
+int RunDemo(const DemoArgs& args);
+
+struct BenchArgs {
+  std::string name;
+  std::vector<std::string> rest;  // bench-specific options
+};
+int RunBench(const BenchArgs& args);
+
+// Finds examples/models from the working directory or next to the binary.
+std::string DefaultModelsDir();
+// Prints "error: <status>" to stderr and returns 1 (2 for invalid arguments).
+int Fail(const Status& s);
+
+}  // namespace doppel::app

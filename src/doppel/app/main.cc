@@ -1,0 +1,58 @@
+// doppel — the command-line entry point: serve, demo, plant, bench.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "doppel/app/commands.h"
+#include "doppel/platform/process.h"
+
+int main(int argc, char** argv) {
+  doppel::platform::BlockShutdownSignals();
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (const char* lvl = std::getenv("DOPPEL_LOG")) spdlog::set_level(spdlog::level::from_str(lvl));
+
+  CLI::App app{"doppel — a digital-twin platform: DTDL twins, MQTT/HTTP ingest, storage, live API"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "doppel 0.1.0");
+
+  std::string config;
+  auto* serve = app.add_subcommand("serve", "Run the platform from a YAML config (docs/config.md)");
+  serve->add_option("--config", config, "Config file")->required()->check(CLI::ExistingFile);
+
+  doppel::app::PlantArgs pa;
+  auto* plant = app.add_subcommand("plant", "Run the simulated pumping station against an MQTT broker");
+  plant->add_option("--broker", pa.broker, "Broker URL, mqtt://HOST:PORT")->capture_default_str();
+  plant->add_option("--pumps", pa.pumps, "Number of pumps")->check(CLI::Range(1, 64))->capture_default_str();
+  plant->add_option("--rate", pa.rate_hz, "Messages per device per second")->check(CLI::Range(0.001, 1000.0))
+      ->capture_default_str();
+  plant->add_option("--seed", pa.seed, "Seed of noise, wear and faults")->capture_default_str();
+  plant->add_option("--time-scale", pa.time_scale, "Simulated seconds per wall second")
+      ->check(CLI::Range(0.001, 100000.0))->capture_default_str();
+  plant->add_flag("--truth", pa.truth, "Also publish the hidden truth on plant/{twin}/truth");
+  plant->add_option("--client-id", pa.client_id, "MQTT client id")->capture_default_str();
+
+  doppel::app::DemoArgs da;
+  auto* demo = app.add_subcommand("demo", "Plant + engine + API in one process, no broker needed");
+  demo->add_option("--port", da.port, "HTTP port")->check(CLI::Range(0, 65535))->capture_default_str();
+  demo->add_option("--data", da.data_dir, "Data directory")->capture_default_str();
+  demo->add_option("--pumps", da.pumps, "Number of pumps")->check(CLI::Range(1, 64))->capture_default_str();
+  demo->add_option("--rate", da.rate_hz, "Messages per device per second")->capture_default_str();
+  demo->add_option("--time-scale", da.time_scale, "Simulated seconds per wall second")->capture_default_str();
+  demo->add_option("--seed", da.seed, "Plant seed")->capture_default_str();
+
+  doppel::app::BenchArgs ba;
+  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest");
+  bench->add_option("name", ba.name, "Benchmark name")->required();
+  bench->add_option("args", ba.rest, "Benchmark options (--key=value)");
+  bench->allow_extras();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) return doppel::app::RunServe(config);
+  if (*plant) return doppel::app::RunPlant(pa);
+  if (*demo) return doppel::app::RunDemo(da);
+  if (*bench) {
+    for (const auto& x : bench->remaining()) ba.rest.push_back(x);
+    return doppel::app::RunBench(ba);
+  }
+  return 0;
+}

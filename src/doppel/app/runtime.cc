@@ -1,0 +1,91 @@
+#include "doppel/app/runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "doppel/platform/env.h"
+
+namespace doppel::app {
+
+TimeNs WallNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Runtime::~Runtime() { Stop(); }
+
+void Runtime::Stop() {
+  if (api) api->Stop();
+  if (bus) bus->Stop();  // no more readings or acks after this
+  if (engine) engine->Stop();
+}
+
+namespace {
+
+store::FsyncPolicy ParseFsync(const std::string& s) {
+  if (s == "never") return store::FsyncPolicy::kNever;
+  if (s == "batch") return store::FsyncPolicy::kEveryBatch;
+  return store::FsyncPolicy::kInterval;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config, std::unique_ptr<platform::MessageBus> bus,
+                                              bool with_api) {
+  auto rt = std::make_unique<Runtime>();
+  engine::EngineOptions eo;
+  eo.data_dir = config.data_dir;
+  eo.models_dir = config.models;
+  eo.shards = config.shards;
+  eo.queue_capacity = static_cast<size_t>(config.queue_capacity);
+  eo.allowed_lateness_ns = static_cast<TimeNs>(config.allowed_lateness_ms) * kNsPerMs;
+  eo.command_timeout_ns = static_cast<TimeNs>(config.command_timeout_ms) * kNsPerMs;
+  eo.provision = config.mqtt.provision;
+  eo.fsync = ParseFsync(config.fsync);
+  eo.fsync_interval_ms = config.fsync_interval_ms;
+  auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
+  if (!engine.ok()) return engine.status();
+  rt->engine = std::move(engine).value();
+  DOPPEL_RETURN_IF_ERROR(rt->engine->Start());
+
+  if (bus) {
+    ingest::TopicAdapterOptions ao;
+    ao.telemetry_topic = config.mqtt.telemetry_topic;
+    ao.command_topic = config.mqtt.command_topic;
+    ao.ack_topic = config.mqtt.ack_topic;
+    ao.qos = config.mqtt.qos;
+    auto adapter = ingest::TopicAdapter::Create(bus.get(), ao, rt->engine.get(), rt->engine.get(), &rt->metrics);
+    if (!adapter.ok()) return InvalidArgument("mqtt." + adapter.status().message());
+    rt->adapter = std::move(adapter).value();
+    DOPPEL_RETURN_IF_ERROR(rt->adapter->Subscribe());
+    ingest::TopicAdapter* a = rt->adapter.get();
+    rt->engine->SetCommandSender(
+        [a](const engine::CommandRecord& c) { return a->SendCommand(c.twin, c.id, c.name, c.request); });
+    rt->bus = std::move(bus);
+    Status s = rt->bus->Start();
+    if (!s.ok()) {
+      if (s.code() != StatusCode::kUnavailable) return s;
+      spdlog::warn("{}", s.message());  // keeps retrying in the background
+    }
+  }
+
+  if (with_api) {
+    api::ApiOptions opts;
+    opts.listen = config.listen;
+    opts.static_dir = config.static_dir;
+    opts.io_threads = 2;
+    for (const auto& t : config.tokens) {
+      api::TokenEntry e;
+      e.token = t.token;
+      if (!api::ParseRole(t.role, &e.role)) return InvalidArgument("tokens: bad role '" + t.role + "'");
+      opts.tokens.push_back(e);
+    }
+    auto server = api::ApiServer::Start(rt->engine.get(), &rt->metrics, opts);
+    if (!server.ok()) return server.status();
+    rt->api = std::move(server).value();
+  }
+  return rt;
+}
+
+}  // namespace doppel::app

@@ -1,0 +1,36 @@
+// Runtime (app-private): a running doppel — engine, API server and a transport (MQTT or the
+// in-process bus) wired together. Shared by `serve`, `demo` and the benches.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "doppel/api/server.h"
+#include "doppel/core/config.h"
+#include "doppel/core/metrics.h"
+#include "doppel/engine/engine.h"
+#include "doppel/ingest/adapter.h"
+#include "doppel/platform/pubsub.h"
+
+namespace doppel::app {
+
+struct Runtime {
+  MetricsRegistry metrics;
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<platform::MessageBus> bus;  // may be null (no transport)
+  std::unique_ptr<ingest::TopicAdapter> adapter;
+  std::unique_ptr<api::ApiServer> api;
+
+  ~Runtime();
+  void Stop();
+};
+
+// Opens the engine from `config`, connects `bus` (when given) through a TopicAdapter, and
+// starts the API unless `with_api` is false. The bus is started here.
+Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config, std::unique_ptr<platform::MessageBus> bus,
+                                              bool with_api = true);
+
+// Current wall-clock time, ns since the epoch.
+TimeNs WallNowNs();
+
+}  // namespace doppel::app

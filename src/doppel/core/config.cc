@@ -1,0 +1,155 @@
+#include "doppel/core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace doppel {
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  Status Error(const std::string& path, const std::string& what) const {
+    return InvalidArgument(fmt::format("{}: {}: {}", source_, path, what));
+  }
+
+  Status CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) const {
+    if (!map.IsMap()) return Error(path.empty() ? "(top level)" : path, "expected a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      if (!allowed.count(k)) return Error(Join(path, k), "unknown key");
+    }
+    return Status::Ok();
+  }
+
+  Status String(const YAML::Node& map, const std::string& path, const char* key, std::string* out) const {
+    YAML::Node n = map[key];
+    if (!n) return Status::Ok();
+    if (!n.IsScalar()) return Error(Join(path, key), "expected a string");
+    *out = n.as<std::string>();
+    return Status::Ok();
+  }
+
+  Status Int(const YAML::Node& map, const std::string& path, const char* key, int* out, int lo, int hi) const {
+    YAML::Node n = map[key];
+    if (!n) return Status::Ok();
+    int v;
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v)) return Error(Join(path, key), "expected an integer");
+    if (v < lo || v > hi) return Error(Join(path, key), fmt::format("{} is outside {}..{}", v, lo, hi));
+    *out = v;
+    return Status::Ok();
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  std::string source_;
+};
+
+Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
+  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(root, "",
+                                     {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine",
+                                      "storage", "commands"}));
+  DOPPEL_RETURN_IF_ERROR(r.String(root, "", "listen", &c->listen));
+  DOPPEL_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c->data_dir));
+  DOPPEL_RETURN_IF_ERROR(r.String(root, "", "models", &c->models));
+  DOPPEL_RETURN_IF_ERROR(r.String(root, "", "static_dir", &c->static_dir));
+  if (YAML::Node m = root["mqtt"]) {
+    c->mqtt.enabled = true;
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(m, "mqtt",
+                                       {"broker", "client_id", "telemetry_topic", "command_topic", "ack_topic",
+                                        "provision", "qos"}));
+    DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "broker", &c->mqtt.broker));
+    DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "client_id", &c->mqtt.client_id));
+    DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "telemetry_topic", &c->mqtt.telemetry_topic));
+    DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "command_topic", &c->mqtt.command_topic));
+    DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "ack_topic", &c->mqtt.ack_topic));
+    DOPPEL_RETURN_IF_ERROR(r.Int(m, "mqtt", "qos", &c->mqtt.qos, 0, 1));
+    if (YAML::Node p = m["provision"]) {
+      if (!p.IsMap()) return r.Error("mqtt.provision", "expected a mapping of twin-id glob to model DTMI");
+      for (const auto& kv : p) {
+        std::string glob = kv.first.as<std::string>();
+        if (!kv.second.IsScalar()) return r.Error("mqtt.provision." + glob, "expected a model DTMI string");
+        c->mqtt.provision.emplace_back(glob, kv.second.as<std::string>());
+      }
+    }
+    if (c->mqtt.broker.empty()) return r.Error("mqtt.broker", "missing (e.g. mqtt://127.0.0.1:1883)");
+  }
+  if (YAML::Node t = root["tokens"]) {
+    if (!t.IsSequence()) return r.Error("tokens", "expected a list of {token, role}");
+    for (size_t i = 0; i < t.size(); ++i) {
+      std::string path = fmt::format("tokens[{}]", i);
+      DOPPEL_RETURN_IF_ERROR(r.CheckKeys(t[i], path, {"token", "role"}));
+      TokenConfig tc;
+      DOPPEL_RETURN_IF_ERROR(r.String(t[i], path, "token", &tc.token));
+      DOPPEL_RETURN_IF_ERROR(r.String(t[i], path, "role", &tc.role));
+      if (tc.token.empty()) return r.Error(path + ".token", "missing or empty");
+      if (tc.role != "viewer" && tc.role != "operator" && tc.role != "admin") {
+        return r.Error(path + ".role", "'" + tc.role + "' is not one of viewer, operator, admin");
+      }
+      c->tokens.push_back(tc);
+    }
+  }
+  if (YAML::Node e = root["engine"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(e, "engine", {"shards", "queue_capacity", "allowed_lateness_ms"}));
+    DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "shards", &c->shards, 0, 256));
+    DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "queue_capacity", &c->queue_capacity, 16, 1 << 24));
+    DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "allowed_lateness_ms", &c->allowed_lateness_ms, 0, 3600000));
+  }
+  if (YAML::Node s = root["storage"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "storage", {"fsync", "fsync_interval_ms"}));
+    DOPPEL_RETURN_IF_ERROR(r.String(s, "storage", "fsync", &c->fsync));
+    DOPPEL_RETURN_IF_ERROR(r.Int(s, "storage", "fsync_interval_ms", &c->fsync_interval_ms, 1, 60000));
+    if (c->fsync != "never" && c->fsync != "batch" && c->fsync != "interval") {
+      return r.Error("storage.fsync", "'" + c->fsync + "' is not one of never, batch, interval");
+    }
+  }
+  if (YAML::Node s = root["commands"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "commands", {"timeout_ms"}));
+    DOPPEL_RETURN_IF_ERROR(r.Int(s, "commands", "timeout_ms", &c->command_timeout_ms, 100, 86400000));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ServeConfig::Validate() const {
+  if (listen.find(':') == std::string::npos) return InvalidArgument("listen: expected HOST:PORT, got '" + listen + "'");
+  if (data_dir.empty()) return InvalidArgument("data_dir: must not be empty");
+  if (models.empty()) return InvalidArgument("models: must not be empty");
+  if (tokens.empty()) return InvalidArgument("tokens: at least one token is required (every endpoint but health needs one)");
+  return Status::Ok();
+}
+
+Result<ServeConfig> ParseServeConfig(const std::string& yaml_text, const std::string& source) {
+  ServeConfig c;
+  Reader r(source);
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root || root.IsNull()) return r.Error("(top level)", "empty configuration");
+    DOPPEL_RETURN_IF_ERROR(ParseInto(root, r, &c));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1,
+                                       e.msg));
+  }
+  DOPPEL_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Result<ServeConfig> LoadServeConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("config file '" + path + "' cannot be opened");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseServeConfig(ss.str(), path);
+}
+
+}  // namespace doppel

@@ -1,0 +1,328 @@
+#include "doppel/engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "doppel/engine/commands.h"
+#include "doppel/engine/shard.h"
+#include "doppel/engine/twin_registry.h"
+#include "doppel/model/dtdl.h"
+#include "doppel/platform/env.h"
+#include "doppel/store/metadata.h"
+
+namespace doppel::engine {
+
+Status EngineOptions::Validate() const {
+  if (data_dir.empty()) return InvalidArgument("data_dir: must not be empty");
+  if (models_dir.empty()) return InvalidArgument("models_dir: must not be empty");
+  if (shards < 0 || shards > 256) return InvalidArgument("shards: must be in 0..256 (0: one per core)");
+  if (queue_capacity < 16) return InvalidArgument("queue_capacity: must be at least 16 readings");
+  if (allowed_lateness_ns < 0) return InvalidArgument("allowed_lateness_ns: must not be negative");
+  if (command_timeout_ns < 100 * kNsPerMs) return InvalidArgument("command_timeout_ns: must be at least 100 ms");
+  return Status::Ok();
+}
+
+struct Engine::Impl {
+  EngineOptions opts;
+  MetricsRegistry* metrics;
+  std::unique_ptr<store::SeriesStore> store;
+  std::unique_ptr<store::MetadataStore> meta;
+  std::unique_ptr<TwinRegistry> twins;
+  std::unique_ptr<CommandManager> commands;
+  std::vector<std::unique_ptr<Shard>> shards;
+
+  // Stream subscribers: copy-on-write so shards publish without holding the lock.
+  std::mutex sub_mu;
+  std::shared_ptr<const std::map<uint64_t, StreamCallback>> subscribers =
+      std::make_shared<std::map<uint64_t, StreamCallback>>();
+  uint64_t next_sub = 1;
+
+  std::thread housekeeping;
+  std::mutex hk_mu;
+  std::condition_variable hk_cv;
+  bool running = false;
+
+  Counter* refused_unknown = nullptr;
+
+  Shard& ShardFor(const std::string& twin) { return *shards[std::hash<std::string>{}(twin) % shards.size()]; }
+  const Shard& ShardFor(const std::string& twin) const {
+    return *shards[std::hash<std::string>{}(twin) % shards.size()];
+  }
+
+  void Publish(const std::vector<StreamEvent>& events) {
+    std::shared_ptr<const std::map<uint64_t, StreamCallback>> subs;
+    {
+      std::lock_guard lk(sub_mu);
+      subs = subscribers;
+    }
+    for (const auto& [id, cb] : *subs) cb(events);
+  }
+
+  // Checks every reading against its twin (provisioning unknown ones) and its model's
+  // telemetry. Batches are usually one twin's message, so the lookup is cached.
+  Status Validate(const std::vector<Reading>& batch) {
+    std::shared_ptr<const TwinInfo> twin;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Reading& r = batch[i];
+      if (!twin || twin->id != r.twin) {
+        auto t = twins->FindOrProvision(r.twin, opts.now_ns());
+        if (!t.ok()) return t.status();
+        twin = *t;
+      }
+      if (twin->iface->FindTelemetry(r.signal) == nullptr) {
+        return InvalidArgument(fmt::format("reading {}: twin '{}' ({}) has no telemetry '{}'", i, r.twin,
+                                           twin->iface->id, r.signal));
+      }
+    }
+    return Status::Ok();
+  }
+
+  TwinView View(const TwinInfo& t) const {
+    TwinView v;
+    v.id = t.id;
+    v.model = t.iface->id;
+    v.desired = t.desired;
+    v.reported = t.reported;
+    v.relationships = t.relationships;
+    if (auto latest = ShardFor(t.id).Latest(t.id)) v.latest = *latest;
+    return v;
+  }
+
+  void HousekeepingLoop() {
+    std::unique_lock lk(hk_mu);
+    while (running) {
+      hk_cv.wait_for(lk, std::chrono::milliseconds(200));
+      if (!running) break;
+      lk.unlock();
+      commands->Tick(opts.now_ns());
+      lk.lock();
+    }
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() { Stop(); }
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, MetricsRegistry* metrics,
+                                             platform::Env* env) {
+  DOPPEL_RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->opts = options;
+  impl->metrics = metrics;
+  if (!impl->opts.now_ns) {
+    impl->opts.now_ns = [] {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+  int shards = options.shards > 0 ? options.shards : std::max(1u, std::thread::hardware_concurrency());
+
+  auto models = model::LoadModelsFromDirectory(options.models_dir);
+  if (!models.ok()) return models.status();
+  spdlog::info("models: {} interfaces loaded from {}", models->size(), options.models_dir);
+
+  DOPPEL_RETURN_IF_ERROR(env->CreateDir(options.data_dir));
+  auto meta = store::MetadataStore::Open(options.data_dir + "/meta.db");
+  if (!meta.ok()) return meta.status();
+  impl->meta = std::move(meta).value();
+
+  store::SeriesStoreOptions so;
+  so.dir = options.data_dir + "/series";
+  so.lanes = shards;
+  so.fsync = options.fsync;
+  so.fsync_interval_ms = options.fsync_interval_ms;
+  so.metrics = metrics;
+  auto st = store::SeriesStore::Open(env, so);
+  if (!st.ok()) return st.status();
+  impl->store = std::move(st).value();
+  const auto& rec = impl->store->recovery();
+  spdlog::info("store: replayed {} readings in {} records from {} segments{}", rec.readings, rec.records,
+               rec.segments, rec.truncated_bytes ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes) : "");
+
+  impl->twins = std::make_unique<TwinRegistry>(std::move(models).value(), impl->meta.get(), options.provision);
+  DOPPEL_RETURN_IF_ERROR(impl->twins->Restore());
+  impl->commands = std::make_unique<CommandManager>(impl->meta.get(), metrics, options.command_timeout_ns);
+  DOPPEL_RETURN_IF_ERROR(impl->commands->Restore());
+
+  Impl* raw = impl.get();
+  for (int i = 0; i < shards; ++i) {
+    ShardDeps d{impl->store.get(), metrics, options.allowed_lateness_ns, options.queue_capacity, impl->opts.now_ns,
+                [raw](const std::vector<StreamEvent>& e) { raw->Publish(e); }};
+    impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
+  }
+  metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
+  impl->refused_unknown = &metrics->GetCounter("doppel_ingest_refused_batches_total",
+                                               "Ingest batches refused (unknown twin or undeclared signal)");
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+void Engine::SetCommandSender(CommandSender sender) { impl_->commands->SetSender(std::move(sender)); }
+
+Status Engine::Start() {
+  {
+    std::lock_guard lk(impl_->hk_mu);
+    if (impl_->running) return Status::Ok();
+    impl_->running = true;
+  }
+  for (auto& s : impl_->shards) s->Start();
+  impl_->housekeeping = std::thread([this] { impl_->HousekeepingLoop(); });
+  return Status::Ok();
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard lk(impl_->hk_mu);
+    if (!impl_->running) return;
+    impl_->running = false;
+  }
+  impl_->hk_cv.notify_all();
+  impl_->housekeeping.join();
+  for (auto& s : impl_->shards) s->Stop();
+  (void)impl_->store->SyncAll();
+}
+
+Status Engine::Submit(std::vector<Reading> batch) {
+  if (batch.empty()) return Status::Ok();
+  if (Status s = impl_->Validate(batch); !s.ok()) {
+    impl_->refused_unknown->Inc();
+    return s;
+  }
+  // A message is one twin's; split only when a batch spans shards.
+  Shard& first = impl_->ShardFor(batch.front().twin);
+  bool one_shard = true;
+  for (const auto& r : batch) {
+    if (r.twin != batch.front().twin && &impl_->ShardFor(r.twin) != &first) {
+      one_shard = false;
+      break;
+    }
+  }
+  if (one_shard) {
+    first.Push(std::move(batch), nullptr);
+    return Status::Ok();
+  }
+  std::map<Shard*, std::vector<Reading>> parts;
+  for (auto& r : batch) parts[&impl_->ShardFor(r.twin)].push_back(std::move(r));
+  for (auto& [shard, part] : parts) shard->Push(std::move(part), nullptr);
+  return Status::Ok();
+}
+
+Result<IngestSummary> Engine::Ingest(std::vector<Reading> readings) {
+  if (readings.empty()) return IngestSummary{};
+  if (Status s = impl_->Validate(readings); !s.ok()) {
+    impl_->refused_unknown->Inc();
+    return s;
+  }
+  const uint64_t n = readings.size();
+  std::map<Shard*, std::vector<Reading>> parts;
+  for (auto& r : readings) parts[&impl_->ShardFor(r.twin)].push_back(std::move(r));
+  auto done = std::make_shared<Completion>(static_cast<int>(parts.size()));
+  for (auto& [shard, part] : parts) shard->Push(std::move(part), done);
+  DOPPEL_RETURN_IF_ERROR(done->Wait());
+  return IngestSummary{n, done->late};
+}
+
+void Engine::OnCommandAck(const ingest::CommandAck& ack) {
+  impl_->commands->OnAck(ack.twin, ack.id, ack.accepted, ack.reason, impl_->opts.now_ns());
+}
+
+void Engine::Drain() {
+  for (auto& s : impl_->shards) s->Drain();
+}
+
+nlohmann::json Engine::ListModels() const { return model::ToJson(impl_->twins->models()); }
+
+std::vector<TwinView> Engine::ListTwins(const TwinFilter& filter) const {
+  std::vector<TwinView> out;
+  if (!filter.related.empty()) {
+    auto src = impl_->twins->Find(filter.related);
+    if (!src) return out;
+    for (const auto& r : src->relationships) {
+      if (!filter.rel.empty() && r.name != filter.rel) continue;
+      auto t = impl_->twins->Find(r.target);
+      if (t && (filter.model.empty() || t->iface->id == filter.model)) out.push_back(impl_->View(*t));
+    }
+    return out;
+  }
+  for (const auto& t : impl_->twins->List()) {
+    if (!filter.model.empty() && t->iface->id != filter.model) continue;
+    out.push_back(impl_->View(*t));
+  }
+  return out;
+}
+
+Result<TwinView> Engine::GetTwin(const std::string& id) const {
+  auto t = impl_->twins->Find(id);
+  if (!t) return NotFound("twin '" + id + "' not found");
+  return impl_->View(*t);
+}
+
+Result<TwinView> Engine::CreateTwin(const TwinSpec& spec) {
+  auto t = impl_->twins->Create(spec, impl_->opts.now_ns());
+  if (!t.ok()) return t.status();
+  return impl_->View(**t);
+}
+
+Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const std::string& signal, TimeNs from_ns,
+                                                  TimeNs to_ns, size_t max_points) const {
+  auto t = impl_->twins->Find(twin);
+  if (!t) return NotFound("twin '" + twin + "' not found");
+  if (t->iface->FindTelemetry(signal) == nullptr) {
+    return NotFound("twin '" + twin + "' (" + t->iface->id + ") has no telemetry '" + signal + "'");
+  }
+  auto samples = impl_->store->Query(twin, signal, from_ns, to_ns, max_points);
+  if (!samples.ok()) return samples.status();
+  std::vector<Point> out;
+  out.reserve(samples->size());
+  for (const auto& s : *samples) out.push_back(Point{s.ts_ns, s.value});
+  return out;
+}
+
+Result<CommandRecord> Engine::SubmitCommand(const std::string& twin, const std::string& name,
+                                            const nlohmann::json& request, const std::string& principal) {
+  auto t = impl_->twins->Find(twin);
+  if (!t) return NotFound("twin '" + twin + "' not found");
+  if (t->iface->FindCommand(name) == nullptr) {
+    return InvalidArgument("name: model " + t->iface->id + " has no command '" + name + "'");
+  }
+  DOPPEL_RETURN_IF_ERROR(model::ValidateCommandRequest(*t->iface, name, request));
+  return impl_->commands->Create(twin, name, request, principal, impl_->opts.now_ns());
+}
+
+Result<std::vector<CommandRecord>> Engine::ListCommands(const std::string& twin) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->ListByTwin(twin);
+}
+
+Result<CommandRecord> Engine::GetCommand(const std::string& twin, const std::string& id) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->Get(twin, id);
+}
+
+std::string Engine::RenderMetrics() const { return impl_->metrics->RenderPrometheus(); }
+
+uint64_t Engine::SubscribeStream(StreamCallback cb) {
+  std::lock_guard lk(impl_->sub_mu);
+  auto next = std::make_shared<std::map<uint64_t, StreamCallback>>(*impl_->subscribers);
+  uint64_t id = impl_->next_sub++;
+  (*next)[id] = std::move(cb);
+  impl_->subscribers = std::move(next);
+  return id;
+}
+
+void Engine::UnsubscribeStream(uint64_t subscription) {
+  std::lock_guard lk(impl_->sub_mu);
+  auto next = std::make_shared<std::map<uint64_t, StreamCallback>>(*impl_->subscribers);
+  next->erase(subscription);
+  impl_->subscribers = std::move(next);
+}
+
+const store::SeriesStore& Engine::store() const { return *impl_->store; }
+
+}  // namespace doppel::engine

@@ -1,0 +1,98 @@
+// Engine: the running twin platform — twins sharded over worker threads, each shard the
+// single writer of its twins; readings flow ingest -> bounded shard queue -> store (WAL) ->
+// reorder buffer -> twin state -> stream subscribers. Readers get immutable snapshots.
+//
+// Threads: one per shard, plus a housekeeping thread (command timeouts and re-sends). Submit
+// and Ingest are called from I/O threads (bus delivery, HTTP) and block while a shard's queue
+// is full: backpressure reaches the transport, nothing accepted is dropped; the wait shows in
+// doppel_ingest_blocked_seconds_total and the queue depth gauges.
+//
+// Durability: a batch is accepted once its shard has appended it to the store's log; Ingest
+// (HTTP) returns after that. Twins and commands are persisted in SQLite (data_dir/meta.db).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "doppel/core/metrics.h"
+#include "doppel/engine/service.h"
+#include "doppel/ingest/adapter.h"
+#include "doppel/store/series_store.h"
+
+namespace doppel::platform {
+class Env;
+}
+
+namespace doppel::engine {
+
+struct EngineOptions {
+  std::string data_dir;    // required: series/ (the log) and meta.db live here
+  std::string models_dir;  // required: DTDL interfaces (*.json)
+  int shards = 0;          // 0: one per hardware thread (at least 1)
+  size_t queue_capacity = 65536;  // readings per shard queue before Submit blocks
+  TimeNs allowed_lateness_ns = 500 * kNsPerMs;
+  TimeNs command_timeout_ns = 10 * kNsPerS;
+  // Auto-provisioning: the first rule whose glob matches an unknown twin id creates it.
+  std::vector<std::pair<std::string, std::string>> provision;  // glob -> DTMI
+  store::FsyncPolicy fsync = store::FsyncPolicy::kInterval;
+  int fsync_interval_ms = 200;
+  // Wall clock for arrival, command and audit times (ns since the epoch). Default: system clock.
+  std::function<TimeNs()> now_ns;
+
+  // Names the first broken rule.
+  Status Validate() const;
+};
+
+// Sends a command to its device; returns non-OK when the transport could not take it (the
+// engine retries until the command times out).
+using CommandSender = std::function<Status(const CommandRecord&)>;
+
+class Engine final : public Service, public ingest::ReadingSink, public ingest::CommandAckSink {
+ public:
+  // Loads the models, opens the store (replaying its log) and the metadata, restores twins
+  // and commands. `metrics` and `env` must outlive the engine.
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options, MetricsRegistry* metrics,
+                                              platform::Env* env);
+  ~Engine() override;  // Stop()
+
+  void SetCommandSender(CommandSender sender);
+  Status Start();  // starts the shard and housekeeping threads
+  void Stop();     // drains the queues, flushes reorder buffers, joins the threads
+
+  // ingest::ReadingSink: validates twins (auto-provisioning) and signals, then queues.
+  Status Submit(std::vector<Reading> batch) override;
+  // ingest::CommandAckSink
+  void OnCommandAck(const ingest::CommandAck& ack) override;
+
+  // Waits until everything submitted so far has been stored and released to twin state.
+  void Drain();
+
+  // Service
+  nlohmann::json ListModels() const override;
+  std::vector<TwinView> ListTwins(const TwinFilter& filter) const override;
+  Result<TwinView> GetTwin(const std::string& id) const override;
+  Result<TwinView> CreateTwin(const TwinSpec& spec) override;
+  Result<std::vector<Point>> QueryTelemetry(const std::string& twin, const std::string& signal, TimeNs from_ns,
+                                            TimeNs to_ns, size_t max_points) const override;
+  Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
+                                      const nlohmann::json& request, const std::string& principal) override;
+  Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const override;
+  Result<CommandRecord> GetCommand(const std::string& twin, const std::string& id) const override;
+  Result<IngestSummary> Ingest(std::vector<Reading> readings) override;
+  std::string RenderMetrics() const override;
+  uint64_t SubscribeStream(StreamCallback cb) override;
+  void UnsubscribeStream(uint64_t subscription) override;
+
+  const store::SeriesStore& store() const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::engine

@@ -1,0 +1,220 @@
+#include "doppel/engine/shard.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace doppel::engine {
+
+namespace {
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+constexpr auto kTick = std::chrono::milliseconds(50);
+}  // namespace
+
+void Completion::Done(const Status& s, uint64_t late_count) {
+  std::lock_guard lk(mu);
+  if (!s.ok() && status.ok()) status = s;
+  late += late_count;
+  if (--remaining == 0) cv.notify_all();
+}
+
+Status Completion::Wait() {
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return remaining == 0; });
+  return status;
+}
+
+Shard::Shard(int index, ShardDeps deps)
+    : index_(index),
+      deps_(std::move(deps)),
+      ingested_(deps_.metrics->GetCounter("doppel_readings_ingested_total",
+                                          "Readings accepted: written to the store's log")),
+      late_(deps_.metrics->GetCounter("doppel_readings_late_total",
+                                      "Readings behind their twin's watermark: stored, not applied in order")),
+      store_errors_(deps_.metrics->GetCounter("doppel_store_errors_total", "Store appends that failed")),
+      blocked_ns_(deps_.metrics->GetCounter("doppel_ingest_blocked_nanoseconds_total",
+                                            "Time producers waited on full shard queues (backpressure)")),
+      depth_(deps_.metrics->GetGauge("doppel_queue_depth", "Readings queued per shard",
+                                     "shard=\"" + std::to_string(index) + "\"")),
+      queue_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
+                                                 "stage=\"queue\"")),
+      store_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
+                                                 "stage=\"store\"")),
+      apply_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
+                                                 "stage=\"apply\"")) {}
+
+Shard::~Shard() { Stop(); }
+
+void Shard::Start() {
+  std::lock_guard lk(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Shard::Stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+  }
+  not_empty_.notify_all();
+  thread_.join();
+}
+
+void Shard::Push(std::vector<Reading> batch, std::shared_ptr<Completion> done) {
+  const size_t n = batch.size();
+  std::unique_lock lk(mu_);
+  if (queued_readings_ > 0 && queued_readings_ + n > deps_.queue_capacity) {
+    int64_t t0 = SteadyNs();
+    not_full_.wait(lk, [&] { return queued_readings_ == 0 || queued_readings_ + n <= deps_.queue_capacity || stopping_; });
+    blocked_ns_.Inc(static_cast<uint64_t>(SteadyNs() - t0));
+  }
+  queued_readings_ += n;
+  depth_.Set(static_cast<double>(queued_readings_));
+  queue_.push_back(Item{std::move(batch), std::move(done), SteadyNs(), false});
+  lk.unlock();
+  not_empty_.notify_one();
+}
+
+void Shard::Drain() {
+  auto done = std::make_shared<Completion>(1);
+  {
+    std::lock_guard lk(mu_);
+    queue_.push_back(Item{{}, done, SteadyNs(), true});
+  }
+  not_empty_.notify_one();
+  (void)done->Wait();
+}
+
+std::shared_ptr<const LatestValues> Shard::Latest(const std::string& twin) const {
+  std::lock_guard lk(snap_mu_);
+  auto it = snapshots_.find(twin);
+  return it == snapshots_.end() ? nullptr : it->second;
+}
+
+void Shard::Run() {
+  std::vector<Item> items;
+  for (;;) {
+    bool stop;
+    {
+      std::unique_lock lk(mu_);
+      not_empty_.wait_for(lk, kTick, [&] { return !queue_.empty() || stopping_; });
+      items.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      queued_readings_ = 0;
+      depth_.Set(0);
+      stop = stopping_;
+    }
+    not_full_.notify_all();
+    Process(items);
+    items.clear();
+    if (stop) {
+      ReleaseAndApply(/*flush_all=*/true);
+      return;
+    }
+  }
+}
+
+Shard::TwinState& Shard::State(const std::string& twin) {
+  auto it = twins_.find(twin);
+  if (it == twins_.end()) it = twins_.emplace(twin, TwinState(deps_.allowed_lateness_ns)).first;
+  return it->second;
+}
+
+void Shard::Process(std::vector<Item>& items) {
+  const int64_t start = SteadyNs();
+  bool flush = false;
+  // Group commit: one log record for everything that queued up meanwhile.
+  std::vector<Reading> all;
+  size_t total = 0;
+  for (const Item& it : items) total += it.batch.size();
+  if (items.size() == 1) {
+    all = std::move(items[0].batch);
+  } else {
+    all.reserve(total);
+    for (Item& it : items) std::move(it.batch.begin(), it.batch.end(), std::back_inserter(all));
+  }
+  for (const Item& it : items) {
+    flush |= it.flush;
+    if (!it.flush) queue_latency_.Observe(static_cast<double>(start - it.enqueued_steady_ns) * 1e-9);
+  }
+
+  Status st;
+  if (!all.empty()) {
+    st = deps_.store->Append(index_, all);
+    int64_t stored = SteadyNs();
+    store_latency_.Observe(static_cast<double>(stored - start) * 1e-9);
+    if (!st.ok()) {
+      store_errors_.Inc();
+      spdlog::error("shard {}: store append of {} readings failed: {}", index_, all.size(), st.ToString());
+    } else {
+      ingested_.Inc(all.size());
+    }
+  }
+
+  // Late counts are attributed per item, so HTTP callers learn theirs.
+  const TimeNs now = deps_.now_ns();
+  size_t offset = 0;
+  for (Item& it : items) {
+    uint64_t late = 0;
+    size_t n = it.flush ? 0 : (items.size() == 1 ? all.size() : it.batch.size());
+    if (st.ok()) {
+      for (size_t i = offset; i < offset + n; ++i) {
+        Reading& r = all[i];
+        TwinState& ts = State(r.twin);
+        if (ts.reorder.size() == 0) buffered_.push_back(r.twin);
+        if (!ts.reorder.Add(std::move(r), now)) ++late;
+      }
+    }
+    offset += n;
+    late_.Inc(late);
+    if (it.done && !it.flush) it.done->Done(st, late);
+  }
+  int64_t t_apply = SteadyNs();
+  ReleaseAndApply(flush);
+  if (!all.empty()) apply_latency_.Observe(static_cast<double>(SteadyNs() - t_apply) * 1e-9);
+  for (Item& it : items) {
+    if (it.flush && it.done) it.done->Done(Status::Ok(), 0);
+  }
+}
+
+void Shard::ReleaseAndApply(bool flush_all) {
+  if (buffered_.empty()) return;
+  const TimeNs now = deps_.now_ns();
+  std::vector<Reading> released;
+  std::vector<StreamEvent> events;
+  std::vector<std::pair<std::string, std::shared_ptr<const LatestValues>>> changed;
+  std::vector<std::string> still;
+  std::sort(buffered_.begin(), buffered_.end());
+  buffered_.erase(std::unique(buffered_.begin(), buffered_.end()), buffered_.end());
+  for (const std::string& twin : buffered_) {
+    TwinState& ts = twins_.at(twin);
+    released.clear();
+    if (flush_all) {
+      ts.reorder.Flush(&released);
+    } else {
+      ts.reorder.Release(now, &released);
+    }
+    if (ts.reorder.size() > 0) still.push_back(twin);
+    if (released.empty()) continue;
+    for (const Reading& r : released) {
+      SignalValue& v = ts.latest[r.signal];
+      if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
+      events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
+    }
+    changed.emplace_back(twin, std::make_shared<const LatestValues>(ts.latest));
+  }
+  buffered_ = std::move(still);
+  if (!changed.empty()) {
+    std::lock_guard lk(snap_mu_);
+    for (auto& [twin, snap] : changed) snapshots_[twin] = std::move(snap);
+  }
+  if (!events.empty() && deps_.publish) deps_.publish(events);
+}
+
+}  // namespace doppel::engine

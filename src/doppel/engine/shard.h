@@ -1,0 +1,114 @@
+// Shard (engine-private): one worker thread, the single writer of the twins hashed to it.
+//
+// Loop: take everything queued (group commit) -> append it to the store's lane for this shard
+// -> feed each twin's reorder buffer -> release what the watermark allows into the twin's
+// latest values -> publish snapshots and stream events. It wakes at least every 50 ms so a
+// quiet twin's buffered readings are released by processing time.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "doppel/core/metrics.h"
+#include "doppel/engine/service.h"
+#include "doppel/ingest/reorder.h"
+#include "doppel/store/series_store.h"
+
+namespace doppel::engine {
+
+// Signalled when a submitted batch is stored (or failed); shared by the batches of one call.
+struct Completion {
+  explicit Completion(int parts) : remaining(parts) {}
+  void Done(const Status& s, uint64_t late_count);
+  Status Wait();
+  std::mutex mu;
+  std::condition_variable cv;
+  int remaining;
+  Status status;
+  uint64_t late = 0;
+};
+
+using LatestValues = std::map<std::string, SignalValue>;
+
+struct ShardDeps {
+  store::SeriesStore* store;
+  MetricsRegistry* metrics;
+  TimeNs allowed_lateness_ns;
+  size_t queue_capacity;  // readings
+  std::function<TimeNs()> now_ns;
+  std::function<void(const std::vector<StreamEvent>&)> publish;  // to stream subscribers
+};
+
+class Shard {
+ public:
+  Shard(int index, ShardDeps deps);
+  ~Shard();  // Stop()
+
+  void Start();
+  void Stop();  // processes what is queued, flushes the reorder buffers, joins
+
+  // Queues a batch; blocks while the queue is over capacity (backpressure). `done` may be null.
+  void Push(std::vector<Reading> batch, std::shared_ptr<Completion> done);
+  // Returns once everything pushed before it is stored and released to twin state.
+  void Drain();
+
+  // The twin's latest values (immutable snapshot); null when it has none yet.
+  std::shared_ptr<const LatestValues> Latest(const std::string& twin) const;
+
+ private:
+  struct Item {
+    std::vector<Reading> batch;
+    std::shared_ptr<Completion> done;
+    int64_t enqueued_steady_ns = 0;
+    bool flush = false;  // a Drain barrier: flush every reorder buffer
+  };
+  struct TwinState {
+    explicit TwinState(TimeNs lateness) : reorder(lateness) {}
+    ingest::ReorderBuffer reorder;
+    LatestValues latest;
+  };
+
+  void Run();
+  void Process(std::vector<Item>& items);
+  void ReleaseAndApply(bool flush_all);
+  TwinState& State(const std::string& twin);
+
+  const int index_;
+  ShardDeps deps_;
+
+  // Queue (guarded by mu_).
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<Item> queue_;
+  size_t queued_readings_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  // Owned by the shard thread.
+  std::unordered_map<std::string, TwinState> twins_;
+  std::vector<std::string> buffered_;  // twins whose reorder buffer may hold readings
+
+  // Snapshots (guarded by snap_mu_).
+  mutable std::mutex snap_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const LatestValues>> snapshots_;
+
+  // Metrics.
+  Counter& ingested_;
+  Counter& late_;
+  Counter& store_errors_;
+  Counter& blocked_ns_;
+  Gauge& depth_;
+  Histogram& queue_latency_;
+  Histogram& store_latency_;
+  Histogram& apply_latency_;
+};
+
+}  // namespace doppel::engine

@@ -1,0 +1,64 @@
+#include "doppel/core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace doppel {
+namespace {
+
+constexpr const char* kIssueConfig = R"(
+listen: 127.0.0.1:18080
+data_dir: /tmp/doppel-data
+models: examples/models
+mqtt:
+  broker: mqtt://127.0.0.1:18830
+  client_id: doppel-1
+  telemetry_topic: plant/{twin}/telemetry
+  command_topic: plant/{twin}/commands
+  ack_topic: plant/{twin}/commands/ack
+  provision: { "pump-*": "dtmi:doppel:demo:Pump;1", "tank-*": "dtmi:doppel:demo:Tank;1" }
+tokens:
+  - { token: admin-secret, role: admin }
+  - { token: viewer-secret, role: viewer }
+)";
+
+TEST(ServeConfigTest, TheDocumentedExampleParses) {
+  auto c = ParseServeConfig(kIssueConfig, "doppel.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "127.0.0.1:18080");
+  EXPECT_TRUE(c->mqtt.enabled);
+  EXPECT_EQ(c->mqtt.broker, "mqtt://127.0.0.1:18830");
+  ASSERT_EQ(c->mqtt.provision.size(), 2u);
+  EXPECT_EQ(c->mqtt.provision[0].first, "pump-*");
+  EXPECT_EQ(c->mqtt.provision[1].second, "dtmi:doppel:demo:Tank;1");
+  ASSERT_EQ(c->tokens.size(), 2u);
+  EXPECT_EQ(c->tokens[1].role, "viewer");
+}
+
+TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
+  struct Case {
+    std::string yaml, expect;
+  } cases[] = {
+      {"listen: 1\nlisten_port: 3\ntokens: [{token: a, role: admin}]", "cfg.yaml: listen_port: unknown key"},
+      {"tokens: [{token: a, role: root}]", "cfg.yaml: tokens[0].role: 'root' is not one of"},
+      {"tokens: [{token: a, role: admin}]\nengine: {shards: -1}", "cfg.yaml: engine.shards: -1 is outside"},
+      {"tokens: [{token: a, role: admin}]\nengine: {shards: many}", "engine.shards: expected an integer"},
+      {"tokens: [{token: a, role: admin}]\nmqtt: {client_id: x}", "mqtt.broker: missing"},
+      {"tokens: [{token: a, role: admin}]\nstorage: {fsync: sometimes}", "storage.fsync"},
+      {"listen: [1, 2", "cfg.yaml: line"},
+      {"", "empty configuration"},
+      {"listen: 127.0.0.1:1", "tokens: at least one token"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseServeConfig(c.yaml, "cfg.yaml");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(ServeConfigTest, MissingFileIsNotFound) {
+  auto r = LoadServeConfig("/nonexistent/doppel.yaml");
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace doppel
