@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "doppel/platform/process.h"
+
 namespace doppel::testing {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
@@ -29,20 +31,8 @@ int FreePort();
 // Waits until 127.0.0.1:port accepts a connection; false after timeout_ms.
 bool WaitForPort(int port, int timeout_ms);
 
-// A child process started with execvp; stdout and stderr go to `log_file` (or are inherited
-// when empty). The destructor sends SIGTERM, then SIGKILL after 3 s, and reaps it.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_file = "");
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  pid_t pid() const { return pid_; }
-  bool running();
-  void Kill(int signal);  // sends `signal` and reaps the process
- private:
-  pid_t pid_ = -1;
-};
+// The process helpers live in platform (platform/process.h); tests use them directly.
+using ChildProcess = platform::Subprocess;
 
 // A real mosquitto broker on a free loopback port, for the life of the object.
 class Mosquitto {
@@ -54,7 +44,7 @@ class Mosquitto {
  private:
   TempDir dir_;
   int port_;
-  std::unique_ptr<ChildProcess> proc_;
+  std::unique_ptr<platform::Subprocess> proc_;
 };
 
 std::string SourceDir();   // the repository root

@@ -14,3 +14,32 @@ std::string WaitForShutdownSignal();
 std::string RandomHex(size_t bytes);
 
 }  // namespace doppel::platform
+
+#include <sys/types.h>
+
+#include <vector>
+
+namespace doppel::platform {
+
+// A child process started with execvp; stdout and stderr go to `log_file` (inherited when
+// empty). The destructor sends SIGTERM, then SIGKILL after 3 s, and reaps it.
+class Subprocess {
+ public:
+  Subprocess(const std::vector<std::string>& argv, const std::string& log_file = "");
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Kill(int signal);  // sends `signal` and reaps the process
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreeLoopbackPort();
+// Waits until 127.0.0.1:port accepts a connection; false after timeout_ms.
+bool WaitForLoopbackPort(int port, int timeout_ms);
+
+}  // namespace doppel::platform
