@@ -38,7 +38,7 @@ test-asan:
 fuzz-smoke:
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DDOPPEL_FUZZ=ON -DDOPPEL_TESTS=OFF -DDOPPEL_WERROR=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS)
+	@cmake --build build-fuzz -j $(JOBS) --target fuzzers
 	@./scripts/fuzz-smoke build-fuzz 10
 
 bench: setup build
