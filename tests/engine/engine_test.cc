@@ -1,0 +1,252 @@
+#include "doppel/engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "doppel/platform/env.h"
+#include "testing/test_util.h"
+
+namespace doppel::engine {
+namespace {
+
+const char* kPump = "dtmi:doppel:demo:Pump;1";
+const char* kTank = "dtmi:doppel:demo:Tank;1";
+
+struct Fixture {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  std::atomic<TimeNs> now{1'000'000'000'000};
+  std::unique_ptr<Engine> engine;
+
+  EngineOptions Options() {
+    EngineOptions o;
+    o.data_dir = dir.file("data");
+    o.models_dir = testing::SourceDir() + "/examples/models";
+    o.shards = 2;
+    o.allowed_lateness_ns = 100 * kNsPerMs;
+    o.command_timeout_ns = 500 * kNsPerMs;
+    o.provision = {{"pump-*", kPump}, {"tank-*", kTank}};
+    o.fsync = store::FsyncPolicy::kNever;
+    o.now_ns = [this] { return now.load(); };
+    return o;
+  }
+  void Open() {
+    engine.reset();
+    auto e = Engine::Open(Options(), &metrics, platform::DefaultEnv());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine = std::move(e).value();
+    ASSERT_TRUE(engine->Start().ok());
+  }
+  uint64_t Counter(const std::string& name) { return metrics.GetCounter(name, "").Value(); }
+};
+
+Reading R(const std::string& twin, const std::string& signal, TimeNs ts, double v) {
+  return Reading{twin, signal, ts, v, Quality::kGood};
+}
+
+TEST(EngineTest, UnknownTwinIsProvisionedByTheFirstMatchingRule) {
+  Fixture f;
+  f.Open();
+  ASSERT_TRUE(f.engine->Submit({R("pump-7", "flow_m3h", 10, 1.0)}).ok());
+  auto t = f.engine->GetTwin("pump-7");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->model, kPump);
+  Status s = f.engine->Submit({R("valve-1", "flow_m3h", 10, 1.0)});
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("valve-1"), std::string::npos);
+}
+
+TEST(EngineTest, UndeclaredSignalIsRefusedNamingTwinAndSignal) {
+  Fixture f;
+  f.Open();
+  Status s = f.engine->Submit({R("pump-1", "flow_m3h", 10, 1.0), R("pump-1", "colour", 10, 2.0)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("colour"), std::string::npos);
+  EXPECT_NE(s.message().find("pump-1"), std::string::npos);
+}
+
+TEST(EngineTest, LatestValueFollowsSourceTimeNotArrivalOrder) {
+  Fixture f;
+  f.Open();
+  ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", 2000, 2.0)}).ok());
+  ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", 1000, 1.0)}).ok());  // older, within lateness
+  f.engine->Drain();
+  auto t = f.engine->GetTwin("pump-1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->latest.at("flow_m3h").ts_ns, 2000);
+  EXPECT_DOUBLE_EQ(t->latest.at("flow_m3h").value, 2.0);
+}
+
+TEST(EngineTest, StreamSubscribersSeeEveryTwinReadingInSourceOrder) {
+  Fixture f;
+  f.Open();
+  std::mutex mu;
+  std::vector<TimeNs> seen;
+  f.engine->SubscribeStream([&](const std::vector<StreamEvent>& ev) {
+    std::lock_guard lk(mu);
+    for (const auto& e : ev) {
+      if (e.twin == "pump-1") seen.push_back(e.ts_ns);
+    }
+  });
+  // Out of order within the allowed lateness (100 ms); all in one shard's queue.
+  for (TimeNs ts : {5, 1, 3, 2, 4}) {
+    ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", ts * kNsPerMs, double(ts))}).ok());
+  }
+  f.engine->Drain();
+  std::lock_guard lk(mu);
+  ASSERT_EQ(seen.size(), 5u);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]);
+}
+
+TEST(EngineTest, ReadingBehindTheWatermarkIsCountedLateAndStillStored) {
+  Fixture f;
+  f.Open();
+  ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", 10 * kNsPerS, 1.0)}).ok());
+  ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", 20 * kNsPerS, 2.0)}).ok());
+  f.engine->Drain();  // releases both
+  auto r = f.engine->Ingest({R("pump-1", "flow_m3h", 5 * kNsPerS, 0.5)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->late, 1u);
+  EXPECT_EQ(f.Counter("doppel_readings_late_total"), 1u);
+  auto h = f.engine->QueryTelemetry("pump-1", "flow_m3h", 0, 100 * kNsPerS, 0);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 3u);
+  EXPECT_EQ((*h)[0].ts_ns, 5 * kNsPerS);
+}
+
+TEST(EngineTest, HistoryAndTwinsSurviveReopen) {
+  Fixture f;
+  f.Open();
+  std::vector<Reading> batch;
+  for (int i = 0; i < 1000; ++i) batch.push_back(R("tank-1", "level_m", i * kNsPerS, i * 0.01));
+  ASSERT_TRUE(f.engine->Ingest(batch).ok());
+  ASSERT_TRUE(f.engine->CreateTwin({"station-1", "dtmi:doppel:demo:PumpStation;1", nlohmann::json::object(),
+                                    {{"contains", "tank-1"}}})
+                  .ok());
+  f.Open();  // closes and reopens
+  auto h = f.engine->QueryTelemetry("tank-1", "level_m", 0, 2000 * kNsPerS, 0);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->size(), 1000u);
+  auto rel = f.engine->ListTwins(TwinFilter{"", "station-1", "contains"});
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(rel[0].id, "tank-1");
+}
+
+TEST(EngineTest, CreateTwinValidatesModelRelationshipsAndDuplicates) {
+  Fixture f;
+  f.Open();
+  EXPECT_EQ(f.engine->CreateTwin({"x", "dtmi:nope;1", {}, {}}).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(f.engine->CreateTwin({"p", kPump, nlohmann::json::object(), {}}).ok());
+  EXPECT_EQ(f.engine->CreateTwin({"p", kPump, nlohmann::json::object(), {}}).status().code(),
+            StatusCode::kAlreadyExists);
+  auto bad_target = f.engine->CreateTwin(
+      {"s", "dtmi:doppel:demo:PumpStation;1", nlohmann::json::object(), {{"contains", "ghost"}}});
+  EXPECT_EQ(bad_target.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_target.status().message().find("ghost"), std::string::npos);
+  EXPECT_FALSE(f.engine->CreateTwin({"a/b", kPump, nlohmann::json::object(), {}}).ok());
+}
+
+TEST(EngineTest, CommandLifecycleAckRejectAndTimeout) {
+  Fixture f;
+  f.Open();
+  std::vector<CommandRecord> sent;
+  std::mutex mu;
+  f.engine->SetCommandSender([&](const CommandRecord& c) {
+    std::lock_guard lk(mu);
+    sent.push_back(c);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(f.engine->CreateTwin({"pump-1", kPump, nlohmann::json::object(), {}}).ok());
+  auto bad = f.engine->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", "fast"}}, "t");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("speed_rpm"), std::string::npos);
+  EXPECT_EQ(f.engine->SubmitCommand("pump-1", "explode", nlohmann::json::object(), "t").status().code(),
+            StatusCode::kInvalidArgument);
+
+  auto a = f.engine->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1200.0}}, "api:admin");
+  auto b = f.engine->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1300.0}}, "api:admin");
+  auto c = f.engine->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1400.0}}, "api:admin");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->status, CommandStatus::kSent);
+  f.engine->OnCommandAck({"pump-1", a->id, true, ""});
+  f.engine->OnCommandAck({"pump-1", b->id, false, "speed_rpm outside 0..3000"});
+  f.engine->OnCommandAck({"pump-1", b->id, true, ""});  // a late duplicate changes nothing
+  f.now += 600 * kNsPerMs;                              // past the timeout for c
+  for (int i = 0; i < 50; ++i) {
+    auto got = f.engine->GetCommand("pump-1", c->id);
+    if (got.ok() && got->status == CommandStatus::kTimedOut) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto ga = f.engine->GetCommand("pump-1", a->id);
+  auto gb = f.engine->GetCommand("pump-1", b->id);
+  auto gc = f.engine->GetCommand("pump-1", c->id);
+  EXPECT_EQ(ga->status, CommandStatus::kAcked);
+  ASSERT_EQ(ga->history.size(), 3u);  // pending, sent, acked
+  EXPECT_EQ(ga->history[0].by, "api:admin");
+  EXPECT_EQ(gb->status, CommandStatus::kRejected);
+  EXPECT_EQ(gb->reason, "speed_rpm outside 0..3000");
+  EXPECT_EQ(gc->status, CommandStatus::kTimedOut);
+  {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(sent.size(), 3u);
+  }
+  // Final states survive a restart.
+  f.Open();
+  EXPECT_EQ(f.engine->GetCommand("pump-1", b->id)->status, CommandStatus::kRejected);
+  EXPECT_EQ(f.engine->ListCommands("pump-1")->size(), 3u);
+}
+
+TEST(EngineTest, FailedSendIsRetriedUntilTheTransportTakesIt) {
+  Fixture f;
+  EngineOptions o = f.Options();
+  o.command_timeout_ns = 10 * kNsPerS;
+  auto e = Engine::Open(o, &f.metrics, platform::DefaultEnv());
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*e)->Start().ok());
+  std::atomic<int> attempts{0};
+  (*e)->SetCommandSender([&](const CommandRecord&) {
+    return ++attempts < 2 ? Unavailable("broker down") : Status::Ok();
+  });
+  ASSERT_TRUE((*e)->CreateTwin({"pump-1", kPump, nlohmann::json::object(), {}}).ok());
+  auto a = (*e)->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1200.0}}, "t");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->status, CommandStatus::kPending);
+  f.now += 2 * kNsPerS;  // past the 1 s re-send interval, inside the timeout
+  for (int i = 0; i < 100 && attempts.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto got = (*e)->GetCommand("pump-1", a->id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, CommandStatus::kSent);
+  EXPECT_EQ(attempts.load(), 2);
+}
+
+TEST(EngineTest, BackpressureBlocksProducersInsteadOfDropping) {
+  Fixture f;
+  EngineOptions o = f.Options();
+  o.queue_capacity = 16;
+  o.shards = 1;
+  auto e = Engine::Open(o, &f.metrics, platform::DefaultEnv());
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*e)->Start().ok());
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 4; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < 2000; ++i) {
+        ASSERT_TRUE((*e)->Submit({R("pump-" + std::to_string(p), "flow_m3h", i * kNsPerMs, i)}).ok());
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  (*e)->Drain();
+  EXPECT_EQ(f.Counter("doppel_readings_ingested_total"), 8000u);
+  for (int p = 0; p < 4; ++p) {
+    auto h = (*e)->QueryTelemetry("pump-" + std::to_string(p), "flow_m3h", 0, INT64_MAX, 0);
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(h->size(), 2000u);
+  }
+}
+
+}  // namespace
+}  // namespace doppel::engine
