@@ -33,7 +33,7 @@ class WritableFile {
   virtual ~WritableFile() = default;  // closes the file if Close was not called; errors ignored
   virtual Status Append(std::string_view data) = 0;
   virtual Status Flush() = 0;
-  virtual Status Sync() = 0;  // flushes first
+  virtual Status Sync() = 0;   // flushes first
   virtual Status Close() = 0;  // flushes; does not sync
 };
 

@@ -30,7 +30,9 @@ class MemWritableFile final : public WritableFile {
   MemWritableFile(MemEnvImpl* env, std::string path, std::shared_ptr<MemFile> file)
       : env_(env), path_(std::move(path)), file_(std::move(file)) {}
   Status Append(std::string_view data) override;
-  Status Flush() override { return closed_ ? FailedPrecondition(path_ + ": flush after close") : Status::Ok(); }
+  Status Flush() override {
+    return closed_ ? FailedPrecondition(path_ + ": flush after close") : Status::Ok();
+  }
   Status Sync() override;
   Status Close() override {
     closed_ = true;

@@ -168,7 +168,8 @@ class PosixEnv final : public Env {
   }
 
   Status TruncateFile(const std::string& path, uint64_t size) override {
-    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) return PosixError(path + ": truncate", errno);
+    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0)
+      return PosixError(path + ": truncate", errno);
     return Status::Ok();
   }
 
