@@ -94,6 +94,11 @@ bool WaitForLoopbackPort(int port, int timeout_ms) {
 }
 
 Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& log_file) {
+  // Everything the child needs is prepared before fork(): between fork and exec only
+  // async-signal-safe calls are allowed (another thread may hold the allocator's lock).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -105,9 +110,6 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
         close(fd);
       }
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execvp(args[0], args.data());
     _exit(127);
   }
