@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   demo->add_option("--rate", da.rate_hz, "Messages per device per second")->capture_default_str();
   demo->add_option("--time-scale", da.time_scale, "Simulated seconds per wall second")->capture_default_str();
   demo->add_option("--seed", da.seed, "Plant seed")->capture_default_str();
+  demo->add_option("--static", da.static_dir, "Serve the dashboard from this directory (default: web/dist if built)");
+  demo->add_option("--viewer-token", da.viewer_token, "Also accept this token with the viewer role");
+  demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 
   doppel::app::BenchArgs ba;
   auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest");

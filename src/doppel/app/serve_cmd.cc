@@ -16,17 +16,24 @@ int Fail(const Status& s) {
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-std::string DefaultModelsDir() {
+// `rel` (a directory of the source tree) from the working directory, else from the nearest
+// ancestor of the binary that has it; empty when neither has.
+std::string FindProjectDir(const std::string& rel) {
   namespace fs = std::filesystem;
-  if (fs::is_directory("examples/models")) return "examples/models";
+  if (fs::is_directory(rel)) return rel;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      if (fs::is_directory(p / "examples/models")) return (p / "examples/models").string();
+      if (fs::is_directory(p / rel)) return (p / rel).string();
     }
   }
-  return "examples/models";
+  return "";
+}
+
+std::string DefaultModelsDir() {
+  std::string d = FindProjectDir("examples/models");
+  return d.empty() ? "examples/models" : d;
 }
 
 int RunServe(const std::string& config_path) {
@@ -87,9 +94,12 @@ int RunDemo(const DemoArgs& args) {
   cfg.listen = "127.0.0.1:" + std::to_string(args.port);
   cfg.data_dir = args.data_dir;
   cfg.models = DefaultModelsDir();
+  cfg.static_dir = args.static_dir.empty() ? FindProjectDir("web/dist") : args.static_dir;
   cfg.mqtt.provision = {{"pump-*", "dtmi:doppel:demo:Pump;1"}, {"tank-*", "dtmi:doppel:demo:Tank;1"}};
   std::string admin = platform::RandomHex(16);
   cfg.tokens = {{admin, "admin"}};
+  if (!args.viewer_token.empty()) cfg.tokens.push_back({args.viewer_token, "viewer"});
+  if (!args.operator_token.empty()) cfg.tokens.push_back({args.operator_token, "operator"});
 
   platform::InProcessBroker broker;
   auto rt = StartRuntime(cfg, broker.Connect("doppel"));
