@@ -31,8 +31,8 @@ class NullService : public engine::Service {
     t.relationships = spec.relationships;
     return t;
   }
-  Result<std::vector<engine::Point>> QueryTelemetry(const std::string&, const std::string&, TimeNs from, TimeNs to,
-                                                    size_t) const override {
+  Result<std::vector<engine::Point>> QueryTelemetry(const std::string&, const std::string&, TimeNs from,
+                                                    TimeNs to, size_t) const override {
     return std::vector<engine::Point>{{from, 1}, {to, 2}};
   }
   Result<engine::CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,

@@ -1,0 +1,395 @@
+#include "doppel/api/handlers.h"
+
+#include <charconv>
+#include <chrono>
+#include <string_view>
+
+#include "doppel/ingest/decode.h"
+
+namespace doppel::api {
+
+using engine::Service;
+using nlohmann::json;
+
+namespace {
+
+struct Ctx {
+  const HttpRequest& req;
+  const ParsedTarget& target;
+  const std::vector<std::string>& params;  // the {placeholders} of the route, in order
+  const Principal& who;
+  Service& service;
+};
+
+using HandlerFn = HttpResponse (*)(const Ctx&);
+
+struct Route {
+  std::vector<std::string_view> pattern;  // "{}" matches any one segment
+  std::string_view method;
+  Role role;
+  HandlerFn fn;
+};
+
+TimeNs NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::string* QueryParam(const Ctx& c, const std::string& name) {
+  auto it = c.target.query.find(name);
+  return it == c.target.query.end() ? nullptr : &it->second;
+}
+
+template <typename T>
+Result<T> ParseIntParam(const std::string& name, const std::string& value) {
+  T v{};
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+    return InvalidArgument(name + ": '" + value + "' is not an integer" +
+                           (ec == std::errc::result_out_of_range ? " in range" : ""));
+  }
+  return v;
+}
+
+// Parses a request body that must be a JSON object; the error names the problem.
+Result<json> ParseJsonObject(const std::string& body) {
+  if (body.empty()) return InvalidArgument("body: empty; expected a JSON object");
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    size_t p = what.find("] ");
+    if (p != std::string::npos) what = what.substr(p + 2);
+    return InvalidArgument("body: malformed JSON: " + what);
+  }
+  if (!j.is_object())
+    return InvalidArgument(std::string("body: expected a JSON object, got ") + j.type_name());
+  return j;
+}
+
+Result<std::vector<engine::RelationshipRef>> ParseRelationships(const json& j) {
+  if (!j.is_array()) return InvalidArgument("$.relationships: expected an array");
+  std::vector<engine::RelationshipRef> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const json& r = j[i];
+    std::string where = "$.relationships[" + std::to_string(i) + "]";
+    if (!r.is_object()) return InvalidArgument(where + ": expected an object");
+    auto name = r.find("name");
+    auto target = r.find("target");
+    if (name == r.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+      return InvalidArgument(where + ".name: expected a non-empty string");
+    }
+    if (target == r.end() || !target->is_string() || target->get_ref<const std::string&>().empty()) {
+      return InvalidArgument(where + ".target: expected a non-empty string");
+    }
+    out.push_back({name->get<std::string>(), target->get<std::string>()});
+  }
+  return out;
+}
+
+// --- handlers --------------------------------------------------------------------------------
+
+HttpResponse Health(const Ctx&) { return JsonResponse(200, {{"status", "ok"}}); }
+
+HttpResponse Metrics(const Ctx& c) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = c.service.RenderMetrics();
+  return r;
+}
+
+HttpResponse ListModels(const Ctx& c) {
+  json models = c.service.ListModels();
+  if (!models.is_array()) models = json::array();
+  return JsonResponse(200, {{"models", std::move(models)}});
+}
+
+HttpResponse ListTwins(const Ctx& c) {
+  engine::TwinFilter f;
+  if (const std::string* m = QueryParam(c, "model")) f.model = *m;
+  if (const std::string* r = QueryParam(c, "related")) f.related = *r;
+  if (const std::string* r = QueryParam(c, "rel")) f.rel = *r;
+  if (!f.rel.empty() && f.related.empty()) {
+    return ErrorResponse(InvalidArgument("rel: needs related=<twin id>"));
+  }
+  json twins = json::array();
+  for (const engine::TwinView& t : c.service.ListTwins(f)) twins.push_back(TwinToJson(t));
+  return JsonResponse(200, {{"twins", std::move(twins)}});
+}
+
+HttpResponse CreateTwin(const Ctx& c) {
+  Result<json> body = ParseJsonObject(c.req.body);
+  if (!body.ok()) return ErrorResponse(body.status());
+  const json& j = *body;
+  engine::TwinSpec spec;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "id") {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+        return ErrorResponse(InvalidArgument("$.id: expected a non-empty string"));
+      }
+      spec.id = it->get<std::string>();
+    } else if (k == "model") {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+        return ErrorResponse(InvalidArgument("$.model: expected a non-empty string (a DTMI)"));
+      }
+      spec.model = it->get<std::string>();
+    } else if (k == "desired") {
+      if (!it->is_object()) return ErrorResponse(InvalidArgument("$.desired: expected an object"));
+      spec.desired = *it;
+    } else if (k == "relationships") {
+      auto rels = ParseRelationships(*it);
+      if (!rels.ok()) return ErrorResponse(rels.status());
+      spec.relationships = std::move(*rels);
+    } else {
+      return ErrorResponse(InvalidArgument("$." + k + ": unknown field"));
+    }
+  }
+  if (spec.id.empty()) return ErrorResponse(InvalidArgument("$.id: required"));
+  if (spec.model.empty()) return ErrorResponse(InvalidArgument("$.model: required"));
+  Result<engine::TwinView> t = c.service.CreateTwin(spec);
+  if (!t.ok()) return ErrorResponse(t.status());
+  return JsonResponse(201, TwinToJson(*t));
+}
+
+HttpResponse GetTwin(const Ctx& c) {
+  Result<engine::TwinView> t = c.service.GetTwin(c.params[0]);
+  if (!t.ok()) return ErrorResponse(t.status());
+  return JsonResponse(200, TwinToJson(*t));
+}
+
+HttpResponse Telemetry(const Ctx& c) {
+  const std::string* signal = QueryParam(c, "signal");
+  if (signal == nullptr || signal->empty()) return ErrorResponse(InvalidArgument("signal: required"));
+  TimeNs from = 0;
+  TimeNs to = 0;
+  size_t points = kDefaultTelemetryPoints;
+  if (const std::string* v = QueryParam(c, "from")) {
+    auto r = ParseIntParam<int64_t>("from", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    from = *r;
+  }
+  if (const std::string* v = QueryParam(c, "to")) {
+    auto r = ParseIntParam<int64_t>("to", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    to = *r;
+  } else {
+    to = NowNs();
+  }
+  if (const std::string* v = QueryParam(c, "points")) {
+    auto r = ParseIntParam<uint64_t>("points", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    if (*r < 1 || *r > kMaxTelemetryPoints) {
+      return ErrorResponse(
+          InvalidArgument("points: " + *v + " is outside 1.." + std::to_string(kMaxTelemetryPoints)));
+    }
+    points = static_cast<size_t>(*r);
+  }
+  if (from > to) {
+    return ErrorResponse(
+        InvalidArgument("from: " + std::to_string(from) + " is after to " + std::to_string(to)));
+  }
+  auto pts = c.service.QueryTelemetry(c.params[0], *signal, from, to, points);
+  if (!pts.ok()) return ErrorResponse(pts.status());
+  json arr = json::array();
+  for (const engine::Point& p : *pts) arr.push_back(json::array({p.ts_ns, p.value}));
+  return JsonResponse(
+      200,
+      {{"twin", c.params[0]}, {"signal", *signal}, {"from", from}, {"to", to}, {"points", std::move(arr)}});
+}
+
+HttpResponse SubmitCommand(const Ctx& c) {
+  Result<json> body = ParseJsonObject(c.req.body);
+  if (!body.ok()) return ErrorResponse(body.status());
+  const json& j = *body;
+  std::string name;
+  json request = json::object();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "name") {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+        return ErrorResponse(InvalidArgument("$.name: expected a non-empty string"));
+      }
+      name = it->get<std::string>();
+    } else if (it.key() == "request") {
+      request = *it;
+    } else {
+      return ErrorResponse(InvalidArgument("$." + it.key() + ": unknown field"));
+    }
+  }
+  if (name.empty()) return ErrorResponse(InvalidArgument("$.name: required"));
+  auto rec = c.service.SubmitCommand(c.params[0], name, request, c.who.name);
+  if (!rec.ok()) return ErrorResponse(rec.status());
+  HttpResponse r = JsonResponse(202, CommandToJson(*rec));
+  r.headers.emplace_back("Location", "/api/v1/twins/" + c.params[0] + "/commands/" + rec->id);
+  return r;
+}
+
+HttpResponse ListCommands(const Ctx& c) {
+  auto recs = c.service.ListCommands(c.params[0]);
+  if (!recs.ok()) return ErrorResponse(recs.status());
+  json arr = json::array();
+  for (const engine::CommandRecord& r : *recs) arr.push_back(CommandToJson(r));
+  return JsonResponse(200, {{"commands", std::move(arr)}});
+}
+
+HttpResponse GetCommand(const Ctx& c) {
+  auto rec = c.service.GetCommand(c.params[0], c.params[1]);
+  if (!rec.ok()) return ErrorResponse(rec.status());
+  return JsonResponse(200, CommandToJson(*rec));
+}
+
+HttpResponse Ingest(const Ctx& c) {
+  auto readings = ingest::DecodeIngestBatch(c.req.body);
+  if (!readings.ok()) return ErrorResponse(readings.status());
+  auto summary = c.service.Ingest(std::move(*readings));
+  if (!summary.ok()) return ErrorResponse(summary.status());
+  return JsonResponse(200, {{"accepted", summary->accepted}, {"late", summary->late}});
+}
+
+HttpResponse StreamWithoutUpgrade(const Ctx&) {
+  HttpResponse r = ErrorResponse(426, "upgrade_required", "/api/v1/stream is a WebSocket endpoint");
+  r.headers.emplace_back("Upgrade", "websocket");
+  return r;
+}
+
+const std::vector<Route>& Routes() {
+  static const std::vector<Route> kRoutes = {
+      {{"api", "v1", "health"}, "GET", Role::kViewer, Health},
+      {{"metrics"}, "GET", Role::kViewer, Metrics},
+      {{"api", "v1", "models"}, "GET", Role::kViewer, ListModels},
+      {{"api", "v1", "twins"}, "GET", Role::kViewer, ListTwins},
+      {{"api", "v1", "twins"}, "POST", Role::kAdmin, CreateTwin},
+      {{"api", "v1", "twins", "{}"}, "GET", Role::kViewer, GetTwin},
+      {{"api", "v1", "twins", "{}", "telemetry"}, "GET", Role::kViewer, Telemetry},
+      {{"api", "v1", "twins", "{}", "commands"}, "GET", Role::kViewer, ListCommands},
+      {{"api", "v1", "twins", "{}", "commands"}, "POST", Role::kOperator, SubmitCommand},
+      {{"api", "v1", "twins", "{}", "commands", "{}"}, "GET", Role::kViewer, GetCommand},
+      {{"api", "v1", "ingest"}, "POST", Role::kOperator, Ingest},
+      {{"api", "v1", "stream"}, "GET", Role::kViewer, StreamWithoutUpgrade},
+  };
+  return kRoutes;
+}
+
+bool Match(const Route& r, const std::vector<std::string>& segs, std::vector<std::string>* params) {
+  if (r.pattern.size() != segs.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (r.pattern[i] == "{}")
+      params->push_back(segs[i]);
+    else if (r.pattern[i] != segs[i])
+      return false;
+  }
+  return true;
+}
+
+struct Lookup {
+  const Route* route = nullptr;
+  std::vector<std::string> params;
+  std::string allow;  // methods of the path, when the method did not match
+};
+
+Lookup Find(const std::string& method, const ParsedTarget& target) {
+  Lookup l;
+  std::vector<std::string> params;
+  for (const Route& r : Routes()) {
+    if (!Match(r, target.segments, &params)) continue;
+    if (r.method == method) {
+      l.route = &r;
+      l.params = params;
+      return l;
+    }
+    if (!l.allow.empty()) l.allow += ", ";
+    l.allow += r.method;
+  }
+  return l;
+}
+
+}  // namespace
+
+Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target) {
+  Lookup l = Find(method, target);
+  if (l.route != nullptr) return l.route->role;
+  if (!l.allow.empty()) return InvalidArgument("method not allowed; allowed: " + l.allow);
+  return NotFound("no route");
+}
+
+HttpResponse HandleApiRequest(const HttpRequest& request, const Principal& principal, Service& service) {
+  Result<ParsedTarget> target = ParseTarget(request.target);
+  if (!target.ok()) return ErrorResponse(target.status());
+  return HandleApiRequest(request, *target, principal, service);
+}
+
+HttpResponse HandleApiRequest(const HttpRequest& request, const ParsedTarget& target,
+                              const Principal& principal, Service& service) {
+  Lookup l = Find(request.method, target);
+  if (l.route == nullptr) {
+    if (!l.allow.empty()) {
+      HttpResponse r = ErrorResponse(
+          405, "method_not_allowed",
+          "method " + request.method + " not allowed on " + target.path + "; allowed: " + l.allow);
+      r.headers.emplace_back("Allow", l.allow);
+      return r;
+    }
+    return ErrorResponse(404, "not_found", "no route for " + request.method + " " + target.path);
+  }
+  if (principal.role < l.route->role) {
+    return ErrorResponse(403, "permission_denied",
+                         std::string("role '") + RoleName(principal.role) + "' may not " + request.method +
+                             " " + target.path + "; needs '" + RoleName(l.route->role) + "'");
+  }
+  Ctx ctx{request, target, l.params, principal, service};
+  try {
+    return l.route->fn(ctx);
+  } catch (const std::exception& e) {
+    // Expected failures come back as Status; anything thrown is a bug. Answer 500, keep serving.
+    return ErrorResponse(500, "internal", std::string("internal error: ") + e.what());
+  }
+}
+
+const char* CommandStatusString(engine::CommandStatus status) {
+  switch (status) {
+    case engine::CommandStatus::kPending: return "pending";
+    case engine::CommandStatus::kSent: return "sent";
+    case engine::CommandStatus::kAcked: return "acked";
+    case engine::CommandStatus::kRejected: return "rejected";
+    case engine::CommandStatus::kTimedOut: return "timed_out";
+  }
+  return "unknown";
+}
+
+json TwinToJson(const engine::TwinView& t) {
+  json rels = json::array();
+  for (const auto& r : t.relationships) rels.push_back({{"name", r.name}, {"target", r.target}});
+  json telemetry = json::object();
+  for (const auto& [name, v] : t.latest) {
+    telemetry[name] = {{"ts", v.ts_ns}, {"value", v.value}, {"quality", QualityName(v.quality)}};
+  }
+  return {{"id", t.id},
+          {"model", t.model},
+          {"desired", t.desired.is_null() ? json::object() : t.desired},
+          {"reported", t.reported.is_null() ? json::object() : t.reported},
+          {"relationships", std::move(rels)},
+          {"telemetry", std::move(telemetry)}};
+}
+
+json CommandToJson(const engine::CommandRecord& c) {
+  json history = json::array();
+  for (const auto& e : c.history) {
+    history.push_back(
+        {{"status", CommandStatusString(e.status)}, {"at", e.at_ns}, {"by", e.by}, {"reason", e.reason}});
+  }
+  return {{"id", c.id},
+          {"twin", c.twin},
+          {"name", c.name},
+          {"request", c.request},
+          {"status", CommandStatusString(c.status)},
+          {"reason", c.reason},
+          {"issued_by", c.issued_by},
+          {"created", c.created_ns},
+          {"updated", c.updated_ns},
+          {"history", std::move(history)}};
+}
+
+}  // namespace doppel::api

@@ -1,0 +1,180 @@
+// An in-memory engine::Service for the api tests.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "doppel/engine/service.h"
+
+namespace doppel::api::testing {
+
+class FakeService : public engine::Service {
+ public:
+  FakeService() {
+    engine::TwinView p1;
+    p1.id = "pump-1";
+    p1.model = "dtmi:doppel:demo:Pump;1";
+    p1.desired = {{"speed_rpm", 1450}};
+    p1.latest["flow_m3h"] = {1000, 101.5, Quality::kGood};
+    twins_[p1.id] = p1;
+    engine::TwinView p2 = p1;
+    p2.id = "pump-2";
+    p2.latest.clear();
+    twins_[p2.id] = p2;
+    engine::TwinView site;
+    site.id = "site-1";
+    site.model = "dtmi:doppel:demo:Site;1";
+    site.relationships = {{"contains", "pump-1"}, {"contains", "pump-2"}};
+    twins_[site.id] = site;
+  }
+
+  nlohmann::json ListModels() const override {
+    return nlohmann::json::array({{{"@id", "dtmi:doppel:demo:Pump;1"}, {"@type", "Interface"}}});
+  }
+
+  std::vector<engine::TwinView> ListTwins(const engine::TwinFilter& f) const override {
+    std::lock_guard lk(mu_);
+    last_filter = f;
+    std::vector<engine::TwinView> out;
+    for (const auto& [id, t] : twins_) {
+      if (!f.model.empty() && t.model != f.model) continue;
+      if (!f.related.empty()) {
+        auto it = twins_.find(f.related);
+        if (it == twins_.end()) continue;
+        bool hit = false;
+        for (const auto& r : it->second.relationships) {
+          if (r.target == id && (f.rel.empty() || r.name == f.rel)) hit = true;
+        }
+        if (!hit) continue;
+      }
+      out.push_back(t);
+    }
+    return out;
+  }
+
+  Result<engine::TwinView> GetTwin(const std::string& id) const override {
+    std::lock_guard lk(mu_);
+    auto it = twins_.find(id);
+    if (it == twins_.end()) return NotFound("twin '" + id + "' not found");
+    return it->second;
+  }
+
+  Result<engine::TwinView> CreateTwin(const engine::TwinSpec& spec) override {
+    std::lock_guard lk(mu_);
+    if (twins_.count(spec.id)) return AlreadyExists("twin '" + spec.id + "' already exists");
+    if (spec.model.rfind("dtmi:", 0) != 0)
+      return InvalidArgument("model: unknown model '" + spec.model + "'");
+    engine::TwinView t;
+    t.id = spec.id;
+    t.model = spec.model;
+    t.desired = spec.desired;
+    t.relationships = spec.relationships;
+    twins_[t.id] = t;
+    return t;
+  }
+
+  Result<std::vector<engine::Point>> QueryTelemetry(const std::string& twin, const std::string& signal,
+                                                    TimeNs from_ns, TimeNs to_ns,
+                                                    size_t max_points) const override {
+    std::lock_guard lk(mu_);
+    if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
+    last_query = {twin, signal, from_ns, to_ns, max_points};
+    return std::vector<engine::Point>{{from_ns, 1.5}, {to_ns, 2.5}};
+  }
+
+  Result<engine::CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
+                                              const nlohmann::json& request,
+                                              const std::string& principal) override {
+    std::lock_guard lk(mu_);
+    if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
+    if (name != "setSpeed") return InvalidArgument("name: unknown command '" + name + "'");
+    engine::CommandRecord c;
+    c.id = "c-" + std::to_string(commands_.size() + 1);
+    c.twin = twin;
+    c.name = name;
+    c.request = request;
+    c.issued_by = principal;
+    c.created_ns = c.updated_ns = 42;
+    c.history.push_back({engine::CommandStatus::kPending, 42, principal, ""});
+    commands_.push_back(c);
+    return c;
+  }
+
+  Result<std::vector<engine::CommandRecord>> ListCommands(const std::string& twin) const override {
+    std::lock_guard lk(mu_);
+    if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
+    std::vector<engine::CommandRecord> out;
+    for (const auto& c : commands_) {
+      if (c.twin == twin) out.push_back(c);
+    }
+    return out;
+  }
+
+  Result<engine::CommandRecord> GetCommand(const std::string& twin, const std::string& id) const override {
+    std::lock_guard lk(mu_);
+    for (const auto& c : commands_) {
+      if (c.twin == twin && c.id == id) return c;
+    }
+    return NotFound("command '" + id + "' of twin '" + twin + "' not found");
+  }
+
+  Result<engine::IngestSummary> Ingest(std::vector<Reading> readings) override {
+    std::lock_guard lk(mu_);
+    if (!ingest_status.ok()) return ingest_status;
+    engine::IngestSummary s;
+    for (const auto& r : readings) {
+      ingested.push_back(r);
+      ++s.accepted;
+      if (r.source_ts_ns < 1000) ++s.late;
+    }
+    return s;
+  }
+
+  std::string RenderMetrics() const override { return "# TYPE doppel_fake counter\ndoppel_fake 1\n"; }
+
+  uint64_t SubscribeStream(StreamCallback cb) override {
+    std::lock_guard lk(mu_);
+    uint64_t id = ++next_sub_;
+    subs_[id] = std::move(cb);
+    return id;
+  }
+  void UnsubscribeStream(uint64_t subscription) override {
+    std::lock_guard lk(mu_);
+    subs_.erase(subscription);
+  }
+
+  // Test helpers.
+  void Push(const std::vector<engine::StreamEvent>& events) {
+    std::map<uint64_t, StreamCallback> subs;
+    {
+      std::lock_guard lk(mu_);
+      subs = subs_;
+    }
+    for (auto& [id, cb] : subs) cb(events);
+  }
+  size_t subscribers() const {
+    std::lock_guard lk(mu_);
+    return subs_.size();
+  }
+
+  struct Query {
+    std::string twin, signal;
+    TimeNs from = 0, to = 0;
+    size_t points = 0;
+  };
+  mutable engine::TwinFilter last_filter;
+  mutable Query last_query;
+  std::vector<Reading> ingested;
+  Status ingest_status;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, engine::TwinView> twins_;
+  std::vector<engine::CommandRecord> commands_;
+  std::map<uint64_t, StreamCallback> subs_;
+  uint64_t next_sub_ = 0;
+};
+
+}  // namespace doppel::api::testing
