@@ -1,0 +1,273 @@
+// Estimator base, consistency statistics, and the Gaussian (KF/EKF/UKF) common update.
+#include "doppel/estimate/estimator.h"
+
+#include <Eigen/Cholesky>
+#include <cmath>
+#include <limits>
+
+#include "doppel/estimate/gaussian.h"
+
+namespace doppel::estimate {
+
+namespace {
+std::string Num(double v) { return std::to_string(v); }
+}  // namespace
+
+Status EstimatorOptions::Validate(int n, int m) const {
+  auto size = [](const Eigen::VectorXd& v, int want, const char* what, bool optional) -> Status {
+    if (optional && v.size() == 0) return Status::Ok();
+    if (v.size() != want) {
+      return InvalidArgument(std::string("estimator options: ") + what + " has " + std::to_string(v.size()) +
+                             " entries, want " + std::to_string(want));
+    }
+    return Status::Ok();
+  };
+  DOPPEL_RETURN_IF_ERROR(size(initial_mean, n, "initial_mean", true));
+  DOPPEL_RETURN_IF_ERROR(size(initial_std, n, "initial_std", false));
+  DOPPEL_RETURN_IF_ERROR(size(process_std, n, "process_std", false));
+  DOPPEL_RETURN_IF_ERROR(size(measurement_std, m, "measurement_std", false));
+  DOPPEL_RETURN_IF_ERROR(size(lower_bound, n, "lower_bound", true));
+  DOPPEL_RETURN_IF_ERROR(size(upper_bound, n, "upper_bound", true));
+  if (!initial_mean.allFinite()) return InvalidArgument("estimator options: initial_mean not finite");
+  if (!(initial_std.array() > 0).all() || !initial_std.allFinite()) {
+    return InvalidArgument("estimator options: initial_std must be > 0 and finite");
+  }
+  if (!(process_std.array() >= 0).all() || !process_std.allFinite()) {
+    return InvalidArgument("estimator options: process_std must be >= 0 and finite");
+  }
+  if (!(measurement_std.array() > 0).all() || !measurement_std.allFinite()) {
+    return InvalidArgument("estimator options: measurement_std must be > 0 and finite");
+  }
+  if (!(max_step_s > 0) || !std::isfinite(max_step_s))
+    return InvalidArgument("estimator options: max_step_s must be > 0");
+  if (!(nis_gate >= 0)) return InvalidArgument("estimator options: nis_gate must be >= 0");
+  if (!(nis_ewma_weight > 0 && nis_ewma_weight <= 1)) {
+    return InvalidArgument("estimator options: nis_ewma_weight must be in (0, 1]");
+  }
+  if (!std::isfinite(initial_time_s)) return InvalidArgument("estimator options: initial_time_s not finite");
+  return Status::Ok();
+}
+
+Estimator::Estimator(AugmentedModel model, EstimatorOptions options)
+    : model_(std::move(model)), opt_(std::move(options)) {
+  u_ = model_.system().DefaultValues(physics::SignalKind::kInput);
+  t_ = opt_.initial_time_s;
+  stats_.ewma_channel_nis = Eigen::VectorXd::Ones(model_.num_measurements());
+  if (opt_.initial_mean.size() == 0) opt_.initial_mean = model_.DefaultMean();
+}
+
+Status Estimator::SetInputs(const Eigen::VectorXd& u) {
+  if (u.size() != model_.num_inputs()) {
+    return InvalidArgument("estimator: inputs has " + std::to_string(u.size()) + " entries, want " +
+                           std::to_string(model_.num_inputs()));
+  }
+  u_ = u;
+  return Status::Ok();
+}
+
+Status Estimator::Fail(Status s) {
+  ++summary_.divergences;
+  summary_.last_error = s.ToString();
+  return s;
+}
+
+Status Estimator::Predict(double t) {
+  if (!std::isfinite(t)) return InvalidArgument("estimator: prediction time not finite");
+  if (t < t_) return InvalidArgument("estimator: time went backwards (" + Num(t) + " < " + Num(t_) + ")");
+  if (t == t_) return Status::Ok();
+  Status s = DoPredict(t_, t);
+  if (!s.ok()) return Fail(s);
+  summary_.rk4_substeps +=
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil((t - t_) / opt_.max_step_s - 1e-9)));
+  t_ = t;
+  ++summary_.predictions;
+  return Status::Ok();
+}
+
+Result<UpdateReport> Estimator::Update(const Measurement& m) {
+  const int nm = num_measurements();
+  if (m.values.size() != nm) {
+    return InvalidArgument("estimator: measurement has " + std::to_string(m.values.size()) +
+                           " values, want " + std::to_string(nm));
+  }
+  if (!m.present.empty() && static_cast<int>(m.present.size()) != nm) {
+    return InvalidArgument("estimator: present mask has the wrong size");
+  }
+  if (m.std.size() != 0 && m.std.size() != nm) return InvalidArgument("estimator: std has the wrong size");
+  std::vector<int> rows;
+  for (int k = 0; k < nm; ++k) {
+    bool here = m.present.empty() || m.present[static_cast<size_t>(k)];
+    if (here && std::isfinite(m.values[k])) rows.push_back(k);
+  }
+  Eigen::VectorXd y(static_cast<Eigen::Index>(rows.size())), r(y.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int k = rows[i];
+    double sd = m.std.size() ? m.std[k] : opt_.measurement_std[k];
+    if (!(sd > 0) || !std::isfinite(sd)) {
+      return InvalidArgument("estimator: noise std of '" + measurement_names()[static_cast<size_t>(k)] +
+                             "' must be > 0");
+    }
+    y[static_cast<Eigen::Index>(i)] = m.values[k];
+    r[static_cast<Eigen::Index>(i)] = sd * sd;
+  }
+  DOPPEL_RETURN_IF_ERROR(Predict(m.t));
+  UpdateReport rep;
+  rep.channels = rows;
+  if (rows.empty()) {
+    ++summary_.updates;
+    ++summary_.predict_only;
+    return rep;
+  }
+  Status s = DoUpdate(rows, y, r, &rep);
+  if (!s.ok()) return Fail(s);
+  ++summary_.updates;
+  if (rep.rejected) ++summary_.rejected_updates;
+  // Innovation statistics.
+  stats_.updates++;
+  stats_.last_nis = rep.nis;
+  stats_.last_dof = rep.dof;
+  stats_.sum_nis += rep.nis;
+  stats_.sum_dof += rep.dof;
+  const double w = opt_.nis_ewma_weight;
+  stats_.ewma_nis_per_dof = (1 - w) * stats_.ewma_nis_per_dof + w * rep.nis / rep.dof;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Eigen::Index j = static_cast<Eigen::Index>(i);
+    double e = rep.innovation[j] / rep.innovation_std[j];
+    stats_.ewma_channel_nis[rows[i]] = (1 - w) * stats_.ewma_channel_nis[rows[i]] + w * e * e;
+  }
+  return rep;
+}
+
+Result<double> Estimator::Mean(std::string_view name) const {
+  const auto& n = state_names();
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (n[i] == name) return mean()[static_cast<Eigen::Index>(i)];
+  }
+  return NotFound("estimator: no state named '" + std::string(name) + "'");
+}
+
+Result<double> Estimator::StdDev(std::string_view name) const {
+  const auto& n = state_names();
+  for (size_t i = 0; i < n.size(); ++i) {
+    const auto k = static_cast<Eigen::Index>(i);
+    if (n[i] == name) return std::sqrt(std::max(0.0, covariance()(k, k)));
+  }
+  return NotFound("estimator: no state named '" + std::string(name) + "'");
+}
+
+Eigen::VectorXd Estimator::ProcessVariance(double dt) const { return opt_.process_std.array().square() * dt; }
+
+void Estimator::ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const {
+  if (opt_.lower_bound.size()) z = z.cwiseMax(opt_.lower_bound);
+  if (opt_.upper_bound.size()) z = z.cwiseMin(opt_.upper_bound);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace internal {
+
+GaussianEstimator::GaussianEstimator(AugmentedModel model, EstimatorOptions options)
+    : Estimator(std::move(model), std::move(options)) {
+  z_ = opt_.initial_mean;
+  P_ = opt_.initial_std.array().square().matrix().asDiagonal();
+}
+
+Status GaussianEstimator::Reset(const Eigen::VectorXd& mean, const Eigen::MatrixXd& covariance) {
+  if (mean.size() != size() || covariance.rows() != size() || covariance.cols() != size()) {
+    return InvalidArgument("estimator: Reset with wrong sizes");
+  }
+  if (!mean.allFinite() || !IsSpd(covariance))
+    return InvalidArgument("estimator: Reset needs finite mean, SPD P");
+  z_ = mean;
+  P_ = covariance;
+  return Status::Ok();
+}
+
+bool GaussianEstimator::IsSpd(const Eigen::MatrixXd& P) {
+  if (!P.allFinite()) return false;
+  if (!P.isApprox(P.transpose(), 1e-9) && (P - P.transpose()).cwiseAbs().maxCoeff() > 1e-12) return false;
+  Eigen::LLT<Eigen::MatrixXd> llt(P);
+  return llt.info() == Eigen::Success;
+}
+
+bool GaussianEstimator::Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S,
+                                   UpdateReport* rep) const {
+  Eigen::LLT<Eigen::MatrixXd> llt(S);
+  if (llt.info() != Eigen::Success || !S.allFinite()) return false;
+  rep->dof = static_cast<int>(nu.size());
+  rep->innovation = nu;
+  rep->innovation_std = S.diagonal().cwiseSqrt();
+  rep->nis = nu.dot(llt.solve(nu));
+  rep->rejected = opt_.nis_gate > 0 && rep->nis > opt_.nis_gate;
+  return std::isfinite(rep->nis);
+}
+
+Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::VectorXd& nu,
+                                       const Eigen::VectorXd& r, UpdateReport* rep) {
+  const Eigen::MatrixXd PHt = P_ * H.transpose();
+  Eigen::MatrixXd S = H * PHt;
+  S.diagonal() += r;
+  Symmetrize(&S);
+  if (!Innovation(nu, S, rep))
+    return FailedPrecondition("update: innovation covariance not positive definite");
+  if (rep->rejected) return Status::Ok();
+  Eigen::LLT<Eigen::MatrixXd> llt(S);
+  const Eigen::MatrixXd K = llt.solve(PHt.transpose()).transpose();  // n×m
+  Eigen::VectorXd z = z_ + K * nu;
+  const Eigen::MatrixXd IKH = Eigen::MatrixXd::Identity(size(), size()) - K * H;
+  Eigen::MatrixXd P = IKH * P_ * IKH.transpose() + K * r.asDiagonal() * K.transpose();
+  Symmetrize(&P);
+  if (!z.allFinite() || !IsSpd(P)) return FailedPrecondition("update: covariance lost positive definiteness");
+  ApplyBounds(z);
+  z_ = z;
+  P_ = P;
+  return Status::Ok();
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+double Nees(const Eigen::VectorXd& truth, const Eigen::VectorXd& mean, const Eigen::MatrixXd& covariance) {
+  Eigen::LLT<Eigen::MatrixXd> llt(covariance);
+  if (llt.info() != Eigen::Success) return std::numeric_limits<double>::quiet_NaN();
+  Eigen::VectorXd e = truth - mean;
+  return e.dot(llt.solve(e));
+}
+
+double NormalQuantile(double p) {
+  // P. J. Acklam's algorithm.
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01, -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  if (!(p > 0 && p < 1)) return std::numeric_limits<double>::quiet_NaN();
+  const double lo = 0.02425, hi = 1 - lo;
+  if (p < lo) {
+    double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > hi) {
+    double q = std::sqrt(-2 * std::log(1 - p));
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+double ChiSquareQuantile(double p, double dof) {
+  const double z = NormalQuantile(p);
+  const double h = 2.0 / (9.0 * dof);
+  const double v = 1.0 - h + z * std::sqrt(h);
+  return dof * v * v * v;
+}
+
+}  // namespace doppel::estimate

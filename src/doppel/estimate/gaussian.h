@@ -1,0 +1,28 @@
+// Internal: the mean/covariance state shared by KF, EKF and UKF.
+#pragma once
+
+#include "doppel/estimate/estimator.h"
+
+namespace doppel::estimate::internal {
+
+class GaussianEstimator : public Estimator {
+ public:
+  Eigen::VectorXd mean() const override { return z_; }
+  Eigen::MatrixXd covariance() const override { return P_; }
+  Status Reset(const Eigen::VectorXd& mean, const Eigen::MatrixXd& covariance) override;
+
+ protected:
+  GaussianEstimator(AugmentedModel model, EstimatorOptions options);
+  // Kalman update with linear(ized) H: z += Kν, P = (I−KH)P(I−KH)' + KRK' (Joseph form).
+  Status LinearUpdate(const Eigen::MatrixXd& H, const Eigen::VectorXd& nu, const Eigen::VectorXd& r,
+                      UpdateReport* report);
+  // P symmetric, finite and Cholesky-factorizable.
+  static bool IsSpd(const Eigen::MatrixXd& P);
+  static void Symmetrize(Eigen::MatrixXd* P) { *P = 0.5 * (*P + P->transpose()); }
+  // Fills report fields derived from ν and S; returns false if S is not SPD.
+  bool Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* report) const;
+  Eigen::VectorXd z_;
+  Eigen::MatrixXd P_;
+};
+
+}  // namespace doppel::estimate::internal

@@ -1,0 +1,162 @@
+#include "doppel/estimate/model.h"
+
+#include <cmath>
+#include <type_traits>
+
+namespace doppel::estimate {
+
+using physics::SignalKind;
+
+namespace {
+// Constants for the AD path carry zero derivative vectors of the full size: Eigen's
+// AutoDiffScalar cannot reconcile an empty derivative inside an expression with a sized one.
+template <typename T>
+VectorX<T> Constants(const Eigen::VectorXd& v, int n) {
+  if constexpr (std::is_same_v<T, double>) {
+    return v;
+  } else {
+    return physics::ToAutoDiff(v, n, /*seed=*/false);
+  }
+}
+}  // namespace
+
+Result<AugmentedModel> AugmentedModel::Create(const FilterModel& m) {
+  if (m.system == nullptr) return InvalidArgument("filter model: no system");
+  const physics::System& s = *m.system;
+  AugmentedModel a;
+  a.sys_ = m.system;
+  a.nx_ = s.num_states();
+  a.p_ = m.parameters.size() == 0 ? s.DefaultValues(SignalKind::kParameter) : m.parameters;
+  if (a.p_.size() != s.num_parameters()) {
+    return InvalidArgument("filter model: parameters has " + std::to_string(a.p_.size()) +
+                           " values, system '" + s.name() + "' has " + std::to_string(s.num_parameters()));
+  }
+  for (const auto& st : s.states()) a.names_.push_back(st.name);
+  for (const std::string& n : m.estimated_parameters) {
+    auto i = s.Find(SignalKind::kParameter, n);
+    if (!i.ok()) return i.status();
+    for (int j : a.aug_) {
+      if (j == *i) return InvalidArgument("filter model: parameter '" + n + "' listed twice");
+    }
+    a.aug_.push_back(*i);
+    a.names_.push_back(n);
+  }
+  a.na_ = static_cast<int>(a.aug_.size());
+  if (m.measurements.empty()) return InvalidArgument("filter model: no measurements");
+  for (const std::string& n : m.measurements) {
+    auto i = s.Find(SignalKind::kOutput, n);
+    if (!i.ok()) return i.status();
+    a.meas_.push_back(*i);
+    a.meas_names_.push_back(n);
+  }
+  return a;
+}
+
+Eigen::VectorXd AugmentedModel::DefaultMean() const {
+  Eigen::VectorXd z(size());
+  z.head(nx_) = sys_->DefaultValues(SignalKind::kState);
+  for (int k = 0; k < na_; ++k) z[nx_ + k] = p_[aug_[static_cast<size_t>(k)]];
+  return z;
+}
+
+physics::Context AugmentedModel::ToContext(double t, const Eigen::VectorXd& z,
+                                           const Eigen::VectorXd& u) const {
+  physics::Context c;
+  c.time = t;
+  c.state = z.head(nx_);
+  c.inputs = u;
+  c.parameters = p_;
+  for (int k = 0; k < na_; ++k) c.parameters[aug_[static_cast<size_t>(k)]] = z[nx_ + k];
+  return c;
+}
+
+template <typename T>
+void AugmentedModel::Split(const VectorX<T>& z, VectorX<T>* p) const {
+  *p = Constants<T>(p_, size());
+  for (int k = 0; k < na_; ++k) (*p)[aug_[static_cast<size_t>(k)]] = z[nx_ + k];
+}
+
+template <typename T>
+VectorX<T> AugmentedModel::Derivative(double t, const VectorX<T>& z, const VectorX<T>& u) const {
+  VectorX<T> p;
+  Split(z, &p);
+  VectorX<T> dz = Constants<T>(Eigen::VectorXd::Zero(size()), size());
+  VectorX<T> x = z.head(nx_);
+  VectorX<T> xd(nx_);
+  sys_->CalcDerivatives(t, x, u, p, xd);
+  dz.head(nx_) = xd;
+  return dz;
+}
+
+template <typename T>
+VectorX<T> AugmentedModel::Propagate(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
+                                     double max_step) const {
+  VectorX<T> z = z0;
+  if (!(t1 > t0) || nx_ == 0) return z;
+  const VectorX<T> uu = Constants<T>(u, size());
+  const int steps = std::max(1, static_cast<int>(std::ceil((t1 - t0) / max_step - 1e-9)));
+  const double h = (t1 - t0) / steps;
+  for (int k = 0; k < steps; ++k) {
+    const double t = t0 + k * h;
+    VectorX<T> k1 = Derivative<T>(t, z, uu);
+    VectorX<T> k2 = Derivative<T>(t + 0.5 * h, VectorX<T>(z + (0.5 * h) * k1), uu);
+    VectorX<T> k3 = Derivative<T>(t + 0.5 * h, VectorX<T>(z + (0.5 * h) * k2), uu);
+    VectorX<T> k4 = Derivative<T>(t + h, VectorX<T>(z + h * k3), uu);
+    z += (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+  }
+  return z;
+}
+
+template <typename T>
+VectorX<T> AugmentedModel::Observe(double t, const VectorX<T>& z, const Eigen::VectorXd& u,
+                                   const std::vector<int>& rows) const {
+  VectorX<T> p;
+  Split(z, &p);
+  VectorX<T> x = z.head(nx_);
+  VectorX<T> uu = Constants<T>(u, size());
+  VectorX<T> y(sys_->num_outputs());
+  sys_->CalcOutputs(t, x, uu, p, y);
+  VectorX<T> out(static_cast<Eigen::Index>(rows.size()));
+  for (size_t k = 0; k < rows.size(); ++k)
+    out[static_cast<Eigen::Index>(k)] = y[meas_[static_cast<size_t>(rows[k])]];
+  return out;
+}
+
+void AugmentedModel::LinearizePropagation(double t0, double t1, const Eigen::VectorXd& z,
+                                          const Eigen::VectorXd& u, double max_step, Eigen::VectorXd* z1,
+                                          Eigen::MatrixXd* F) const {
+  const int n = size();
+  VectorX<AutoDiffXd> za = physics::ToAutoDiff(z, n, /*seed=*/true);
+  VectorX<AutoDiffXd> r = Propagate<AutoDiffXd>(t0, t1, za, u, max_step);
+  *z1 = physics::ValuesOf(r);
+  *F = physics::JacobianOf(r, n);
+  // Entries never touched by a seeded value (e.g. θ with no dynamics) keep their identity rows.
+  for (int i = 0; i < n; ++i) {
+    if (r[i].derivatives().size() != n) (*F)(i, i) = 1.0;
+  }
+}
+
+void AugmentedModel::LinearizeObservation(double t, const Eigen::VectorXd& z, const Eigen::VectorXd& u,
+                                          const std::vector<int>& rows, Eigen::VectorXd* y,
+                                          Eigen::MatrixXd* H) const {
+  const int n = size();
+  VectorX<AutoDiffXd> za = physics::ToAutoDiff(z, n, /*seed=*/true);
+  VectorX<AutoDiffXd> r = Observe<AutoDiffXd>(t, za, u, rows);
+  *y = physics::ValuesOf(r);
+  *H = physics::JacobianOf(r, n);
+}
+
+template VectorX<double> AugmentedModel::Derivative<double>(double, const VectorX<double>&,
+                                                            const VectorX<double>&) const;
+template VectorX<double> AugmentedModel::Propagate<double>(double, double, const VectorX<double>&,
+                                                           const Eigen::VectorXd&, double) const;
+template VectorX<double> AugmentedModel::Observe<double>(double, const VectorX<double>&,
+                                                         const Eigen::VectorXd&,
+                                                         const std::vector<int>&) const;
+template VectorX<AutoDiffXd> AugmentedModel::Propagate<AutoDiffXd>(double, double, const VectorX<AutoDiffXd>&,
+                                                                   const Eigen::VectorXd&, double) const;
+template VectorX<AutoDiffXd> AugmentedModel::Observe<AutoDiffXd>(double, const VectorX<AutoDiffXd>&,
+                                                                 const Eigen::VectorXd&,
+                                                                 const std::vector<int>&) const;
+
+}  // namespace doppel::estimate
