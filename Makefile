@@ -2,9 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
-BENCHES ?= ingest
+BENCHES ?= ingest store
 
-.PHONY: setup configure build demo test test-unit test-asan fuzz-smoke bench web clean
+.PHONY: setup configure build build-all demo test test-asan test-e2e fuzz-smoke bench web clean
 
 setup:
 	@./scripts/setup
@@ -12,11 +12,18 @@ setup:
 configure:
 	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
 
-build: configure
+build: configure web
 	@cmake --build $(BUILD) -j $(JOBS) --target doppel
 
-build-all: configure
+build-all: configure web
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The dashboard (web/, TypeScript + Vite) -> web/dist, served by doppel at /.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web: web/node_modules/.package-lock.json
+	@cd web && npm run --silent build
 
 demo: setup build
 	./$(BUILD)/doppel demo
@@ -24,8 +31,13 @@ demo: setup build
 # The whole suite: unit and integration tests, then the sanitizer run and the fuzz smoke run.
 test: setup build-all
 	cd $(BUILD) && ctest -j 2 --output-on-failure --timeout 300
+	$(MAKE) test-e2e
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke
+
+# The dashboard in a real Chromium against a running `doppel demo`.
+test-e2e:
+	node tests/e2e/run.mjs --bin $(BUILD)/doppel
 
 # The unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:

@@ -73,8 +73,33 @@ TEST_F(HandlersTest, MissingOrUnknownTokenIs401WithJson) {
   basic.target = "/api/v1/twins";
   basic.authorization = "Basic dXNlcjpwYXNz";
   EXPECT_EQ(handler_.Handle(basic).status, 401);
-  // /metrics needs a token too.
+  // /metrics needs a token too, unless the peer is on loopback.
   EXPECT_EQ(Do("GET", "/metrics", "").status, 401);
+}
+
+TEST_F(HandlersTest, MeReportsTheTokensRole) {
+  HttpResponse r = Do("GET", "/api/v1/me", "view-tok");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["role"], "viewer");
+  EXPECT_EQ(Do("GET", "/api/v1/me", "").status, 401);
+}
+
+TEST_F(HandlersTest, MetricsAreOpenToLoopbackScrapersOnly) {
+  HttpRequest r;
+  r.method = "GET";
+  r.target = "/metrics";
+  r.from_loopback = true;
+  EXPECT_EQ(handler_.Handle(r).status, 200);
+  r.target = "/api/v1/twins";  // only /metrics
+  EXPECT_EQ(handler_.Handle(r).status, 401);
+  r.target = "/metrics";
+  r.authorization = "Bearer wrong";  // a presented token is always checked
+  EXPECT_EQ(handler_.Handle(r).status, 401);
+  ApiOptions closed = Options();
+  closed.metrics_open_on_loopback = false;
+  ApiHandler strict(&service_, &metrics_, closed);
+  r.authorization.clear();
+  EXPECT_EQ(strict.Handle(r).status, 401);
 }
 
 TEST_F(HandlersTest, BearerSchemeIsCaseInsensitive) {

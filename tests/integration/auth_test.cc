@@ -21,7 +21,8 @@ void ExpectJsonError(const HttpResult& r, int status, const std::string& code) {
 }
 
 TEST_F(IntegrationAuth, NoTokenIs401WithJsonError) {
-  for (const char* target : {"/api/v1/twins", "/api/v1/twins/pump-1", "/api/v1/models", "/metrics",
+  // (/metrics is open to loopback scrapers, and these tests run on loopback.)
+  for (const char* target : {"/api/v1/twins", "/api/v1/twins/pump-1", "/api/v1/models",
                              "/api/v1/twins/pump-1/telemetry?signal=flow_m3h"}) {
     HttpResult r = st().Get(target, "");
     ExpectJsonError(r, 401, "unauthenticated");

@@ -27,6 +27,8 @@ class SeriesStoreFaultTest : public ::testing::Test {
     o.dir = "/data/series";
     o.fsync = p;
     o.fsync_interval_ms = 10;
+    o.checkpoint_on_open_close = false;  // these tests check the WAL layer alone
+    o.checkpoint_wal_bytes = 0;
     return o;
   }
   std::unique_ptr<SeriesStore> Open(const SeriesStoreOptions& o) {

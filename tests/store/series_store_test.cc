@@ -28,6 +28,8 @@ class SeriesStoreTest : public ::testing::Test {
     o.dir = h_.dir();
     o.lanes = 2;
     o.fsync = FsyncPolicy::kNever;
+    o.checkpoint_on_open_close = false;  // these tests check the WAL layer alone
+    o.checkpoint_wal_bytes = 0;
     return o;
   }
   std::unique_ptr<SeriesStore> OpenStore(const SeriesStoreOptions& o) {

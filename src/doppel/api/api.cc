@@ -79,6 +79,11 @@ HttpResponse ApiHandler::Dispatch(const HttpRequest& request) const {
       }
       return JsonResponse(200, {{"status", "ok"}});
     }
+    if (s.size() == 1 && s[0] == "metrics" && request.from_loopback && options_.metrics_open_on_loopback &&
+        request.authorization.empty()) {
+      // Scrapes from this host need no token (see ApiOptions::metrics_open_on_loopback).
+      return HandleApiRequest(request, t, Principal{"metrics:loopback", Role::kViewer}, *service_);
+    }
     Result<Principal> who = Authenticate(request.authorization, "", options_.tokens);
     if (!who.ok()) return ErrorResponse(who.status());
     return HandleApiRequest(request, t, *who, *service_);

@@ -58,7 +58,7 @@ Result<json> ParseJsonObject(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     std::string what = e.what();
     size_t p = what.find("] ");
     if (p != std::string::npos) what = what.substr(p + 2);
@@ -92,6 +92,9 @@ Result<std::vector<engine::RelationshipRef>> ParseRelationships(const json& j) {
 // --- handlers --------------------------------------------------------------------------------
 
 HttpResponse Health(const Ctx&) { return JsonResponse(200, {{"status", "ok"}}); }
+
+// Who the token belongs to, so a UI can show only what the role may do.
+HttpResponse Me(const Ctx& c) { return JsonResponse(200, {{"role", RoleName(c.who.role)}, {"name", c.who.name}}); }
 
 HttpResponse Metrics(const Ctx& c) {
   HttpResponse r;
@@ -258,6 +261,7 @@ const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       {{"api", "v1", "health"}, "GET", Role::kViewer, Health},
       {{"metrics"}, "GET", Role::kViewer, Metrics},
+      {{"api", "v1", "me"}, "GET", Role::kViewer, Me},
       {{"api", "v1", "models"}, "GET", Role::kViewer, ListModels},
       {{"api", "v1", "twins"}, "GET", Role::kViewer, ListTwins},
       {{"api", "v1", "twins"}, "POST", Role::kAdmin, CreateTwin},

@@ -19,6 +19,7 @@ struct HttpRequest {
   std::string target;         // raw request target: path and optional "?query"
   std::string authorization;  // the Authorization header value, or empty
   std::string body;
+  bool from_loopback = false;  // the peer is on 127.0.0.0/8 or ::1 (set by the session)
 };
 
 struct HttpResponse {

@@ -345,6 +345,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
 
     HttpRequest hr = ToHttpRequest(req);
+    beast::error_code ep_ec;
+    auto peer = stream_.socket().remote_endpoint(ep_ec);
+    hr.from_loopback = !ep_ec && peer.address().is_loopback();
     HttpResponse r;
     try {
       r = srv_->handler.Handle(hr);

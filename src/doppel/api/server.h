@@ -45,6 +45,9 @@ struct ApiOptions {
   size_t max_body_bytes = 8 * 1024 * 1024;
   // A WebSocket client that lags behind by more than this many events loses the oldest ones.
   size_t stream_queue_events = 10000;
+  // GET /metrics without a token from loopback peers (a Prometheus agent on the same host);
+  // from anywhere else it needs a viewer token like every other route. false: always a token.
+  bool metrics_open_on_loopback = true;
   // Idle HTTP keep-alive connections are closed after this long.
   int idle_timeout_s = 60;
 

@@ -6,10 +6,12 @@
 namespace doppel::app {
 
 int RunIngestBench(const std::vector<std::string>& args);
+int RunStoreBench(const std::vector<std::string>& args);
 
 int RunBench(const BenchArgs& args) {
   if (args.name == "ingest") return RunIngestBench(args.rest);
-  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest)\n";
+  if (args.name == "store") return RunStoreBench(args.rest);
+  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store)\n";
   return 2;
 }
 

@@ -13,6 +13,7 @@
 //     to 1000 points vs SQLite's GROUP BY bucket computing min/max/first/last per bucket.
 // Prints a table and, last, one JSON line.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -69,7 +70,8 @@ bool LoadNab(const fs::path& root, std::vector<Series>* out) {
       if (comma == std::string::npos) continue;
       std::tm tm{};
       if (strptime(line.substr(0, comma).c_str(), "%Y-%m-%d %H:%M:%S", &tm) == nullptr) continue;
-      s.samples.push_back({static_cast<TimeNs>(timegm(&tm)) * kNsPerS, std::strtod(line.c_str() + comma + 1, nullptr)});
+      s.samples.push_back(
+          {static_cast<TimeNs>(timegm(&tm)) * kNsPerS, std::strtod(line.c_str() + comma + 1, nullptr)});
     }
     if (!s.samples.empty()) out->push_back(std::move(s));
   }
@@ -124,7 +126,8 @@ bool Exec(sqlite3* db, const char* sql) {
 // Writes `data` (series ids from `first_id`) in batches of `batch` rows.
 bool SqliteWrite(sqlite3* db, const std::vector<Series>& data, int first_id, size_t batch) {
   sqlite3_stmt* ins = nullptr;
-  if (sqlite3_prepare_v2(db, "INSERT INTO rows(series, ts, value) VALUES (?, ?, ?)", -1, &ins, nullptr) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "INSERT INTO rows(series, ts, value) VALUES (?, ?, ?)", -1, &ins, nullptr) !=
+      SQLITE_OK)
     return false;
   size_t in_tx = 0;
   bool ok = Exec(db, "BEGIN");
@@ -178,9 +181,11 @@ double MedianMs(int runs, F&& f) {
 }  // namespace
 
 int RunStoreBench(const std::vector<std::string>& args) {
+  spdlog::set_level(spdlog::level::warn);
   const fs::path data_root = Opt(args, "data", "../shared/data");
   const size_t points = std::stoul(Opt(args, "points", "1000"));
-  const fs::path work = Opt(args, "dir", (fs::temp_directory_path() / fmt::format("doppel-bench-store-{}", ::getpid())).string());
+  const fs::path work = Opt(
+      args, "dir", (fs::temp_directory_path() / fmt::format("doppel-bench-store-{}", ::getpid())).string());
   std::vector<Series> corpus;
   if (!LoadNab(data_root, &corpus)) {
     std::cerr << "error: no NAB csv files under " << (data_root / "nab" / "data") << " (use --data=DIR)\n";
@@ -210,8 +215,9 @@ int RunStoreBench(const std::vector<std::string>& args) {
   std::error_code ec;
   fs::remove_all(work, ec);
   fs::create_directories(work);
-  std::cout << fmt::format("store bench: {} samples in {} series (NAB {} files, C-MAPSS FD001 {} series) from {}\n",
-                           samples, corpus.size(), nab_series, corpus.size() - nab_series, data_root.string());
+  std::cout << fmt::format(
+      "store bench: {} samples in {} series (NAB {} files, C-MAPSS FD001 {} series) from {}\n", samples,
+      corpus.size(), nab_series, corpus.size() - nab_series, data_root.string());
 
   // ---- Store: write, checkpoint, size ----
   store::SeriesStoreOptions o;
@@ -238,7 +244,8 @@ int RunStoreBench(const std::vector<std::string>& args) {
     batches = Batches({longs}, 1000);
     if (!StoreWrite(s->get(), batches)) return 1;
     const TimeNs from = longs.samples.front().ts_ns, to = longs.samples.back().ts_ns;
-    store_query_ms = MedianMs(5, [&] { store_points = (*s)->Query("replay", "nab-end-to-end", from, to, points)->size(); });
+    store_query_ms = MedianMs(
+        5, [&] { store_points = (*s)->Query("replay", "nab-end-to-end", from, to, points)->size(); });
   }
   // ---- SQLite: same data, same shape ----
   sqlite3* db = nullptr;
@@ -250,7 +257,8 @@ int RunStoreBench(const std::vector<std::string>& args) {
   auto t = Clock::now();
   ok = ok && SqliteWrite(db, corpus, 0, 1000) && Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
   const double sqlite_write_s = Seconds(t);
-  const uint64_t sqlite_bytes = fs::file_size(db_path) + (fs::exists(db_path + "-wal") ? fs::file_size(db_path + "-wal") : 0);
+  const uint64_t sqlite_bytes =
+      fs::file_size(db_path) + (fs::exists(db_path + "-wal") ? fs::file_size(db_path + "-wal") : 0);
   const int long_id = static_cast<int>(corpus.size());
   ok = ok && SqliteWrite(db, {longs}, long_id, 1000);
   double sqlite_query_ms = 0;
@@ -287,21 +295,26 @@ int RunStoreBench(const std::vector<std::string>& args) {
   const double sqlite_bps = static_cast<double>(sqlite_bytes) / samples;
   const double w = samples / store_write_s, sw = samples / sqlite_write_s;
   std::cout << fmt::format("{:<34} {:>14} {:>14} {:>8}\n", "", "doppel store", "sqlite", "ratio");
-  std::cout << fmt::format("{:<34} {:>14.0f} {:>14.0f} {:>7.1f}x\n", "write (samples/s, incl. flush)", w, sw, w / sw);
-  std::cout << fmt::format("{:<34} {:>14.3f} {:>14.3f} {:>7.1f}x\n", "bytes on disk per sample", bps, sqlite_bps,
-                           sqlite_bps / bps);
-  std::cout << fmt::format("{:<34} {:>14.2f} {:>14.2f} {:>7.1f}x\n",
-                           fmt::format("query {}k samples -> {} pts (ms)", longs.samples.size() / 1000, points),
-                           store_query_ms, sqlite_query_ms, sqlite_query_ms / store_query_ms);
-  std::cout << fmt::format("(store returned {} M4 points; sqlite {} GROUP BY buckets; Gorilla's published figure is "
-                           "1.37 bytes/sample)\n",
-                           store_points, sqlite_rows);
+  std::cout << fmt::format("{:<34} {:>14.0f} {:>14.0f} {:>7.1f}x\n", "write (samples/s, incl. flush)", w, sw,
+                           w / sw);
+  std::cout << fmt::format("{:<34} {:>14.3f} {:>14.3f} {:>7.1f}x\n", "bytes on disk per sample", bps,
+                           sqlite_bps, sqlite_bps / bps);
   std::cout << fmt::format(
-      "{{\"bench\":\"store\",\"samples\":{},\"series\":{},\"bytes_per_sample\":{:.4f},\"sqlite_bytes_per_sample\":{:.4f},"
+      "{:<34} {:>14.2f} {:>14.2f} {:>7.1f}x\n",
+      fmt::format("query {}k samples -> {} pts (ms)", longs.samples.size() / 1000, points), store_query_ms,
+      sqlite_query_ms, sqlite_query_ms / store_query_ms);
+  std::cout << fmt::format(
+      "(store returned {} M4 points; sqlite {} GROUP BY buckets; Gorilla's published figure is "
+      "1.37 bytes/sample)\n",
+      store_points, sqlite_rows);
+  std::cout << fmt::format(
+      "{{\"bench\":\"store\",\"samples\":{},\"series\":{},\"bytes_per_sample\":{:.4f},\"sqlite_bytes_per_"
+      "sample\":{:.4f},"
       "\"write_samples_per_s\":{:.0f},\"sqlite_write_samples_per_s\":{:.0f},\"write_ratio_vs_sqlite\":{:.2f},"
-      "\"query_samples\":{},\"query_ms\":{:.3f},\"sqlite_query_ms\":{:.3f},\"query_ratio_vs_sqlite\":{:.2f}}}\n",
-      samples, corpus.size(), bps, sqlite_bps, w, sw, w / sw, longs.samples.size(), store_query_ms, sqlite_query_ms,
-      sqlite_query_ms / store_query_ms);
+      "\"query_samples\":{},\"query_ms\":{:.3f},\"sqlite_query_ms\":{:.3f},\"query_ratio_vs_sqlite\":{:.2f}}}"
+      "\n",
+      samples, corpus.size(), bps, sqlite_bps, w, sw, w / sw, longs.samples.size(), store_query_ms,
+      sqlite_query_ms, sqlite_query_ms / store_query_ms);
   return 0;
 }
 

@@ -40,6 +40,9 @@ struct BenchArgs {
 };
 int RunBench(const BenchArgs& args);
 
+// `doppel store stats|check|export ...` (docs/storage.md).
+int RunStoreCommand(const std::vector<std::string>& args);
+
 // Finds examples/models from the working directory or next to the binary.
 std::string DefaultModelsDir();
 // Prints "error: <status>" to stderr and returns 1 (2 for invalid arguments).

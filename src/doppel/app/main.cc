@@ -43,16 +43,21 @@ int main(int argc, char** argv) {
   demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 
   doppel::app::BenchArgs ba;
-  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest");
+  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store");
   bench->add_option("name", ba.name, "Benchmark name")->required();
   bench->add_option("args", ba.rest, "Benchmark options (--key=value)");
   bench->allow_extras();
+
+  auto* store = app.add_subcommand("store", "Inspect a series store: stats, check, export (docs/storage.md)");
+  store->prefix_command();
+  store->set_help_flag();  // RunStoreCommand prints its own usage for --help
 
   CLI11_PARSE(app, argc, argv);
 
   if (*serve) return doppel::app::RunServe(config);
   if (*plant) return doppel::app::RunPlant(pa);
   if (*demo) return doppel::app::RunDemo(da);
+  if (*store) return doppel::app::RunStoreCommand(store->remaining());
   if (*bench) {
     for (const auto& x : bench->remaining()) ba.rest.push_back(x);
     return doppel::app::RunBench(ba);

@@ -4,6 +4,8 @@
 // itself and verifies every CRC, index and chunk, exiting 1 on any damage.
 #include <fmt/format.h>
 #include <fnmatch.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <ctime>
@@ -69,8 +71,8 @@ int Stats(platform::Env* env, const std::string& dir) {
   std::cout << fmt::format("store:            {}\n", dir);
   std::cout << fmt::format("series:           {}\n", st.series);
   std::cout << fmt::format("samples:          {}\n", st.samples);
-  std::cout << fmt::format("chunks:           {} ({} bytes encoded), {} samples in heads\n", st.chunks, st.chunk_bytes,
-                           st.head_samples);
+  std::cout << fmt::format("chunks:           {} ({} bytes encoded), {} samples in heads\n", st.chunks,
+                           st.chunk_bytes, st.head_samples);
   std::cout << fmt::format("bytes on disk:    {} (chunk segments {}, WAL {})\n", st.bytes_on_disk,
                            st.chunk_segment_bytes, st.wal_bytes);
   std::cout << fmt::format("bytes per sample: {:.3f}\n",
@@ -110,8 +112,8 @@ int Check(platform::Env* env, const std::string& dir) {
           if (cs.ok()) cs = store::DecodeChunk(bytes, &samples);
           ++chunks;
           if (!cs.ok()) {
-            std::cout << fmt::format("DAMAGED {}: chunk of {}/{} at offset {}: {}\n", n, s.twin, s.signal, e.offset,
-                                     cs.message());
+            std::cout << fmt::format("DAMAGED {}: chunk of {}/{} at offset {}: {}\n", n, s.twin, s.signal,
+                                     e.offset, cs.message());
             ++damaged;
           }
         }
@@ -137,8 +139,8 @@ int Check(platform::Env* env, const std::string& dir) {
       }
     }
   }
-  std::cout << fmt::format("{}: {} files, {} chunks, {} WAL records checked; {} damaged\n", dir, files, chunks,
-                           records, damaged);
+  std::cout << fmt::format("{}: {} files, {} chunks, {} WAL records checked; {} damaged\n", dir, files,
+                           chunks, records, damaged);
   return damaged == 0 ? 0 : 1;
 }
 
@@ -168,7 +170,8 @@ int Export(platform::Env* env, const std::string& dir, const std::vector<std::st
       return 1;
     }
     for (const auto& x : *rows) {
-      std::cout << fmt::format("{},{},{},{},{}\n", key.twin, key.signal, x.ts_ns, x.value, QualityName(x.quality));
+      std::cout << fmt::format("{},{},{},{},{}\n", key.twin, key.signal, x.ts_ns, x.value,
+                               QualityName(x.quality));
     }
   }
   return 0;
@@ -181,6 +184,9 @@ int RunStoreCommand(const std::vector<std::string>& args) {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
   }
+  // Logs go to stderr so that stdout carries only the report or the CSV.
+  spdlog::set_default_logger(spdlog::stderr_color_st("store"));
+  spdlog::set_level(spdlog::level::warn);
   const std::string data = Opt(args, "data", "");
   if (data.empty()) {
     std::cerr << "error: --data DIR is required\n" << kUsage;

@@ -5,17 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <string_view>
-#include <thread>
 #include <tuple>
 
-#include "doppel/core/metrics.h"
-#include "doppel/platform/env.h"
-#include "doppel/store/wal_format.h"
+#include "doppel/store/chunk_format.h"
+#include "doppel/store/series_store_impl.h"
 
 namespace doppel::store {
 namespace {
@@ -26,53 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMinSegmentBytes = 4096;
 constexpr uint64_t kMaxSegmentBytes = 1ull << 30;
-
-// One series: samples sorted by strictly increasing ts_ns.
-struct Series {
-  Series(std::string t, std::string s) : twin(std::move(t)), signal(std::move(s)) {}
-  const std::string twin, signal;
-  mutable std::shared_mutex mu;
-  std::vector<Sample> samples;
-};
-
-// Orders (twin, signal) keys; transparent so lookups need no string copies.
-struct KeyLess {
-  using is_transparent = void;
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const {
-    int c = std::string_view(a.first).compare(std::string_view(b.first));
-    return c < 0 || (c == 0 && std::string_view(a.second) < std::string_view(b.second));
-  }
-};
-using Key = std::pair<std::string, std::string>;
-using KeyView = std::pair<std::string_view, std::string_view>;
-
-struct Lane {
-  int id = 0;
-  std::atomic<bool> busy{false};  // detects two threads appending to one lane
-  // Guards `file` (replaced on roll and at close) and `synced` against the syncer and SyncAll.
-  // The writer reads `file` without it: only the writer ever replaces it.
-  std::mutex file_mu;
-  std::unique_ptr<WritableFile> file;
-  uint64_t synced = 0;
-  std::atomic<uint64_t> written{0};  // bytes written to this lane's segments since Open
-  // Writer-only state.
-  std::string path;
-  uint64_t seq = 0;   // sequence number of the current (or, before the first roll, last) segment
-  uint64_t size = 0;  // bytes in the current segment
-  bool needs_roll = true;
-  wal::BatchEncoder encoder;
-  std::string payload, record;
-};
-
-struct Metrics {
-  Counter* batches = nullptr;
-  Counter* readings = nullptr;
-  Counter* wal_bytes = nullptr;
-  Counter* errors = nullptr;
-  Histogram* append_seconds = nullptr;
-  Histogram* fsync_seconds = nullptr;
-};
 
 double SecondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -95,6 +44,11 @@ Status SeriesStoreOptions::Validate() const {
     return InvalidArgument("fsync_interval_ms: must be in 1..60000 with FsyncPolicy::kInterval, got " +
                            std::to_string(fsync_interval_ms));
   }
+  if (chunk_samples < 16 || chunk_samples > chunkfmt::kMaxChunkSamples) {
+    return InvalidArgument("chunk_samples: must be in 16.." + std::to_string(chunkfmt::kMaxChunkSamples) +
+                           ", got " + std::to_string(chunk_samples));
+  }
+  if (chunk_span_ns <= 0) return InvalidArgument("chunk_span_ns: must be positive");
   if (segment_bytes < kMinSegmentBytes || segment_bytes > kMaxSegmentBytes) {
     return InvalidArgument("segment_bytes: must be in " + std::to_string(kMinSegmentBytes) + ".." +
                            std::to_string(kMaxSegmentBytes) + ", got " + std::to_string(segment_bytes));
@@ -102,95 +56,72 @@ Status SeriesStoreOptions::Validate() const {
   return Status::Ok();
 }
 
-struct SeriesStore::Impl {
-  Env* env = nullptr;
-  SeriesStoreOptions opts;
-  RecoverySummary recovery;
-  Metrics metrics;
-
-  std::vector<std::unique_ptr<Lane>> lanes;
-
-  mutable std::shared_mutex index_mu;
-  std::map<Key, std::unique_ptr<Series>, KeyLess> index;
-
-  std::atomic<uint64_t> samples{0};
-  std::atomic<uint64_t> bytes_on_disk{0};
-  std::atomic<uint64_t> segments{0};
-  std::atomic<uint64_t> sync_errors{0};
-
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
-  bool stop = false;
-  std::thread syncer;
-
-  Series* FindOrCreate(std::string_view twin, std::string_view signal) {
-    KeyView kv{twin, signal};
-    {
-      std::shared_lock lk(index_mu);
-      auto it = index.find(kv);
-      if (it != index.end()) return it->second.get();
-    }
-    std::unique_lock lk(index_mu);
+Series* SeriesStore::Impl::FindOrCreate(std::string_view twin, std::string_view signal) {
+  KeyView kv{twin, signal};
+  {
+    std::shared_lock lk(index_mu);
     auto it = index.find(kv);
     if (it != index.end()) return it->second.get();
-    auto s = std::make_unique<Series>(std::string(twin), std::string(signal));
-    Series* p = s.get();
-    index.emplace(Key{p->twin, p->signal}, std::move(s));
-    return p;
   }
+  std::unique_lock lk(index_mu);
+  auto it = index.find(kv);
+  if (it != index.end()) return it->second.get();
+  auto s = std::make_unique<Series>(std::string(twin), std::string(signal));
+  Series* p = s.get();
+  index.emplace(Key{p->twin, p->signal}, std::move(s));
+  return p;
+}
 
-  const Series* Find(std::string_view twin, std::string_view signal) const {
-    std::shared_lock lk(index_mu);
-    auto it = index.find(KeyView{twin, signal});
-    return it == index.end() ? nullptr : it->second.get();
+const Series* SeriesStore::Impl::Find(std::string_view twin, std::string_view signal) const {
+  std::shared_lock lk(index_mu);
+  auto it = index.find(KeyView{twin, signal});
+  return it == index.end() ? nullptr : it->second.get();
+}
+
+void SeriesStore::Impl::Insert(Series* s, const Sample& x) {
+  if (InsertSample(s, x)) samples.fetch_add(1, std::memory_order_relaxed);
+  if (s->head.size() < opts.chunk_samples && s->head.size() > 1 &&
+      s->head.back().ts_ns - s->head.front().ts_ns < opts.chunk_span_ns) {
+    return;  // fast path: nothing to seal
   }
+  const size_t before = s->chunks.size();
+  uint64_t seq = next_chunk_seq.load(std::memory_order_relaxed);
+  uint64_t start = seq;
+  const size_t bytes = MaybeSeal(s, opts.chunk_samples, opts.chunk_span_ns, &seq);
+  if (seq != start) {
+    // Sequence numbers only order chunks of one series, so a racy reservation is enough as
+    // long as it is monotonic per series: take the range [start, seq) atomically.
+    const uint64_t base = next_chunk_seq.fetch_add(seq - start, std::memory_order_relaxed);
+    for (size_t i = before; i < s->chunks.size(); ++i) s->chunks[i].seq = base + (i - before);
+    chunks.fetch_add(s->chunks.size() - before, std::memory_order_relaxed);
+    chunk_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
 
-  // Caller holds s->mu exclusively.
-  void Insert(Series* s, const Sample& x) {
-    auto& v = s->samples;
-    if (v.empty() || v.back().ts_ns < x.ts_ns) {
-      v.push_back(x);
-      samples.fetch_add(1, std::memory_order_relaxed);
-      return;
+void SeriesStore::Impl::Apply(const std::vector<Reading>& batch) {
+  Series* s = nullptr;
+  std::unique_lock<std::shared_mutex> lk;
+  for (const Reading& r : batch) {
+    if (s == nullptr || s->twin != r.twin || s->signal != r.signal) {
+      if (lk.owns_lock()) lk.unlock();
+      s = FindOrCreate(r.twin, r.signal);
+      lk = std::unique_lock(s->mu);
     }
-    auto it =
-        std::lower_bound(v.begin(), v.end(), x.ts_ns, [](const Sample& a, TimeNs t) { return a.ts_ns < t; });
-    if (it != v.end() && it->ts_ns == x.ts_ns) {
-      *it = x;  // last write wins
-      return;
-    }
-    v.insert(it, x);
-    samples.fetch_add(1, std::memory_order_relaxed);
+    Insert(s, Sample{r.source_ts_ns, r.value, r.quality});
   }
+}
 
-  void Apply(const std::vector<Reading>& batch) {
-    Series* s = nullptr;
-    std::unique_lock<std::shared_mutex> lk;
-    for (const Reading& r : batch) {
-      if (s == nullptr || s->twin != r.twin || s->signal != r.signal) {
-        if (lk.owns_lock()) lk.unlock();
-        s = FindOrCreate(r.twin, r.signal);
-        lk = std::unique_lock(s->mu);
-      }
-      Insert(s, Sample{r.source_ts_ns, r.value, r.quality});
-    }
-  }
-
-  std::string SegmentPath(int lane, uint64_t seq) const {
-    return opts.dir + "/" + wal::SegmentFileName(lane, seq);
-  }
-
-  Status Recover();
-  Status Roll(Lane& lane);
-  Status SyncLane(Lane& lane);  // caller holds lane.file_mu
-  void SyncerLoop();
-  void Warn(std::string msg) {
-    spdlog::warn("series store {}: {}", opts.dir, msg);
-    recovery.warnings.push_back(std::move(msg));
-  }
-};
+void SeriesStore::Impl::Warn(std::string msg) {
+  spdlog::warn("series store {}: {}", opts.dir, msg);
+  recovery.warnings.push_back(std::move(msg));
+}
 
 Status SeriesStore::Impl::Recover() {
+  std::vector<uint64_t> covered;  // per lane: WAL segments up to this sequence are in chunks
+  DOPPEL_RETURN_IF_ERROR(LoadChunkSegments(&covered));
+  for (size_t i = 0; i < covered.size() && i < lanes.size(); ++i) {
+    lanes[i]->seq = std::max(lanes[i]->seq, covered[i]);  // never reuse a covered sequence number
+  }
   auto names = env->ListDir(opts.dir);
   if (!names.ok()) return names.status();
   struct Seg {
@@ -210,6 +141,16 @@ Status SeriesStore::Impl::Recover() {
   std::vector<Series*> ids;  // segment series id -> series
   for (const Seg& seg : segs) {
     const std::string path = opts.dir + "/" + seg.name;
+    if (seg.lane < static_cast<int>(lanes.size())) {
+      lanes[seg.lane]->seq = std::max(lanes[seg.lane]->seq, seg.seq);
+    }
+    if (static_cast<size_t>(seg.lane) < covered.size() && seg.seq <= covered[seg.lane]) {
+      if (opts.read_only) continue;
+      // Already in the chunk segments (a checkpoint stopped before deleting it).
+      Status st = env->RemoveFile(path);
+      if (!st.ok()) spdlog::warn("series store {}: cannot remove {}: {}", opts.dir, path, st.ToString());
+      continue;
+    }
     auto data = env->ReadFile(path);
     if (!data.ok()) return data.status();
     ++recovery.segments;
@@ -239,7 +180,9 @@ Status SeriesStore::Impl::Recover() {
     const uint64_t valid = reader.valid_bytes();
     const uint64_t rest = data->size() - valid;
     if (o == wal::SegmentReader::Outcome::kTorn) {
-      Status st = valid == 0 ? env->RemoveFile(path) : env->TruncateFile(path, valid);
+      Status st = opts.read_only ? Status::Ok()
+                  : valid == 0   ? env->RemoveFile(path)
+                                 : env->TruncateFile(path, valid);
       if (!st.ok()) return st;
       recovery.truncated_bytes += rest;
       Warn(seg.name + ": " + reader.error() + "; truncated " + std::to_string(rest) + " bytes" +
@@ -252,8 +195,8 @@ Status SeriesStore::Impl::Recover() {
            " bytes not replayed (left on disk)");
     }
     segments.fetch_add(1, std::memory_order_relaxed);
-    bytes_on_disk.fetch_add(o == wal::SegmentReader::Outcome::kTorn ? valid : data->size(),
-                            std::memory_order_relaxed);
+    wal_bytes.fetch_add(o == wal::SegmentReader::Outcome::kTorn ? valid : data->size(),
+                        std::memory_order_relaxed);
   }
   return Status::Ok();
 }
@@ -292,7 +235,7 @@ Status SeriesStore::Impl::Roll(Lane& lane) {
     }
   }
   const uint64_t seq = ++lane.seq;  // never reused, even if this roll fails
-  const std::string path = SegmentPath(lane.id, seq);
+  const std::string path = WalPath(lane.id, seq);
   auto file = env->NewAppendableFile(path);
   if (!file.ok()) return file.status();
   std::string header;
@@ -321,24 +264,33 @@ Status SeriesStore::Impl::Roll(Lane& lane) {
   lane.size = header.size();
   lane.needs_roll = false;
   segments.fetch_add(1, std::memory_order_relaxed);
-  bytes_on_disk.fetch_add(header.size(), std::memory_order_relaxed);
+  wal_bytes.fetch_add(header.size(), std::memory_order_relaxed);
   return Status::Ok();
 }
 
-void SeriesStore::Impl::SyncerLoop() {
-  const auto interval = std::chrono::milliseconds(opts.fsync_interval_ms);
+void SeriesStore::Impl::BackgroundLoop() {
+  const auto interval =
+      std::chrono::milliseconds(opts.fsync == FsyncPolicy::kInterval ? opts.fsync_interval_ms : 200);
   std::unique_lock lk(stop_mu);
   while (!stop) {
     stop_cv.wait_for(lk, interval, [this] { return stop; });
     if (stop) break;
     lk.unlock();
-    for (auto& lane : lanes) {
-      std::lock_guard flk(lane->file_mu);
-      Status st = SyncLane(*lane);
-      if (!st.ok()) {
-        sync_errors.fetch_add(1, std::memory_order_relaxed);
-        spdlog::error("series store {}: background fsync failed: {}", opts.dir, st.ToString());
+    if (opts.fsync == FsyncPolicy::kInterval) {
+      for (auto& lane : lanes) {
+        std::lock_guard flk(lane->file_mu);
+        Status st = SyncLane(*lane);
+        if (!st.ok()) {
+          sync_errors.fetch_add(1, std::memory_order_relaxed);
+          spdlog::error("series store {}: background fsync failed: {}", opts.dir, st.ToString());
+        }
       }
+    }
+    if (opts.checkpoint_wal_bytes > 0 &&
+        wal_since_checkpoint.load(std::memory_order_relaxed) >= opts.checkpoint_wal_bytes) {
+      std::lock_guard ck(checkpoint_mu);
+      Status st = CheckpointLocked(false);
+      if (!st.ok()) spdlog::error("series store {}: checkpoint failed: {}", opts.dir, st.ToString());
     }
     lk.lock();
   }
@@ -347,13 +299,19 @@ void SeriesStore::Impl::SyncerLoop() {
 SeriesStore::SeriesStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SeriesStore::~SeriesStore() {
-  if (impl_->syncer.joinable()) {
+  if (impl_->background.joinable()) {
     {
       std::lock_guard lk(impl_->stop_mu);
       impl_->stop = true;
     }
     impl_->stop_cv.notify_all();
-    impl_->syncer.join();
+    impl_->background.join();
+  }
+  if (impl_->opts.checkpoint_on_open_close && !impl_->opts.read_only) {
+    std::lock_guard ck(impl_->checkpoint_mu);
+    Status st = impl_->CheckpointLocked(false);
+    if (!st.ok())
+      spdlog::error("series store {}: checkpoint at close failed: {}", impl_->opts.dir, st.ToString());
   }
   for (auto& lane : impl_->lanes) {
     std::lock_guard lk(lane->file_mu);
@@ -383,12 +341,13 @@ Result<std::unique_ptr<SeriesStore>> SeriesStore::Open(platform::Env* env,
     impl->metrics.append_seconds =
         &m->GetHistogram("doppel_store_append_seconds", "Series store Append latency (log write + index)");
     impl->metrics.fsync_seconds = &m->GetHistogram("doppel_store_fsync_seconds", "WAL fdatasync latency");
+    impl->metrics.checkpoints = &m->GetCounter("doppel_store_checkpoints_total", "Chunk segment checkpoints");
   }
   for (int i = 0; i < options.lanes; ++i) {
     impl->lanes.push_back(std::make_unique<Lane>());
     impl->lanes.back()->id = i;
   }
-  DOPPEL_RETURN_IF_ERROR(env->CreateDir(options.dir));
+  if (!options.read_only) DOPPEL_RETURN_IF_ERROR(env->CreateDir(options.dir));
   DOPPEL_RETURN_IF_ERROR(impl->Recover());
   const RecoverySummary& r = impl->recovery;
   spdlog::info(
@@ -396,9 +355,16 @@ Result<std::unique_ptr<SeriesStore>> SeriesStore::Open(platform::Env* env,
       "corrupt segments",
       options.dir, r.segments, r.records, r.readings, impl->index.size(), r.truncated_bytes,
       r.corrupt_segments);
-  if (options.fsync == FsyncPolicy::kInterval) {
+  if (r.readings > 0 && options.checkpoint_on_open_close && !options.read_only) {
+    // Fold the replayed WAL into chunk segments so the next Open replays only new writes.
+    std::lock_guard ck(impl->checkpoint_mu);
+    Status st = impl->CheckpointLocked(true);
+    if (!st.ok())
+      spdlog::warn("series store {}: checkpoint after recovery failed: {}", options.dir, st.ToString());
+  }
+  if (!options.read_only && (options.fsync == FsyncPolicy::kInterval || options.checkpoint_wal_bytes > 0)) {
     Impl* p = impl.get();
-    impl->syncer = std::thread([p] { p->SyncerLoop(); });
+    impl->background = std::thread([p] { p->BackgroundLoop(); });
   }
   return std::unique_ptr<SeriesStore>(new SeriesStore(std::move(impl)));
 }
@@ -413,11 +379,13 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
   if (lane.busy.exchange(true, std::memory_order_acquire)) {
     return FailedPrecondition("lane " + std::to_string(lane_no) + ": Append called from two threads at once");
   }
+  std::shared_lock checkpoint_guard(d.append_mu);  // a checkpoint captures state between appends
   struct Release {
     Lane& l;
     ~Release() { l.busy.store(false, std::memory_order_release); }
   } release{lane};
 
+  if (d.opts.read_only) return FailedPrecondition("store opened read-only");
   if (batch.empty()) return Status::Ok();
   for (size_t i = 0; i < batch.size(); ++i) {
     const Reading& r = batch[i];
@@ -475,7 +443,8 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
   lane.encoder.Commit();
   lane.size += lane.record.size();
   lane.written.fetch_add(lane.record.size(), std::memory_order_release);
-  d.bytes_on_disk.fetch_add(lane.record.size(), std::memory_order_relaxed);
+  d.wal_bytes.fetch_add(lane.record.size(), std::memory_order_relaxed);
+  d.wal_since_checkpoint.fetch_add(lane.record.size(), std::memory_order_relaxed);
 
   Status sync_st;
   if (d.opts.fsync == FsyncPolicy::kEveryBatch) {
@@ -493,43 +462,6 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
     d.metrics.append_seconds->Observe(SecondsSince(start));
   }
   return sync_st;
-}
-
-Result<std::vector<Sample>> SeriesStore::Query(const std::string& twin, const std::string& signal,
-                                               TimeNs from_ns, TimeNs to_ns, size_t max_points) const {
-  if (from_ns > to_ns) {
-    return InvalidArgument("from_ns (" + std::to_string(from_ns) + ") is after to_ns (" +
-                           std::to_string(to_ns) + ")");
-  }
-  const Series* s = impl_->Find(twin, signal);
-  if (s == nullptr) return std::vector<Sample>{};
-  std::shared_lock lk(s->mu);
-  const auto& v = s->samples;
-  auto lo =
-      std::lower_bound(v.begin(), v.end(), from_ns, [](const Sample& a, TimeNs t) { return a.ts_ns < t; });
-  auto hi = std::upper_bound(lo, v.end(), to_ns, [](TimeNs t, const Sample& a) { return t < a.ts_ns; });
-  return DownsampleM4(std::span<const Sample>(lo, hi), max_points);
-}
-
-std::vector<SeriesKey> SeriesStore::ListSeries() const {
-  std::shared_lock lk(impl_->index_mu);
-  std::vector<SeriesKey> out;
-  out.reserve(impl_->index.size());
-  for (const auto& [k, s] : impl_->index) out.push_back({k.first, k.second});
-  return out;
-}
-
-StoreStats SeriesStore::Stats() const {
-  StoreStats st;
-  {
-    std::shared_lock lk(impl_->index_mu);
-    st.series = impl_->index.size();
-  }
-  st.samples = impl_->samples.load(std::memory_order_relaxed);
-  st.bytes_on_disk = impl_->bytes_on_disk.load(std::memory_order_relaxed);
-  st.segments = impl_->segments.load(std::memory_order_relaxed);
-  st.sync_errors = impl_->sync_errors.load(std::memory_order_relaxed);
-  return st;
 }
 
 const RecoverySummary& SeriesStore::recovery() const { return impl_->recovery; }

@@ -1,0 +1,173 @@
+// Byte and bit coding helpers shared by the chunk codec and the segment format: little-endian
+// fixed-width integers, LEB128 varints, zigzag, a bounds-checked byte cursor and MSB-first bit
+// streams. Internal to the store. Every reader here is safe on untrusted input: it never reads
+// out of bounds and reports failure instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace doppel::store::coding {
+
+inline void PutFixed32(std::string* out, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 4);
+}
+inline void PutFixed64(std::string* out, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 8);
+}
+inline void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+inline void PutLengthPrefixed(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+inline uint32_t GetFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+inline uint64_t GetFixed64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
+// A bounds-checked cursor over bytes.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+  size_t remaining() const { return s_.size() - pos_; }
+  size_t pos() const { return pos_; }
+  bool Varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64 && pos_ < s_.size(); shift += 7) {
+      uint8_t b = static_cast<uint8_t>(s_[pos_++]);
+      if (shift == 63 && b > 1) return false;
+      result |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Byte(uint8_t* v) {
+    if (remaining() < 1) return false;
+    *v = static_cast<uint8_t>(s_[pos_++]);
+    return true;
+  }
+  bool Fixed32(uint32_t* v) {
+    if (remaining() < 4) return false;
+    *v = GetFixed32(s_.data() + pos_);
+    pos_ += 4;
+    return true;
+  }
+  bool Fixed64(uint64_t* v) {
+    if (remaining() < 8) return false;
+    *v = GetFixed64(s_.data() + pos_);
+    pos_ += 8;
+    return true;
+  }
+  bool Bytes(size_t n, std::string_view* out) {
+    if (remaining() < n) return false;
+    *out = s_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool LengthPrefixed(std::string_view* out) {
+    uint64_t n;
+    return Varint(&n) && n <= remaining() && Bytes(static_cast<size_t>(n), out);
+  }
+
+ private:
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+// MSB-first bit writer.
+class BitWriter {
+ public:
+  // Writes the low `n` bits of v (n <= 64), most significant first.
+  void Write(uint64_t v, int n) {
+    while (n > 0) {
+      int take = n < free_ ? n : free_;
+      uint64_t part = (v >> (n - take)) & ((take == 64) ? ~0ull : ((1ull << take) - 1));
+      cur_ = static_cast<uint8_t>(cur_ | (part << (free_ - take)));
+      free_ -= take;
+      n -= take;
+      if (free_ == 0) {
+        buf_.push_back(static_cast<char>(cur_));
+        cur_ = 0;
+        free_ = 8;
+      }
+    }
+  }
+  void Bit(bool b) { Write(b ? 1 : 0, 1); }
+  size_t bits() const { return buf_.size() * 8 + (8 - free_); }
+  // The bytes written so far, the last one zero-padded.
+  std::string Finish() {
+    std::string out = buf_;
+    if (free_ != 8) out.push_back(static_cast<char>(cur_));
+    return out;
+  }
+
+ private:
+  std::string buf_;
+  uint8_t cur_ = 0;
+  int free_ = 8;
+};
+
+// MSB-first bit reader; reading past the end sets a sticky failure and yields zeros.
+class BitReader {
+ public:
+  explicit BitReader(std::string_view s) : s_(s) {}
+  // Reads n bits (n <= 64), most significant first.
+  uint64_t Read(int n) {
+    if (n == 0) return 0;
+    if (pos_ + static_cast<size_t>(n) > s_.size() * 8) {
+      failed_ = true;
+      pos_ = s_.size() * 8;
+      return 0;
+    }
+    uint64_t v = 0;
+    while (n > 0) {
+      const int avail = 8 - static_cast<int>(pos_ & 7);
+      const int take = n < avail ? n : avail;
+      const unsigned b = static_cast<uint8_t>(s_[pos_ >> 3]);
+      v = (v << take) | ((b >> (avail - take)) & ((1u << take) - 1));
+      pos_ += take;
+      n -= take;
+    }
+    return v;
+  }
+  int Bit() {
+    if (pos_ >= s_.size() * 8) {
+      failed_ = true;
+      return 0;
+    }
+    int b = (static_cast<uint8_t>(s_[pos_ >> 3]) >> (7 - (pos_ & 7))) & 1;
+    ++pos_;
+    return b;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  std::string_view s_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace doppel::store::coding

@@ -1,0 +1,126 @@
+// SeriesStore internals shared by series_store.cc (WAL, recovery, append), checkpoint.cc
+// (chunk segments) and store_query.cc (reads). Not part of the public interface.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "doppel/core/metrics.h"
+#include "doppel/platform/env.h"
+#include "doppel/store/series_data.h"
+#include "doppel/store/series_store.h"
+#include "doppel/store/wal_format.h"
+
+namespace doppel::store {
+
+// Orders (twin, signal) keys; transparent so lookups need no string copies.
+struct KeyLess {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    int c = std::string_view(a.first).compare(std::string_view(b.first));
+    return c < 0 || (c == 0 && std::string_view(a.second) < std::string_view(b.second));
+  }
+};
+using Key = std::pair<std::string, std::string>;
+using KeyView = std::pair<std::string_view, std::string_view>;
+
+struct Lane {
+  int id = 0;
+  std::atomic<bool> busy{false};  // detects two threads appending to one lane
+  // Guards `file` (replaced on roll and at close) and `synced` against the syncer and SyncAll.
+  // The writer reads `file` without it: only the writer (or a checkpoint, which excludes
+  // writers) ever replaces it.
+  std::mutex file_mu;
+  std::unique_ptr<platform::WritableFile> file;
+  uint64_t synced = 0;
+  std::atomic<uint64_t> written{0};  // bytes written to this lane's segments since Open
+  // Writer-only state.
+  std::string path;
+  uint64_t seq = 0;   // sequence number of the current (or, before the first roll, last) segment
+  uint64_t size = 0;  // bytes in the current segment
+  bool needs_roll = true;
+  wal::BatchEncoder encoder;
+  std::string payload, record;
+};
+
+struct StoreMetrics {
+  Counter* batches = nullptr;
+  Counter* readings = nullptr;
+  Counter* wal_bytes = nullptr;
+  Counter* errors = nullptr;
+  Counter* checkpoints = nullptr;
+  Histogram* append_seconds = nullptr;
+  Histogram* fsync_seconds = nullptr;
+};
+
+struct SeriesStore::Impl {
+  platform::Env* env = nullptr;
+  SeriesStoreOptions opts;
+  RecoverySummary recovery;
+  StoreMetrics metrics;
+
+  std::vector<std::unique_ptr<Lane>> lanes;
+
+  mutable std::shared_mutex index_mu;
+  std::map<Key, std::unique_ptr<Series>, KeyLess> index;
+
+  // Appends hold this shared; a checkpoint holds it exclusively while it captures the state.
+  std::shared_mutex append_mu;
+  std::mutex checkpoint_mu;  // serialises checkpoints
+  std::atomic<uint64_t> next_chunk_seq{1};
+  uint64_t next_segment_seq = 1;  // under checkpoint_mu
+  // Chunk segment files and their sizes, under checkpoint_mu.
+  struct SegmentInfo {
+    uint64_t bytes = 0;
+    bool has_sealed = false;  // false: only head snapshots, obsolete once a newer segment exists
+  };
+  std::map<uint64_t, SegmentInfo> chunk_segments;
+  std::atomic<uint64_t> wal_since_checkpoint{0};
+
+  std::atomic<uint64_t> samples{0};
+  std::atomic<uint64_t> wal_bytes{0};
+  std::atomic<uint64_t> segment_bytes{0};
+  std::atomic<uint64_t> segments{0};
+  std::atomic<uint64_t> sync_errors{0};
+  std::atomic<uint64_t> chunks{0};
+  std::atomic<uint64_t> chunk_bytes{0};
+  std::atomic<uint64_t> checkpoints{0};
+
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stop = false;
+  std::thread background;
+
+  Series* FindOrCreate(std::string_view twin, std::string_view signal);
+  const Series* Find(std::string_view twin, std::string_view signal) const;
+  // Inserts into the head and seals it when full. Caller holds s->mu exclusively.
+  void Insert(Series* s, const Sample& x);
+  void Apply(const std::vector<Reading>& batch);
+
+  std::string WalPath(int lane, uint64_t seq) const {
+    return opts.dir + "/" + wal::SegmentFileName(lane, seq);
+  }
+
+  Status Recover();
+  Status LoadChunkSegments(std::vector<uint64_t>* wal_covered);  // checkpoint.cc
+  // checkpoint.cc; caller holds checkpoint_mu. Without `force`, does nothing when no batch was
+  // appended since the last checkpoint.
+  Status CheckpointLocked(bool force);
+  Status Roll(Lane& lane);
+  Status SyncLane(Lane& lane);  // caller holds lane.file_mu
+  void BackgroundLoop();
+  void Warn(std::string msg);
+};
+
+}  // namespace doppel::store
