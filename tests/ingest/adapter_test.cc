@@ -46,7 +46,9 @@ struct Fixture {
 
 TEST(TopicAdapterTest, TelemetryBecomesReadingsOfTheTopicsTwin) {
   Fixture f;
-  ASSERT_TRUE(f.device->Publish("plant/pump-3/telemetry", R"({"ts": 5, "flow_m3h": 1.5, "speed_rpm": 1450})", 1).ok());
+  ASSERT_TRUE(
+      f.device->Publish("plant/pump-3/telemetry", R"({"ts": 5, "flow_m3h": 1.5, "speed_rpm": 1450})", 1)
+          .ok());
   ASSERT_EQ(f.sink.readings.size(), 2u);
   EXPECT_EQ(f.sink.readings[0].twin, "pump-3");
   EXPECT_EQ(f.sink.readings[0].source_ts_ns, 5);
@@ -55,7 +57,8 @@ TEST(TopicAdapterTest, TelemetryBecomesReadingsOfTheTopicsTwin) {
 
 TEST(TopicAdapterTest, MalformedPayloadsAreCountedAndTheAdapterKeepsGoing) {
   Fixture f;
-  const char* bad[] = {"{\"flow_m3h\": nope", "", "[]", "{\"a\": \"x\"}", "{\"ts\": -1, \"a\": 1}", "\xff\xfe"};
+  const char* bad[] = {"{\"flow_m3h\": nope",    "",        "[]", "{\"a\": \"x\"}",
+                       "{\"ts\": -1, \"a\": 1}", "\xff\xfe"};
   for (const char* p : bad) ASSERT_TRUE(f.device->Publish("plant/pump-1/telemetry", p, 1).ok());
   ASSERT_TRUE(f.device->Publish("plant/pump-1/telemetry", R"({"a": 1})", 1).ok());
   EXPECT_EQ(f.Count("doppel_readings_malformed_total"), std::size(bad));
@@ -73,12 +76,16 @@ TEST(TopicAdapterTest, RefusedBatchesAreCountedPerReading) {
 TEST(TopicAdapterTest, CommandsArePublishedAndAcksReachTheSink) {
   Fixture f;
   std::string seen_topic, seen_payload;
-  ASSERT_TRUE(f.device->Subscribe("plant/+/commands", 1, [&](std::string_view t, std::string_view p) {
-                          seen_topic = t;
-                          seen_payload = p;
-                          (void)f.device->Publish("plant/pump-2/commands/ack",
-                                                  R"({"id": "c-1", "status": "rejected", "reason": "too fast"})", 1);
-                        }).ok());
+  ASSERT_TRUE(f.device
+                  ->Subscribe("plant/+/commands", 1,
+                              [&](std::string_view t, std::string_view p) {
+                                seen_topic = t;
+                                seen_payload = p;
+                                (void)f.device->Publish(
+                                    "plant/pump-2/commands/ack",
+                                    R"({"id": "c-1", "status": "rejected", "reason": "too fast"})", 1);
+                              })
+                  .ok());
   ASSERT_TRUE(f.adapter->SendCommand("pump-2", "c-1", "setSpeed", {{"speed_rpm", 99999}}).ok());
   EXPECT_EQ(seen_topic, "plant/pump-2/commands");
   auto j = nlohmann::json::parse(seen_payload);

@@ -6,7 +6,8 @@ namespace doppel::ingest {
 namespace {
 
 TEST(DecodeTelemetryTest, EveryNumericMemberBecomesAReadingAtTheMessageTimestamp) {
-  auto r = DecodeTelemetry("pump-1", R"({"ts": 1700000000000000001, "flow_m3h": 101.5, "speed_rpm": 1450})", 7);
+  auto r =
+      DecodeTelemetry("pump-1", R"({"ts": 1700000000000000001, "flow_m3h": 101.5, "speed_rpm": 1450})", 7);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[0].twin, "pump-1");

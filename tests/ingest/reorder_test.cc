@@ -36,9 +36,9 @@ TEST(ReorderBufferTest, ReadingOlderThanLastReleasedIsLate) {
   ASSERT_TRUE(buf.Add(At(1200), 0));
   buf.Release(0, &out);  // watermark 1100 releases 1000
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_TRUE(buf.Add(At(1150), 0));   // behind the newest, but not behind what was released
-  EXPECT_FALSE(buf.Add(At(999), 0));   // late
-  EXPECT_TRUE(buf.Add(At(1000), 0));   // equal to the last released is not late
+  EXPECT_TRUE(buf.Add(At(1150), 0));  // behind the newest, but not behind what was released
+  EXPECT_FALSE(buf.Add(At(999), 0));  // late
+  EXPECT_TRUE(buf.Add(At(1000), 0));  // equal to the last released is not late
 }
 
 TEST(ReorderBufferTest, QuietTwinIsReleasedAfterTheLatenessInProcessingTime) {

@@ -51,8 +51,8 @@ TEST_F(IntegrationAuth, ViewerMayReadButNotCommand) {
   EXPECT_EQ(st().Get("/api/v1/models", kViewer).status, 200);
   EXPECT_EQ(st().Get("/metrics", kViewer).status, 200);
 
-  HttpResult r = st().Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1200}}}},
-                           kViewer);
+  HttpResult r = st().Post("/api/v1/twins/pump-1/commands",
+                           {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1200}}}}, kViewer);
   ExpectJsonError(r, 403, "permission_denied");
   EXPECT_NE(r.Json()["error"].value("message", "").find("operator"), std::string::npos)
       << "message should name the role needed: " << r.Describe();
@@ -60,17 +60,20 @@ TEST_F(IntegrationAuth, ViewerMayReadButNotCommand) {
   HttpResult list = st().Get("/api/v1/twins/pump-1/commands", kViewer);
   for (const auto& c : list.Items("commands")) EXPECT_NE(c.value("issued_by", ""), "api:viewer") << c.dump();
 
-  ExpectJsonError(st().Post("/api/v1/ingest", {{"readings", json::array()}}, kViewer), 403, "permission_denied");
-  ExpectJsonError(st().Post("/api/v1/twins", {{"id", "pump-50"}, {"model", "dtmi:doppel:demo:Pump;1"}}, kViewer), 403,
+  ExpectJsonError(st().Post("/api/v1/ingest", {{"readings", json::array()}}, kViewer), 403,
                   "permission_denied");
+  ExpectJsonError(
+      st().Post("/api/v1/twins", {{"id", "pump-50"}, {"model", "dtmi:doppel:demo:Pump;1"}}, kViewer), 403,
+      "permission_denied");
 }
 
 TEST_F(IntegrationAuth, OperatorMayCommandButNotCreateTwins) {
-  HttpResult r = st().Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1300}}}},
-                           kOperator);
+  HttpResult r = st().Post("/api/v1/twins/pump-1/commands",
+                           {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1300}}}}, kOperator);
   EXPECT_EQ(r.status, 202) << r.Describe();
-  ExpectJsonError(st().Post("/api/v1/twins", {{"id", "pump-51"}, {"model", "dtmi:doppel:demo:Pump;1"}}, kOperator),
-                  403, "permission_denied");
+  ExpectJsonError(
+      st().Post("/api/v1/twins", {{"id", "pump-51"}, {"model", "dtmi:doppel:demo:Pump;1"}}, kOperator), 403,
+      "permission_denied");
 }
 
 TEST_F(IntegrationAuth, HealthNeedsNoToken) {

@@ -97,8 +97,8 @@ TEST_F(IntegrationCommands, OutOfRangeSpeedIsRejectedWithTheRange) {
 }
 
 TEST_F(IntegrationCommands, UnknownCommandNameIs400NamingIt) {
-  HttpResult r = st().Post("/api/v1/twins/pump-1/commands", {{"name", "selfDestruct"}, {"request", json::object()}},
-                           kOperator);
+  HttpResult r = st().Post("/api/v1/twins/pump-1/commands",
+                           {{"name", "selfDestruct"}, {"request", json::object()}}, kOperator);
   ASSERT_EQ(r.status, 400) << r.Describe();
   json e = r.Json();
   ASSERT_TRUE(e["error"].is_object()) << r.Describe();
@@ -115,7 +115,8 @@ TEST_F(IntegrationCommands, BadRequestFieldIs400NamingTheField) {
   EXPECT_EQ(r.Json()["error"].value("code", ""), "invalid_argument") << r.Describe();
   EXPECT_NE(r.Json()["error"].value("message", "").find("speed_rpm"), std::string::npos) << r.Describe();
 
-  r = st().Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"rpm", 1200}}}}, kOperator);
+  r = st().Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"rpm", 1200}}}},
+                kOperator);
   EXPECT_EQ(r.status, 400) << "a field the schema does not have: " << r.Describe();
   EXPECT_NE(r.body.find("rpm"), std::string::npos) << r.Describe();
 
@@ -132,7 +133,8 @@ TEST_F(IntegrationCommands, BadRequestFieldIs400NamingTheField) {
   EXPECT_NE(r.body.find("malformed JSON"), std::string::npos) << r.Describe();
 
   // The tank has no setSpeed.
-  r = st().Post("/api/v1/twins/tank-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1}}}}, kOperator);
+  r = st().Post("/api/v1/twins/tank-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1}}}},
+                kOperator);
   EXPECT_EQ(r.status, 400) << r.Describe();
 }
 
@@ -150,8 +152,8 @@ TEST_F(IntegrationCommands, NumberOutOfDoubleRangeInBodyIs400NotInternalError) {
 }
 
 TEST_F(IntegrationCommands, UnknownTwinOrCommandIs404) {
-  HttpResult r =
-      st().Post("/api/v1/twins/pump-404/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1}}}}, kOperator);
+  HttpResult r = st().Post("/api/v1/twins/pump-404/commands",
+                           {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1}}}}, kOperator);
   EXPECT_EQ(r.status, 404) << r.Describe();
   r = st().Get("/api/v1/twins/pump-1/commands/c-does-not-exist");
   EXPECT_EQ(r.status, 404) << r.Describe();

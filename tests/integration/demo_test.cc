@@ -79,8 +79,9 @@ TEST(IntegrationDemo, PrintsATokenUrlAndServesTheStationGraph) {
         << pump << ": " << t.dump() << "\n"
         << dump();
   }
-  HttpResult h = Get(port, "/api/v1/twins/pump-1/telemetry?signal=flow_m3h&from=0&to=" +
-                               std::to_string(WallNowNs() + 1'000'000'000LL) + "&points=1000",
+  HttpResult h = Get(port,
+                     "/api/v1/twins/pump-1/telemetry?signal=flow_m3h&from=0&to=" +
+                         std::to_string(WallNowNs() + 1'000'000'000LL) + "&points=1000",
                      token);
   EXPECT_EQ(h.status, 200) << h.Describe();
   EXPECT_FALSE(h.Json()["points"].empty()) << h.Describe();

@@ -14,7 +14,8 @@ namespace doppel::integration {
 
 using nlohmann::json;
 
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout, std::chrono::milliseconds every) {
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every) {
   auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     if (pred()) return true;
@@ -24,7 +25,8 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
 }
 
 int64_t WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -71,27 +73,28 @@ void Station::WriteConfig() {
 
 bool Station::StartServe() {
   serve_ = std::make_unique<testing::ChildProcess>(
-      std::vector<std::string>{testing::DoppelBinary(), "serve", "--config", config_}, dir_.file("serve.log"));
+      std::vector<std::string>{testing::DoppelBinary(), "serve", "--config", config_},
+      dir_.file("serve.log"));
   return WaitFor(
-      [&] {
-        if (!serve_->running()) return true;  // exited: stop waiting, report below
-        return Get("/api/v1/health", "").status == 200;
-      },
-      std::chrono::seconds(20), std::chrono::milliseconds(50)) &&
+             [&] {
+               if (!serve_->running()) return true;  // exited: stop waiting, report below
+               return Get("/api/v1/health", "").status == 200;
+             },
+             std::chrono::seconds(20), std::chrono::milliseconds(50)) &&
          serve_->running();
 }
 
 void Station::KillServe(int signal) {
   if (serve_) serve_->Kill(signal);
-  std::ofstream(dir_.file("serve.log"), std::ios::app) << "---- test harness: serve killed with signal " << signal
-                                                       << " ----\n";
+  std::ofstream(dir_.file("serve.log"), std::ios::app)
+      << "---- test harness: serve killed with signal " << signal << " ----\n";
 }
 
 bool Station::StartPlant() {
   plant_ = std::make_unique<testing::ChildProcess>(
       std::vector<std::string>{testing::DoppelBinary(), "plant", "--broker", mosquitto_.url(), "--pumps",
-                               std::to_string(options_.pumps), "--rate", std::to_string(options_.rate_hz), "--seed",
-                               std::to_string(options_.seed), "--client-id",
+                               std::to_string(options_.pumps), "--rate", std::to_string(options_.rate_hz),
+                               "--seed", std::to_string(options_.seed), "--client-id",
                                "doppel-it-plant-" + std::to_string(http_port_)},
       dir_.file("plant.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -116,8 +119,9 @@ json Station::Twin(const std::string& id) const {
 
 Points Station::History(const std::string& twin, const std::string& signal, int64_t from, int64_t to,
                         int points) const {
-  HttpResult r = Get("/api/v1/twins/" + twin + "/telemetry?signal=" + signal + "&from=" + std::to_string(from) +
-                     "&to=" + std::to_string(to) + "&points=" + std::to_string(points));
+  HttpResult r =
+      Get("/api/v1/twins/" + twin + "/telemetry?signal=" + signal + "&from=" + std::to_string(from) +
+          "&to=" + std::to_string(to) + "&points=" + std::to_string(points));
   Points out;
   if (r.status != 200) return out;
   json j = r.Json();
@@ -204,7 +208,8 @@ void Station::DumpLogsIfFailed() const {
     std::error_code ec;
     std::filesystem::create_directories(keep, ec);
     for (const char* name : {"serve.log", "plant.log", "doppel.yaml"}) {
-      std::filesystem::copy_file(dir_.file(name), std::filesystem::path(keep) / (std::to_string(http_port_) + "-" + name),
+      std::filesystem::copy_file(dir_.file(name),
+                                 std::filesystem::path(keep) / (std::to_string(http_port_) + "-" + name),
                                  std::filesystem::copy_options::overwrite_existing, ec);
     }
   }

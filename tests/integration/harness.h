@@ -9,12 +9,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,7 +27,7 @@ namespace doppel::integration {
 inline constexpr const char* kAdmin = "admin-secret";
 inline constexpr const char* kOperator = "operator-secret";
 inline constexpr const char* kViewer = "viewer-secret";
-inline const std::vector<std::string> kPumpSignals = {"flow_m3h",  "discharge_pressure_bar", "speed_rpm",
+inline const std::vector<std::string> kPumpSignals = {"flow_m3h", "discharge_pressure_bar", "speed_rpm",
                                                       "power_kw", "motor_temp_c",           "vibration_mm_s"};
 
 // Polls `pred` every `every` until it holds or `timeout` passes; returns its last value.
@@ -70,7 +70,8 @@ class Station {
 
   // HTTP against this station's serve; the token defaults to admin.
   HttpResult Get(const std::string& target, const std::string& token = kAdmin) const;
-  HttpResult Post(const std::string& target, const nlohmann::json& body, const std::string& token = kAdmin) const;
+  HttpResult Post(const std::string& target, const nlohmann::json& body,
+                  const std::string& token = kAdmin) const;
 
   // GET /api/v1/twins/{id}; a null json when not 200.
   nlohmann::json Twin(const std::string& id) const;

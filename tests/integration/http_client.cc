@@ -170,7 +170,8 @@ bool WsClient::Connect(int port, const std::string& target, const std::string& b
   }
   handshake_status_ = static_cast<int>(res.result_int());
   if (err) {
-    error_ = "websocket handshake failed: " + err.message() + " (HTTP " + std::to_string(handshake_status_) + ")";
+    error_ =
+        "websocket handshake failed: " + err.message() + " (HTTP " + std::to_string(handshake_status_) + ")";
     return false;
   }
   impl_->open = true;

@@ -4,11 +4,10 @@
 // failures come back as status 0 with the error text in `body`, so a test can assert on them.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,7 +35,8 @@ HttpResult Http(int port, const std::string& method, const std::string& target, 
 inline HttpResult Get(int port, const std::string& target, const std::string& token = "") {
   return Http(port, "GET", target, token);
 }
-inline HttpResult Post(int port, const std::string& target, const std::string& token, const nlohmann::json& body) {
+inline HttpResult Post(int port, const std::string& target, const std::string& token,
+                       const nlohmann::json& body) {
   return Http(port, "POST", target, token, body.dump());
 }
 

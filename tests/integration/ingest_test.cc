@@ -66,9 +66,11 @@ TEST_F(IntegrationIngest, BadElementIs400NamingItAndNothingIsStored) {
   EXPECT_EQ(r.status, 400) << r.Describe();
   r = Http(st().http_port(), "POST", "/api/v1/ingest", kOperator, "{\"readings\": [");
   EXPECT_EQ(r.status, 400) << r.Describe();
-  r = st().Post("/api/v1/ingest",
-                {{"readings", {{{"twin", "tank-1"}, {"signal", "level_m"}, {"ts", t0}, {"value", 1}, {"quality", "meh"}}}}},
-                kOperator);
+  r = st().Post(
+      "/api/v1/ingest",
+      {{"readings",
+        {{{"twin", "tank-1"}, {"signal", "level_m"}, {"ts", t0}, {"value", 1}, {"quality", "meh"}}}}},
+      kOperator);
   EXPECT_EQ(r.status, 400) << "bad quality: " << r.Describe();
 }
 

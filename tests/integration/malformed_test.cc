@@ -17,29 +17,29 @@ class IntegrationMalformed : public SharedStationTest {};
 // Payloads the telemetry decoder must refuse (docs/formats/telemetry.md, ingest/decode.h).
 std::vector<std::string> MalformedPayloads() {
   std::vector<std::string> v = {
-      "",                                          // empty
-      "garbage",                                   // not JSON
-      "{\"flow_m3h\": nope",                       // truncated
-      "{",                                         // unterminated
-      "[1,2,3]",                                   // not an object
-      "42",                                        // scalar
-      "\"a string\"",                              //
-      "null",                                      //
-      "{\"ts\": \"yesterday\", \"flow_m3h\": 1}",  // wrong type of ts
-      "{\"ts\": 1.5e300, \"flow_m3h\": 1}",        // ts not an int64
+      "",                                                       // empty
+      "garbage",                                                // not JSON
+      "{\"flow_m3h\": nope",                                    // truncated
+      "{",                                                      // unterminated
+      "[1,2,3]",                                                // not an object
+      "42",                                                     // scalar
+      "\"a string\"",                                           //
+      "null",                                                   //
+      "{\"ts\": \"yesterday\", \"flow_m3h\": 1}",               // wrong type of ts
+      "{\"ts\": 1.5e300, \"flow_m3h\": 1}",                     // ts not an int64
       "{\"ts\": 99999999999999999999999999, \"flow_m3h\": 1}",  // ts overflows int64
-      "{\"flow_m3h\": \"fast\"}",                  // string value
-      "{\"flow_m3h\": [1, 2]}",                    // array value
-      "{\"flow_m3h\": {\"v\": 1}}",                // object value
-      "{\"flow_m3h\": 1e99999}",                   // number out of double range
-      "{\"flow_m3h\": NaN}",                       // not JSON
-      "{\"flow_m3h\": 1,}",                        // trailing comma
-      "{\"quality\": 7, \"flow_m3h\": 1}",         // bad quality type
-      std::string("\xff\xfe\x00\x01", 4),          // binary
-      "{\"flow_m3h\": 1} trailing",                // trailing garbage
+      "{\"flow_m3h\": \"fast\"}",                               // string value
+      "{\"flow_m3h\": [1, 2]}",                                 // array value
+      "{\"flow_m3h\": {\"v\": 1}}",                             // object value
+      "{\"flow_m3h\": 1e99999}",                                // number out of double range
+      "{\"flow_m3h\": NaN}",                                    // not JSON
+      "{\"flow_m3h\": 1,}",                                     // trailing comma
+      "{\"quality\": 7, \"flow_m3h\": 1}",                      // bad quality type
+      std::string("\xff\xfe\x00\x01", 4),                       // binary
+      "{\"flow_m3h\": 1} trailing",                             // trailing garbage
   };
-  v.push_back(std::string(20000, '[') + std::string(20000, ']'));          // deep nesting (array)
-  std::string deep;                                                        // deep nesting (objects)
+  v.push_back(std::string(20000, '[') + std::string(20000, ']'));  // deep nesting (array)
+  std::string deep;                                                // deep nesting (objects)
   for (int i = 0; i < 5000; ++i) deep += "{\"a\":";
   deep += "1" + std::string(5000, '}');
   v.push_back(deep);
@@ -75,7 +75,8 @@ TEST_F(IntegrationMalformed, GarbageIsCountedAndTheServerKeepsIngesting) {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // Garbage on the ack topic too: it must not disturb commands.
-  for (int i = 0; i < 50; ++i) (void)bus->Publish("plant/pump-1/commands/ack", payloads[i % payloads.size()], 1);
+  for (int i = 0; i < 50; ++i)
+    (void)bus->Publish("plant/pump-1/commands/ack", payloads[i % payloads.size()], 1);
 
   double malformed = -1;
   EXPECT_TRUE(WaitFor(
@@ -84,8 +85,8 @@ TEST_F(IntegrationMalformed, GarbageIsCountedAndTheServerKeepsIngesting) {
         return malformed >= malformed_before + kMessages;
       },
       std::chrono::seconds(20)))
-      << "doppel_readings_malformed_total went from " << malformed_before << " to " << malformed << ", expected +"
-      << kMessages;
+      << "doppel_readings_malformed_total went from " << malformed_before << " to " << malformed
+      << ", expected +" << kMessages;
   bus->Stop();
 
   // Still up and answering, and the good telemetry keeps flowing.
@@ -106,8 +107,8 @@ TEST_F(IntegrationMalformed, GarbageIsCountedAndTheServerKeepsIngesting) {
   EXPECT_LT(flow, 1e6) << t.dump();
 
   // Commands still round-trip.
-  HttpResult r = st().Post("/api/v1/twins/pump-2/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1250}}}},
-                           kOperator);
+  HttpResult r = st().Post("/api/v1/twins/pump-2/commands",
+                           {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1250}}}}, kOperator);
   ASSERT_EQ(r.status, 202) << r.Describe();
   json fin = st().WaitForCommandFinal("pump-2", r.Json()["id"]);
   EXPECT_EQ(fin.value("status", ""), "acked") << fin.dump();
@@ -124,12 +125,15 @@ TEST_F(IntegrationMalformed, ReadingsForUnknownSignalsOrUnprovisionedTwinsAreRef
   for (int i = 0; i < 20; ++i) {
     std::string p = "{\"ts\":" + std::to_string(ts + i) + ",\"no_such_signal\":1.0}";
     ASSERT_TRUE(bus->Publish("plant/pump-1/telemetry", p, 1).ok());
-    ASSERT_TRUE(bus->Publish("plant/valve-9/telemetry", "{\"ts\":" + std::to_string(ts + i) + ",\"x\":1}", 1).ok());
+    ASSERT_TRUE(
+        bus->Publish("plant/valve-9/telemetry", "{\"ts\":" + std::to_string(ts + i) + ",\"x\":1}", 1).ok());
   }
   bus->Stop();
-  EXPECT_TRUE(WaitFor([&] { return st().Get("/api/v1/twins/valve-9").status == 404; }, std::chrono::seconds(2)));
+  EXPECT_TRUE(
+      WaitFor([&] { return st().Get("/api/v1/twins/valve-9").status == 404; }, std::chrono::seconds(2)));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(st().Get("/api/v1/twins/valve-9").status, 404) << "a twin no provisioning rule matches was created";
+  EXPECT_EQ(st().Get("/api/v1/twins/valve-9").status, 404)
+      << "a twin no provisioning rule matches was created";
   json t = st().Twin("pump-1");
   ASSERT_TRUE(t.is_object());
   EXPECT_FALSE(t["telemetry"].contains("no_such_signal")) << t.dump();

@@ -1,7 +1,6 @@
 // Scenario 4: kill -9 of serve and a restart keep the stored history and the command records,
 // and resume the persistent MQTT session: what the plant published during the outage arrives.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <thread>
@@ -25,13 +24,14 @@ TEST(IntegrationRestart, KillNineKeepsHistoryCommandsAndResumesTheMqttSession) {
                       std::chrono::seconds(20)));
 
   // A command with a final state before the crash.
-  HttpResult r = st.Post("/api/v1/twins/pump-2/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1200}}}},
-                         kOperator);
+  HttpResult r = st.Post("/api/v1/twins/pump-2/commands",
+                         {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1200}}}}, kOperator);
   ASSERT_EQ(r.status, 202) << r.Describe();
   std::string cid = r.Json()["id"];
   json before_cmd = st.WaitForCommandFinal("pump-2", cid);
   ASSERT_EQ(before_cmd.value("status", ""), "acked") << before_cmd.dump();
-  r = st.Post("/api/v1/twins/pump-2/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 99999}}}}, kOperator);
+  r = st.Post("/api/v1/twins/pump-2/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 99999}}}},
+              kOperator);
   ASSERT_EQ(r.status, 202) << r.Describe();
   std::string cid_rej = r.Json()["id"];
   json before_rej = st.WaitForCommandFinal("pump-2", cid_rej);
@@ -77,9 +77,9 @@ TEST(IntegrationRestart, KillNineKeepsHistoryCommandsAndResumesTheMqttSession) {
     int64_t g = across[i].first - across[i - 1].first;
     if (g > max_gap) max_gap = g, gap_at = across[i - 1].first;
   }
-  EXPECT_LE(max_gap, 1'500'000'000LL) << "a gap of " << max_gap / 1e6 << " ms in the history starting at ts "
-                                      << gap_at << " (kill at " << kill_at << ", restart at " << restart_at
-                                      << "): readings of the outage were lost";
+  EXPECT_LE(max_gap, 1'500'000'000LL)
+      << "a gap of " << max_gap / 1e6 << " ms in the history starting at ts " << gap_at << " (kill at "
+      << kill_at << ", restart at " << restart_at << "): readings of the outage were lost";
 
   // Command records keep their final state and history.
   json after_cmd = st.Get("/api/v1/twins/pump-2/commands/" + cid).Json();
@@ -90,7 +90,8 @@ TEST(IntegrationRestart, KillNineKeepsHistoryCommandsAndResumesTheMqttSession) {
   EXPECT_EQ(after_rej.value("reason", ""), before_rej.value("reason", "")) << after_rej.dump();
 
   // Twins are still known, and commands still work after the restart.
-  r = st.Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1100}}}}, kOperator);
+  r = st.Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1100}}}},
+              kOperator);
   ASSERT_EQ(r.status, 202) << r.Describe();
   EXPECT_NE(r.Json().value("id", ""), cid) << "command id reused after restart";
   json fin = st.WaitForCommandFinal("pump-1", r.Json()["id"]);
@@ -107,7 +108,8 @@ TEST(IntegrationRestart, CommandInFlightAtCrashReachesAFinalStateAfterRestart) {
   ASSERT_TRUE(st.StartServe()) << st.LogTails();
   HttpResult r = st.Post("/api/v1/twins", {{"id", "pump-1"}, {"model", "dtmi:doppel:demo:Pump;1"}});
   ASSERT_EQ(r.status, 201) << r.Describe();
-  r = st.Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 900}}}}, kOperator);
+  r = st.Post("/api/v1/twins/pump-1/commands", {{"name", "setSpeed"}, {"request", {{"speed_rpm", 900}}}},
+              kOperator);
   ASSERT_EQ(r.status, 202) << r.Describe();
   std::string cid = r.Json()["id"];
   std::this_thread::sleep_for(std::chrono::milliseconds(400));

@@ -17,9 +17,11 @@ TEST_F(IntegrationTelemetry, EveryPumpAndTheTankAreProvisionedAndListed) {
   ASSERT_EQ(r.status, 200) << r.Describe();
   std::set<std::string> ids;
   for (const auto& t : r.Items("twins")) ids.insert(t.value("id", ""));
-  for (int k = 1; k <= st().options().pumps; ++k) EXPECT_TRUE(ids.count("pump-" + std::to_string(k))) << r.Describe();
+  for (int k = 1; k <= st().options().pumps; ++k)
+    EXPECT_TRUE(ids.count("pump-" + std::to_string(k))) << r.Describe();
   EXPECT_TRUE(ids.count("tank-1")) << r.Describe();
-  EXPECT_FALSE(ids.count("pump-" + std::to_string(st().options().pumps + 1))) << "a pump the plant does not have";
+  EXPECT_FALSE(ids.count("pump-" + std::to_string(st().options().pumps + 1)))
+      << "a pump the plant does not have";
 }
 
 TEST_F(IntegrationTelemetry, TwinHasLatestValueOfAllSixPumpSignals) {
@@ -34,7 +36,8 @@ TEST_F(IntegrationTelemetry, TwinHasLatestValueOfAllSixPumpSignals) {
       EXPECT_TRUE(v["value"].is_number()) << v.dump();
       EXPECT_TRUE(v["ts"].is_number_integer()) << v.dump();
       // Source time is the plant's (start + simulated time), close to now: within an hour.
-      EXPECT_NEAR(static_cast<double>(v["ts"].get<int64_t>()), static_cast<double>(WallNowNs()), 3600e9) << v.dump();
+      EXPECT_NEAR(static_cast<double>(v["ts"].get<int64_t>()), static_cast<double>(WallNowNs()), 3600e9)
+          << v.dump();
       EXPECT_TRUE(v["quality"].is_string()) << v.dump();
     }
   }

@@ -83,13 +83,16 @@ TEST_P(BusTest, SubscriberReceivesEveryQos1MessageInOrder) {
   BusPair p = MakePair(GetParam());
   std::mutex mu;
   std::vector<std::string> got;
-  ASSERT_TRUE(p.b->Subscribe("plant/+/telemetry", 1, [&](std::string_view t, std::string_view m) {
-                   std::lock_guard lk(mu);
-                   got.emplace_back(m);
-                 }).ok());
+  ASSERT_TRUE(p.b->Subscribe("plant/+/telemetry", 1,
+                             [&](std::string_view t, std::string_view m) {
+                               std::lock_guard lk(mu);
+                               got.emplace_back(m);
+                             })
+                  .ok());
   ASSERT_TRUE(p.b->Start().ok());
   ASSERT_TRUE(p.a->Start().ok());
-  for (int i = 0; i < 500; ++i) ASSERT_TRUE(p.a->Publish("plant/pump-1/telemetry", std::to_string(i), 1).ok());
+  for (int i = 0; i < 500; ++i)
+    ASSERT_TRUE(p.a->Publish("plant/pump-1/telemetry", std::to_string(i), 1).ok());
   ASSERT_TRUE(p.a->Publish("plant/pump-1/other", "x", 1).ok());
   ASSERT_TRUE(WaitFor([&] {
     std::lock_guard lk(mu);
@@ -104,9 +107,9 @@ TEST_P(BusTest, SubscriberReceivesEveryQos1MessageInOrder) {
 TEST_P(BusTest, HandlerMayPublishFromInsideACallback) {
   BusPair p = MakePair(GetParam());
   std::atomic<int> acks{0};
-  ASSERT_TRUE(p.b->Subscribe("cmd", 1, [&](std::string_view, std::string_view m) {
-                   (void)p.b->Publish("ack", m, 1);
-                 }).ok());
+  ASSERT_TRUE(
+      p.b->Subscribe("cmd", 1, [&](std::string_view, std::string_view m) { (void)p.b->Publish("ack", m, 1); })
+          .ok());
   ASSERT_TRUE(p.a->Subscribe("ack", 1, [&](std::string_view, std::string_view) { acks++; }).ok());
   ASSERT_TRUE(p.b->Start().ok());
   ASSERT_TRUE(p.a->Start().ok());

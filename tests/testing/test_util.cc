@@ -1,7 +1,5 @@
 #include "testing/test_util.h"
 
-#include "doppel/platform/process.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +14,8 @@
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+
+#include "doppel/platform/process.h"
 
 namespace doppel::testing {
 
@@ -39,7 +39,8 @@ Mosquitto::Mosquitto() : port_(FreePort()) {
   std::string conf = dir_.file("mosquitto.conf");
   std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
                       << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
-  proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf}, dir_.file("log"));
+  proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
+                                                 dir_.file("log"));
   if (!WaitForPort(port_, 5000)) throw std::runtime_error("mosquitto did not start (is it installed?)");
 }
 

@@ -47,7 +47,7 @@ class Mosquitto {
   std::unique_ptr<platform::Subprocess> proc_;
 };
 
-std::string SourceDir();   // the repository root
+std::string SourceDir();     // the repository root
 std::string DoppelBinary();  // build/doppel
 
 }  // namespace doppel::testing

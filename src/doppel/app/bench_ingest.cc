@@ -103,9 +103,7 @@ ServeConfig EngineConfig(const std::string& dir) {
   return c;
 }
 
-uint64_t Ingested(Runtime& rt) {
-  return rt.metrics.GetCounter("doppel_readings_ingested_total", "").Value();
-}
+uint64_t Ingested(Runtime& rt) { return rt.metrics.GetCounter("doppel_readings_ingested_total", "").Value(); }
 
 }  // namespace
 
@@ -117,19 +115,23 @@ int RunIngestBench(const std::vector<std::string>& args) {
   fs::path work = fs::temp_directory_path() / ("doppel-bench-ingest-" + platform::RandomHex(4));
   fs::create_directories(work);
 
-  std::cerr << "generating " << messages << " pump telemetry messages from the plant (" << pumps << " pumps)...\n";
+  std::cerr << "generating " << messages << " pump telemetry messages from the plant (" << pumps
+            << " pumps)...\n";
   std::vector<Message> msgs = GenerateMessages(pumps, messages);
   uint64_t readings_per_run = 0;
   for (const auto& m : msgs) readings_per_run += std::count(m.payload.begin(), m.payload.end(), ':') - 1;
 
   int port = platform::FreeLoopbackPort();
   {
-    std::ofstream(work / "mosquitto.conf") << "listener " << port << " 127.0.0.1\nallow_anonymous true\n"
-                                            << "persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n";
+    std::ofstream(work / "mosquitto.conf")
+        << "listener " << port << " 127.0.0.1\nallow_anonymous true\n"
+        << "persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n";
   }
-  platform::Subprocess broker({"mosquitto", "-c", (work / "mosquitto.conf").string()}, (work / "mosquitto.log").string());
+  platform::Subprocess broker({"mosquitto", "-c", (work / "mosquitto.conf").string()},
+                              (work / "mosquitto.log").string());
   if (!platform::WaitForLoopbackPort(port, 5000)) {
-    return Fail(Unavailable("mosquitto did not start (is the mosquitto package installed? run scripts/setup)"));
+    return Fail(
+        Unavailable("mosquitto did not start (is the mosquitto package installed? run scripts/setup)"));
   }
 
   // 1. Raw broker rate.
@@ -184,7 +186,8 @@ int RunIngestBench(const std::vector<std::string>& args) {
     (*rt)->engine->Drain();
     inproc_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (Ingested(**rt) < readings_per_run) {
-      return Fail(Internal(fmt::format("in-process stored {} of {} readings", Ingested(**rt), readings_per_run)));
+      return Fail(
+          Internal(fmt::format("in-process stored {} of {} readings", Ingested(**rt), readings_per_run)));
     }
     (*rt)->Stop();
   }
@@ -194,20 +197,21 @@ int RunIngestBench(const std::vector<std::string>& args) {
   const double raw_rate = messages / raw_s, mqtt_rate = messages / mqtt_s, inproc_rate = messages / inproc_s;
   const double ratio = mqtt_rate / raw_rate;
   const double rpm = static_cast<double>(readings_per_run) / messages;
-  std::cout << fmt::format("ingest bench: {} messages ({} pumps, {:.1f} readings each), QoS 1, loopback\n",
-                           messages, pumps, rpm)
-            << fmt::format("{:<38} {:>14} {:>16}\n", "path", "messages/s", "readings/s")
-            << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "mosquitto raw (count-only subscriber)", raw_rate,
-                           raw_rate * rpm)
-            << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "doppel over mosquitto (end to end)", mqtt_rate,
-                           mqtt_rate * rpm)
-            << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "doppel in-process (no broker)", inproc_rate,
-                           inproc_rate * rpm)
-            << fmt::format("mqtt_ratio_vs_raw = {:.3f} (target >= 0.9)\n", ratio)
-            << fmt::format(
-                   "{{\"bench\":\"ingest\",\"messages\":{},\"raw_msgs_per_s\":{:.0f},\"mqtt_msgs_per_s\":{:.0f},"
-                   "\"mqtt_ratio_vs_raw\":{:.4f},\"inprocess_readings_per_s\":{:.0f}}}\n",
-                   messages, raw_rate, mqtt_rate, ratio, inproc_rate * rpm);
+  std::cout
+      << fmt::format("ingest bench: {} messages ({} pumps, {:.1f} readings each), QoS 1, loopback\n",
+                     messages, pumps, rpm)
+      << fmt::format("{:<38} {:>14} {:>16}\n", "path", "messages/s", "readings/s")
+      << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "mosquitto raw (count-only subscriber)", raw_rate,
+                     raw_rate * rpm)
+      << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "doppel over mosquitto (end to end)", mqtt_rate,
+                     mqtt_rate * rpm)
+      << fmt::format("{:<38} {:>14.0f} {:>16.0f}\n", "doppel in-process (no broker)", inproc_rate,
+                     inproc_rate * rpm)
+      << fmt::format("mqtt_ratio_vs_raw = {:.3f} (target >= 0.9)\n", ratio)
+      << fmt::format(
+             "{{\"bench\":\"ingest\",\"messages\":{},\"raw_msgs_per_s\":{:.0f},\"mqtt_msgs_per_s\":{:.0f},"
+             "\"mqtt_ratio_vs_raw\":{:.4f},\"inprocess_readings_per_s\":{:.0f}}}\n",
+             messages, raw_rate, mqtt_rate, ratio, inproc_rate * rpm);
   return 0;
 }
 

@@ -28,8 +28,8 @@ struct DemoArgs {
   double rate_hz = 2;
   double time_scale = 1;
   uint64_t seed = 1;
-  std::string static_dir;      // the dashboard; empty: web/dist when built, else the live page
-  std::string viewer_token;    // optional extra tokens (tests, shared screens)
+  std::string static_dir;    // the dashboard; empty: web/dist when built, else the live page
+  std::string viewer_token;  // optional extra tokens (tests, shared screens)
   std::string operator_token;
 };
 int RunDemo(const DemoArgs& args);

@@ -1,6 +1,7 @@
 // doppel — the command-line entry point: serve, demo, plant, bench.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "doppel/app/commands.h"
 #include "doppel/platform/process.h"
@@ -22,11 +23,13 @@ int main(int argc, char** argv) {
   auto* plant = app.add_subcommand("plant", "Run the simulated pumping station against an MQTT broker");
   plant->add_option("--broker", pa.broker, "Broker URL, mqtt://HOST:PORT")->capture_default_str();
   plant->add_option("--pumps", pa.pumps, "Number of pumps")->check(CLI::Range(1, 64))->capture_default_str();
-  plant->add_option("--rate", pa.rate_hz, "Messages per device per second")->check(CLI::Range(0.001, 1000.0))
+  plant->add_option("--rate", pa.rate_hz, "Messages per device per second")
+      ->check(CLI::Range(0.001, 1000.0))
       ->capture_default_str();
   plant->add_option("--seed", pa.seed, "Seed of noise, wear and faults")->capture_default_str();
   plant->add_option("--time-scale", pa.time_scale, "Simulated seconds per wall second")
-      ->check(CLI::Range(0.001, 100000.0))->capture_default_str();
+      ->check(CLI::Range(0.001, 100000.0))
+      ->capture_default_str();
   plant->add_flag("--truth", pa.truth, "Also publish the hidden truth on plant/{twin}/truth");
   plant->add_option("--client-id", pa.client_id, "MQTT client id")->capture_default_str();
 
@@ -38,7 +41,8 @@ int main(int argc, char** argv) {
   demo->add_option("--rate", da.rate_hz, "Messages per device per second")->capture_default_str();
   demo->add_option("--time-scale", da.time_scale, "Simulated seconds per wall second")->capture_default_str();
   demo->add_option("--seed", da.seed, "Plant seed")->capture_default_str();
-  demo->add_option("--static", da.static_dir, "Serve the dashboard from this directory (default: web/dist if built)");
+  demo->add_option("--static", da.static_dir,
+                   "Serve the dashboard from this directory (default: web/dist if built)");
   demo->add_option("--viewer-token", da.viewer_token, "Also accept this token with the viewer role");
   demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 

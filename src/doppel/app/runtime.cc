@@ -9,7 +9,8 @@
 namespace doppel::app {
 
 TimeNs WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -31,8 +32,8 @@ store::FsyncPolicy ParseFsync(const std::string& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config, std::unique_ptr<platform::MessageBus> bus,
-                                              bool with_api) {
+Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
+                                              std::unique_ptr<platform::MessageBus> bus, bool with_api) {
   auto rt = std::make_unique<Runtime>();
   engine::EngineOptions eo;
   eo.data_dir = config.data_dir;
@@ -55,7 +56,8 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config, std::un
     ao.command_topic = config.mqtt.command_topic;
     ao.ack_topic = config.mqtt.ack_topic;
     ao.qos = config.mqtt.qos;
-    auto adapter = ingest::TopicAdapter::Create(bus.get(), ao, rt->engine.get(), rt->engine.get(), &rt->metrics);
+    auto adapter =
+        ingest::TopicAdapter::Create(bus.get(), ao, rt->engine.get(), rt->engine.get(), &rt->metrics);
     if (!adapter.ok()) return InvalidArgument("mqtt." + adapter.status().message());
     rt->adapter = std::move(adapter).value();
     DOPPEL_RETURN_IF_ERROR(rt->adapter->Subscribe());

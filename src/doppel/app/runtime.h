@@ -27,7 +27,8 @@ struct Runtime {
 
 // Opens the engine from `config`, connects `bus` (when given) through a TopicAdapter, and
 // starts the API unless `with_api` is false. The bus is started here.
-Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config, std::unique_ptr<platform::MessageBus> bus,
+Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
+                                              std::unique_ptr<platform::MessageBus> bus,
                                               bool with_api = true);
 
 // Current wall-clock time, ns since the epoch.

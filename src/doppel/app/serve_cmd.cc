@@ -51,9 +51,10 @@ int RunServe(const std::string& config_path) {
   }
   auto rt = StartRuntime(*cfg, std::move(bus));
   if (!rt.ok()) return Fail(rt.status());
-  spdlog::info("doppel serving on http://{} (data in {})", cfg->listen.find(":0") == std::string::npos
-                                                              ? cfg->listen
-                                                              : "127.0.0.1:" + std::to_string((*rt)->api->port()),
+  spdlog::info("doppel serving on http://{} (data in {})",
+               cfg->listen.find(":0") == std::string::npos
+                   ? cfg->listen
+                   : "127.0.0.1:" + std::to_string((*rt)->api->port()),
                cfg->data_dir);
   std::string sig = platform::WaitForShutdownSignal();
   spdlog::info("{}: shutting down", sig);
@@ -78,13 +79,13 @@ int RunPlant(const PlantArgs& args) {
   if (Status s = plant.SubscribeCommands(); !s.ok()) return Fail(s);
   if (Status s = bus->Start(); !s.ok()) spdlog::warn("{}", s.message());
   if (Status s = plant.Start(); !s.ok()) return Fail(s);
-  spdlog::info("plant: {} pumps + tank-1 at {} Hz (seed {}) publishing to {}", args.pumps, args.rate_hz, args.seed,
-               args.broker);
+  spdlog::info("plant: {} pumps + tank-1 at {} Hz (seed {}) publishing to {}", args.pumps, args.rate_hz,
+               args.seed, args.broker);
   std::string sig = platform::WaitForShutdownSignal();
   plant.Stop();
   auto st = plant.stats();
-  spdlog::info("plant: {}: stopped after {} messages, {} commands accepted, {} rejected", sig, st.messages_published,
-               st.commands_accepted, st.commands_rejected);
+  spdlog::info("plant: {}: stopped after {} messages, {} commands accepted, {} rejected", sig,
+               st.messages_published, st.commands_accepted, st.commands_rejected);
   bus->Stop();
   return 0;
 }
@@ -117,8 +118,10 @@ int RunDemo(const DemoArgs& args) {
   plant::Plant plant(plant_bus.get(), po);
   engine::TwinSpec station{"station-1", "dtmi:doppel:demo:PumpStation;1", nlohmann::json::object(), {}};
   for (const auto& id : plant.TwinIds()) {
-    engine::TwinSpec t{id, id.rfind("pump-", 0) == 0 ? "dtmi:doppel:demo:Pump;1" : "dtmi:doppel:demo:Tank;1",
-                       nlohmann::json::object(), {}};
+    engine::TwinSpec t{id,
+                       id.rfind("pump-", 0) == 0 ? "dtmi:doppel:demo:Pump;1" : "dtmi:doppel:demo:Tank;1",
+                       nlohmann::json::object(),
+                       {}};
     auto c = r.engine->CreateTwin(t);
     if (!c.ok() && c.status().code() != StatusCode::kAlreadyExists) return Fail(c.status());
     station.relationships.push_back({"contains", id});

@@ -1,8 +1,7 @@
 #include "doppel/core/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <fstream>
 #include <set>
@@ -19,7 +18,8 @@ class Reader {
     return InvalidArgument(fmt::format("{}: {}: {}", source_, path, what));
   }
 
-  Status CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) const {
+  Status CheckKeys(const YAML::Node& map, const std::string& path,
+                   const std::set<std::string>& allowed) const {
     if (!map.IsMap()) return Error(path.empty() ? "(top level)" : path, "expected a mapping");
     for (const auto& kv : map) {
       std::string k = kv.first.as<std::string>();
@@ -36,11 +36,13 @@ class Reader {
     return Status::Ok();
   }
 
-  Status Int(const YAML::Node& map, const std::string& path, const char* key, int* out, int lo, int hi) const {
+  Status Int(const YAML::Node& map, const std::string& path, const char* key, int* out, int lo,
+             int hi) const {
     YAML::Node n = map[key];
     if (!n) return Status::Ok();
     int v;
-    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v)) return Error(Join(path, key), "expected an integer");
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v))
+      return Error(Join(path, key), "expected an integer");
     if (v < lo || v > hi) return Error(Join(path, key), fmt::format("{} is outside {}..{}", v, lo, hi));
     *out = v;
     return Status::Ok();
@@ -55,18 +57,18 @@ class Reader {
 };
 
 Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
-  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(root, "",
-                                     {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine",
-                                      "storage", "commands"}));
+  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
+      root, "",
+      {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage", "commands"}));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "listen", &c->listen));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c->data_dir));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "models", &c->models));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "static_dir", &c->static_dir));
   if (YAML::Node m = root["mqtt"]) {
     c->mqtt.enabled = true;
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(m, "mqtt",
-                                       {"broker", "client_id", "telemetry_topic", "command_topic", "ack_topic",
-                                        "provision", "qos"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
+        m, "mqtt",
+        {"broker", "client_id", "telemetry_topic", "command_topic", "ack_topic", "provision", "qos"}));
     DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "broker", &c->mqtt.broker));
     DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "client_id", &c->mqtt.client_id));
     DOPPEL_RETURN_IF_ERROR(r.String(m, "mqtt", "telemetry_topic", &c->mqtt.telemetry_topic));
@@ -122,10 +124,12 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
 }  // namespace
 
 Status ServeConfig::Validate() const {
-  if (listen.find(':') == std::string::npos) return InvalidArgument("listen: expected HOST:PORT, got '" + listen + "'");
+  if (listen.find(':') == std::string::npos)
+    return InvalidArgument("listen: expected HOST:PORT, got '" + listen + "'");
   if (data_dir.empty()) return InvalidArgument("data_dir: must not be empty");
   if (models.empty()) return InvalidArgument("models: must not be empty");
-  if (tokens.empty()) return InvalidArgument("tokens: at least one token is required (every endpoint but health needs one)");
+  if (tokens.empty())
+    return InvalidArgument("tokens: at least one token is required (every endpoint but health needs one)");
   return Status::Ok();
 }
 
@@ -137,8 +141,8 @@ Result<ServeConfig> ParseServeConfig(const std::string& yaml_text, const std::st
     if (!root || root.IsNull()) return r.Error("(top level)", "empty configuration");
     DOPPEL_RETURN_IF_ERROR(ParseInto(root, r, &c));
   } catch (const YAML::Exception& e) {
-    return InvalidArgument(fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1,
-                                       e.msg));
+    return InvalidArgument(
+        fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   DOPPEL_RETURN_IF_ERROR(c.Validate());
   return c;

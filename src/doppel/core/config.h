@@ -38,12 +38,12 @@ struct ServeConfig {
   MqttConfig mqtt;
   std::vector<TokenConfig> tokens;
   // engine
-  int shards = 0;                   // 0: one per core
-  int queue_capacity = 65536;       // readings per shard queue
-  int allowed_lateness_ms = 500;    // reorder window per twin
-  int command_timeout_ms = 10000;   // sent -> timed_out without an ack
+  int shards = 0;                  // 0: one per core
+  int queue_capacity = 65536;      // readings per shard queue
+  int allowed_lateness_ms = 500;   // reorder window per twin
+  int command_timeout_ms = 10000;  // sent -> timed_out without an ack
   // storage
-  std::string fsync = "interval";   // never | batch | interval
+  std::string fsync = "interval";  // never | batch | interval
   int fsync_interval_ms = 200;
 
   // Checks cross-field rules; names the broken one.

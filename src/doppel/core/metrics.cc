@@ -26,8 +26,8 @@ void Histogram::Observe(double v) {
 }
 
 std::vector<double> Histogram::LatencyBuckets() {
-  return {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-          2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+          5e-3, 1e-2,   2.5e-2, 5e-2, 0.1,    0.25, 0.5,  1,      2.5,  5,    10};
 }
 
 Counter& MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
@@ -85,7 +85,8 @@ std::string MetricsRegistry::RenderPrometheus() const {
       }
       cum += h->BucketCount(h->bounds().size());
       out += fmt::format("{}_bucket{} {}\n", name, WithLe(l, "+Inf"), cum);
-      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, Braced(l), h->Sum(), name, Braced(l), h->Count());
+      out +=
+          fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, Braced(l), h->Sum(), name, Braced(l), h->Count());
     }
   }
   return out;

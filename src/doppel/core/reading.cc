@@ -12,9 +12,18 @@ const char* QualityName(Quality q) {
 }
 
 bool ParseQuality(const std::string& s, Quality* out) {
-  if (s == "good") { *out = Quality::kGood; return true; }
-  if (s == "uncertain") { *out = Quality::kUncertain; return true; }
-  if (s == "bad") { *out = Quality::kBad; return true; }
+  if (s == "good") {
+    *out = Quality::kGood;
+    return true;
+  }
+  if (s == "uncertain") {
+    *out = Quality::kUncertain;
+    return true;
+  }
+  if (s == "bad") {
+    *out = Quality::kBad;
+    return true;
+  }
   return false;
 }
 

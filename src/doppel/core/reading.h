@@ -18,8 +18,8 @@ const char* QualityName(Quality q);
 bool ParseQuality(const std::string& s, Quality* out);
 
 struct Reading {
-  std::string twin;    // twin id, e.g. "pump-1"
-  std::string signal;  // DTDL telemetry name, e.g. "flow_m3h"
+  std::string twin;         // twin id, e.g. "pump-1"
+  std::string signal;       // DTDL telemetry name, e.g. "flow_m3h"
   TimeNs source_ts_ns = 0;  // when the device measured it
   double value = 0.0;
   Quality quality = Quality::kGood;

@@ -22,9 +22,9 @@ enum class StatusCode {
   kAlreadyExists,
   kPermissionDenied,
   kUnauthenticated,
-  kCorruption,       // on-disk data failed a CRC or structural check
+  kCorruption,  // on-disk data failed a CRC or structural check
   kIOError,
-  kUnavailable,      // a peer (broker, server) is not reachable right now
+  kUnavailable,        // a peer (broker, server) is not reachable right now
   kResourceExhausted,  // queue full, disk full
   kFailedPrecondition,
   kDeadlineExceeded,
@@ -64,7 +64,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK Status");
   }
@@ -74,9 +74,18 @@ class [[nodiscard]] Result {
     static const Status kOk;
     return ok() ? kOk : std::get<Status>(v_);
   }
-  T& value() & { Check(); return std::get<T>(v_); }
-  const T& value() const& { Check(); return std::get<T>(v_); }
-  T&& value() && { Check(); return std::get<T>(std::move(v_)); }
+  T& value() & {
+    Check();
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    Check();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    Check();
+    return std::get<T>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -89,10 +98,10 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
-#define DOPPEL_RETURN_IF_ERROR(expr)         \
-  do {                                       \
-    ::doppel::Status _st = (expr);           \
-    if (!_st.ok()) return _st;               \
+#define DOPPEL_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::doppel::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 }  // namespace doppel

@@ -27,7 +27,8 @@ class TopicAdapterImpl final : public TopicAdapter {
                                  "Telemetry payloads that could not be decoded (each logged, rate-limited)")),
         refused_(m->GetCounter("doppel_readings_refused_total",
                                "Decoded readings the engine refused (unknown twin or signal)")),
-        bad_acks_(m->GetCounter("doppel_command_acks_malformed_total", "Command acks that could not be decoded")),
+        bad_acks_(
+            m->GetCounter("doppel_command_acks_malformed_total", "Command acks that could not be decoded")),
         decode_latency_(m->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
                                         "stage=\"decode\"")) {
     if (!opts_.now_ns) {
@@ -40,10 +41,10 @@ class TopicAdapterImpl final : public TopicAdapter {
   }
 
   Status Subscribe() override {
-    DOPPEL_RETURN_IF_ERROR(bus_->Subscribe(tel_.Filter(), opts_.qos, [this](std::string_view t, std::string_view p) {
-      OnTelemetry(t, p);
-    }));
-    return bus_->Subscribe(ack_.Filter(), opts_.qos, [this](std::string_view t, std::string_view p) { OnAck(t, p); });
+    DOPPEL_RETURN_IF_ERROR(bus_->Subscribe(
+        tel_.Filter(), opts_.qos, [this](std::string_view t, std::string_view p) { OnTelemetry(t, p); }));
+    return bus_->Subscribe(ack_.Filter(), opts_.qos,
+                           [this](std::string_view t, std::string_view p) { OnAck(t, p); });
   }
 
   Status SendCommand(const std::string& twin, const std::string& id, const std::string& name,
@@ -93,7 +94,8 @@ class TopicAdapterImpl final : public TopicAdapter {
       bad_acks_.Inc();
       uint64_t skipped = 0;
       if (log_limit_.Allow(&skipped)) {
-        spdlog::warn("ingest: malformed command ack on '{}': expected {{\"id\": string, \"status\": string}}", topic);
+        spdlog::warn("ingest: malformed command ack on '{}': expected {{\"id\": string, \"status\": string}}",
+                     topic);
       }
       return;
     }
@@ -120,9 +122,9 @@ class TopicAdapterImpl final : public TopicAdapter {
 
 }  // namespace
 
-Result<std::unique_ptr<TopicAdapter>> TopicAdapter::Create(platform::MessageBus* bus, TopicAdapterOptions options,
-                                                           ReadingSink* readings, CommandAckSink* acks,
-                                                           MetricsRegistry* metrics) {
+Result<std::unique_ptr<TopicAdapter>> TopicAdapter::Create(platform::MessageBus* bus,
+                                                           TopicAdapterOptions options, ReadingSink* readings,
+                                                           CommandAckSink* acks, MetricsRegistry* metrics) {
   auto tel = TopicTemplate::Parse(options.telemetry_topic);
   if (!tel.ok()) return InvalidArgument("telemetry_topic: " + tel.status().message());
   auto cmd = TopicTemplate::Parse(options.command_topic);

@@ -12,10 +12,9 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "doppel/core/metrics.h"
 #include "doppel/core/reading.h"

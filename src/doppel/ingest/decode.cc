@@ -56,7 +56,8 @@ Result<element> Parse(std::string_view text) {
 
 }  // namespace
 
-Result<std::vector<Reading>> DecodeTelemetry(std::string_view twin, std::string_view payload, TimeNs arrival_ns) {
+Result<std::vector<Reading>> DecodeTelemetry(std::string_view twin, std::string_view payload,
+                                             TimeNs arrival_ns) {
   auto doc = Parse(payload);
   if (!doc.ok()) return doc.status();
   simdjson::dom::object obj;

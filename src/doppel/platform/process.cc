@@ -1,12 +1,11 @@
 #include "doppel/platform/process.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/random.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -46,7 +46,7 @@ struct MqttOptions {
   std::string client_id;       // required for a persistent session
   bool clean_session = false;  // false: the broker keeps QoS 1 messages while we are away
   int keepalive_s = 30;
-  int max_inflight = 1000;     // QoS 1 messages in flight per direction
+  int max_inflight = 1000;  // QoS 1 messages in flight per direction
   int connect_timeout_ms = 5000;
 };
 

@@ -56,7 +56,8 @@ class MqttBus final : public MessageBus {
     if (mosq_ == nullptr) return Internal("mosquitto_new failed (out of memory or bad client id)");
     if (started_) return Status::Ok();
     int rc = mosquitto_loop_start(mosq_);
-    if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("mosquitto_loop_start: ") + mosquitto_strerror(rc));
+    if (rc != MOSQ_ERR_SUCCESS)
+      return Internal(std::string("mosquitto_loop_start: ") + mosquitto_strerror(rc));
     started_ = true;
     rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, opts_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -64,9 +65,11 @@ class MqttBus final : public MessageBus {
                    rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
     }
     std::unique_lock lk(mu_);
-    if (!cv_.wait_for(lk, std::chrono::milliseconds(opts_.connect_timeout_ms), [&] { return connected_.load(); })) {
-      return Unavailable("mqtt broker " + opts_.host + ":" + std::to_string(opts_.port) + " not reachable within " +
-                         std::to_string(opts_.connect_timeout_ms) + " ms (still retrying)");
+    if (!cv_.wait_for(lk, std::chrono::milliseconds(opts_.connect_timeout_ms),
+                      [&] { return connected_.load(); })) {
+      return Unavailable("mqtt broker " + opts_.host + ":" + std::to_string(opts_.port) +
+                         " not reachable within " + std::to_string(opts_.connect_timeout_ms) +
+                         " ms (still retrying)");
     }
     return Status::Ok();
   }
@@ -89,14 +92,15 @@ class MqttBus final : public MessageBus {
     if (connected_) {
       pending_subacks_++;
       int rc = mosquitto_subscribe(mosq_, nullptr, filter.c_str(), qos);
-      if (rc != MOSQ_ERR_SUCCESS) return Unavailable(std::string("mqtt subscribe: ") + mosquitto_strerror(rc));
+      if (rc != MOSQ_ERR_SUCCESS)
+        return Unavailable(std::string("mqtt subscribe: ") + mosquitto_strerror(rc));
     }
     return Status::Ok();
   }
 
   Status Publish(const std::string& topic, std::string_view payload, int qos) override {
-    int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
-                               qos, false);
+    int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                               payload.data(), qos, false);
     if (rc == MOSQ_ERR_SUCCESS) return Status::Ok();
     if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {
       return Unavailable("mqtt publish to '" + topic + "': not connected");
