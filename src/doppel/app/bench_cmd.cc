@@ -7,11 +7,17 @@ namespace doppel::app {
 
 int RunIngestBench(const std::vector<std::string>& args);
 int RunStoreBench(const std::vector<std::string>& args);
+int RunEstimateBench(const std::vector<std::string>& args);
+int RunNabBench(const std::vector<std::string>& args);
+int RunCmapssBench(const std::vector<std::string>& args);
 
 int RunBench(const BenchArgs& args) {
   if (args.name == "ingest") return RunIngestBench(args.rest);
   if (args.name == "store") return RunStoreBench(args.rest);
-  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store)\n";
+  if (args.name == "estimate") return RunEstimateBench(args.rest);
+  if (args.name == "nab") return RunNabBench(args.rest);
+  if (args.name == "cmapss") return RunCmapssBench(args.rest);
+  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store, nab, cmapss)\n";
   return 2;
 }
 

@@ -43,6 +43,10 @@ int RunBench(const BenchArgs& args);
 // `doppel store stats|check|export ...` (docs/storage.md).
 int RunStoreCommand(const std::vector<std::string>& args);
 
+// `doppel detect --csv FILE ...` and `doppel rul train|predict ...` (docs/analytics.md).
+int RunDetect(const std::vector<std::string>& args);
+int RunRul(const std::vector<std::string>& args);
+
 // Finds examples/models from the working directory or next to the binary.
 std::string DefaultModelsDir();
 // Prints "error: <status>" to stderr and returns 1 (2 for invalid arguments).

@@ -6,6 +6,10 @@
 #include "doppel/app/commands.h"
 #include "doppel/platform/process.h"
 
+namespace doppel::app {
+int RunFit(const std::vector<std::string>& args);  // EST-TEMP
+}
+
 int main(int argc, char** argv) {
   doppel::platform::BlockShutdownSignals();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -47,7 +51,7 @@ int main(int argc, char** argv) {
   demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 
   doppel::app::BenchArgs ba;
-  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store");
+  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store, nab, cmapss");
   bench->add_option("name", ba.name, "Benchmark name")->required();
   bench->add_option("args", ba.rest, "Benchmark options (--key=value)");
   bench->allow_extras();
@@ -56,12 +60,26 @@ int main(int argc, char** argv) {
   store->prefix_command();
   store->set_help_flag();  // RunStoreCommand prints its own usage for --help
 
+  auto* detect = app.add_subcommand("detect", "Streaming anomaly scores for a CSV (docs/analytics.md)");
+  detect->prefix_command();
+  detect->set_help_flag();
+  auto* rul = app.add_subcommand("rul", "Remaining useful life: train | predict (docs/analytics.md)");
+  rul->prefix_command();
+  rul->set_help_flag();
+
+  auto* fit = app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");  // EST-TEMP
+  fit->prefix_command();  // EST-TEMP
+  fit->set_help_flag();   // EST-TEMP
+
   CLI11_PARSE(app, argc, argv);
 
   if (*serve) return doppel::app::RunServe(config);
   if (*plant) return doppel::app::RunPlant(pa);
   if (*demo) return doppel::app::RunDemo(da);
   if (*store) return doppel::app::RunStoreCommand(store->remaining());
+  if (*detect) return doppel::app::RunDetect(detect->remaining());
+  if (*rul) return doppel::app::RunRul(rul->remaining());
+  if (*fit) return doppel::app::RunFit(fit->remaining());  // EST-TEMP
   if (*bench) {
     for (const auto& x : bench->remaining()) ba.rest.push_back(x);
     return doppel::app::RunBench(ba);

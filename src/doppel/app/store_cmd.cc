@@ -1,7 +1,7 @@
 // `doppel store stats|check|export`: inspect a series store offline (docs/storage.md).
 // DIR may be a doppel data_dir (the store is DIR/series) or the store directory itself.
 // stats and export open the store read-only (nothing on disk changes); check reads every file
-// itself and verifies every CRC, index and chunk, exiting 1 on any damage.
+// itself and verifies every CRC, index, chunk and rollup block, exiting 1 on any damage.
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -15,6 +15,7 @@
 
 #include "doppel/platform/env.h"
 #include "doppel/store/chunk_codec.h"
+#include "doppel/store/rollup.h"
 #include "doppel/store/segment.h"
 #include "doppel/store/series_store.h"
 #include "doppel/store/wal_format.h"
@@ -73,8 +74,10 @@ int Stats(platform::Env* env, const std::string& dir) {
   std::cout << fmt::format("samples:          {}\n", st.samples);
   std::cout << fmt::format("chunks:           {} ({} bytes encoded), {} samples in heads\n", st.chunks,
                            st.chunk_bytes, st.head_samples);
-  std::cout << fmt::format("bytes on disk:    {} (chunk segments {}, WAL {})\n", st.bytes_on_disk,
-                           st.chunk_segment_bytes, st.wal_bytes);
+  std::cout << fmt::format("bytes on disk:    {} (chunk segments {}, WAL {}, rollups {})\n", st.bytes_on_disk,
+                           st.chunk_segment_bytes, st.wal_bytes, st.rollup_file_bytes);
+  std::cout << fmt::format("rollups:          {} buckets in {} series; {} files, {} bytes\n",
+                           st.rollup_buckets, st.rollup_series, st.rollup_files, st.rollup_file_bytes);
   std::cout << fmt::format("bytes per sample: {:.3f}\n",
                            st.samples ? static_cast<double>(st.bytes_on_disk) / st.samples : 0.0);
   std::cout << fmt::format("wal replayed:     {} readings; {} warnings\n", r.readings, r.warnings.size());
@@ -89,7 +92,7 @@ int Check(platform::Env* env, const std::string& dir) {
     return 1;
   }
   int damaged = 0, files = 0;
-  uint64_t chunks = 0, records = 0;
+  uint64_t chunks = 0, records = 0, rollup_buckets = 0;
   for (const std::string& n : *names) {
     const std::string path = dir + "/" + n;
     uint64_t seq;
@@ -118,6 +121,24 @@ int Check(platform::Env* env, const std::string& dir) {
           }
         }
       }
+    } else if (store::rollupfile::ParseFileName(n, &seq)) {
+      ++files;
+      auto data = env->ReadFile(path);
+      store::rollupfile::Contents c;
+      std::vector<std::string> bad;
+      Status st = data.ok() ? store::rollupfile::Parse(*data, &c, &bad) : data.status();
+      if (!st.ok()) {
+        std::cout << fmt::format("DAMAGED {}: {}\n", n, st.message());
+        ++damaged;
+        continue;
+      }
+      for (const auto& b : bad) {
+        std::cout << fmt::format("DAMAGED {}: {}\n", n, b);
+        ++damaged;
+      }
+      for (const auto& sr : c.series) {
+        for (const auto& l : sr.levels) rollup_buckets += l.buckets.size();
+      }
     } else if (store::wal::ParseSegmentFileName(n, &lane, &seq)) {
       ++files;
       auto data = env->ReadFile(path);
@@ -139,8 +160,8 @@ int Check(platform::Env* env, const std::string& dir) {
       }
     }
   }
-  std::cout << fmt::format("{}: {} files, {} chunks, {} WAL records checked; {} damaged\n", dir, files,
-                           chunks, records, damaged);
+  std::cout << fmt::format("{}: {} files, {} chunks, {} WAL records, {} rollup buckets checked; {} damaged\n",
+                           dir, files, chunks, records, rollup_buckets, damaged);
   return damaged == 0 ? 0 : 1;
 }
 

@@ -67,7 +67,14 @@ Status SeriesStore::Impl::LoadChunkSegments(std::vector<uint64_t>* covered) {
         }
         ++recovery.chunks;
         if (e.kind == chunkfmt::kChunkKindHead) {
-          for (const Sample& x : decoded) s->head.push_back(x);  // inserted properly below
+          for (const Sample& x : decoded) {
+            if (x.ts_ns > s->raw_horizon) s->head.push_back(x);  // inserted properly below
+          }
+          continue;
+        }
+        if (decoded.back().ts_ns <= s->raw_horizon) {
+          // Rolled up and dropped by retention; the segment rewrite did not happen (crash).
+          dirty_segments.insert(c.seq);
           continue;
         }
         Chunk ch;
@@ -75,6 +82,7 @@ Status SeriesStore::Impl::LoadChunkSegments(std::vector<uint64_t>* covered) {
         ch.data = std::make_shared<std::string>(bytes);
         ch.seq = e.chunk_seq;
         ch.persisted = true;
+        ch.segment = c.seq;
         s->chunks.push_back(std::move(ch));
         next_chunk_seq.store(std::max(next_chunk_seq.load(), e.chunk_seq + 1));
       }
@@ -87,9 +95,11 @@ Status SeriesStore::Impl::LoadChunkSegments(std::vector<uint64_t>* covered) {
               [](const Chunk& a, const Chunk& b) { return a.seq < b.seq; });
     std::vector<Sample> head;
     head.swap(s->head);
-    View v = TakeView(*s, INT64_MIN, INT64_MAX);
+    // Samples at or before the raw horizon (in chunks that straddle it) were rolled up.
+    const TimeNs from = s->raw_horizon == INT64_MIN ? INT64_MIN : s->raw_horizon + 1;
+    View v = TakeView(*s, from, INT64_MAX);
     uint64_t n = 0;
-    if (v.disjoint) {
+    if (v.disjoint && from == INT64_MIN) {
       for (const Chunk& c : s->chunks) n += c.summary.count;
     } else {
       std::vector<Sample> all;
@@ -193,7 +203,8 @@ Status SeriesStore::Impl::CheckpointLocked(bool force) {
     std::unique_lock slk(c.s->mu);
     size_t j = 0;
     for (Chunk& ch : c.s->chunks) {
-      if (j < c.chunks.size() && ch.seq == c.chunks[j].seq) ch.persisted = true, ++j;
+      if (j < c.chunks.size() && ch.seq == c.chunks[j].seq)
+        ch.persisted = true, ch.segment = contents.seq, ++j;
     }
   }
   // The WAL segments the checkpoint covers, and older segments holding only head snapshots,

@@ -258,8 +258,9 @@ Status DownsampleView(const View& v, size_t max_points, std::vector<Sample>* out
   return Status::Ok();
 }
 
-Status AggregateView(const View& v, TimeNs step_ns, std::vector<Bucket>* out) {
+Status AggregateView(const View& v, TimeNs step_ns, std::vector<Bucket>* out, TimeNs origin) {
   out->clear();
+  if (origin == INT64_MIN) origin = v.from;
   if (step_ns <= 0) return InvalidArgument("step_ns must be positive");
   std::vector<Source> src;
   if (v.disjoint) {
@@ -269,11 +270,11 @@ Status AggregateView(const View& v, TimeNs step_ns, std::vector<Bucket>* out) {
     DOPPEL_RETURN_IF_ERROR(Materialize(v, &src.back().samples));
   }
   auto index_of = [&](TimeNs t) {
-    return (static_cast<uint64_t>(t) - static_cast<uint64_t>(v.from)) / static_cast<uint64_t>(step_ns);
+    return (static_cast<uint64_t>(t) - static_cast<uint64_t>(origin)) / static_cast<uint64_t>(step_ns);
   };
   auto bucket = [&](TimeNs t) -> Bucket& {
     const TimeNs start =
-        static_cast<TimeNs>(static_cast<uint64_t>(v.from) + index_of(t) * static_cast<uint64_t>(step_ns));
+        static_cast<TimeNs>(static_cast<uint64_t>(origin) + index_of(t) * static_cast<uint64_t>(step_ns));
     if (out->empty() || out->back().start_ns != start) {
       out->emplace_back();
       out->back().start_ns = start;

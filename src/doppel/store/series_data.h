@@ -18,6 +18,7 @@
 #include "doppel/core/status.h"
 #include "doppel/store/chunk_codec.h"
 #include "doppel/store/downsample.h"
+#include "doppel/store/rollup.h"
 
 namespace doppel::store {
 
@@ -26,6 +27,7 @@ struct Chunk {
   std::shared_ptr<const std::string> data;  // EncodeChunk bytes
   uint64_t seq = 0;                         // seal order, global across series
   bool persisted = false;                   // written to a chunk segment
+  uint64_t segment = 0;                     // the chunk segment holding it (when persisted)
 };
 
 struct Series {
@@ -36,6 +38,10 @@ struct Series {
   std::vector<Chunk> chunks;  // seal order
   TimeNs chunks_max_ts = INT64_MIN;
   uint64_t samples = 0;  // distinct timestamps
+  // Retention (rollup.h): raw samples at or before raw_horizon were dropped and are only in
+  // `rollups`; nothing at or before it is held in the head or chunks.
+  TimeNs raw_horizon = INT64_MIN;
+  std::vector<RollupLevel> rollups;  // increasing step
 };
 
 // Inserts x (last write wins). Returns true when the timestamp is new to the series.
@@ -73,7 +79,8 @@ struct Bucket {
   Sample last;  // latest sample in the bucket
   double avg() const { return value_count ? sum / static_cast<double>(value_count) : 0.0 / 0.0; }
 };
-Status AggregateView(const View& v, TimeNs step_ns, std::vector<Bucket>* out);
+// Bucket k starts at origin + k*step (origin <= v.from; INT64_MIN: v.from).
+Status AggregateView(const View& v, TimeNs step_ns, std::vector<Bucket>* out, TimeNs origin = INT64_MIN);
 
 // The latest sample with ts <= v.to in the view (false when none).
 Status LatestInView(const View& v, Sample* out, bool* found);

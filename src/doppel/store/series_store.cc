@@ -53,6 +53,28 @@ Status SeriesStoreOptions::Validate() const {
     return InvalidArgument("segment_bytes: must be in " + std::to_string(kMinSegmentBytes) + ".." +
                            std::to_string(kMaxSegmentBytes) + ", got " + std::to_string(segment_bytes));
   }
+  for (size_t i = 0; i < retention.size(); ++i) {
+    const RetentionRule& r = retention[i];
+    const std::string name = "retention[" + std::to_string(i) + "] (pattern \"" + r.pattern + "\")";
+    if (r.pattern.empty()) return InvalidArgument("retention[" + std::to_string(i) + "]: pattern is empty");
+    if (r.raw_retention_ns < 0) return InvalidArgument(name + ": raw retention must not be negative");
+    if (r.rollups.size() > 8) return InvalidArgument(name + ": at most 8 rollup levels");
+    if (r.raw_retention_ns == 0 && !r.rollups.empty())
+      return InvalidArgument(name +
+                             ": rollups need a raw retention (they are computed when raw data is dropped)");
+    for (size_t j = 0; j < r.rollups.size(); ++j) {
+      const RollupRule& u = r.rollups[j];
+      const std::string lname = name + ": rollups[" + std::to_string(j) + "]";
+      if (u.step_ns <= 0) return InvalidArgument(lname + ": step must be positive");
+      if (u.retention_ns < 0) return InvalidArgument(lname + ": retention must not be negative");
+      if (j > 0 && u.step_ns <= r.rollups[j - 1].step_ns)
+        return InvalidArgument(lname + ": steps must be strictly increasing (finest first)");
+      if (u.retention_ns != 0 && u.retention_ns < u.step_ns)
+        return InvalidArgument(lname + ": retention is shorter than one step");
+      if (u.retention_ns != 0 && (r.raw_retention_ns == 0 || u.retention_ns <= r.raw_retention_ns))
+        return InvalidArgument(lname + ": retention must be 0 (forever) or longer than the raw retention");
+    }
+  }
   return Status::Ok();
 }
 
@@ -79,6 +101,11 @@ const Series* SeriesStore::Impl::Find(std::string_view twin, std::string_view si
 }
 
 void SeriesStore::Impl::Insert(Series* s, const Sample& x) {
+  if (x.ts_ns <= s->raw_horizon) {
+    // Older than data retention already dropped (and rolled up): expired on arrival.
+    expired_readings.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (InsertSample(s, x)) samples.fetch_add(1, std::memory_order_relaxed);
   if (s->head.size() < opts.chunk_samples && s->head.size() > 1 &&
       s->head.back().ts_ns - s->head.front().ts_ns < opts.chunk_span_ns) {
@@ -117,6 +144,7 @@ void SeriesStore::Impl::Warn(std::string msg) {
 }
 
 Status SeriesStore::Impl::Recover() {
+  DOPPEL_RETURN_IF_ERROR(LoadRollups());
   std::vector<uint64_t> covered;  // per lane: WAL segments up to this sequence are in chunks
   DOPPEL_RETURN_IF_ERROR(LoadChunkSegments(&covered));
   for (size_t i = 0; i < covered.size() && i < lanes.size(); ++i) {

@@ -55,6 +55,25 @@ enum class FsyncPolicy {
                 // last interval of acknowledged batches.
 };
 
+// One rollup level of a retention rule: aggregates per epoch-aligned bucket
+// [k*step_ns, (k+1)*step_ns), kept for `retention_ns` (0: forever).
+struct RollupRule {
+  TimeNs step_ns = 0;       // > 0
+  TimeNs retention_ns = 0;  // >= 0; 0 = forever
+};
+
+// Retention of the series whose "twin/signal" matches `pattern` (a glob as in fnmatch(3):
+// "*", "pump-*/vibration_mm_s"). The first matching rule of SeriesStoreOptions::retention wins;
+// a series no rule matches keeps raw data forever and has no rollups. See docs/storage.md.
+struct RetentionRule {
+  std::string pattern;
+  // Sealed chunks whose samples are all older than now - raw_retention_ns are dropped by
+  // EnforceRetention (0: keep raw data forever).
+  TimeNs raw_retention_ns = 0;
+  // Finest first: steps strictly increasing. Computed from the raw data when it is dropped.
+  std::vector<RollupRule> rollups;
+};
+
 struct SeriesStoreOptions {
   std::string dir;  // directory of the log segments; created if missing. Required.
   int lanes = 1;    // 1 .. 1000; one per engine shard
@@ -82,6 +101,8 @@ struct SeriesStoreOptions {
   // Optional: store metrics (appends, bytes, fsync latency) are registered here. Must outlive
   // the store.
   MetricsRegistry* metrics = nullptr;
+  // Retention rules, first match wins (empty: keep everything forever, the default).
+  std::vector<RetentionRule> retention;
 
   // kInvalidArgument naming the first broken rule, e.g. "lanes: must be in 1..1000, got 0".
   Status Validate() const;
@@ -98,6 +119,8 @@ struct RecoverySummary {
   uint64_t chunk_segments = 0;        // chunk segment files loaded
   uint64_t chunks = 0;                // chunks loaded from them
   uint64_t damaged_chunks = 0;        // chunks whose CRC or decoding failed (skipped)
+  uint64_t rollup_files = 0;          // rollup files loaded
+  uint64_t damaged_rollups = 0;       // rollup files or series blocks that failed their CRC (skipped)
   std::vector<std::string> warnings;  // one line per problem (also logged with spdlog)
 };
 
@@ -113,6 +136,12 @@ struct StoreStats {
   uint64_t head_samples = 0;         // samples not yet sealed
   uint64_t checkpoints = 0;          // since Open
   uint64_t sync_errors = 0;          // background fsyncs that failed (kInterval); each is logged
+  uint64_t rollup_series = 0;        // series holding rollup buckets
+  uint64_t rollup_buckets = 0;       // rollup buckets held (all series and steps)
+  uint64_t rollup_files = 0;         // rollup files on disk
+  uint64_t rollup_file_bytes = 0;    // their size (included in bytes_on_disk)
+  uint64_t dropped_chunks = 0;       // sealed chunks dropped by EnforceRetention since Open
+  uint64_t expired_readings = 0;     // readings older than their series' raw horizon, discarded
 };
 
 // One time bucket of an aggregation: [start_ns, start_ns + step_ns).
@@ -157,16 +186,24 @@ class SeriesStore {
   // Samples of (twin, signal) with from_ns <= ts_ns <= to_ns, in increasing time order, at
   // most max_points of them (0: no limit), downsampled with DownsampleM4 when there are more.
   // An unknown series yields an empty vector. kInvalidArgument when from_ns > to_ns.
+  // The part of the range at or before RawHorizon (raw data dropped by retention) is served
+  // from the finest rollup level covering it: one sample per bucket, at the bucket start, with
+  // the bucket's average (NaN when it has no non-NaN value).
   Result<std::vector<Sample>> Query(const std::string& twin, const std::string& signal, TimeNs from_ns,
                                     TimeNs to_ns, size_t max_points) const;
 
   // Aggregates (count, min, max, sum, avg, last) per bucket [from_ns + k*step_ns, +step_ns)
   // within [from_ns, to_ns]; empty buckets are omitted. Answered from chunk summaries where a
   // chunk lies in one bucket. kInvalidArgument for from_ns > to_ns or step_ns <= 0.
+  // At or before RawHorizon, answered from the finest rollup level covering the range: each
+  // rollup bucket counts in the query bucket holding its start (exact when step_ns is a multiple
+  // of the rollup step and from_ns is aligned to it).
   Result<std::vector<AggregatePoint>> Aggregate(const std::string& twin, const std::string& signal,
                                                 TimeNs from_ns, TimeNs to_ns, TimeNs step_ns) const;
 
-  // The latest sample with ts_ns <= at_ns ("value as of"); nullopt when there is none.
+  // The latest sample with ts_ns <= at_ns ("value as of"); nullopt when there is none. When the
+  // raw data before at_ns was dropped, the last sample of the latest finest-level rollup bucket
+  // whose last sample is at or before at_ns.
   Result<std::optional<Sample>> ValueAt(const std::string& twin, const std::string& signal,
                                         TimeNs at_ns) const;
 
@@ -187,7 +224,30 @@ class SeriesStore {
   // everything.
   Status Checkpoint();
 
-  // Every series that has samples, sorted by (twin, signal).
+  // Applies the retention rules as of `now_ns` (the caller's clock; the store has none):
+  //  1. per series, the sealed chunks whose samples are all older than now_ns - raw_retention
+  //     are aggregated into the rule's rollup levels and dropped. The series' *raw horizon*
+  //     (RawHorizon) becomes the newest dropped timestamp: later readings at or before it are
+  //     discarded (counted in StoreStats::expired_readings);
+  //  2. rollup buckets that ended before now_ns - retention of their level are dropped;
+  //  3. the new rollups are written to a rollup file (docs/formats/rollup.md; fdatasync,
+  //     rename, directory sync) before any chunk segment is rewritten without the dropped
+  //     chunks (each segment: temporary file, fdatasync, rename over the old one). A crash at
+  //     any point leaves either the old state or one that Open completes.
+  // The engine calls it periodically (e.g. every minute). Serialised with checkpoints; appends
+  // and queries run concurrently. kFailedPrecondition for a read-only store.
+  Status EnforceRetention(TimeNs now_ns);
+
+  // Timestamps at or before this have been dropped from the raw data of (twin, signal) and are
+  // served from rollups; INT64_MIN when nothing was dropped (or the series is unknown).
+  TimeNs RawHorizon(const std::string& twin, const std::string& signal) const;
+
+  // Rollup buckets of (twin, signal) at `step_ns` (a step of its rule) with start in
+  // [from_ns, to_ns], oldest first, as AggregatePoints (start_ns = bucket start).
+  Result<std::vector<AggregatePoint>> Rollups(const std::string& twin, const std::string& signal,
+                                              TimeNs step_ns, TimeNs from_ns, TimeNs to_ns) const;
+
+  // Every series that has samples or rollups, sorted by (twin, signal).
   std::vector<SeriesKey> ListSeries() const;
   StoreStats Stats() const;
   // Fixed after Open.

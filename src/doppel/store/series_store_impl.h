@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "doppel/core/metrics.h"
 #include "doppel/platform/env.h"
+#include "doppel/store/rollup.h"
 #include "doppel/store/series_data.h"
 #include "doppel/store/series_store.h"
 #include "doppel/store/wal_format.h"
@@ -86,6 +88,16 @@ struct SeriesStore::Impl {
     bool has_sealed = false;  // false: only head snapshots, obsolete once a newer segment exists
   };
   std::map<uint64_t, SegmentInfo> chunk_segments;
+  // Retention (retention.cc), under checkpoint_mu: chunk segments holding dropped chunks (to
+  // be rewritten), rollup files and their sizes, delta files written since the last full one.
+  std::set<uint64_t> dirty_segments;
+  std::map<uint64_t, uint64_t> rollup_files;
+  uint64_t next_rollup_seq = 1;
+  uint64_t rollup_deltas = 0;
+  std::atomic<uint64_t> rollup_file_bytes{0};
+  std::atomic<uint64_t> rollup_file_count{0};  // rollup_files.size(), for Stats
+  std::atomic<uint64_t> dropped_chunks{0};
+  std::atomic<uint64_t> expired_readings{0};
   std::atomic<uint64_t> wal_since_checkpoint{0};
 
   std::atomic<uint64_t> samples{0};
@@ -114,6 +126,13 @@ struct SeriesStore::Impl {
 
   Status Recover();
   Status LoadChunkSegments(std::vector<uint64_t>* wal_covered);  // checkpoint.cc
+  Status LoadRollups();                                          // retention.cc; before the above
+  // retention.cc; the first rule matching the series (nullptr: keep everything).
+  const RetentionRule* RuleFor(const Series& s) const;
+  // retention.cc; caller holds checkpoint_mu.
+  Status EnforceRetentionLocked(TimeNs now_ns);
+  Status RewriteSegment(uint64_t seq);
+  Status WriteRollupFile(rollupfile::Contents* c);
   // checkpoint.cc; caller holds checkpoint_mu. Without `force`, does nothing when no batch was
   // appended since the last checkpoint.
   Status CheckpointLocked(bool force);

@@ -1,0 +1,85 @@
+#include "doppel/analytics/rul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace doppel::analytics {
+namespace {
+
+TEST(Phm08Score, PenalisesLatePredictionsMoreThanEarlyOnes) {
+  double late = Phm08Score({30}, {20});
+  double early = Phm08Score({10}, {20});
+  EXPECT_NEAR(late, std::exp(1.0) - 1, 1e-12);
+  EXPECT_NEAR(early, std::exp(10.0 / 13.0) - 1, 1e-12);
+  EXPECT_GT(late, early);
+  EXPECT_EQ(Phm08Score({5}, {5}), 0.0);
+}
+
+TEST(Rmse, IsRootMeanSquare) { EXPECT_NEAR(Rmse({1, 3}, {0, 0}), std::sqrt(5.0), 1e-12); }
+
+TEST(ParseCmapss, RaggedRowIsInvalidArgument) {
+  EXPECT_TRUE(ParseCmapss("1 1 0.1 0.2\n1 2 0.1 0.3\n", "t").ok());
+  auto r = ParseCmapss("1 1 0.1 0.2\n1 2 0.1\n", "t");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("line 2"), std::string::npos);
+}
+
+std::vector<EngineCycle> SyntheticFleet(int units) {
+  // Sensor 3 degrades linearly towards failure; sensor 4 is constant; 3 settings first.
+  std::vector<EngineCycle> out;
+  for (int u = 1; u <= units; ++u) {
+    int life = 120 + 7 * u % 80;
+    for (int c = 1; c <= life; ++c) {
+      double wear = static_cast<double>(c) / life;
+      out.push_back({u, c, {0, 0, 100, 500 + 20 * wear * wear + 0.01 * (c % 7), 7.0}});
+    }
+  }
+  return out;
+}
+
+TEST(InformativeColumns, DropsSettingsAndConstantSensors) {
+  auto kept = InformativeColumns(SyntheticFleet(5));
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0], 3);
+}
+
+TEST(RulModel, LearnsSyntheticDegradationAndRoundTrips) {
+  RulTrainOptions opt;
+  opt.max_rounds = 60;
+  opt.early_stop = 20;
+  opt.ensemble = 1;
+  RulTrainReport report;
+  auto train = SyntheticFleet(20);
+  auto m = RulModel::Train(train, opt, &report);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  // Test fleet: the same engines cut 60 cycles before failure (true RUL 60).
+  std::vector<EngineCycle> test;
+  std::vector<double> truth;
+  for (const auto& r : SyntheticFleet(10)) {
+    int life = 120 + 7 * r.unit % 80;
+    if (r.cycle <= life - 60) test.push_back(r);
+  }
+  for (int u = 1; u <= 10; ++u) truth.push_back(60);
+  auto pred = m->PredictLast(test);
+  ASSERT_TRUE(pred.ok());
+  EXPECT_LT(Rmse(*pred, truth), 15.0);
+  std::string path = ::testing::TempDir() + "/rul_model.json";
+  ASSERT_TRUE(m->Save(path).ok());
+  auto loaded = RulModel::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto pred2 = loaded->PredictLast(test);
+  ASSERT_TRUE(pred2.ok());
+  for (size_t i = 0; i < pred->size(); ++i) EXPECT_NEAR((*pred)[i], (*pred2)[i], 1e-4);
+}
+
+TEST(RulModel, LoadRejectsForeignFile) {
+  std::string path = ::testing::TempDir() + "/not_a_model.json";
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs("{\"hello\":1}", f);
+  std::fclose(f);
+  EXPECT_EQ(RulModel::Load(path).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace doppel::analytics
