@@ -55,6 +55,27 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
   }
 }
 
+TEST(ServeConfigTest, RetentionRulesParseWithDurations) {
+  auto c = ParseServeConfig(R"(
+tokens: [{token: a, role: admin}]
+storage:
+  retention:
+    - {pattern: "pump-*/vibration_mm_s", raw: 7d, rollups: [{step: 1m, keep: 365d}, {step: 1h, keep: 0}]}
+    - {pattern: "*", raw: 30d}
+)",
+                            "cfg.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->retention.size(), 2u);
+  EXPECT_EQ(c->retention[0].raw_ns, 7 * 86400 * 1'000'000'000LL);
+  ASSERT_EQ(c->retention[0].rollups.size(), 2u);
+  EXPECT_EQ(c->retention[0].rollups[0].first, 60'000'000'000LL);
+  EXPECT_EQ(c->retention[0].rollups[1].second, 0);
+  auto bad = ParseServeConfig("tokens: [{token: a, role: admin}]\nstorage: {retention: [{pattern: x, raw: soon}]}",
+                              "cfg.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("storage.retention[0].raw"), std::string::npos) << bad.status().message();
+}
+
 TEST(ServeConfigTest, MissingFileIsNotFound) {
   auto r = LoadServeConfig("/nonexistent/doppel.yaml");
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);

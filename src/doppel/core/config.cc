@@ -56,6 +56,41 @@ class Reader {
   std::string source_;
 };
 
+Status Duration(const YAML::Node& n, const Reader& r, const std::string& path, int64_t* out) {
+  if (!n) return Status::Ok();
+  if (!n.IsScalar() || !ParseDurationNs(n.as<std::string>(), out)) {
+    return r.Error(path, "expected a duration such as 90s, 15m, 12h, 7d or 0 (forever)");
+  }
+  return Status::Ok();
+}
+
+Status ParseRetention(const YAML::Node& n, const Reader& r, std::vector<RetentionConfig>* out) {
+  if (!n) return Status::Ok();
+  if (!n.IsSequence()) return r.Error("storage.retention", "expected a list of {pattern, raw, rollups}");
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string path = fmt::format("storage.retention[{}]", i);
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(n[i], path, {"pattern", "raw", "rollups"}));
+    RetentionConfig rc;
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "pattern", &rc.pattern));
+    if (rc.pattern.empty()) return r.Error(path + ".pattern", "missing (a glob over twin/signal, e.g. \"pump-*/*\")");
+    DOPPEL_RETURN_IF_ERROR(Duration(n[i]["raw"], r, path + ".raw", &rc.raw_ns));
+    if (YAML::Node ro = n[i]["rollups"]) {
+      if (!ro.IsSequence()) return r.Error(path + ".rollups", "expected a list of {step, keep}");
+      for (size_t j = 0; j < ro.size(); ++j) {
+        std::string rp = fmt::format("{}.rollups[{}]", path, j);
+        DOPPEL_RETURN_IF_ERROR(r.CheckKeys(ro[j], rp, {"step", "keep"}));
+        int64_t step = 0, keep = 0;
+        DOPPEL_RETURN_IF_ERROR(Duration(ro[j]["step"], r, rp + ".step", &step));
+        DOPPEL_RETURN_IF_ERROR(Duration(ro[j]["keep"], r, rp + ".keep", &keep));
+        if (step <= 0) return r.Error(rp + ".step", "missing or zero");
+        rc.rollups.emplace_back(step, keep);
+      }
+    }
+    out->push_back(std::move(rc));
+  }
+  return Status::Ok();
+}
+
 Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
   DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
       root, "",
@@ -107,7 +142,8 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "allowed_lateness_ms", &c->allowed_lateness_ms, 0, 3600000));
   }
   if (YAML::Node s = root["storage"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "storage", {"fsync", "fsync_interval_ms"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "storage", {"fsync", "fsync_interval_ms", "retention"}));
+    DOPPEL_RETURN_IF_ERROR(ParseRetention(s["retention"], r, &c->retention));
     DOPPEL_RETURN_IF_ERROR(r.String(s, "storage", "fsync", &c->fsync));
     DOPPEL_RETURN_IF_ERROR(r.Int(s, "storage", "fsync_interval_ms", &c->fsync_interval_ms, 1, 60000));
     if (c->fsync != "never" && c->fsync != "batch" && c->fsync != "interval") {
@@ -122,6 +158,30 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
 }
 
 }  // namespace
+
+bool ParseDurationNs(const std::string& s, int64_t* out) {
+  if (s == "0") {
+    *out = 0;
+    return true;
+  }
+  if (s.size() < 2) return false;
+  int64_t unit = 0;
+  switch (s.back()) {
+    case 's': unit = 1'000'000'000LL; break;
+    case 'm': unit = 60'000'000'000LL; break;
+    case 'h': unit = 3'600'000'000'000LL; break;
+    case 'd': unit = 86'400'000'000'000LL; break;
+    default: return false;
+  }
+  int64_t n = 0;
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    n = n * 10 + (s[i] - '0');
+    if (n > 100'000'000) return false;  // ~3000 years in seconds: far beyond any retention
+  }
+  *out = n * unit;
+  return true;
+}
 
 Status ServeConfig::Validate() const {
   if (listen.find(':') == std::string::npos)

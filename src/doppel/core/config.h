@@ -5,6 +5,7 @@
 // string".
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,16 @@ struct MqttConfig {
   std::vector<std::pair<std::string, std::string>> provision;
 };
 
+// Storage retention for series whose "twin/signal" matches `pattern` (glob); first match wins.
+struct RetentionConfig {
+  std::string pattern;
+  int64_t raw_ns = 0;                                 // keep raw samples this long (0: forever)
+  std::vector<std::pair<int64_t, int64_t>> rollups;   // (step_ns, keep_ns; 0: forever), finest first
+};
+
+// Parses "90s", "15m", "12h", "7d" or "0" into nanoseconds; false when malformed.
+bool ParseDurationNs(const std::string& s, int64_t* out);
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./doppel-data";
@@ -45,6 +56,7 @@ struct ServeConfig {
   // storage
   std::string fsync = "interval";  // never | batch | interval
   int fsync_interval_ms = 200;
+  std::vector<RetentionConfig> retention;  // empty: keep raw data forever
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;
