@@ -7,6 +7,7 @@
 #include <sunnonlinsol/sunnonlinsol_fixedpoint.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "doppel/physics/integrator.h"
@@ -122,8 +123,7 @@ class CvodeIntegrator final : public Integrator {
         }
       }
       Free();
-      std::string msg =
-          std::string("cvode: ") + CVodeGetReturnFlagName(flag) + " before t=" + std::to_string(t);
+      std::string msg = "cvode: " + FlagName(flag) + " before t=" + std::to_string(t);
       return flag == CV_TOO_MUCH_WORK ? ResourceExhausted(msg) : FailedPrecondition(msg);
     }
     c->state = y;
@@ -135,8 +135,16 @@ class CvodeIntegrator final : public Integrator {
   }
 
  private:
+  // CVodeGetReturnFlagName returns a malloc'd string the caller must free.
+  static std::string FlagName(int flag) {
+    char* name = CVodeGetReturnFlagName(flag);
+    std::string out = name != nullptr ? name : "unknown flag " + std::to_string(flag);
+    free(name);
+    return out;
+  }
+
   Status Check(int flag, const char* what) {
-    if (flag < 0) return Internal(std::string("cvode: ") + what + " failed: " + CVodeGetReturnFlagName(flag));
+    if (flag < 0) return Internal(std::string("cvode: ") + what + " failed: " + FlagName(flag));
     return Status::Ok();
   }
 

@@ -373,7 +373,8 @@ Status DecodeChunk(std::string_view data, std::vector<Sample>* out) {
       if (j >= 2) delta += static_cast<uint64_t>(UnZigZag(dods[j - 2]));
       // Each delta must be positive and the sum must not pass INT64_MAX.
       const unsigned __int128 step = static_cast<unsigned __int128>(delta) * unit;
-      if (delta == 0 || step > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() - s[j - 1].ts_ns)) {
+      const __int128 room = static_cast<__int128>(std::numeric_limits<int64_t>::max()) - s[j - 1].ts_ns;
+      if (delta == 0 || static_cast<__int128>(step) > room) {
         return Bad("timestamps not increasing");
       }
       ts += static_cast<uint64_t>(step);
