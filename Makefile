@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
-BENCHES ?= ingest store nab cmapss
+BENCHES ?= ingest store estimate nab cmapss
 
 .PHONY: setup configure build build-all demo test test-asan test-e2e fuzz-smoke bench web clean
 

@@ -53,6 +53,21 @@ TEST(EnsembleDetector, OneEventRaisesOneAlarm) {
   EXPECT_EQ(alarms, 1);
 }
 
+TEST(EnsembleDetector, OptionalComponentsKeepScoresInUnitInterval) {
+  DetectorConfig c;
+  ASSERT_TRUE(c.Set("levels2=30").ok());
+  ASSERT_TRUE(c.Set("w_novelty_lik=0.8").ok());
+  ASSERT_TRUE(c.Set("w_weekly=1").ok());
+  Series s = Noisy(5000, 5);
+  s.values[4000] += 40;
+  auto scores = DetectSeries(s, c);
+  for (double v : scores) {
+    EXPECT_GE(v, 0.0);
+    EXPECT_LE(v, 1.0);
+  }
+  EXPECT_GE(scores[4000], 0.5);
+}
+
 TEST(EnsembleDetector, NonFiniteInputScoresZero) {
   EnsembleDetector d;
   EXPECT_EQ(d.Update(0, NAN), 0.0);

@@ -44,6 +44,23 @@ TEST(InformativeColumns, DropsSettingsAndConstantSensors) {
   EXPECT_EQ(kept[0], 3);
 }
 
+TEST(BuildFeatures, AreCausal) {
+  // Features of a cycle must not change when later cycles are appended.
+  auto fleet = SyntheticFleet(2);
+  std::vector<EngineCycle> cut;
+  for (const auto& r : fleet)
+    if (r.unit == 1 && r.cycle <= 40) cut.push_back(r);
+  std::vector<EngineCycle> unit1;
+  for (const auto& r : fleet)
+    if (r.unit == 1) unit1.push_back(r);
+  auto full = BuildFeatures(unit1, {3}, true, 0.2);
+  auto last = BuildFeatures(cut, {3}, false, 0.2);
+  ASSERT_EQ(last.rows, 1u);
+  ASSERT_EQ(last.cols, 1u + 14u);
+  ASSERT_EQ(full.cols, last.cols);
+  for (size_t j = 0; j < last.cols; ++j) EXPECT_FLOAT_EQ(full.x[39 * full.cols + j], last.x[j]) << j;
+}
+
 TEST(RulModel, LearnsSyntheticDegradationAndRoundTrips) {
   RulTrainOptions opt;
   opt.max_rounds = 60;

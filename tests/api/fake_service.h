@@ -132,6 +132,38 @@ class FakeService : public engine::Service {
     return s;
   }
 
+  // Estimation: pump-1 has an estimate; pump-2 has none yet; others are unbound.
+  Result<engine::TwinEstimate> GetEstimate(const std::string& twin) const override {
+    std::lock_guard lk(mu_);
+    if (twins_.find(twin) == twins_.end()) return NotFound("twin '" + twin + "' not found");
+    if (twin != "pump-1") return NotFound("twin '" + twin + "' has no estimate yet");
+    engine::TwinEstimate e;
+    e.twin = twin;
+    e.model = "dtmi:doppel:demo:Pump;1";
+    e.estimator = "ekf";
+    e.ts_ns = 5000;
+    e.states = {{"speed_rpm", 1300, 2, "rpm"}};
+    e.parameters = {{"impeller_wear", 0.1, 0.02, "1"}, {"bearing_wear", 0.2, 0.03, "1"}};
+    e.updates = 7;
+    e.mean_nis_per_dof = 1.1;
+    e.ewma_channel_nis = {{"flow_m3h", 0.9}};
+    return e;
+  }
+  Result<engine::WhatIfResult> WhatIf(const std::string& twin, const engine::WhatIfRequest& req) const override {
+    std::lock_guard lk(mu_);
+    last_whatif = req;
+    if (twins_.find(twin) == twins_.end()) return NotFound("twin '" + twin + "' not found");
+    if (req.horizon_s > 1e6) return Status(StatusCode::kDeadlineExceeded, "what-if exceeded its time budget");
+    engine::WhatIfResult r;
+    r.twin = twin;
+    r.samples = req.samples;
+    r.t = {0, req.step_s};
+    std::vector<std::string> names = req.scenarios.empty() ? std::vector<std::string>{"base"} : std::vector<std::string>{};
+    for (const auto& sc : req.scenarios) names.push_back(sc.name);
+    for (const auto& n : names) r.scenarios.push_back({n, {{"flow_m3h", {{1, 2}, {2, 3}, {3, 4}}}}});
+    return r;
+  }
+
   std::string RenderMetrics() const override { return "# TYPE doppel_fake counter\ndoppel_fake 1\n"; }
 
   uint64_t SubscribeStream(StreamCallback cb) override {
@@ -166,6 +198,7 @@ class FakeService : public engine::Service {
   };
   mutable engine::TwinFilter last_filter;
   mutable Query last_query;
+  mutable engine::WhatIfRequest last_whatif;
   std::vector<Reading> ingested;
   Status ingest_status;
 

@@ -178,7 +178,7 @@ TEST(StreamFilterTest, BadMessagesLeaveFilterUnchanged) {
   ASSERT_TRUE(f.Apply(R"({"subscribe":{"twins":["a"]}})").ok());
   for (const char* m : {"nope", "[]", "{}", R"({"subscribe":{},"unsubscribe":{}})", R"({"subscribe":5})",
                         R"({"subscribe":{"twins":"a"}})", R"({"subscribe":{"twins":[1]}})",
-                        R"({"subscribe":{"twin":["b"]}})"}) {
+                        R"({"subscribe":{"twin":["b"]}})", "673e673", R"({"subscribe":{"twins":[1e999]}})"}) {
     auto r = f.Apply(m);
     EXPECT_FALSE(r.ok()) << m;
     EXPECT_FALSE(r.status().message().empty());

@@ -95,12 +95,20 @@ Status DetectorConfig::Set(const std::string& kv) {
     w_slow = v;
   else if (k == "w_cusum")
     w_cusum = v;
+  else if (k == "w_weekly")
+    w_weekly = v;
   else if (k == "w_novelty")
     w_novelty = v;
   else if (k == "levels")
     return sz(&levels);
   else if (k == "lags")
     return sz(&lags);
+  else if (k == "levels2")
+    return sz(&levels2);
+  else if (k == "w_novelty2")
+    w_novelty2 = v;
+  else if (k == "w_novelty_lik")
+    w_novelty_lik = v;
   else if (k == "range_margin")
     range_margin = v;
   else if (k == "w_range")
@@ -115,13 +123,22 @@ EnsembleDetector::EnsembleDetector(DetectorConfig config)
       l_fast_(std::max<size_t>(c_.likelihood_window, 2), std::max<size_t>(c_.likelihood_short, 1)),
       l_seasonal_(std::max<size_t>(c_.likelihood_window, 2), std::max<size_t>(c_.likelihood_short, 1)),
       l_slow_(std::max<size_t>(c_.likelihood_window, 2), std::max<size_t>(c_.likelihood_short, 1)),
+      l_weekly_(std::max<size_t>(c_.likelihood_window, 2), std::max<size_t>(c_.likelihood_short, 1)),
       cusum_(c_.cusum_drift, c_.cusum_threshold),
       levels_(std::clamp<size_t>(c_.lags, 1, 64)),
-      seen_((size_t{1} << 20) / 64, 0) {
+      levels2_(std::clamp<size_t>(c_.lags, 1, 64)),
+      seen_((size_t{1} << 20) / 64, 0),
+      seen2_(c_.levels2 > 0 ? (size_t{1} << 20) / 64 : 0, 0),
+      l_novel_(std::max<size_t>(c_.likelihood_window, 2), std::max<size_t>(c_.likelihood_short, 1)) {
   c_.levels = std::clamp<size_t>(c_.levels, 2, 100000);
+  if (c_.levels2 > 0) c_.levels2 = std::clamp<size_t>(c_.levels2, 2, 100000);
   c_.seasonal_bins = std::clamp<size_t>(c_.seasonal_bins, 1, 1440);
   season_.assign(c_.seasonal_bins, 0.0);
   season_seen_.assign(c_.seasonal_bins, false);
+  if (c_.w_weekly > 0) {
+    week_.assign(7 * c_.seasonal_bins, 0.0);
+    week_seen_.assign(7 * c_.seasonal_bins, false);
+  }
 }
 
 double EnsembleDetector::Component(double err, double* scale, ErrorLikelihood* lik) {
@@ -132,6 +149,26 @@ double EnsembleDetector::Component(double err, double* scale, ErrorLikelihood* l
   return lik->Update(std::min(r, 50.0));
 }
 
+double EnsembleDetector::Novelty(const Ring& history, int64_t q, uint64_t salt, std::vector<uint64_t>* seen) {
+  if (history.size() == 0) return 0.0;
+  size_t unseen = 0;
+  for (size_t j = 0; j < history.size(); ++j) {
+    uint64_t h = (static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ULL) ^
+                 (static_cast<uint64_t>(history.Back(j)) * 0xC2B2AE3D27D4EB4FULL) ^
+                 (static_cast<uint64_t>(q) * 0x165667B19E3779F9ULL) ^ salt;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
+    size_t bit = h & ((size_t{1} << 20) - 1);
+    uint64_t mask = uint64_t{1} << (bit & 63);
+    if (!((*seen)[bit >> 6] & mask)) {
+      ++unseen;
+      (*seen)[bit >> 6] |= mask;
+    }
+  }
+  return static_cast<double>(unseen) / static_cast<double>(history.capacity());
+}
+
 double EnsembleDetector::Update(TimeNs t, double x) {
   if (!std::isfinite(x)) return 0.0;
   ++n_;
@@ -140,7 +177,7 @@ double EnsembleDetector::Update(TimeNs t, double x) {
     lo_ = hi_ = x;
     prev_t_ = t;
     double init = std::max(std::fabs(x) * 0.01, 1e-6);
-    s_fast_ = s_seasonal_ = s_slow_ = init;
+    s_fast_ = s_seasonal_ = s_slow_ = s_weekly_ = init;
     slow_var_ = init * init;
     return 0.0;
   }
@@ -165,6 +202,15 @@ double EnsembleDetector::Update(TimeNs t, double x) {
   double c_fast = Component(e_fast, &s_fast_, &l_fast_);
   double c_seas = Component(e_seasonal, &s_seasonal_, &l_seasonal_);
   double c_slow = Component(e_slow, &s_slow_, &l_slow_);
+  double c_week = 0;
+  size_t wbin = 0;
+  if (!week_.empty()) {
+    double tow = std::fmod(static_cast<double>(t / kNsPerS), 7 * 86400.0);
+    if (tow < 0) tow += 7 * 86400.0;
+    wbin = std::min(7 * bins - 1, static_cast<size_t>(tow / 86400.0 * static_cast<double>(bins)));
+    double week_pred = week_seen_[wbin] ? week_[wbin] : seasonal_pred;
+    c_week = Component(std::fabs(x - week_pred), &s_weekly_, &l_weekly_);
+  }
   bool drift = cusum_.Update((x - slow_) / sd_slow);
   double c_cusum = drift ? 1.0 : 0.0;
 
@@ -179,6 +225,14 @@ double EnsembleDetector::Update(TimeNs t, double x) {
   } else {
     season_[bin] += c_.seasonal_alpha * (x - season_[bin]);
   }
+  if (!week_.empty()) {
+    if (!week_seen_[wbin]) {
+      week_[wbin] = x;
+      week_seen_[wbin] = true;
+    } else {
+      week_[wbin] += c_.seasonal_alpha * (x - week_[wbin]);
+    }
+  }
 
   // Range and contextual novelty.
   double range = hi_ - lo_;
@@ -187,33 +241,27 @@ double EnsembleDetector::Update(TimeNs t, double x) {
   lo_ = std::min(lo_, x);
   hi_ = std::max(hi_, x);
   range = hi_ - lo_;
-  int64_t q =
-      range > 0 ? static_cast<int64_t>((x - lo_) / range * static_cast<double>(c_.levels - 1) + 0.5) : 0;
-  double c_novel = 0;
-  if (levels_.size() > 0) {
-    size_t unseen = 0;
-    for (size_t j = 0; j < levels_.size(); ++j) {
-      uint64_t h = (static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ULL) ^
-                   (static_cast<uint64_t>(levels_.Back(j)) * 0xC2B2AE3D27D4EB4FULL) ^
-                   (static_cast<uint64_t>(q) * 0x165667B19E3779F9ULL);
-      h ^= h >> 29;
-      h *= 0xBF58476D1CE4E5B9ULL;
-      h ^= h >> 32;
-      size_t bit = h & ((size_t{1} << 20) - 1);
-      uint64_t mask = uint64_t{1} << (bit & 63);
-      if (!(seen_[bit >> 6] & mask)) {
-        ++unseen;
-        seen_[bit >> 6] |= mask;
-      }
-    }
-    c_novel = static_cast<double>(unseen) / static_cast<double>(levels_.capacity());
-  }
+  auto quantise = [&](size_t levels) -> int64_t {
+    return range > 0 ? static_cast<int64_t>((x - lo_) / range * static_cast<double>(levels - 1) + 0.5) : 0;
+  };
+  int64_t q = quantise(c_.levels);
+  double c_novel = Novelty(levels_, q, 0, &seen_);
   levels_.Push(static_cast<double>(q));
+  double c_novel2 = 0;
+  if (c_.levels2 > 0) {
+    int64_t q2 = quantise(c_.levels2);
+    c_novel2 = Novelty(levels2_, q2, 0x5851F42D4C957F2DULL, &seen2_);
+    levels2_.Push(static_cast<double>(q2));
+  }
+  double c_novel_lik = c_.w_novelty_lik > 0 ? l_novel_.Update(std::max(c_novel, c_novel2)) : 0.0;
 
-  double comps[6] = {c_.w_fast * c_fast,   c_.w_seasonal * c_seas, c_.w_slow * c_slow,
-                     c_.w_cusum * c_cusum, c_.w_novelty * c_novel, c_.w_range * c_range};
+  double w2 = c_.levels2 > 0 ? c_.w_novelty2 : 0.0;
+  double comps[9] = {c_.w_weekly * c_week, c_.w_fast * c_fast,     c_.w_seasonal * c_seas, c_.w_slow * c_slow,
+                     c_.w_cusum * c_cusum,   c_.w_novelty * c_novel, c_.w_range * c_range,
+                     w2 * c_novel2,          c_.w_novelty_lik * c_novel_lik};
   double mx = 0, sum = 0,
-         wsum = c_.w_fast + c_.w_seasonal + c_.w_slow + c_.w_cusum + c_.w_novelty + c_.w_range;
+         wsum = c_.w_fast + c_.w_seasonal + c_.w_slow + c_.w_cusum + c_.w_novelty + c_.w_range + w2 +
+                c_.w_novelty_lik + c_.w_weekly;
   for (double v : comps) {
     mx = std::max(mx, v);
     sum += v;

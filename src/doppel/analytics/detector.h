@@ -2,7 +2,7 @@
 //
 // Each detector takes (time, value) rows in time order and returns an anomaly score in [0, 1].
 // `EnsembleDetector` is the one the CLI and the NAB bench use: several cheap predictors
-// (fast level, time-of-day seasonal profile, slow level with CUSUM drift), each turned into a
+// (fast level, time-of-day and time-of-week profiles, slow level with CUSUM drift), each turned into a
 // normalised prediction error, each error turned into a likelihood against its own recent
 // distribution (HTM-style: how unusual is the short-term mean error given the long-term error
 // distribution), combined, and followed by a refractory period so one event yields one alarm.
@@ -75,20 +75,28 @@ struct DetectorConfig {
   double seasonal_alpha = 0.15;  // per time-of-day bin
   size_t seasonal_bins = 96;     // bins per day (capped by the sampling interval)
   size_t likelihood_window = 1500;
-  size_t likelihood_short = 6;
+  size_t likelihood_short = 10;
   size_t refractory = 0;  // rows silenced after an alarm (0: refractory_fraction of expected rows, else 50)
   double refractory_fraction = 0.01;
   size_t expected_rows = 0;  // a hint for `refractory`; 0: unknown
-  double alarm_level = 0.7;  // score that starts a refractory period
+  double alarm_level = 0.5;  // score that starts a refractory period
   double cusum_drift = 0.5;
   double cusum_threshold = 25;
   double combine_max = 1.0;  // 1: max of components; 0: mean
   double w_fast = 1, w_seasonal = 1, w_slow = 1, w_cusum = 0;
+  // Time-of-week profile (7 x the time-of-day bins, <= 2016), predictor like the seasonal one.
+  double w_weekly = 0.8;
   // Contextual novelty: values quantised into `levels` over the running range; a row is novel
   // in proportion to the (lag, earlier level, current level) pairs never seen before.
   double w_novelty = 0.8;
   size_t levels = 14;
   size_t lags = 9;
+  // A second, finer quantisation scale (0: off) with its own context set and weight.
+  size_t levels2 = 0;
+  double w_novelty2 = 0.8;
+  // HTM-style likelihood of the novelty signal (tail probability of its short-term mean
+  // under its long-run distribution), weighted as a separate component (0: off).
+  double w_novelty_lik = 0;
   // A value beyond the seen range by more than this fraction of the range scores `w_range`.
   double range_margin = 0.02;
   double w_range = 1;
@@ -105,6 +113,8 @@ class EnsembleDetector {
 
  private:
   double Component(double err, double* scale, ErrorLikelihood* lik);
+  // Fraction of (lag, earlier level, current level) contexts never seen; marks them seen.
+  double Novelty(const Ring& history, int64_t q, uint64_t salt, std::vector<uint64_t>* seen);
 
   DetectorConfig c_;
   size_t n_ = 0;
@@ -114,12 +124,16 @@ class EnsembleDetector {
   double s_fast_ = 0, s_seasonal_ = 0, s_slow_ = 0;  // error scales
   std::vector<double> season_;
   std::vector<bool> season_seen_;
-  ErrorLikelihood l_fast_, l_seasonal_, l_slow_;
+  std::vector<double> week_;
+  std::vector<bool> week_seen_;
+  double s_weekly_ = 0;
+  ErrorLikelihood l_fast_, l_seasonal_, l_slow_, l_weekly_;
   Cusum cusum_;
   size_t silent_ = 0;
   double lo_ = 0, hi_ = 0;
-  Ring levels_;
-  std::vector<uint64_t> seen_;  // 2^20-bit set of hashed context pairs (bounded)
+  Ring levels_, levels2_;
+  std::vector<uint64_t> seen_, seen2_;  // 2^20-bit sets of hashed context pairs (bounded)
+  ErrorLikelihood l_novel_;
 };
 
 }  // namespace doppel::analytics

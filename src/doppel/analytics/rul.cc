@@ -30,33 +30,6 @@ std::map<int, std::vector<const EngineCycle*>> ByUnit(const std::vector<EngineCy
   return units;
 }
 
-double Slope(const std::vector<const EngineCycle*>& v, size_t end, size_t n, int col) {
-  size_t start = end + 1 >= n ? end + 1 - n : 0;
-  size_t m = end - start + 1;
-  if (m < 2) return 0;
-  double mx = 0, my = 0;
-  for (size_t i = start; i <= end; ++i) {
-    mx += static_cast<double>(i);
-    my += v[i]->columns[col];
-  }
-  mx /= static_cast<double>(m);
-  my /= static_cast<double>(m);
-  double sxy = 0, sxx = 0;
-  for (size_t i = start; i <= end; ++i) {
-    double dx = static_cast<double>(i) - mx;
-    sxy += dx * (v[i]->columns[col] - my);
-    sxx += dx * dx;
-  }
-  return sxx > 0 ? sxy / sxx : 0;
-}
-
-double Mean(const std::vector<const EngineCycle*>& v, size_t end, size_t n, int col) {
-  size_t start = end + 1 >= n ? end + 1 - n : 0;
-  double s = 0;
-  for (size_t i = start; i <= end; ++i) s += v[i]->columns[col];
-  return s / static_cast<double>(end - start + 1);
-}
-
 }  // namespace
 
 Result<std::vector<EngineCycle>> ParseCmapss(const std::string& text, const std::string& what) {
@@ -137,30 +110,53 @@ std::vector<int> InformativeColumns(const std::vector<EngineCycle>& data) {
   return kept;
 }
 
-FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector<int>& kept,
-                         bool all_cycles) {
-  constexpr int kPerColumn = 8;
+FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector<int>& kept, bool all_cycles,
+                         double smooth) {
+  constexpr size_t kWindows[] = {5, 10, 20, 30};
+  constexpr int kPerColumn = 2 + 3 * 4;
+  constexpr size_t kBaseline = 20;  // cycles that define a unit's own starting level
+  smooth = std::clamp(smooth, 1e-3, 1.0);
   FeatureSet fs;
   fs.cols = 1 + kept.size() * kPerColumn;
   for (const auto& [unit, v] : ByUnit(data)) {
-    std::vector<double> ewm(kept.size(), 0.0);
-    for (size_t i = 0; i < v.size(); ++i) {
-      for (size_t k = 0; k < kept.size(); ++k) {
+    // Exponentially smoothed sensors (causal), one series per kept column.
+    std::vector<std::vector<double>> sm(kept.size(), std::vector<double>(v.size()));
+    for (size_t k = 0; k < kept.size(); ++k)
+      for (size_t i = 0; i < v.size(); ++i) {
         double x = v[i]->columns[kept[k]];
-        ewm[k] = i == 0 ? x : ewm[k] + 0.1 * (x - ewm[k]);
+        sm[k][i] = i == 0 ? x : sm[k][i - 1] + smooth * (x - sm[k][i - 1]);
       }
+    for (size_t i = 0; i < v.size(); ++i) {
       if (!all_cycles && i + 1 != v.size()) continue;
       fs.x.push_back(static_cast<float>(v[i]->cycle));
       for (size_t k = 0; k < kept.size(); ++k) {
-        int c = kept[k];
-        fs.x.push_back(static_cast<float>(v[i]->columns[c]));
-        fs.x.push_back(static_cast<float>(Mean(v, i, 5, c)));
-        fs.x.push_back(static_cast<float>(Mean(v, i, 10, c)));
-        fs.x.push_back(static_cast<float>(Mean(v, i, 20, c)));
-        fs.x.push_back(static_cast<float>(Mean(v, i, 30, c)));
-        fs.x.push_back(static_cast<float>(Slope(v, i, 10, c)));
-        fs.x.push_back(static_cast<float>(Slope(v, i, 30, c)));
-        fs.x.push_back(static_cast<float>(ewm[k]));
+        const std::vector<double>& y = sm[k];
+        fs.x.push_back(static_cast<float>(y[i]));
+        // Offset from this unit's own early level (raw mean of its first cycles seen so far).
+        size_t nb = std::min(kBaseline, i + 1);
+        double base = 0;
+        for (size_t j = 0; j < nb; ++j) base += v[j]->columns[kept[k]];
+        fs.x.push_back(static_cast<float>(y[i] - base / static_cast<double>(nb)));
+        for (size_t n : kWindows) {
+          size_t start = i + 1 >= n ? i + 1 - n : 0;
+          double m = static_cast<double>(i - start + 1);
+          double sy = 0, syy = 0, sx = 0, sxy = 0, sxx = 0;
+          for (size_t j = start; j <= i; ++j) {
+            double xj = static_cast<double>(j - start);
+            sy += y[j];
+            syy += y[j] * y[j];
+            sx += xj;
+            sxy += xj * y[j];
+            sxx += xj * xj;
+          }
+          double mean = sy / m;
+          double var = std::max(syy / m - mean * mean, 0.0);
+          double den = sxx - sx * sx / m;
+          double slope = den > 0 ? (sxy - sx * sy / m) / den : 0.0;
+          fs.x.push_back(static_cast<float>(mean));
+          fs.x.push_back(static_cast<float>(slope));
+          fs.x.push_back(static_cast<float>(std::sqrt(var)));
+        }
       }
       fs.unit.push_back(unit);
       fs.cycle.push_back(v[i]->cycle);
@@ -175,7 +171,7 @@ RulModel::~RulModel() {
   for (void* b : boosters_) XGBoosterFree(b);
 }
 RulModel::RulModel(RulModel&& o) noexcept
-    : boosters_(std::move(o.boosters_)), kept_(std::move(o.kept_)), cap_(o.cap_) {
+    : boosters_(std::move(o.boosters_)), kept_(std::move(o.kept_)), cap_(o.cap_), smooth_(o.smooth_) {
   o.boosters_.clear();
 }
 
@@ -195,10 +191,10 @@ Status MakeDMatrix(const FeatureSet& fs, const std::vector<float>* labels, DMatr
   return Status::Ok();
 }
 
-Status SetParams(BoosterHandle b, int seed) {
+Status SetParams(BoosterHandle b, int seed, double eta) {
   const std::pair<const char*, std::string> params[] = {
       {"objective", "reg:squarederror"},
-      {"eta", "0.05"},
+      {"eta", std::to_string(eta)},
       {"max_depth", "4"},
       {"min_child_weight", "10"},
       {"subsample", "0.8"},
@@ -229,6 +225,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
                                  RulTrainReport* report) {
   RulModel m;
   m.cap_ = opt.cap;
+  m.smooth_ = opt.smooth;
   m.kept_ = InformativeColumns(train);
   if (m.kept_.empty()) return InvalidArgument("training data: no informative sensor columns");
   // Validation split by unit.
@@ -245,7 +242,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
   int rounds = opt.max_rounds;
   double best_rmse = NAN;
   if (!va.empty() && !tr.empty()) {
-    FeatureSet ftr = BuildFeatures(tr, m.kept_, true), fva = BuildFeatures(va, m.kept_, true);
+    FeatureSet ftr = BuildFeatures(tr, m.kept_, true, m.smooth_), fva = BuildFeatures(va, m.kept_, true, m.smooth_);
     auto ytr = Targets(ftr, tr, opt.cap), yva = Targets(fva, va, opt.cap);
     DMatrix dtr, dva;
     DOPPEL_RETURN_IF_ERROR(MakeDMatrix(ftr, &ytr, &dtr));
@@ -253,7 +250,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     BoosterHandle b;
     DMatrixHandle cache[] = {dtr.h, dva.h};
     if (XGBoosterCreate(cache, 2, &b) != 0) return XgbError("booster");
-    Status st = SetParams(b, opt.seed);
+    Status st = SetParams(b, opt.seed, opt.eta);
     int best_round = 0;
     best_rmse = 1e300;
     DMatrixHandle evals[] = {dva.h};
@@ -286,7 +283,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     report->validation_rmse = best_rmse;
     report->kept_columns = m.kept_;
   }
-  FeatureSet fall = BuildFeatures(train, m.kept_, true);
+  FeatureSet fall = BuildFeatures(train, m.kept_, true, m.smooth_);
   auto yall = Targets(fall, train, opt.cap);
   DMatrix dall;
   DOPPEL_RETURN_IF_ERROR(MakeDMatrix(fall, &yall, &dall));
@@ -294,7 +291,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     BoosterHandle b;
     if (XGBoosterCreate(&dall.h, 1, &b) != 0) return XgbError("booster");
     m.boosters_.push_back(b);
-    DOPPEL_RETURN_IF_ERROR(SetParams(b, opt.seed + 1000 * e));
+    DOPPEL_RETURN_IF_ERROR(SetParams(b, opt.seed + 1000 * e, opt.eta));
     for (int it = 0; it < rounds; ++it)
       if (XGBoosterUpdateOneIter(b, it, dall.h) != 0) return XgbError("train");
   }
@@ -303,8 +300,9 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
 
 Status RulModel::Save(const std::string& path) const {
   nlohmann::json j;
-  j["format"] = "doppel-rul-v1";
+  j["format"] = "doppel-rul-v2";
   j["cap"] = cap_;
+  j["smooth"] = smooth_;
   j["kept_columns"] = kept_;
   j["models"] = nlohmann::json::array();
   for (void* b : boosters_) {
@@ -326,11 +324,12 @@ Result<RulModel> RulModel::Load(const std::string& path) {
   auto text = ReadTextFile(path);
   if (!text.ok()) return text.status();
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "doppel-rul-v1")
-    return InvalidArgument(path + ": not a doppel RUL model (format doppel-rul-v1)");
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "doppel-rul-v2")
+    return InvalidArgument(path + ": not a doppel RUL model (format doppel-rul-v2)");
   RulModel m;
   try {
     m.cap_ = j.at("cap").get<double>();
+    m.smooth_ = j.at("smooth").get<double>();
     m.kept_ = j.at("kept_columns").get<std::vector<int>>();
     for (const auto& s : j.at("models")) {
       std::string blob = s.get<std::string>();
@@ -353,7 +352,7 @@ Result<std::vector<double>> RulModel::PredictLast(const std::vector<EngineCycle>
     for (int c : kept_)
       if (static_cast<size_t>(c) >= r.columns.size())
         return InvalidArgument("test data: unit " + std::to_string(r.unit) + " has too few columns");
-  FeatureSet fs = BuildFeatures(test, kept_, false);
+  FeatureSet fs = BuildFeatures(test, kept_, false, smooth_);
   DMatrix d;
   DOPPEL_RETURN_IF_ERROR(MakeDMatrix(fs, nullptr, &d));
   std::vector<double> out(fs.rows, 0.0);

@@ -1,9 +1,10 @@
 // Remaining useful life (RUL) from run-to-failure fleets (NASA C-MAPSS layout).
 //
-// Features at cycle c of a unit use only cycles <= c: per kept sensor the last value, means
-// over the last 5/10/20/30 cycles, least-squares slopes over the last 10/30 cycles, an
-// exponentially weighted mean, plus the cycle number. Near-constant sensors are dropped
-// (chosen on the training data). The target is the piecewise-linear RUL min(rul, cap).
+// Features at cycle c of a unit use only cycles <= c: each kept sensor is first exponentially
+// smoothed (causal, factor `smooth`); per sensor the smoothed last value and, over the last
+// 5/10/20/30 cycles, the mean, least-squares slope and standard deviation, and the offset of the
+// smoothed value from the unit's own mean over its first 20 cycles; plus the cycle number.
+// Near-constant sensors are dropped (chosen on the training data). The target is the piecewise-linear RUL min(rul, cap).
 // The model is gradient-boosted trees (XGBoost); the number of rounds is chosen on a
 // validation split of the *training* units, then the model is refitted on all of them.
 #pragma once
@@ -34,12 +35,15 @@ struct FeatureSet {
   size_t rows = 0, cols = 0;
   std::vector<int> unit, cycle;
 };
-FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector<int>& kept, bool all_cycles);
+FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector<int>& kept, bool all_cycles,
+                         double smooth);
 // Columns whose values barely vary over the data (fewer than 4 distinct values or ~zero spread).
 std::vector<int> InformativeColumns(const std::vector<EngineCycle>& data);
 
 struct RulTrainOptions {
   double cap = 125;
+  double smooth = 0.2;  // exponential smoothing factor of the sensors before features
+  double eta = 0.05;    // boosting learning rate
   double validation_fraction = 0.2;  // of training units, for choosing rounds
   int max_rounds = 800;
   int early_stop = 50;
@@ -73,6 +77,7 @@ class RulModel {
   std::vector<void*> boosters_;  // BoosterHandle
   std::vector<int> kept_;
   double cap_ = 125;
+  double smooth_ = 0.2;
 };
 
 double Rmse(const std::vector<double>& pred, const std::vector<double>& truth);

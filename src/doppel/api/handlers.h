@@ -25,6 +25,8 @@ Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target)
 const char* CommandStatusString(engine::CommandStatus status);  // "pending", "sent", ...
 nlohmann::json TwinToJson(const engine::TwinView& twin);
 nlohmann::json CommandToJson(const engine::CommandRecord& command);
+nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET .../state
+nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
 
 // Limits of GET .../telemetry.
 constexpr size_t kDefaultTelemetryPoints = 1000;

@@ -45,7 +45,7 @@ Result<json> StreamFilter::Apply(std::string_view message) {
   json j;
   try {
     j = json::parse(message);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     std::string what = e.what();
     size_t p = what.find("] ");
     if (p != std::string::npos) what = what.substr(p + 2);

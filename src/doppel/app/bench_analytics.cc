@@ -1,6 +1,7 @@
 // `doppel bench nab` and `doppel bench cmapss` (docs/analytics.md).
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -111,16 +112,49 @@ namespace doppel::app {
 int RunCmapssBench(const std::vector<std::string>& args) {
   std::string data = "../shared/data/cmapss";
   std::string subset = "FD001";
+  std::string smooth, eta, cap, ensemble;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (TakeOption(args, &i, "data", &v)) {
       data = v;
     } else if (TakeOption(args, &i, "subset", &v)) {
       subset = v;
+    } else if (TakeOption(args, &i, "smooth", &v)) {
+      smooth = v;
+    } else if (TakeOption(args, &i, "eta", &v)) {
+      eta = v;
+    } else if (TakeOption(args, &i, "cap", &v)) {
+      cap = v;
+    } else if (TakeOption(args, &i, "ensemble", &v)) {
+      ensemble = v;
     } else {
-      return Fail(
-          InvalidArgument("bench cmapss: unknown option '" + args[i] + "' (--data DIR, --subset FD001)"));
+      return Fail(InvalidArgument("bench cmapss: unknown option '" + args[i] +
+                                  "' (--data DIR, --subset FD001, --smooth A, --eta E, --cap C, --ensemble N)"));
     }
+  }
+  analytics::RulTrainOptions opt;
+  auto number = [](const std::string& key, const std::string& text, double lo, double hi, double* out) {
+    char* end = nullptr;
+    double x = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(x >= lo && x <= hi))
+      return InvalidArgument("bench cmapss: --" + key + " '" + text + "': expected a number in [" +
+                             std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    *out = x;
+    return Status::Ok();
+  };
+  double n = 0;
+  if (!smooth.empty()) {
+    if (Status st = number("smooth", smooth, 0.001, 1, &opt.smooth); !st.ok()) return Fail(st);
+  }
+  if (!eta.empty()) {
+    if (Status st = number("eta", eta, 0.001, 1, &opt.eta); !st.ok()) return Fail(st);
+  }
+  if (!cap.empty()) {
+    if (Status st = number("cap", cap, 1, 1000, &opt.cap); !st.ok()) return Fail(st);
+  }
+  if (!ensemble.empty()) {
+    if (Status st = number("ensemble", ensemble, 1, 20, &n); !st.ok()) return Fail(st);
+    opt.ensemble = static_cast<int>(n);
   }
   auto t0 = std::chrono::steady_clock::now();
   auto train = analytics::ReadCmapss(data + "/train_" + subset + ".txt");
@@ -129,7 +163,6 @@ int RunCmapssBench(const std::vector<std::string>& args) {
   if (!test.ok()) return Fail(test.status());
   auto truth = analytics::ReadRulTruth(data + "/RUL_" + subset + ".txt");
   if (!truth.ok()) return Fail(truth.status());
-  analytics::RulTrainOptions opt;
   analytics::RulTrainReport report;
   auto model = analytics::RulModel::Train(*train, opt, &report);
   if (!model.ok()) return Fail(model.status());
@@ -143,9 +176,9 @@ int RunCmapssBench(const std::vector<std::string>& args) {
   double score = analytics::Phm08Score(*pred, *truth);
   std::printf(
       "C-MAPSS %s: %zu train rows, %zu kept sensor columns, %d boosting rounds (validation RMSE %.2f on "
-      "held-out training units), trained in %.1f s\n",
+      "held-out training units; smooth %.2f, eta %.3f, cap %.0f), trained in %.1f s\n",
       subset.c_str(), train->size(), report.kept_columns.size(), report.rounds, report.validation_rmse,
-      train_s);
+      opt.smooth, opt.eta, opt.cap, train_s);
   std::printf("\n%-28s %8s %10s\n", "model", "RMSE", "PHM08");
   std::printf("%-28s %8.2f %10.1f   <- this run (XGBoost, %d-model ensemble)\n", "doppel windowed GBT", rmse,
               score, opt.ensemble);

@@ -7,8 +7,8 @@ namespace doppel::app {
 
 int RunIngestBench(const std::vector<std::string>& args);
 int RunStoreBench(const std::vector<std::string>& args);
-int RunEstimateBench(const std::vector<std::string>& args);
 int RunNabBench(const std::vector<std::string>& args);
+int RunEstimateBench(const std::vector<std::string>& args);
 int RunCmapssBench(const std::vector<std::string>& args);
 
 int RunBench(const BenchArgs& args) {
@@ -17,7 +17,7 @@ int RunBench(const BenchArgs& args) {
   if (args.name == "estimate") return RunEstimateBench(args.rest);
   if (args.name == "nab") return RunNabBench(args.rest);
   if (args.name == "cmapss") return RunCmapssBench(args.rest);
-  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store, nab, cmapss)\n";
+  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store, estimate, nab, cmapss)\n";
   return 2;
 }
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "doppel/app/commands.h"
+#include "doppel/app/plant_corpus.h"
 #include "doppel/app/runtime.h"
 #include "doppel/plant/plant.h"
 #include "doppel/platform/process.h"
@@ -28,33 +29,6 @@ namespace doppel::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Message {
-  std::string topic, payload;
-};
-
-// Pump telemetry from the simulated plant, captured off an in-process bus.
-std::vector<Message> GenerateMessages(int pumps, size_t count) {
-  platform::InProcessBroker broker;
-  auto capture = broker.Connect("capture");
-  std::vector<Message> out;
-  out.reserve(count + pumps + 1);
-  (void)capture->Subscribe("plant/+/telemetry", 1, [&](std::string_view t, std::string_view p) {
-    if (t.find("/pump-") != std::string_view::npos) out.push_back({std::string(t), std::string(p)});
-  });
-  (void)capture->Start();
-  auto bus = broker.Connect("plant");
-  (void)bus->Start();
-  plant::PlantOptions po;
-  po.pumps = pumps;
-  po.rate_hz = 10;
-  po.seed = 11;
-  po.start_time_ns = 1'700'000'000'000'000'000;
-  plant::Plant plant(bus.get(), po);
-  while (out.size() < count) (void)plant.Tick();
-  out.resize(count);
-  return out;
-}
 
 size_t ArgOr(const std::vector<std::string>& args, const std::string& key, size_t def) {
   for (const auto& a : args) {
@@ -72,7 +46,7 @@ bool WaitUntil(const std::function<bool()>& pred, double timeout_s) {
   return pred();
 }
 
-Status PublishAll(platform::MessageBus* pub, const std::vector<Message>& msgs) {
+Status PublishAll(platform::MessageBus* pub, const std::vector<PlantMessage>& msgs) {
   for (const auto& m : msgs) {
     for (int tries = 0;; ++tries) {
       Status s = pub->Publish(m.topic, m.payload, 1);
@@ -117,7 +91,7 @@ int RunIngestBench(const std::vector<std::string>& args) {
 
   std::cerr << "generating " << messages << " pump telemetry messages from the plant (" << pumps
             << " pumps)...\n";
-  std::vector<Message> msgs = GenerateMessages(pumps, messages);
+  std::vector<PlantMessage> msgs = CapturePlantTelemetry(pumps, messages, /*seed=*/11, /*pumps_only=*/true);
   uint64_t readings_per_run = 0;
   for (const auto& m : msgs) readings_per_run += std::count(m.payload.begin(), m.payload.end(), ':') - 1;
 

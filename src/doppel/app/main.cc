@@ -1,14 +1,12 @@
 // doppel — the command-line entry point: serve, demo, plant, bench.
 #include <spdlog/spdlog.h>
 
+#include <iostream>
+
 #include <CLI/CLI.hpp>
 
 #include "doppel/app/commands.h"
 #include "doppel/platform/process.h"
-
-namespace doppel::app {
-int RunFit(const std::vector<std::string>& args);  // EST-TEMP
-}
 
 int main(int argc, char** argv) {
   doppel::platform::BlockShutdownSignals();
@@ -51,10 +49,11 @@ int main(int argc, char** argv) {
   demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 
   doppel::app::BenchArgs ba;
-  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store, nab, cmapss");
-  bench->add_option("name", ba.name, "Benchmark name")->required();
-  bench->add_option("args", ba.rest, "Benchmark options (--key=value)");
-  bench->allow_extras();
+  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store, estimate, nab, cmapss");
+  // Everything after `bench` is passed through in order: NAME then its own options, in either
+  // `--key value` or `--key=value` form.
+  bench->prefix_command();
+  bench->set_help_flag();
 
   auto* store = app.add_subcommand("store", "Inspect a series store: stats, check, export (docs/storage.md)");
   store->prefix_command();
@@ -67,9 +66,9 @@ int main(int argc, char** argv) {
   rul->prefix_command();
   rul->set_help_flag();
 
-  auto* fit = app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");  // EST-TEMP
-  fit->prefix_command();  // EST-TEMP
-  fit->set_help_flag();   // EST-TEMP
+  auto* fit = app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");
+  fit->prefix_command();
+  fit->set_help_flag();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -79,9 +78,15 @@ int main(int argc, char** argv) {
   if (*store) return doppel::app::RunStoreCommand(store->remaining());
   if (*detect) return doppel::app::RunDetect(detect->remaining());
   if (*rul) return doppel::app::RunRul(rul->remaining());
-  if (*fit) return doppel::app::RunFit(fit->remaining());  // EST-TEMP
+  if (*fit) return doppel::app::RunFit(fit->remaining());
   if (*bench) {
-    for (const auto& x : bench->remaining()) ba.rest.push_back(x);
+    std::vector<std::string> rest = bench->remaining();
+    if (rest.empty() || rest[0].rfind("-", 0) == 0) {
+      std::cerr << "usage: doppel bench NAME [options]   (NAME: ingest, store, estimate, nab, cmapss)\n";
+      return 2;
+    }
+    ba.name = rest[0];
+    ba.rest.assign(rest.begin() + 1, rest.end());
     return doppel::app::RunBench(ba);
   }
   return 0;

@@ -45,6 +45,13 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   eo.provision = config.mqtt.provision;
   eo.fsync = ParseFsync(config.fsync);
   eo.fsync_interval_ms = config.fsync_interval_ms;
+  for (const auto& rc : config.retention) {
+    store::RetentionRule rule;
+    rule.pattern = rc.pattern;
+    rule.raw_retention_ns = rc.raw_ns;
+    for (const auto& [step, keep] : rc.rollups) rule.rollups.push_back(store::RollupRule{step, keep});
+    eo.retention.push_back(std::move(rule));
+  }
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();
   rt->engine = std::move(engine).value();

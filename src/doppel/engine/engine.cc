@@ -7,8 +7,10 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <thread>
 
+#include "doppel/engine/behavior.h"
 #include "doppel/engine/commands.h"
 #include "doppel/engine/shard.h"
 #include "doppel/engine/twin_registry.h"
@@ -25,6 +27,8 @@ Status EngineOptions::Validate() const {
   if (queue_capacity < 16) return InvalidArgument("queue_capacity: must be at least 16 readings");
   if (allowed_lateness_ns < 0) return InvalidArgument("allowed_lateness_ns: must not be negative");
   if (command_timeout_ns < 100 * kNsPerMs) return InvalidArgument("command_timeout_ns: must be at least 100 ms");
+  if (!(estimation.min_update_interval_s >= 0)) return InvalidArgument("estimation.min_update_interval_s: must not be negative");
+  if (!(estimation.series_interval_s >= 0)) return InvalidArgument("estimation.series_interval_s: must not be negative");
   return Status::Ok();
 }
 
@@ -49,6 +53,20 @@ struct Engine::Impl {
   bool running = false;
 
   Counter* refused_unknown = nullptr;
+  std::atomic<double> station_level{std::numeric_limits<double>::quiet_NaN()};
+
+  // The bound behavior and current estimate of a twin, or the reason there is none.
+  Result<std::shared_ptr<const EstimateSnapshot>> EstimateOf(const std::string& id) const {
+    auto t = twins->Find(id);
+    if (!t) return NotFound("twin '" + id + "' not found");
+    if (!opts.estimation.enabled) return NotFound("estimation is disabled");
+    if (BehaviorModel::Find(t->iface->id) == nullptr) {
+      return NotFound("twin '" + id + "' (" + t->iface->id + ") has no behavior model bound; no estimate");
+    }
+    auto snap = ShardFor(id).Estimate(id);
+    if (!snap) return NotFound("twin '" + id + "' has no estimate yet (no telemetry received)");
+    return snap;
+  }
 
   Shard& ShardFor(const std::string& twin) { return *shards[std::hash<std::string>{}(twin) % shards.size()]; }
   const Shard& ShardFor(const std::string& twin) const {
@@ -96,11 +114,17 @@ struct Engine::Impl {
 
   void HousekeepingLoop() {
     std::unique_lock lk(hk_mu);
+    TimeNs next_retention = 0;
     while (running) {
       hk_cv.wait_for(lk, std::chrono::milliseconds(200));
       if (!running) break;
       lk.unlock();
-      commands->Tick(opts.now_ns());
+      const TimeNs now = opts.now_ns();
+      commands->Tick(now);
+      if (!opts.retention.empty() && now >= next_retention) {
+        next_retention = now + opts.retention_interval_ns;
+        if (Status s = store->EnforceRetention(now); !s.ok()) spdlog::error("retention: {}", s.ToString());
+      }
       lk.lock();
     }
   }
@@ -138,6 +162,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   so.lanes = shards;
   so.fsync = options.fsync;
   so.fsync_interval_ms = options.fsync_interval_ms;
+  so.retention = options.retention;
   so.metrics = metrics;
   auto st = store::SeriesStore::Open(env, so);
   if (!st.ok()) return st.status();
@@ -154,7 +179,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   Impl* raw = impl.get();
   for (int i = 0; i < shards; ++i) {
     ShardDeps d{impl->store.get(), metrics, options.allowed_lateness_ns, options.queue_capacity, impl->opts.now_ns,
-                [raw](const std::vector<StreamEvent>& e) { raw->Publish(e); }};
+                [raw](const std::vector<StreamEvent>& e) { raw->Publish(e); },
+                [raw](const std::string& twin) -> std::string {
+                  auto t = raw->twins->Find(twin);
+                  return t ? t->iface->id : std::string();
+                },
+                &raw->station_level, options.estimation};
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
@@ -230,6 +260,12 @@ Result<IngestSummary> Engine::Ingest(std::vector<Reading> readings) {
 
 void Engine::OnCommandAck(const ingest::CommandAck& ack) {
   impl_->commands->OnAck(ack.twin, ack.id, ack.accepted, ack.reason, impl_->opts.now_ns());
+  // An accepted setSpeed is the pump's setpoint from now on: the estimator's input.
+  if (!ack.accepted || !impl_->opts.estimation.enabled) return;
+  auto rec = impl_->commands->Get(ack.twin, ack.id);
+  if (!rec.ok() || rec->name != "setSpeed" || !rec->request.is_object()) return;
+  auto it = rec->request.find("speed_rpm");
+  if (it != rec->request.end() && it->is_number()) impl_->ShardFor(ack.twin).SetSetpoint(ack.twin, it->get<double>());
 }
 
 void Engine::Drain() {
@@ -273,7 +309,9 @@ Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const
                                                   TimeNs to_ns, size_t max_points) const {
   auto t = impl_->twins->Find(twin);
   if (!t) return NotFound("twin '" + twin + "' not found");
-  if (t->iface->FindTelemetry(signal) == nullptr) {
+  const bool estimate_series = signal.rfind("est.", 0) == 0 && impl_->opts.estimation.enabled &&
+                               BehaviorModel::Find(t->iface->id) != nullptr;
+  if (!estimate_series && t->iface->FindTelemetry(signal) == nullptr) {
     return NotFound("twin '" + twin + "' (" + t->iface->id + ") has no telemetry '" + signal + "'");
   }
   auto samples = impl_->store->Query(twin, signal, from_ns, to_ns, max_points);
@@ -303,6 +341,19 @@ Result<std::vector<CommandRecord>> Engine::ListCommands(const std::string& twin)
 Result<CommandRecord> Engine::GetCommand(const std::string& twin, const std::string& id) const {
   if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
   return impl_->commands->Get(twin, id);
+}
+
+Result<TwinEstimate> Engine::GetEstimate(const std::string& twin) const {
+  auto snap = impl_->EstimateOf(twin);
+  if (!snap.ok()) return snap.status();
+  return ToTwinEstimate(**snap);
+}
+
+Result<WhatIfResult> Engine::WhatIf(const std::string& twin, const WhatIfRequest& req) const {
+  DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));  // bad requests are 400 before 404
+  auto snap = impl_->EstimateOf(twin);
+  if (!snap.ok()) return snap.status();
+  return RunWhatIf(**snap, req);
 }
 
 std::string Engine::RenderMetrics() const { return impl_->metrics->RenderPrometheus(); }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "doppel/core/metrics.h"
+#include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
 #include "doppel/ingest/adapter.h"
 #include "doppel/store/series_store.h"
@@ -39,8 +40,14 @@ struct EngineOptions {
   std::vector<std::pair<std::string, std::string>> provision;  // glob -> DTMI
   store::FsyncPolicy fsync = store::FsyncPolicy::kInterval;
   int fsync_interval_ms = 200;
+  // Storage retention and rollups by series pattern (docs/storage.md); empty: keep raw data
+  // forever. Enforced by the housekeeping thread every retention_interval_ns.
+  std::vector<store::RetentionRule> retention;
+  TimeNs retention_interval_ns = 60 * kNsPerS;
   // Wall clock for arrival, command and audit times (ns since the epoch). Default: system clock.
   std::function<TimeNs()> now_ns;
+  // Behavior models bound to twins by DTDL model id (docs/estimation.md).
+  EstimationOptions estimation;
 
   // Names the first broken rule.
   Status Validate() const;
@@ -82,6 +89,8 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const override;
   Result<CommandRecord> GetCommand(const std::string& twin, const std::string& id) const override;
   Result<IngestSummary> Ingest(std::vector<Reading> readings) override;
+  Result<TwinEstimate> GetEstimate(const std::string& twin) const override;
+  Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const override;
   std::string RenderMetrics() const override;
   uint64_t SubscribeStream(StreamCallback cb) override;
   void UnsubscribeStream(uint64_t subscription) override;

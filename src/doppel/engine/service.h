@@ -95,6 +95,85 @@ struct StreamEvent {
   double value = 0;
 };
 
+// --- Estimation (docs/estimation.md) -------------------------------------------------------
+
+// One estimated quantity: mean, standard deviation, unit.
+struct EstimatedValue {
+  std::string name;  // "speed_rpm", "impeller_wear", ...
+  double value = 0;
+  double std = 0;
+  std::string unit;
+};
+
+// A bound twin's current estimate (GET /api/v1/twins/{id}/state).
+struct TwinEstimate {
+  std::string twin;
+  std::string model;
+  std::string estimator;  // "ekf"
+  TimeNs ts_ns = 0;       // source time of the last estimator step
+  std::vector<EstimatedValue> states;
+  std::vector<EstimatedValue> parameters;
+  // The model inputs held for the last step (NaN setpoint = local control).
+  std::vector<std::pair<std::string, double>> inputs;
+  // Innovation statistics (NIS = normalized innovation squared; ≈ 1 per dof when consistent).
+  int64_t updates = 0;
+  double last_nis = 0;
+  int last_dof = 0;
+  double mean_nis_per_dof = 0;
+  double ewma_nis_per_dof = 0;
+  std::vector<std::pair<std::string, double>> ewma_channel_nis;  // per sensor
+  int64_t predict_only = 0;
+  int64_t rejected = 0;
+  int64_t divergences = 0;
+};
+
+// Values held for a what-if: inputs by model or DTDL name ("speed_rpm" = the setpoint),
+// parameters by name ("impeller_wear" or "pump.impeller_wear").
+struct WhatIfOverrides {
+  std::map<std::string, double> inputs;
+  std::map<std::string, double> params;
+};
+
+struct WhatIfScenario {
+  std::string name;
+  WhatIfOverrides overrides;  // applied on top of the request's overrides
+};
+
+// Limits of a what-if (checked by the engine; a violation is kInvalidArgument naming the field).
+constexpr double kWhatIfMaxHorizonS = 7 * 86400.0;
+constexpr int kWhatIfMaxSamples = 1000;
+constexpr double kWhatIfMinStepS = 0.01;
+constexpr double kWhatIfMaxWork = 2e7;        // samples × scenarios × RK4 steps
+constexpr int kWhatIfMaxPoints = 1000;        // time-grid points returned (thinned beyond)
+constexpr double kWhatIfDefaultBudgetS = 10;  // wall-clock budget
+
+struct WhatIfRequest {
+  double horizon_s = 0;  // > 0, ≤ 7 days
+  double step_s = 1;     // output grid and RK4 step (substeps ≤ 1 s), ≥ 0.01
+  int samples = 50;      // 1..1000 draws from the estimate's covariance
+  uint64_t seed = 1;
+  WhatIfOverrides overrides;
+  std::vector<WhatIfScenario> scenarios;  // empty: one scenario "base"
+  double budget_s = kWhatIfDefaultBudgetS;  // wall time; exceeded -> kDeadlineExceeded
+};
+
+struct WhatIfBands {
+  std::vector<double> p5, p50, p95;
+};
+
+struct WhatIfResult {
+  std::string twin;
+  TimeNs from_ts_ns = 0;  // the estimate's time (t = 0 of the grid)
+  std::vector<double> t;  // s after from_ts_ns
+  struct Scenario {
+    std::string name;
+    std::vector<std::pair<std::string, WhatIfBands>> outputs;  // by output (DTDL telemetry) name
+  };
+  std::vector<Scenario> scenarios;
+  int samples = 0;
+  double wall_s = 0;
+};
+
 class Service {
  public:
   virtual ~Service() = default;
@@ -123,6 +202,14 @@ class Service {
   // (written to the log), so a 200 answer means accepted. Unknown twins are auto-provisioned
   // when a provisioning rule matches, else kInvalidArgument naming the twin.
   virtual Result<IngestSummary> Ingest(std::vector<Reading> readings) = 0;
+
+  // The twin's estimated states and parameters (bound twins only). kNotFound for an unknown
+  // twin, a twin whose model has no behavior model, or one without an estimate yet.
+  virtual Result<TwinEstimate> GetEstimate(const std::string& twin) const = 0;
+  // Simulates forward from the twin's current estimate (runs on the calling thread, bounded by
+  // req.budget_s). kInvalidArgument naming the field, kNotFound as GetEstimate,
+  // kDeadlineExceeded when the budget runs out.
+  virtual Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const = 0;
 
   // Prometheus text exposition of every metric.
   virtual std::string RenderMetrics() const = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace doppel::engine {
 
@@ -45,7 +46,11 @@ Shard::Shard(int index, ShardDeps deps)
       store_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
                                                  "stage=\"store\"")),
       apply_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
-                                                 "stage=\"apply\"")) {}
+                                                 "stage=\"apply\"")),
+      est_updates_(deps_.metrics->GetCounter("doppel_estimator_updates_total",
+                                             "Estimator steps applied to bound twins")),
+      est_failures_(deps_.metrics->GetCounter("doppel_estimator_failures_total",
+                                              "Estimator steps that failed (divergence; the twin's estimator restarts)")) {}
 
 Shard::~Shard() { Stop(); }
 
@@ -120,9 +125,31 @@ void Shard::Run() {
   }
 }
 
+void Shard::SetSetpoint(const std::string& twin, double rpm) {
+  std::lock_guard lk(mu_);
+  setpoints_.emplace_back(twin, rpm);
+}
+
+std::shared_ptr<const EstimateSnapshot> Shard::Estimate(const std::string& twin) const {
+  std::lock_guard lk(snap_mu_);
+  auto it = estimates_.find(twin);
+  return it == estimates_.end() ? nullptr : it->second;
+}
+
 Shard::TwinState& Shard::State(const std::string& twin) {
   auto it = twins_.find(twin);
-  if (it == twins_.end()) it = twins_.emplace(twin, TwinState(deps_.allowed_lateness_ns)).first;
+  if (it == twins_.end()) {
+    it = twins_.emplace(twin, TwinState(deps_.allowed_lateness_ns)).first;
+    if (deps_.model_of) {
+      const std::string model = deps_.model_of(twin);
+      it->second.level_source = BehaviorModel::IsLevelSource(model, "level_m");
+      if (deps_.estimation.enabled) {
+        if (const BehaviorModel* b = BehaviorModel::Find(model)) {
+          it->second.estimator = std::make_unique<TwinEstimator>(b, twin, deps_.estimation);
+        }
+      }
+    }
+  }
   return it->second;
 }
 
@@ -189,7 +216,23 @@ void Shard::ReleaseAndApply(bool flush_all) {
   std::vector<Reading> released;
   std::vector<StreamEvent> events;
   std::vector<std::pair<std::string, std::shared_ptr<const LatestValues>>> changed;
+  std::vector<std::pair<std::string, std::shared_ptr<const EstimateSnapshot>>> estimated;
   std::vector<std::string> still;
+  est_series_.clear();
+  std::vector<std::pair<std::string, double>> setpoints;
+  {
+    std::lock_guard lk(mu_);
+    setpoints.swap(setpoints_);
+  }
+  for (const auto& [twin, rpm] : setpoints) {
+    auto it = twins_.find(twin);
+    if (it != twins_.end() && it->second.estimator) it->second.estimator->SetSetpoint(rpm);
+  }
+  double level = deps_.estimation.default_level_m;
+  if (deps_.station_level != nullptr) {
+    double l = deps_.station_level->load(std::memory_order_relaxed);
+    if (std::isfinite(l)) level = l;
+  }
   std::sort(buffered_.begin(), buffered_.end());
   buffered_.erase(std::unique(buffered_.begin(), buffered_.end()), buffered_.end());
   for (const std::string& twin : buffered_) {
@@ -202,10 +245,23 @@ void Shard::ReleaseAndApply(bool flush_all) {
     }
     if (ts.reorder.size() > 0) still.push_back(twin);
     if (released.empty()) continue;
+    bool est_changed = false;
     for (const Reading& r : released) {
       SignalValue& v = ts.latest[r.signal];
       if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
       events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
+      if (ts.estimator) est_changed |= ts.estimator->Add(r, level, &est_series_);
+      if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr && r.quality != Quality::kBad) {
+        deps_.station_level->store(r.value, std::memory_order_relaxed);
+      }
+    }
+    if (ts.estimator) {
+      est_changed |= ts.estimator->Flush(level, &est_series_);
+      est_updates_.Inc(static_cast<uint64_t>(ts.estimator->updates() - ts.est_updates));
+      est_failures_.Inc(static_cast<uint64_t>(ts.estimator->failures() - ts.est_failures));
+      ts.est_updates = ts.estimator->updates();
+      ts.est_failures = ts.estimator->failures();
+      if (est_changed) estimated.emplace_back(twin, ts.estimator->snapshot());
     }
     changed.emplace_back(twin, std::make_shared<const LatestValues>(ts.latest));
   }
@@ -213,6 +269,19 @@ void Shard::ReleaseAndApply(bool flush_all) {
   if (!changed.empty()) {
     std::lock_guard lk(snap_mu_);
     for (auto& [twin, snap] : changed) snapshots_[twin] = std::move(snap);
+    for (auto& [twin, snap] : estimated) {
+      if (snap) estimates_[twin] = std::move(snap);
+    }
+  }
+  if (!est_series_.empty()) {
+    // Estimates are history too ("est.*" series, charted against the measurements). Written
+    // straight to this shard's lane: they are derived, so they bypass DTDL validation. They are
+    // not streamed (stream subscribers see the twin's telemetry only).
+    Status st = deps_.store->Append(index_, est_series_);
+    if (!st.ok()) {
+      store_errors_.Inc();
+      spdlog::error("shard {}: storing {} estimate points failed: {}", index_, est_series_.size(), st.ToString());
+    }
   }
   if (!events.empty() && deps_.publish) deps_.publish(events);
 }

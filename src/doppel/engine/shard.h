@@ -17,7 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <atomic>
+
 #include "doppel/core/metrics.h"
+#include "doppel/engine/behavior.h"
 #include "doppel/engine/service.h"
 #include "doppel/ingest/reorder.h"
 #include "doppel/store/series_store.h"
@@ -45,6 +48,11 @@ struct ShardDeps {
   size_t queue_capacity;  // readings
   std::function<TimeNs()> now_ns;
   std::function<void(const std::vector<StreamEvent>&)> publish;  // to stream subscribers
+  // Estimation: the DTDL model id of a twin ("" if unknown), the station's tank level shared
+  // by every shard (NaN until a tank reports), and the settings.
+  std::function<std::string(const std::string&)> model_of;
+  std::atomic<double>* station_level = nullptr;
+  EstimationOptions estimation;
 };
 
 class Shard {
@@ -62,6 +70,10 @@ class Shard {
 
   // The twin's latest values (immutable snapshot); null when it has none yet.
   std::shared_ptr<const LatestValues> Latest(const std::string& twin) const;
+  // A commanded speed setpoint for the twin's estimator input (applied from its next step).
+  void SetSetpoint(const std::string& twin, double rpm);
+  // The twin's current estimate (immutable snapshot); null when unbound or none yet.
+  std::shared_ptr<const EstimateSnapshot> Estimate(const std::string& twin) const;
 
  private:
   struct Item {
@@ -74,6 +86,9 @@ class Shard {
     explicit TwinState(TimeNs lateness) : reorder(lateness) {}
     ingest::ReorderBuffer reorder;
     LatestValues latest;
+    bool level_source = false;                 // a tank twin: its level_m feeds the pumps
+    std::unique_ptr<TwinEstimator> estimator;  // bound twins only
+    int64_t est_updates = 0, est_failures = 0;  // counted into the metrics so far
   };
 
   void Run();
@@ -90,6 +105,7 @@ class Shard {
   std::deque<Item> queue_;
   size_t queued_readings_ = 0;
   bool stopping_ = false;
+  std::vector<std::pair<std::string, double>> setpoints_;  // to hand to estimators
   std::thread thread_;
 
   // Owned by the shard thread.
@@ -99,6 +115,8 @@ class Shard {
   // Snapshots (guarded by snap_mu_).
   mutable std::mutex snap_mu_;
   std::unordered_map<std::string, std::shared_ptr<const LatestValues>> snapshots_;
+  std::unordered_map<std::string, std::shared_ptr<const EstimateSnapshot>> estimates_;
+  std::vector<Reading> est_series_;  // shard thread: estimate points to append
 
   // Metrics.
   Counter& ingested_;
@@ -109,6 +127,8 @@ class Shard {
   Histogram& queue_latency_;
   Histogram& store_latency_;
   Histogram& apply_latency_;
+  Counter& est_updates_;
+  Counter& est_failures_;
 };
 
 }  // namespace doppel::engine

@@ -1,0 +1,513 @@
+#include "doppel/engine/behavior.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <Eigen/Cholesky>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "doppel/physics/integrator.h"
+#include "doppel/physics/station.h"
+
+namespace doppel::engine {
+
+namespace {
+
+using physics::SignalKind;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr const char* kPumpModel = "dtmi:doppel:demo:Pump;1";
+constexpr const char* kTankModel = "dtmi:doppel:demo:Tank;1";
+
+std::string ShortName(const std::string& name) {
+  size_t dot = name.find('.');
+  return dot == std::string::npos ? name : name.substr(dot + 1);
+}
+
+// The demo pump: pump + motor thermal twin, EKF on [speed, motor temperature, impeller wear,
+// bearing wear, flow sensor bias]; sensor noise as the plant's (docs/plant.md).
+class PumpBehavior final : public BehaviorModel {
+ public:
+  PumpBehavior() {
+    model_id_ = kPumpModel;
+    auto d = physics::MakePumpTwinDiagram();
+    if (!d.ok()) {  // a bug in the model library; the binding is then absent
+      spdlog::error("behavior: pump twin diagram: {}", d.status().ToString());
+      return;
+    }
+    system_ = std::move(d).value();
+    filter_.system = system_.get();
+    filter_.estimated_parameters = {"pump.impeller_wear", "pump.bearing_wear", "pump.flow_bias_m3h"};
+    filter_.measurements = {"flow_m3h", "discharge_pressure_bar", "speed_rpm",
+                            "power_kw", "motor_temp_c",           "vibration_mm_s"};
+    meas_std_.resize(6);
+    meas_std_ << 1.0, 0.01, 2.0, 0.1, 0.2, 0.1;
+    vibration_ch_ = 5;
+    setpoint_in_ = system_->IndexOf(SignalKind::kInput, "speed_setpoint_rpm");
+    level_in_ = system_->IndexOf(SignalKind::kInput, "level_m");
+    for (const auto& s : system_->states()) {
+      display_.push_back(ShortName(s.name));
+      units_.push_back(s.unit);
+    }
+    for (const auto& p : filter_.estimated_parameters) {
+      int i = system_->IndexOf(SignalKind::kParameter, p);
+      aug_param_idx_.push_back(i);
+      display_.push_back(ShortName(p));
+      units_.push_back(system_->parameters()[static_cast<size_t>(i)].unit);
+    }
+    for (const auto& m : filter_.measurements)
+      measured_out_.push_back(system_->IndexOf(SignalKind::kOutput, m));
+    const int n = static_cast<int>(display_.size());
+    init_std_.resize(n);
+    init_std_ << 100, 20, 0.3, 0.3, 20;
+    process_std_.resize(n);
+    process_std_ << 5.0, 0.05, 1e-5, 1e-5, 1e-4;
+    lower_.resize(n);
+    lower_ << 0, -kInf, 0, 0, -kInf;
+    upper_.resize(n);
+    upper_ << kInf, kInf, 1, 1, kInf;
+  }
+  bool ok() const { return system_ != nullptr; }
+};
+
+}  // namespace
+
+const BehaviorModel* BehaviorModel::Find(std::string_view model_id) {
+  static const PumpBehavior* pump = [] {
+    auto* p = new PumpBehavior();  // lives for the process (shared by every engine)
+    return p;
+  }();
+  if (model_id == kPumpModel && pump->ok()) return pump;
+  return nullptr;
+}
+
+bool BehaviorModel::IsLevelSource(std::string_view model_id, std::string_view signal) {
+  return model_id == kTankModel && signal == "level_m";
+}
+
+int BehaviorModel::Channel(std::string_view signal) const {
+  for (size_t k = 0; k < filter_.measurements.size(); ++k) {
+    if (filter_.measurements[k] == signal) return static_cast<int>(k);
+  }
+  return -1;
+}
+
+double BehaviorModel::SensorStd(int k, double v) const {
+  if (k == vibration_ch_) return 0.05 + 0.03 * std::abs(v);
+  return meas_std_[k];
+}
+
+estimate::EstimatorOptions BehaviorModel::InitialOptions(const Eigen::VectorXd& first,
+                                                         const std::vector<bool>& present, double t0) const {
+  estimate::EstimatorOptions o;
+  o.initial_time_s = t0;
+  const int nx = system_->num_states();
+  const int n = nx + static_cast<int>(aug_param_idx_.size());
+  o.initial_mean.resize(n);
+  o.initial_mean.head(nx) = system_->DefaultValues(SignalKind::kState);
+  Eigen::VectorXd p = system_->DefaultValues(SignalKind::kParameter);
+  for (size_t i = 0; i < aug_param_idx_.size(); ++i)
+    o.initial_mean[nx + static_cast<int>(i)] = p[aug_param_idx_[i]];
+  // Start the states at what the sensors say (speed and motor temperature are measured directly).
+  for (int i = 0; i < nx; ++i) {
+    int k = Channel(display_[static_cast<size_t>(i)]);
+    if (k >= 0 && static_cast<size_t>(k) < present.size() && present[static_cast<size_t>(k)] &&
+        std::isfinite(first[k])) {
+      o.initial_mean[i] = first[k];
+    }
+  }
+  o.initial_std = init_std_;
+  o.process_std = process_std_;
+  o.measurement_std = meas_std_;
+  o.max_step_s = 0.5;
+  o.lower_bound = lower_;
+  o.upper_bound = upper_;
+  return o;
+}
+
+Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(
+    const estimate::EstimatorOptions& o) const {
+  return estimate::MakeExtendedKalmanFilter(filter_, o);
+}
+
+Eigen::VectorXd BehaviorModel::Inputs(double level_m, double setpoint_rpm) const {
+  Eigen::VectorXd u = system_->DefaultValues(SignalKind::kInput);
+  if (setpoint_in_ >= 0) u[setpoint_in_] = setpoint_rpm;
+  if (level_in_ >= 0) u[level_in_] = level_m;
+  return u;
+}
+
+int BehaviorModel::InputIndex(std::string_view name) const {
+  if (name == "speed_rpm" || name == "speed_setpoint" || name == "setpoint_rpm") return setpoint_in_;
+  return system_->IndexOf(SignalKind::kInput, name);
+}
+
+int BehaviorModel::ParameterIndex(std::string_view name) const {
+  int i = system_->IndexOf(SignalKind::kParameter, name);
+  if (i >= 0) return i;
+  for (const char* prefix : {"pump.", "motor."}) {
+    i = system_->IndexOf(SignalKind::kParameter, std::string(prefix) + std::string(name));
+    if (i >= 0) return i;
+  }
+  return -1;
+}
+
+TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
+  TwinEstimate e;
+  const BehaviorModel& m = *s.model;
+  e.twin = s.twin;
+  e.model = m.model_id();
+  e.estimator = m.estimator_kind();
+  e.ts_ns = s.ts_ns;
+  const int nx = m.num_states();
+  for (int i = 0; i < static_cast<int>(s.mean.size()); ++i) {
+    EstimatedValue v{m.display_names()[static_cast<size_t>(i)], s.mean[i],
+                     std::sqrt(std::max(0.0, s.covariance(i, i))), m.units()[static_cast<size_t>(i)]};
+    (i < nx ? e.states : e.parameters).push_back(std::move(v));
+  }
+  for (int i = 0; i < static_cast<int>(s.inputs.size()) && i < m.system().num_inputs(); ++i) {
+    e.inputs.emplace_back(m.system().inputs()[static_cast<size_t>(i)].name, s.inputs[i]);
+  }
+  e.updates = s.stats.updates;
+  e.last_nis = s.stats.last_nis;
+  e.last_dof = s.stats.last_dof;
+  e.mean_nis_per_dof = s.stats.mean_nis_per_dof();
+  e.ewma_nis_per_dof = s.stats.ewma_nis_per_dof;
+  const auto& names = m.filter_model().measurements;
+  for (int k = 0; k < static_cast<int>(s.stats.ewma_channel_nis.size()) && k < static_cast<int>(names.size());
+       ++k) {
+    e.ewma_channel_nis.emplace_back(names[static_cast<size_t>(k)], s.stats.ewma_channel_nis[k]);
+  }
+  e.predict_only = s.summary.predict_only;
+  e.rejected = s.summary.rejected_updates;
+  e.divergences = s.summary.divergences;
+  return e;
+}
+
+// --- TwinEstimator --------------------------------------------------------------------------
+
+TwinEstimator::TwinEstimator(const BehaviorModel* model, std::string twin, const EstimationOptions& options)
+    : model_(model), twin_(std::move(twin)), opt_(options) {
+  const int m = static_cast<int>(model_->filter_model().measurements.size());
+  values_ = Eigen::VectorXd::Zero(m);
+  stds_ = Eigen::VectorXd::Zero(m);
+  present_.assign(static_cast<size_t>(m), false);
+  for (const auto& n : model_->display_names()) series_names_.push_back("est." + n);
+  series_names_.push_back("est.nis_per_dof");
+}
+
+void TwinEstimator::Begin(TimeNs ts) {
+  pending_ = true;
+  pending_ts_ = ts;
+  std::fill(present_.begin(), present_.end(), false);
+  pending_skip_ = false;
+  if (has_update_) {
+    const double since = static_cast<double>(ts - last_update_ns_) * 1e-9;
+    if (ts < last_update_ns_ || since < opt_.min_update_interval_s) pending_skip_ = true;
+    if (ts == last_update_ns_) pending_skip_ = true;  // a second message for an applied time
+  }
+}
+
+bool TwinEstimator::Add(const Reading& r, double level_m, std::vector<Reading>* series) {
+  const int k = model_->Channel(r.signal);
+  if (k < 0) return false;
+  bool changed = false;
+  if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level_m, series);
+  if (!pending_) Begin(r.source_ts_ns);
+  if (pending_skip_ || r.quality == Quality::kBad || !std::isfinite(r.value)) return changed;
+  values_[k] = r.value;
+  stds_[k] = model_->SensorStd(k, r.value);
+  present_[static_cast<size_t>(k)] = true;
+  return changed;
+}
+
+bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
+  if (!pending_) return false;
+  pending_ = false;
+  if (pending_skip_) return false;
+  bool any = false;
+  for (bool p : present_) any |= p;
+  if (!any) return false;
+  Apply(level_m, series);
+  return true;
+}
+
+void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
+  if (!est_) {
+    auto e = model_->MakeEstimator(model_->InitialOptions(values_, present_, 0.0));
+    if (!e.ok()) {
+      ++failures_;
+      spdlog::warn("twin {}: estimator not created: {}", twin_, e.status().ToString());
+      return;
+    }
+    est_ = std::move(e).value();
+    t0_ns_ = pending_ts_;
+  }
+  const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
+  if (t < est_->time()) return;
+  (void)est_->SetInputs(model_->Inputs(level_m, setpoint_));
+  auto rep = est_->Update(estimate::Measurement(t, values_, present_, stds_));
+  if (!rep.ok()) {
+    ++failures_;
+    // Divergence: start over from the next sample (the estimate keeps its last good value
+    // in the snapshot until then).
+    if (failures_ < 10 || failures_ % 1000 == 0) {
+      spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing: {}", twin_, failures_,
+                   rep.status().ToString());
+    }
+    est_.reset();
+    has_update_ = false;
+    return;
+  }
+  ++updates_;
+  has_update_ = true;
+  last_update_ns_ = pending_ts_;
+  auto snap = std::make_shared<EstimateSnapshot>();
+  snap->model = model_;
+  snap->twin = twin_;
+  snap->ts_ns = pending_ts_;
+  snap->mean = est_->mean();
+  snap->covariance = est_->covariance();
+  snap->inputs = est_->inputs();
+  snap->stats = est_->innovations();
+  snap->summary = est_->summary();
+  snap->context = est_->ToContext();
+  if (series != nullptr &&
+      (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
+    has_series_ = true;
+    last_series_ns_ = pending_ts_;
+    for (int i = 0; i < static_cast<int>(snap->mean.size()); ++i) {
+      series->push_back(
+          Reading{twin_, series_names_[static_cast<size_t>(i)], pending_ts_, snap->mean[i], Quality::kGood});
+    }
+    series->push_back(
+        Reading{twin_, series_names_.back(), pending_ts_, snap->stats.ewma_nis_per_dof, Quality::kGood});
+  }
+  snap_ = std::move(snap);
+}
+
+// --- What-if --------------------------------------------------------------------------------
+
+Status ValidateWhatIf(const WhatIfRequest& req) {
+  if (!std::isfinite(req.horizon_s) || req.horizon_s <= 0 || req.horizon_s > kWhatIfMaxHorizonS) {
+    return InvalidArgument(
+        fmt::format("$.horizon_s: {} is outside (0, {}] s (7 days)", req.horizon_s, kWhatIfMaxHorizonS));
+  }
+  if (!std::isfinite(req.step_s) || req.step_s < kWhatIfMinStepS) {
+    return InvalidArgument(
+        fmt::format("$.step_s: {} is below the minimum {} s", req.step_s, kWhatIfMinStepS));
+  }
+  if (req.step_s > req.horizon_s) {
+    return InvalidArgument(
+        fmt::format("$.step_s: {} is longer than horizon_s {}", req.step_s, req.horizon_s));
+  }
+  if (req.samples < 1 || req.samples > kWhatIfMaxSamples) {
+    return InvalidArgument(fmt::format("$.samples: {} is outside 1..{}", req.samples, kWhatIfMaxSamples));
+  }
+  if (req.scenarios.size() > 16) return InvalidArgument("$.scenarios: at most 16 scenarios");
+  if (!(req.budget_s > 0) || req.budget_s > 60) {
+    return InvalidArgument(fmt::format("$.budget_s: {} is outside (0, 60] s", req.budget_s));
+  }
+  const double substeps = std::ceil(req.step_s / 1.0 - 1e-9);
+  const double steps = std::ceil(req.horizon_s / req.step_s - 1e-9) * std::max(1.0, substeps);
+  const double work = steps * req.samples * static_cast<double>(std::max<size_t>(1, req.scenarios.size()));
+  if (work > kWhatIfMaxWork) {
+    return InvalidArgument(
+        fmt::format("$.samples: samples × scenarios × RK4 steps = {:.3g} exceeds the limit {:.3g}; lower "
+                    "samples or horizon_s, "
+                    "or raise step_s",
+                    work, kWhatIfMaxWork));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Portable seeded normals (splitmix64 + Box–Muller), the same on every platform.
+class Normal {
+ public:
+  explicit Normal(uint64_t seed) : s_(seed) {}
+  double operator()() {
+    if (has_) {
+      has_ = false;
+      return spare_;
+    }
+    double u1 = Uniform(), u2 = Uniform();
+    double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = r * std::sin(2 * M_PI * u2);
+    has_ = true;
+    return r * std::cos(2 * M_PI * u2);
+  }
+
+ private:
+  double Uniform() {  // (0, 1]
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (static_cast<double>(z >> 11) + 1.0) * 0x1.0p-53;
+  }
+  uint64_t s_;
+  bool has_ = false;
+  double spare_ = 0;
+};
+
+struct ResolvedOverrides {
+  std::vector<std::pair<int, double>> inputs, params;
+};
+
+Status Resolve(const BehaviorModel& m, const WhatIfOverrides& o, const std::string& where,
+               ResolvedOverrides* out) {
+  for (const auto& [name, v] : o.inputs) {
+    int i = m.InputIndex(name);
+    if (i < 0) {
+      std::string known;
+      for (const auto& s : m.system().inputs()) known += (known.empty() ? "" : ", ") + s.name;
+      return InvalidArgument(fmt::format("{}.inputs.{}: unknown input of {} (known: speed_rpm, {})", where,
+                                         name, m.model_id(), known));
+    }
+    out->inputs.emplace_back(i, v);
+  }
+  for (const auto& [name, v] : o.params) {
+    int i = m.ParameterIndex(name);
+    if (i < 0)
+      return InvalidArgument(fmt::format("{}.params.{}: unknown parameter of {}", where, name, m.model_id()));
+    if (!std::isfinite(v)) return InvalidArgument(fmt::format("{}.params.{}: must be finite", where, name));
+    out->params.emplace_back(i, v);
+  }
+  return Status::Ok();
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  // Linear interpolation between order statistics; v is sorted by the caller.
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  const double f = pos - static_cast<double>(lo);
+  return v[lo] + (v[hi] - v[lo]) * f;
+}
+
+}  // namespace
+
+Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req) {
+  DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));
+  const auto wall0 = std::chrono::steady_clock::now();
+  const auto deadline = wall0 + std::chrono::duration<double>(req.budget_s);
+  const BehaviorModel& bm = *snap.model;
+  const physics::System& sys = bm.system();
+
+  struct Sc {
+    std::string name;
+    ResolvedOverrides ov;
+  };
+  std::vector<Sc> scs;
+  ResolvedOverrides base;
+  DOPPEL_RETURN_IF_ERROR(Resolve(bm, req.overrides, "$.overrides", &base));
+  if (req.scenarios.empty()) {
+    scs.push_back({"base", base});
+  } else {
+    for (size_t i = 0; i < req.scenarios.size(); ++i) {
+      Sc sc{req.scenarios[i].name.empty() ? fmt::format("scenario-{}", i + 1) : req.scenarios[i].name, base};
+      DOPPEL_RETURN_IF_ERROR(
+          Resolve(bm, req.scenarios[i].overrides, fmt::format("$.scenarios[{}].overrides", i), &sc.ov));
+      scs.push_back(std::move(sc));
+    }
+  }
+
+  // Draws from N(mean, P): the same draws for every scenario (common random numbers), so
+  // scenario differences are the overrides', not the sampling's.
+  const int n = static_cast<int>(snap.mean.size());
+  const int nx = bm.num_states();
+  Eigen::MatrixXd L;
+  Eigen::LLT<Eigen::MatrixXd> llt(snap.covariance);
+  if (llt.info() == Eigen::Success) {
+    L = llt.matrixL();
+  } else {
+    L = snap.covariance.diagonal().cwiseMax(0).cwiseSqrt().asDiagonal();
+  }
+  Normal normal(req.seed);
+  std::vector<Eigen::VectorXd> draws(static_cast<size_t>(req.samples));
+  for (auto& z : draws) {
+    Eigen::VectorXd e(n);
+    for (int i = 0; i < n; ++i) e[i] = normal();
+    z = snap.mean + L * e;
+    z = z.cwiseMax(bm.lower_bound()).cwiseMin(bm.upper_bound());
+  }
+
+  // Time grid: every step_s (thinned to at most kWhatIfMaxPoints points), RK4 substeps ≤ 1 s.
+  const int64_t nsteps = static_cast<int64_t>(std::ceil(req.horizon_s / req.step_s - 1e-9));
+  const int64_t thin = std::max<int64_t>(1, (nsteps + kWhatIfMaxPoints - 1) / kWhatIfMaxPoints);
+  auto integ =
+      physics::MakeRk4Integrator({.step_s = req.step_s / std::max(1.0, std::ceil(req.step_s - 1e-9))});
+  if (!integ.ok()) return integ.status();
+
+  WhatIfResult out;
+  out.twin = snap.twin;
+  out.from_ts_ns = snap.ts_ns;
+  out.samples = req.samples;
+  out.t.push_back(0.0);
+  for (int64_t k = 1; k <= nsteps; ++k) {
+    if (k % thin == 0 || k == nsteps)
+      out.t.push_back(std::min(req.horizon_s, static_cast<double>(k) * req.step_s));
+  }
+  const auto& outs = bm.measured_outputs();
+  const auto& out_names = bm.filter_model().measurements;
+  std::vector<double> col(static_cast<size_t>(req.samples));
+  Eigen::VectorXd y(sys.num_outputs());
+  std::vector<Eigen::VectorXd> ys(static_cast<size_t>(req.samples));
+
+  for (const Sc& sc : scs) {
+    std::vector<physics::Context> ctx(static_cast<size_t>(req.samples), snap.context);
+    for (size_t s = 0; s < ctx.size(); ++s) {
+      physics::Context& c = ctx[s];
+      c.time = 0;
+      c.state = draws[s].head(nx);
+      const auto& aug = bm.estimated_parameter_indices();
+      for (size_t i = 0; i < aug.size(); ++i) c.parameters[aug[i]] = draws[s][nx + static_cast<int>(i)];
+      for (const auto& [i, v] : sc.ov.inputs) c.inputs[i] = v;
+      for (const auto& [i, v] : sc.ov.params) c.parameters[i] = v;
+    }
+    WhatIfResult::Scenario res;
+    res.name = sc.name;
+    for (const auto& nm : out_names) res.outputs.emplace_back(nm, WhatIfBands{});
+    auto record = [&] {
+      for (size_t s = 0; s < ctx.size(); ++s) {
+        sys.CalcOutputs(ctx[s].time, ctx[s].state, ctx[s].inputs, ctx[s].parameters, y);
+        ys[s] = y;
+      }
+      for (size_t o = 0; o < outs.size(); ++o) {
+        for (size_t s = 0; s < ctx.size(); ++s) col[s] = ys[s][outs[o]];
+        std::sort(col.begin(), col.end());
+        WhatIfBands& b = res.outputs[o].second;
+        b.p5.push_back(Percentile(col, 0.05));
+        b.p50.push_back(Percentile(col, 0.50));
+        b.p95.push_back(Percentile(col, 0.95));
+      }
+    };
+    record();
+    for (int64_t k = 1; k <= nsteps; ++k) {
+      const double t = std::min(req.horizon_s, static_cast<double>(k) * req.step_s);
+      for (auto& c : ctx) {
+        Status st = (*integ)->Advance(sys, &c, t);
+        if (!st.ok())
+          return FailedPrecondition(
+              fmt::format("what-if: simulation failed at t={} s: {}", t, st.ToString()));
+      }
+      if (k % thin == 0 || k == nsteps) record();
+      if ((k & 15) == 0 && std::chrono::steady_clock::now() > deadline) {
+        return Status(
+            StatusCode::kDeadlineExceeded,
+            fmt::format("what-if exceeded its time budget of {} s at t={} of {} s (scenario '{}'); lower "
+                        "samples or horizon_s, or raise step_s",
+                        req.budget_s, t, req.horizon_s, sc.name));
+      }
+    }
+    out.scenarios.push_back(std::move(res));
+  }
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return out;
+}
+
+}  // namespace doppel::engine

@@ -1,0 +1,150 @@
+// Behavior models bound to twins (engine-private; docs/estimation.md "Binding to twins").
+//
+// A small registry maps a DTDL model id to a BehaviorModel: a nominal physics::System (shared,
+// const), which of its outputs the model's telemetry measures, which parameters are estimated
+// and how the estimator starts. "dtmi:doppel:demo:Pump;1" -> the pump twin diagram
+// (physics::MakePumpTwinDiagram) with an EKF estimating impeller wear, bearing wear and a flow
+// sensor bias; every other model -> none.
+//
+// A TwinEstimator (one per bound twin, owned by the twin's shard thread) turns the readings the
+// shard releases in source-time order into estimator steps: the readings of one timestamp form
+// one Measurement with a present mask (missing sensors are simply absent), the estimator
+// predicts to that time first (irregular gaps are fine) and then updates. It publishes an
+// immutable EstimateSnapshot that readers (GET .../state, what-ifs) use without touching the
+// shard.
+#pragma once
+
+#include <Eigen/Core>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "doppel/core/reading.h"
+#include "doppel/engine/estimation_options.h"
+#include "doppel/engine/service.h"
+#include "doppel/estimate/estimator.h"
+#include "doppel/physics/system.h"
+
+namespace doppel::engine {
+
+class BehaviorModel {
+ public:
+  virtual ~BehaviorModel() = default;
+  const std::string& model_id() const { return model_id_; }
+  const physics::System& system() const { return *system_; }
+  const estimate::FilterModel& filter_model() const { return filter_; }
+  const char* estimator_kind() const { return "ekf"; }
+
+  // Measurement channel of a telemetry name, or -1.
+  int Channel(std::string_view signal) const;
+  // Sensor noise std of channel k at measured value v (value-dependent for vibration).
+  double SensorStd(int k, double v) const;
+  // Estimator options with the initial state taken from a first sample (NaN where unknown).
+  estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first_sample,
+                                            const std::vector<bool>& present, double t0) const;
+  // The estimator for one twin.
+  Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(const estimate::EstimatorOptions& o) const;
+  // Inputs at a tank level (setpoint NaN = local control).
+  Eigen::VectorXd Inputs(double level_m, double setpoint_rpm) const;
+
+  // Input index for a name: the model's input name or its DTDL alias ("speed_rpm" for the
+  // setpoint). -1 if unknown.
+  int InputIndex(std::string_view name) const;
+  // Parameter index for "pump.impeller_wear" or the short "impeller_wear"; -1 if unknown.
+  int ParameterIndex(std::string_view name) const;
+  // Short display names ("impeller_wear") and units of the augmented state entries.
+  const std::vector<std::string>& display_names() const { return display_; }
+  const std::vector<std::string>& units() const { return units_; }
+  int num_states() const { return system_->num_states(); }
+  // Indices into system().parameters() of the estimated parameters, in augmented order.
+  const std::vector<int>& estimated_parameter_indices() const { return aug_param_idx_; }
+  // Output indices of the measured channels (what-if outputs).
+  const std::vector<int>& measured_outputs() const { return measured_out_; }
+  // Bounds of the augmented state (e.g. wear in [0, 1]).
+  const Eigen::VectorXd& lower_bound() const { return lower_; }
+  const Eigen::VectorXd& upper_bound() const { return upper_; }
+
+  // The registry: the bound behavior for a DTDL model id, or null. Thread-safe; the models live
+  // for the process.
+  static const BehaviorModel* Find(std::string_view model_id);
+  // True if `signal` of a twin of `model_id` is the station's tank level (the pumps' input).
+  static bool IsLevelSource(std::string_view model_id, std::string_view signal);
+
+ protected:
+  BehaviorModel() = default;
+  std::string model_id_;
+  std::unique_ptr<physics::System> system_;
+  estimate::FilterModel filter_;
+  Eigen::VectorXd meas_std_;
+  int setpoint_in_ = -1, level_in_ = -1;
+  int vibration_ch_ = -1;
+  std::vector<std::string> display_, units_;
+  std::vector<int> aug_param_idx_, measured_out_;
+  Eigen::VectorXd init_std_, process_std_, lower_, upper_;
+};
+
+// What readers see: an immutable copy of one twin's estimate.
+struct EstimateSnapshot {
+  const BehaviorModel* model = nullptr;
+  std::string twin;
+  TimeNs ts_ns = 0;  // source time of the last step
+  Eigen::VectorXd mean;
+  Eigen::MatrixXd covariance;
+  Eigen::VectorXd inputs;
+  estimate::InnovationStats stats;
+  estimate::EstimatorSummary summary;
+  physics::Context context;  // Estimator::ToContext() at ts_ns (time in s since the twin's first sample)
+};
+
+// The API view of a snapshot.
+TwinEstimate ToTwinEstimate(const EstimateSnapshot& s);
+
+class TwinEstimator {
+ public:
+  TwinEstimator(const BehaviorModel* model, std::string twin, const EstimationOptions& options);
+
+  // A released reading (source-time order). Readings of one timestamp are gathered; the group
+  // is applied when a newer timestamp arrives or on Flush().
+  // Returns true when a previous group was applied (the estimate changed); appends "est.*"
+  // points to `series` when one is due. `level_m` is the current tank level input.
+  bool Add(const Reading& r, double level_m, std::vector<Reading>* series);
+  // Applies the gathered group (if any). Returns true when the estimate changed.
+  bool Flush(double level_m, std::vector<Reading>* series);
+  // A commanded speed setpoint (NaN: local level control).
+  void SetSetpoint(double rpm) { setpoint_ = rpm; }
+  // Null until the first update.
+  std::shared_ptr<const EstimateSnapshot> snapshot() const { return snap_; }
+  int64_t updates() const { return updates_; }
+  int64_t failures() const { return failures_; }
+
+ private:
+  void Apply(double level_m, std::vector<Reading>* series);
+  void Begin(TimeNs ts);
+
+  const BehaviorModel* model_;
+  std::string twin_;
+  EstimationOptions opt_;
+  std::unique_ptr<estimate::Estimator> est_;
+  TimeNs t0_ns_ = 0;
+  TimeNs last_update_ns_ = 0, last_series_ns_ = 0;
+  bool has_update_ = false, has_series_ = false;
+  // The gathered group.
+  TimeNs pending_ts_ = 0;
+  bool pending_ = false, pending_skip_ = false;
+  Eigen::VectorXd values_, stds_;
+  std::vector<bool> present_;
+  double level_ = 0;
+  std::vector<std::string> series_names_;
+  std::shared_ptr<const EstimateSnapshot> snap_;
+  int64_t updates_ = 0, failures_ = 0;
+  double setpoint_ = physics::kNaN;
+};
+
+// What-if: forks a snapshot, samples initial states/parameters from its covariance (seeded),
+// simulates with RK4 and returns percentile bands. Checks the request (InvalidArgument naming
+// the field) and the time budget (DeadlineExceeded).
+Status ValidateWhatIf(const WhatIfRequest& req);
+Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req);
+
+}  // namespace doppel::engine

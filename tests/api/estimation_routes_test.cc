@@ -1,0 +1,115 @@
+// GET /api/v1/twins/{id}/state and POST /api/v1/twins/{id}/whatif over a fake Service.
+#include <gtest/gtest.h>
+
+#include "api/fake_service.h"
+#include "doppel/api/api.h"
+#include "doppel/api/handlers.h"
+
+namespace doppel::api {
+namespace {
+
+using nlohmann::json;
+using testing::FakeService;
+
+class EstimationRoutesTest : public ::testing::Test {
+ protected:
+  EstimationRoutesTest() : handler_(&service_, &metrics_, Options()) {}
+  static ApiOptions Options() {
+    ApiOptions o;
+    o.tokens = {
+        {"view-tok", Role::kViewer, ""}, {"op-tok", Role::kOperator, ""}, {"admin-tok", Role::kAdmin, "a"}};
+    return o;
+  }
+  HttpResponse Do(const std::string& method, const std::string& target,
+                  const std::string& token = "admin-tok", const std::string& body = "") {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.authorization = "Bearer " + token;
+    r.body = body;
+    return handler_.Handle(r);
+  }
+  std::string BadRequest(const std::string& body) {
+    HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok", body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    return json::parse(r.body)["error"]["message"].get<std::string>();
+  }
+  FakeService service_;
+  MetricsRegistry metrics_;
+  ApiHandler handler_;
+};
+
+TEST_F(EstimationRoutesTest, StateHasStatesParametersWithStdUnitAndNis) {
+  HttpResponse r = Do("GET", "/api/v1/twins/pump-1/state", "view-tok");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["twin"], "pump-1");
+  EXPECT_EQ(j["estimator"], "ekf");
+  EXPECT_EQ(j["ts"], 5000);
+  EXPECT_DOUBLE_EQ(j["states"]["speed_rpm"]["value"].get<double>(), 1300);
+  EXPECT_EQ(j["parameters"]["impeller_wear"]["unit"], "1");
+  EXPECT_DOUBLE_EQ(j["parameters"]["bearing_wear"]["std"].get<double>(), 0.03);
+  EXPECT_EQ(j["nis"]["updates"], 7);
+  EXPECT_DOUBLE_EQ(j["nis"]["ewma_per_channel"]["flow_m3h"].get<double>(), 0.9);
+}
+
+TEST_F(EstimationRoutesTest, StateOfTwinWithoutEstimateIs404) {
+  EXPECT_EQ(Do("GET", "/api/v1/twins/pump-2/state").status, 404);
+  EXPECT_EQ(Do("GET", "/api/v1/twins/nope/state").status, 404);
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/state").status, 405);
+}
+
+TEST_F(EstimationRoutesTest, WhatIfParsesTheRequestAndReturnsBands) {
+  HttpResponse r =
+      Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok",
+         R"({"horizon_s":600,"step_s":1,"samples":50,"seed":7,"overrides":{"inputs":{"speed_rpm":1400},
+                          "params":{"impeller_wear":0.2}}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["outputs"]["flow_m3h"]["p95"], json::array({3, 4}));
+  EXPECT_EQ(j["t"].size(), 2u);
+  EXPECT_DOUBLE_EQ(service_.last_whatif.horizon_s, 600);
+  EXPECT_EQ(service_.last_whatif.samples, 50);
+  EXPECT_EQ(service_.last_whatif.seed, 7u);
+  EXPECT_DOUBLE_EQ(service_.last_whatif.overrides.inputs.at("speed_rpm"), 1400);
+  EXPECT_DOUBLE_EQ(service_.last_whatif.overrides.params.at("impeller_wear"), 0.2);
+}
+
+TEST_F(EstimationRoutesTest, WhatIfScenariosAreReportedByName) {
+  HttpResponse r =
+      Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok",
+         R"({"horizon_s":60,"scenarios":[{"name":"slow","overrides":{"inputs":{"speed_rpm":1000}}},
+                          {"name":"fast","overrides":{"inputs":{"speed_rpm":1600}}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  ASSERT_EQ(j["scenarios"].size(), 2u);
+  EXPECT_EQ(j["scenarios"][1]["name"], "fast");
+  EXPECT_TRUE(j["scenarios"][0]["outputs"].contains("flow_m3h"));
+  EXPECT_DOUBLE_EQ(service_.last_whatif.scenarios[0].overrides.inputs.at("speed_rpm"), 1000);
+}
+
+TEST_F(EstimationRoutesTest, BadWhatIfRequestsNameTheField) {
+  EXPECT_EQ(BadRequest(R"({"horizon_s":"soon"})"), "$.horizon_s: expected a number");
+  EXPECT_NE(BadRequest(R"({"step_s":1})").find("$.horizon_s: required"), std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"samples":1.5})").find("$.samples"), std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"samples":5000})").find("$.samples"), std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"colour":1})").find("$.colour: unknown field"), std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"overrides":{"inputs":{"speed_rpm":"x"}}})")
+                .find("$.overrides.inputs.speed_rpm: expected a number"),
+            std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"overrides":{"knobs":{}}})").find("$.overrides.knobs"),
+            std::string::npos);
+  EXPECT_NE(BadRequest(R"({"horizon_s":10,"scenarios":[{"overrides":[]}]})").find("$.scenarios[0].overrides"),
+            std::string::npos);
+  EXPECT_NE(BadRequest("[1]").find("body"), std::string::npos);
+}
+
+TEST_F(EstimationRoutesTest, WhatIfNeedsOperatorAndMapsDeadlineTo503) {
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/whatif", "view-tok", R"({"horizon_s":10})").status, 403);
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok", R"({"horizon_s":2e6})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("deadline_exceeded"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace doppel::api
