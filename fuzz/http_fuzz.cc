@@ -55,6 +55,12 @@ class NullService : public engine::Service {
     return engine::IngestSummary{readings.size(), 0};
   }
   std::string RenderMetrics() const override { return ""; }
+  Result<engine::TwinEstimate> GetEstimate(const std::string& twin) const override {
+    return NotFound("twin '" + twin + "' has no estimator");
+  }
+  Result<engine::WhatIfResult> WhatIf(const std::string& twin, const engine::WhatIfRequest&) const override {
+    return NotFound("twin '" + twin + "' has no behavior model");
+  }
   uint64_t SubscribeStream(StreamCallback) override { return 1; }
   void UnsubscribeStream(uint64_t) override {}
 
