@@ -149,7 +149,8 @@ class FakeService : public engine::Service {
     e.ewma_channel_nis = {{"flow_m3h", 0.9}};
     return e;
   }
-  Result<engine::WhatIfResult> WhatIf(const std::string& twin, const engine::WhatIfRequest& req) const override {
+  Result<engine::WhatIfResult> WhatIf(const std::string& twin,
+                                      const engine::WhatIfRequest& req) const override {
     std::lock_guard lk(mu_);
     last_whatif = req;
     if (twins_.find(twin) == twins_.end()) return NotFound("twin '" + twin + "' not found");
@@ -158,7 +159,8 @@ class FakeService : public engine::Service {
     r.twin = twin;
     r.samples = req.samples;
     r.t = {0, req.step_s};
-    std::vector<std::string> names = req.scenarios.empty() ? std::vector<std::string>{"base"} : std::vector<std::string>{};
+    std::vector<std::string> names =
+        req.scenarios.empty() ? std::vector<std::string>{"base"} : std::vector<std::string>{};
     for (const auto& sc : req.scenarios) names.push_back(sc.name);
     for (const auto& n : names) r.scenarios.push_back({n, {{"flow_m3h", {{1, 2}, {2, 3}, {3, 4}}}}});
     return r;

@@ -70,10 +70,11 @@ storage:
   ASSERT_EQ(c->retention[0].rollups.size(), 2u);
   EXPECT_EQ(c->retention[0].rollups[0].first, 60'000'000'000LL);
   EXPECT_EQ(c->retention[0].rollups[1].second, 0);
-  auto bad = ParseServeConfig("tokens: [{token: a, role: admin}]\nstorage: {retention: [{pattern: x, raw: soon}]}",
-                              "cfg.yaml");
+  auto bad = ParseServeConfig(
+      "tokens: [{token: a, role: admin}]\nstorage: {retention: [{pattern: x, raw: soon}]}", "cfg.yaml");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("storage.retention[0].raw"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("storage.retention[0].raw"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(ServeConfigTest, MissingFileIsNotFound) {

@@ -123,8 +123,11 @@ TEST(EngineTest, HistoryAndTwinsSurviveReopen) {
   std::vector<Reading> batch;
   for (int i = 0; i < 1000; ++i) batch.push_back(R("tank-1", "level_m", i * kNsPerS, i * 0.01));
   ASSERT_TRUE(f.engine->Ingest(batch).ok());
-  ASSERT_TRUE(f.engine->CreateTwin({"station-1", "dtmi:doppel:demo:PumpStation;1", nlohmann::json::object(),
-                                    {{"contains", "tank-1"}}})
+  ASSERT_TRUE(f.engine
+                  ->CreateTwin({"station-1",
+                                "dtmi:doppel:demo:PumpStation;1",
+                                nlohmann::json::object(),
+                                {{"contains", "tank-1"}}})
                   .ok());
   f.Open();  // closes and reopens
   auto h = f.engine->QueryTelemetry("tank-1", "level_m", 0, 2000 * kNsPerS, 0);
@@ -207,15 +210,15 @@ TEST(EngineTest, FailedSendIsRetriedUntilTheTransportTakesIt) {
   ASSERT_TRUE(e.ok());
   ASSERT_TRUE((*e)->Start().ok());
   std::atomic<int> attempts{0};
-  (*e)->SetCommandSender([&](const CommandRecord&) {
-    return ++attempts < 2 ? Unavailable("broker down") : Status::Ok();
-  });
+  (*e)->SetCommandSender(
+      [&](const CommandRecord&) { return ++attempts < 2 ? Unavailable("broker down") : Status::Ok(); });
   ASSERT_TRUE((*e)->CreateTwin({"pump-1", kPump, nlohmann::json::object(), {}}).ok());
   auto a = (*e)->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1200.0}}, "t");
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->status, CommandStatus::kPending);
   f.now += 2 * kNsPerS;  // past the 1 s re-send interval, inside the timeout
-  for (int i = 0; i < 100 && attempts.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && attempts.load() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto got = (*e)->GetCommand("pump-1", a->id);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->status, CommandStatus::kSent);
@@ -265,7 +268,8 @@ TEST(EngineRetentionTest, HousekeepingEnforcesRetentionAndOldRangesComeFromRollu
   ASSERT_TRUE((*e)->Start().ok());
   const TimeNs t0 = f.now.load();
   std::vector<Reading> batch;
-  for (int i = 0; i < 3000; ++i) batch.push_back(R("tank-1", "level_m", t0 + i * kNsPerS, 2.0 + (i % 60) * 0.01));
+  for (int i = 0; i < 3000; ++i)
+    batch.push_back(R("tank-1", "level_m", t0 + i * kNsPerS, 2.0 + (i % 60) * 0.01));
   ASSERT_TRUE((*e)->Ingest(batch).ok());
   auto before = (*e)->QueryTelemetry("tank-1", "level_m", t0, t0 + 3000 * kNsPerS, 0);
   ASSERT_TRUE(before.ok());

@@ -256,9 +256,9 @@ double EnsembleDetector::Update(TimeNs t, double x) {
   double c_novel_lik = c_.w_novelty_lik > 0 ? l_novel_.Update(std::max(c_novel, c_novel2)) : 0.0;
 
   double w2 = c_.levels2 > 0 ? c_.w_novelty2 : 0.0;
-  double comps[9] = {c_.w_weekly * c_week, c_.w_fast * c_fast,     c_.w_seasonal * c_seas, c_.w_slow * c_slow,
-                     c_.w_cusum * c_cusum,   c_.w_novelty * c_novel, c_.w_range * c_range,
-                     w2 * c_novel2,          c_.w_novelty_lik * c_novel_lik};
+  double comps[9] = {c_.w_weekly * c_week, c_.w_fast * c_fast,   c_.w_seasonal * c_seas,
+                     c_.w_slow * c_slow,   c_.w_cusum * c_cusum, c_.w_novelty * c_novel,
+                     c_.w_range * c_range, w2 * c_novel2,        c_.w_novelty_lik * c_novel_lik};
   double mx = 0, sum = 0,
          wsum = c_.w_fast + c_.w_seasonal + c_.w_slow + c_.w_cusum + c_.w_novelty + c_.w_range + w2 +
                 c_.w_novelty_lik + c_.w_weekly;

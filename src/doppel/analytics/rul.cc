@@ -242,7 +242,8 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
   int rounds = opt.max_rounds;
   double best_rmse = NAN;
   if (!va.empty() && !tr.empty()) {
-    FeatureSet ftr = BuildFeatures(tr, m.kept_, true, m.smooth_), fva = BuildFeatures(va, m.kept_, true, m.smooth_);
+    FeatureSet ftr = BuildFeatures(tr, m.kept_, true, m.smooth_),
+               fva = BuildFeatures(va, m.kept_, true, m.smooth_);
     auto ytr = Targets(ftr, tr, opt.cap), yva = Targets(fva, va, opt.cap);
     DMatrix dtr, dva;
     DOPPEL_RETURN_IF_ERROR(MakeDMatrix(ftr, &ytr, &dtr));

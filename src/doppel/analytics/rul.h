@@ -4,8 +4,8 @@
 // smoothed (causal, factor `smooth`); per sensor the smoothed last value and, over the last
 // 5/10/20/30 cycles, the mean, least-squares slope and standard deviation, and the offset of the
 // smoothed value from the unit's own mean over its first 20 cycles; plus the cycle number.
-// Near-constant sensors are dropped (chosen on the training data). The target is the piecewise-linear RUL min(rul, cap).
-// The model is gradient-boosted trees (XGBoost); the number of rounds is chosen on a
+// Near-constant sensors are dropped (chosen on the training data). The target is the piecewise-linear RUL
+// min(rul, cap). The model is gradient-boosted trees (XGBoost); the number of rounds is chosen on a
 // validation split of the *training* units, then the model is refitted on all of them.
 #pragma once
 
@@ -42,8 +42,8 @@ std::vector<int> InformativeColumns(const std::vector<EngineCycle>& data);
 
 struct RulTrainOptions {
   double cap = 125;
-  double smooth = 0.2;  // exponential smoothing factor of the sensors before features
-  double eta = 0.05;    // boosting learning rate
+  double smooth = 0.2;               // exponential smoothing factor of the sensors before features
+  double eta = 0.05;                 // boosting learning rate
   double validation_fraction = 0.2;  // of training units, for choosing rounds
   int max_rounds = 800;
   int early_stop = 50;

@@ -1,8 +1,8 @@
 #include "doppel/api/handlers.h"
 
 #include <charconv>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <string_view>
 
 #include "doppel/ingest/decode.h"
@@ -95,7 +95,9 @@ Result<std::vector<engine::RelationshipRef>> ParseRelationships(const json& j) {
 HttpResponse Health(const Ctx&) { return JsonResponse(200, {{"status", "ok"}}); }
 
 // Who the token belongs to, so a UI can show only what the role may do.
-HttpResponse Me(const Ctx& c) { return JsonResponse(200, {{"role", RoleName(c.who.role)}, {"name", c.who.name}}); }
+HttpResponse Me(const Ctx& c) {
+  return JsonResponse(200, {{"role", RoleName(c.who.role)}, {"name", c.who.name}});
+}
 
 HttpResponse Metrics(const Ctx& c) {
   HttpResponse r;
@@ -268,7 +270,8 @@ json EstimatedValuesToJson(const std::vector<engine::EstimatedValue>& vs) {
 
 json InputsToJson(const std::vector<std::pair<std::string, double>>& in) {
   json o = json::object();
-  for (const auto& [name, v] : in) o[name] = std::isfinite(v) ? json(v) : json(nullptr);  // null: local control
+  for (const auto& [name, v] : in)
+    o[name] = std::isfinite(v) ? json(v) : json(nullptr);  // null: local control
   return o;
 }
 
@@ -526,7 +529,8 @@ json WhatIfToJson(const engine::WhatIfResult& r) {
     for (const auto& [name, b] : s.outputs) o[name] = {{"p5", b.p5}, {"p50", b.p50}, {"p95", b.p95}};
     return o;
   };
-  json j = {{"twin", r.twin}, {"from", r.from_ts_ns}, {"samples", r.samples}, {"wall_s", r.wall_s}, {"t", r.t}};
+  json j = {
+      {"twin", r.twin}, {"from", r.from_ts_ns}, {"samples", r.samples}, {"wall_s", r.wall_s}, {"t", r.t}};
   if (r.scenarios.size() == 1 && r.scenarios[0].name == "base") {
     j["outputs"] = outputs(r.scenarios[0]);
   } else {

@@ -1,8 +1,8 @@
 // `doppel bench nab` and `doppel bench cmapss` (docs/analytics.md).
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
@@ -128,8 +128,9 @@ int RunCmapssBench(const std::vector<std::string>& args) {
     } else if (TakeOption(args, &i, "ensemble", &v)) {
       ensemble = v;
     } else {
-      return Fail(InvalidArgument("bench cmapss: unknown option '" + args[i] +
-                                  "' (--data DIR, --subset FD001, --smooth A, --eta E, --cap C, --ensemble N)"));
+      return Fail(
+          InvalidArgument("bench cmapss: unknown option '" + args[i] +
+                          "' (--data DIR, --subset FD001, --smooth A, --eta E, --cap C, --ensemble N)"));
     }
   }
   analytics::RulTrainOptions opt;

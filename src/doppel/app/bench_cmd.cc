@@ -17,7 +17,8 @@ int RunBench(const BenchArgs& args) {
   if (args.name == "estimate") return RunEstimateBench(args.rest);
   if (args.name == "nab") return RunNabBench(args.rest);
   if (args.name == "cmapss") return RunCmapssBench(args.rest);
-  std::cerr << "error: unknown benchmark '" << args.name << "' (available: ingest, store, estimate, nab, cmapss)\n";
+  std::cerr << "error: unknown benchmark '" << args.name
+            << "' (available: ingest, store, estimate, nab, cmapss)\n";
   return 2;
 }
 

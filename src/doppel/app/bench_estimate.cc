@@ -95,8 +95,8 @@ struct PipelineCost {
   uint64_t est_updates = 0;
 };
 
-Result<PipelineCost> RunPipeline(const std::vector<PlantMessage>& msgs, const std::string& dir, bool estimation,
-                                 double min_interval_s) {
+Result<PipelineCost> RunPipeline(const std::vector<PlantMessage>& msgs, const std::string& dir,
+                                 bool estimation, double min_interval_s) {
   MetricsRegistry metrics;
   engine::EngineOptions eo;
   eo.data_dir = dir;

@@ -1,9 +1,8 @@
 // doppel — the command-line entry point: serve, demo, plant, bench.
 #include <spdlog/spdlog.h>
 
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "doppel/app/commands.h"
 #include "doppel/platform/process.h"
@@ -49,7 +48,8 @@ int main(int argc, char** argv) {
   demo->add_option("--operator-token", da.operator_token, "Also accept this token with the operator role");
 
   doppel::app::BenchArgs ba;
-  auto* bench = app.add_subcommand("bench", "Benchmarks (each ends with one JSON line): ingest, store, estimate, nab, cmapss");
+  auto* bench = app.add_subcommand(
+      "bench", "Benchmarks (each ends with one JSON line): ingest, store, estimate, nab, cmapss");
   // Everything after `bench` is passed through in order: NAME then its own options, in either
   // `--key value` or `--key=value` form.
   bench->prefix_command();
@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   rul->prefix_command();
   rul->set_help_flag();
 
-  auto* fit = app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");
+  auto* fit =
+      app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");
   fit->prefix_command();
   fit->set_help_flag();
 

@@ -72,7 +72,8 @@ Status ParseRetention(const YAML::Node& n, const Reader& r, std::vector<Retentio
     DOPPEL_RETURN_IF_ERROR(r.CheckKeys(n[i], path, {"pattern", "raw", "rollups"}));
     RetentionConfig rc;
     DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "pattern", &rc.pattern));
-    if (rc.pattern.empty()) return r.Error(path + ".pattern", "missing (a glob over twin/signal, e.g. \"pump-*/*\")");
+    if (rc.pattern.empty())
+      return r.Error(path + ".pattern", "missing (a glob over twin/signal, e.g. \"pump-*/*\")");
     DOPPEL_RETURN_IF_ERROR(Duration(n[i]["raw"], r, path + ".raw", &rc.raw_ns));
     if (YAML::Node ro = n[i]["rollups"]) {
       if (!ro.IsSequence()) return r.Error(path + ".rollups", "expected a list of {step, keep}");

@@ -34,8 +34,8 @@ struct MqttConfig {
 // Storage retention for series whose "twin/signal" matches `pattern` (glob); first match wins.
 struct RetentionConfig {
   std::string pattern;
-  int64_t raw_ns = 0;                                 // keep raw samples this long (0: forever)
-  std::vector<std::pair<int64_t, int64_t>> rollups;   // (step_ns, keep_ns; 0: forever), finest first
+  int64_t raw_ns = 0;                                // keep raw samples this long (0: forever)
+  std::vector<std::pair<int64_t, int64_t>> rollups;  // (step_ns, keep_ns; 0: forever), finest first
 };
 
 // Parses "90s", "15m", "12h", "7d" or "0" into nanoseconds; false when malformed.

@@ -43,7 +43,8 @@ CommandManager::CommandManager(store::MetadataStore* meta, MetricsRegistry* m, T
       created_(m->GetCounter("doppel_commands_total", "Commands created")),
       acked_(m->GetCounter("doppel_commands_acked_total", "Commands acknowledged by their device")),
       rejected_(m->GetCounter("doppel_commands_rejected_total", "Commands rejected by their device")),
-      timed_out_(m->GetCounter("doppel_commands_timed_out_total", "Commands without an ack within the timeout")),
+      timed_out_(
+          m->GetCounter("doppel_commands_timed_out_total", "Commands without an ack within the timeout")),
       stray_acks_(m->GetCounter("doppel_command_acks_stray_total", "Acks for unknown or closed commands")) {}
 
 void CommandManager::SetSender(Sender sender) {
@@ -87,7 +88,9 @@ Status CommandManager::Restore() {
   return Status::Ok();
 }
 
-std::string CommandManager::NewId() { return fmt::format("c-{:06d}-{:08x}", ++seq_, static_cast<uint32_t>(rng_())); }
+std::string CommandManager::NewId() {
+  return fmt::format("c-{:06d}-{:08x}", ++seq_, static_cast<uint32_t>(rng_()));
+}
 
 Status CommandManager::Persist(const CommandRecord& c) {
   store::CommandRow row;
@@ -102,7 +105,8 @@ Status CommandManager::Persist(const CommandRecord& c) {
   row.updated_ns = c.updated_ns;
   nlohmann::json h = nlohmann::json::array();
   for (const auto& e : c.history) {
-    h.push_back({{"status", CommandStatusName(e.status)}, {"at", e.at_ns}, {"by", e.by}, {"reason", e.reason}});
+    h.push_back(
+        {{"status", CommandStatusName(e.status)}, {"at", e.at_ns}, {"by", e.by}, {"reason", e.reason}});
   }
   row.history_json = h.dump();
   return meta_->PutCommand(row);
@@ -161,8 +165,8 @@ Result<CommandRecord> CommandManager::Create(const std::string& twin, const std:
   return Get(copy.twin, copy.id);
 }
 
-void CommandManager::OnAck(const std::string& twin, const std::string& id, bool accepted, const std::string& reason,
-                           TimeNs now_ns) {
+void CommandManager::OnAck(const std::string& twin, const std::string& id, bool accepted,
+                           const std::string& reason, TimeNs now_ns) {
   std::lock_guard lk(mu_);
   deps_now_ns_ = now_ns;
   auto it = commands_.find(id);
@@ -188,7 +192,8 @@ void CommandManager::Tick(TimeNs now_ns) {
     if (!IsOpen(c.status)) continue;
     if (now_ns - c.created_ns >= timeout_ns_) {
       timed_out_.Inc();
-      spdlog::warn("command {} to '{}' timed out after {} ms without an ack", id, c.twin, timeout_ns_ / kNsPerMs);
+      spdlog::warn("command {} to '{}' timed out after {} ms without an ack", id, c.twin,
+                   timeout_ns_ / kNsPerMs);
       Transition(c, CommandStatus::kTimedOut, now_ns, "timeout",
                  fmt::format("no ack within {} ms", timeout_ns_ / kNsPerMs));
       last_send_attempt_.erase(id);

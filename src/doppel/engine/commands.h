@@ -30,8 +30,8 @@ class CommandManager {
 
   // Records a new pending command and hands it to the sender (status sent); a failed send
   // returns it to pending and Tick retries it every second until the timeout.
-  Result<CommandRecord> Create(const std::string& twin, const std::string& name, const nlohmann::json& request,
-                               const std::string& principal, TimeNs now_ns);
+  Result<CommandRecord> Create(const std::string& twin, const std::string& name,
+                               const nlohmann::json& request, const std::string& principal, TimeNs now_ns);
   // An ack from the device; acks for unknown or already closed commands are counted and ignored.
   void OnAck(const std::string& twin, const std::string& id, bool accepted, const std::string& reason,
              TimeNs now_ns);

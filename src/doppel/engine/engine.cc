@@ -26,9 +26,12 @@ Status EngineOptions::Validate() const {
   if (shards < 0 || shards > 256) return InvalidArgument("shards: must be in 0..256 (0: one per core)");
   if (queue_capacity < 16) return InvalidArgument("queue_capacity: must be at least 16 readings");
   if (allowed_lateness_ns < 0) return InvalidArgument("allowed_lateness_ns: must not be negative");
-  if (command_timeout_ns < 100 * kNsPerMs) return InvalidArgument("command_timeout_ns: must be at least 100 ms");
-  if (!(estimation.min_update_interval_s >= 0)) return InvalidArgument("estimation.min_update_interval_s: must not be negative");
-  if (!(estimation.series_interval_s >= 0)) return InvalidArgument("estimation.series_interval_s: must not be negative");
+  if (command_timeout_ns < 100 * kNsPerMs)
+    return InvalidArgument("command_timeout_ns: must be at least 100 ms");
+  if (!(estimation.min_update_interval_s >= 0))
+    return InvalidArgument("estimation.min_update_interval_s: must not be negative");
+  if (!(estimation.series_interval_s >= 0))
+    return InvalidArgument("estimation.series_interval_s: must not be negative");
   return Status::Ok();
 }
 
@@ -142,7 +145,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   impl->metrics = metrics;
   if (!impl->opts.now_ns) {
     impl->opts.now_ns = [] {
-      return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
   }
@@ -169,22 +173,29 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   impl->store = std::move(st).value();
   const auto& rec = impl->store->recovery();
   spdlog::info("store: replayed {} readings in {} records from {} segments{}", rec.readings, rec.records,
-               rec.segments, rec.truncated_bytes ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes) : "");
+               rec.segments,
+               rec.truncated_bytes ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes) : "");
 
-  impl->twins = std::make_unique<TwinRegistry>(std::move(models).value(), impl->meta.get(), options.provision);
+  impl->twins =
+      std::make_unique<TwinRegistry>(std::move(models).value(), impl->meta.get(), options.provision);
   DOPPEL_RETURN_IF_ERROR(impl->twins->Restore());
   impl->commands = std::make_unique<CommandManager>(impl->meta.get(), metrics, options.command_timeout_ns);
   DOPPEL_RETURN_IF_ERROR(impl->commands->Restore());
 
   Impl* raw = impl.get();
   for (int i = 0; i < shards; ++i) {
-    ShardDeps d{impl->store.get(), metrics, options.allowed_lateness_ns, options.queue_capacity, impl->opts.now_ns,
+    ShardDeps d{impl->store.get(),
+                metrics,
+                options.allowed_lateness_ns,
+                options.queue_capacity,
+                impl->opts.now_ns,
                 [raw](const std::vector<StreamEvent>& e) { raw->Publish(e); },
                 [raw](const std::string& twin) -> std::string {
                   auto t = raw->twins->Find(twin);
                   return t ? t->iface->id : std::string();
                 },
-                &raw->station_level, options.estimation};
+                &raw->station_level,
+                options.estimation};
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
@@ -265,7 +276,8 @@ void Engine::OnCommandAck(const ingest::CommandAck& ack) {
   auto rec = impl_->commands->Get(ack.twin, ack.id);
   if (!rec.ok() || rec->name != "setSpeed" || !rec->request.is_object()) return;
   auto it = rec->request.find("speed_rpm");
-  if (it != rec->request.end() && it->is_number()) impl_->ShardFor(ack.twin).SetSetpoint(ack.twin, it->get<double>());
+  if (it != rec->request.end() && it->is_number())
+    impl_->ShardFor(ack.twin).SetSetpoint(ack.twin, it->get<double>());
 }
 
 void Engine::Drain() {
@@ -305,8 +317,8 @@ Result<TwinView> Engine::CreateTwin(const TwinSpec& spec) {
   return impl_->View(**t);
 }
 
-Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const std::string& signal, TimeNs from_ns,
-                                                  TimeNs to_ns, size_t max_points) const {
+Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const std::string& signal,
+                                                  TimeNs from_ns, TimeNs to_ns, size_t max_points) const {
   auto t = impl_->twins->Find(twin);
   if (!t) return NotFound("twin '" + twin + "' not found");
   const bool estimate_series = signal.rfind("est.", 0) == 0 && impl_->opts.estimation.enabled &&

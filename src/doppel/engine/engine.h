@@ -30,9 +30,9 @@ class Env;
 namespace doppel::engine {
 
 struct EngineOptions {
-  std::string data_dir;    // required: series/ (the log) and meta.db live here
-  std::string models_dir;  // required: DTDL interfaces (*.json)
-  int shards = 0;          // 0: one per hardware thread (at least 1)
+  std::string data_dir;           // required: series/ (the log) and meta.db live here
+  std::string models_dir;         // required: DTDL interfaces (*.json)
+  int shards = 0;                 // 0: one per hardware thread (at least 1)
   size_t queue_capacity = 65536;  // readings per shard queue before Submit blocks
   TimeNs allowed_lateness_ns = 500 * kNsPerMs;
   TimeNs command_timeout_ns = 10 * kNsPerS;
@@ -82,8 +82,8 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   std::vector<TwinView> ListTwins(const TwinFilter& filter) const override;
   Result<TwinView> GetTwin(const std::string& id) const override;
   Result<TwinView> CreateTwin(const TwinSpec& spec) override;
-  Result<std::vector<Point>> QueryTelemetry(const std::string& twin, const std::string& signal, TimeNs from_ns,
-                                            TimeNs to_ns, size_t max_points) const override;
+  Result<std::vector<Point>> QueryTelemetry(const std::string& twin, const std::string& signal,
+                                            TimeNs from_ns, TimeNs to_ns, size_t max_points) const override;
   Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
                                       const nlohmann::json& request, const std::string& principal) override;
   Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const override;

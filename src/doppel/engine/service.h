@@ -8,10 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "doppel/core/reading.h"
 #include "doppel/core/status.h"
@@ -32,7 +31,7 @@ struct RelationshipRef {
 // A twin as readers see it: identity, properties and the latest value of every signal.
 struct TwinView {
   std::string id;
-  std::string model;  // DTMI, e.g. "dtmi:doppel:demo:Pump;1"
+  std::string model;                                   // DTMI, e.g. "dtmi:doppel:demo:Pump;1"
   nlohmann::json desired = nlohmann::json::object();   // properties the platform wants
   nlohmann::json reported = nlohmann::json::object();  // properties the device reported
   std::vector<RelationshipRef> relationships;
@@ -153,7 +152,7 @@ struct WhatIfRequest {
   int samples = 50;      // 1..1000 draws from the estimate's covariance
   uint64_t seed = 1;
   WhatIfOverrides overrides;
-  std::vector<WhatIfScenario> scenarios;  // empty: one scenario "base"
+  std::vector<WhatIfScenario> scenarios;    // empty: one scenario "base"
   double budget_s = kWhatIfDefaultBudgetS;  // wall time; exceeded -> kDeadlineExceeded
 };
 
@@ -189,12 +188,14 @@ class Service {
   // History of one signal in [from_ns, to_ns], downsampled to at most `max_points` points
   // (shape-preserving: min and max of each bucket are kept). kNotFound for an unknown twin.
   virtual Result<std::vector<Point>> QueryTelemetry(const std::string& twin, const std::string& signal,
-                                                    TimeNs from_ns, TimeNs to_ns, size_t max_points) const = 0;
+                                                    TimeNs from_ns, TimeNs to_ns,
+                                                    size_t max_points) const = 0;
 
   // Validates `request` against the twin model's command schema (kInvalidArgument naming the
   // field), records the command as pending and hands it to the transport.
   virtual Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
-                                              const nlohmann::json& request, const std::string& principal) = 0;
+                                              const nlohmann::json& request,
+                                              const std::string& principal) = 0;
   virtual Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const = 0;
   virtual Result<CommandRecord> GetCommand(const std::string& twin, const std::string& id) const = 0;
 

@@ -10,7 +10,8 @@ namespace doppel::engine {
 
 namespace {
 int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 constexpr auto kTick = std::chrono::milliseconds(50);
@@ -34,23 +35,25 @@ Shard::Shard(int index, ShardDeps deps)
       deps_(std::move(deps)),
       ingested_(deps_.metrics->GetCounter("doppel_readings_ingested_total",
                                           "Readings accepted: written to the store's log")),
-      late_(deps_.metrics->GetCounter("doppel_readings_late_total",
-                                      "Readings behind their twin's watermark: stored, not applied in order")),
+      late_(
+          deps_.metrics->GetCounter("doppel_readings_late_total",
+                                    "Readings behind their twin's watermark: stored, not applied in order")),
       store_errors_(deps_.metrics->GetCounter("doppel_store_errors_total", "Store appends that failed")),
       blocked_ns_(deps_.metrics->GetCounter("doppel_ingest_blocked_nanoseconds_total",
                                             "Time producers waited on full shard queues (backpressure)")),
       depth_(deps_.metrics->GetGauge("doppel_queue_depth", "Readings queued per shard",
                                      "shard=\"" + std::to_string(index) + "\"")),
-      queue_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
-                                                 "stage=\"queue\"")),
-      store_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
-                                                 "stage=\"store\"")),
-      apply_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds", "Latency of each pipeline stage",
-                                                 "stage=\"apply\"")),
+      queue_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds",
+                                                 "Latency of each pipeline stage", "stage=\"queue\"")),
+      store_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds",
+                                                 "Latency of each pipeline stage", "stage=\"store\"")),
+      apply_latency_(deps_.metrics->GetHistogram("doppel_stage_latency_seconds",
+                                                 "Latency of each pipeline stage", "stage=\"apply\"")),
       est_updates_(deps_.metrics->GetCounter("doppel_estimator_updates_total",
                                              "Estimator steps applied to bound twins")),
-      est_failures_(deps_.metrics->GetCounter("doppel_estimator_failures_total",
-                                              "Estimator steps that failed (divergence; the twin's estimator restarts)")) {}
+      est_failures_(deps_.metrics->GetCounter(
+          "doppel_estimator_failures_total",
+          "Estimator steps that failed (divergence; the twin's estimator restarts)")) {}
 
 Shard::~Shard() { Stop(); }
 
@@ -76,7 +79,9 @@ void Shard::Push(std::vector<Reading> batch, std::shared_ptr<Completion> done) {
   std::unique_lock lk(mu_);
   if (queued_readings_ > 0 && queued_readings_ + n > deps_.queue_capacity) {
     int64_t t0 = SteadyNs();
-    not_full_.wait(lk, [&] { return queued_readings_ == 0 || queued_readings_ + n <= deps_.queue_capacity || stopping_; });
+    not_full_.wait(lk, [&] {
+      return queued_readings_ == 0 || queued_readings_ + n <= deps_.queue_capacity || stopping_;
+    });
     blocked_ns_.Inc(static_cast<uint64_t>(SteadyNs() - t0));
   }
   queued_readings_ += n;
@@ -251,7 +256,8 @@ void Shard::ReleaseAndApply(bool flush_all) {
       if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
       events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
       if (ts.estimator) est_changed |= ts.estimator->Add(r, level, &est_series_);
-      if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr && r.quality != Quality::kBad) {
+      if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr &&
+          r.quality != Quality::kBad) {
         deps_.station_level->store(r.value, std::memory_order_relaxed);
       }
     }
@@ -280,7 +286,8 @@ void Shard::ReleaseAndApply(bool flush_all) {
     Status st = deps_.store->Append(index_, est_series_);
     if (!st.ok()) {
       store_errors_.Inc();
-      spdlog::error("shard {}: storing {} estimate points failed: {}", index_, est_series_.size(), st.ToString());
+      spdlog::error("shard {}: storing {} estimate points failed: {}", index_, est_series_.size(),
+                    st.ToString());
     }
   }
   if (!events.empty() && deps_.publish) deps_.publish(events);

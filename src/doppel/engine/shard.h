@@ -6,6 +6,7 @@
 // quiet twin's buffered readings are released by processing time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -16,8 +17,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <atomic>
 
 #include "doppel/core/metrics.h"
 #include "doppel/engine/behavior.h"
@@ -86,8 +85,8 @@ class Shard {
     explicit TwinState(TimeNs lateness) : reorder(lateness) {}
     ingest::ReorderBuffer reorder;
     LatestValues latest;
-    bool level_source = false;                 // a tank twin: its level_m feeds the pumps
-    std::unique_ptr<TwinEstimator> estimator;  // bound twins only
+    bool level_source = false;                  // a tank twin: its level_m feeds the pumps
+    std::unique_ptr<TwinEstimator> estimator;   // bound twins only
     int64_t est_updates = 0, est_failures = 0;  // counted into the metrics so far
   };
 

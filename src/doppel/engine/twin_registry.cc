@@ -29,7 +29,8 @@ Status TwinRegistry::Restore() {
   for (const auto& row : *rows) {
     const model::Interface* iface = models_.Find(row.model);
     if (iface == nullptr) {
-      spdlog::warn("twin '{}': model '{}' is not loaded; the twin is kept on disk but not served", row.id, row.model);
+      spdlog::warn("twin '{}': model '{}' is not loaded; the twin is kept on disk but not served", row.id,
+                   row.model);
       continue;
     }
     auto t = std::make_shared<TwinInfo>();
@@ -82,7 +83,8 @@ Result<std::shared_ptr<const TwinInfo>> TwinRegistry::Create(const TwinSpec& spe
 
 Result<std::shared_ptr<const TwinInfo>> TwinRegistry::CreateLocked(const TwinSpec& spec, TimeNs now_ns) {
   if (spec.id.empty() || spec.id.size() > 256 || spec.id.find_first_of("/+#*? \t\n") != std::string::npos) {
-    return InvalidArgument("id: '" + spec.id + "' must be 1..256 characters without '/', '+', '#', '*', '?' or spaces");
+    return InvalidArgument("id: '" + spec.id +
+                           "' must be 1..256 characters without '/', '+', '#', '*', '?' or spaces");
   }
   if (twins_.count(spec.id)) return AlreadyExists("twin '" + spec.id + "' already exists");
   const model::Interface* iface = models_.Find(spec.model);
@@ -95,7 +97,8 @@ Result<std::shared_ptr<const TwinInfo>> TwinRegistry::CreateLocked(const TwinSpe
     if (iface->FindRelationship(r.name) == nullptr) {
       return InvalidArgument(at + ".name: model " + spec.model + " has no relationship '" + r.name + "'");
     }
-    if (!twins_.count(r.target)) return InvalidArgument(at + ".target: twin '" + r.target + "' does not exist");
+    if (!twins_.count(r.target))
+      return InvalidArgument(at + ".target: twin '" + r.target + "' does not exist");
   }
   auto t = std::make_shared<TwinInfo>();
   t->id = spec.id;
