@@ -170,4 +170,30 @@ class BitReader {
   bool failed_ = false;
 };
 
+// File names "<prefix><seq, at least 10 digits><suffix>" (segments, rollup files): the one
+// spelling shared by every writer and reader of such names.
+inline std::string SequencedFileName(std::string_view prefix, uint64_t seq, std::string_view suffix) {
+  std::string digits = std::to_string(seq);
+  if (digits.size() < 10) digits.insert(0, 10 - digits.size(), '0');
+  return std::string(prefix) + digits + std::string(suffix);
+}
+
+// Parses a name written by SequencedFileName; false for any other name.
+inline bool ParseSequencedFileName(std::string_view name, std::string_view prefix, std::string_view suffix,
+                                   uint64_t* seq) {
+  if (name.size() < prefix.size() + 10 + suffix.size() || !name.starts_with(prefix) ||
+      !name.ends_with(suffix)) {
+    return false;
+  }
+  std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 19) return false;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *seq = v;
+  return true;
+}
+
 }  // namespace doppel::store::coding

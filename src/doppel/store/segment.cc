@@ -39,27 +39,10 @@ Status ReadBlock(std::string_view file, uint64_t offset, uint64_t length, std::s
 
 }  // namespace
 
-std::string FileName(uint64_t seq) {
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "chunks-%010llu.seg", static_cast<unsigned long long>(seq));
-  return buf;
-}
+std::string FileName(uint64_t seq) { return coding::SequencedFileName("chunks-", seq, ".seg"); }
 
 bool ParseFileName(std::string_view name, uint64_t* seq) {
-  constexpr std::string_view kPrefix = "chunks-", kSuffix = ".seg";
-  if (name.size() < kPrefix.size() + 10 + kSuffix.size() || !name.starts_with(kPrefix) ||
-      !name.ends_with(kSuffix)) {
-    return false;
-  }
-  std::string_view digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
-  if (digits.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *seq = v;
-  return true;
+  return coding::ParseSequencedFileName(name, "chunks-", ".seg", seq);
 }
 
 std::string Build(Contents* c, const std::vector<std::vector<std::string_view>>& chunk_data) {
