@@ -183,20 +183,7 @@ Status SeriesStore::Impl::CheckpointLocked(bool force) {
   }
   const std::string bytes = segment::Build(&contents, data);
   const std::string path = opts.dir + "/" + segment::FileName(contents.seq);
-  {
-    auto f = env->NewAppendableFile(path + ".tmp");
-    if (!f.ok()) return f.status();
-    Status st = (*f)->Append(bytes);
-    if (st.ok()) st = (*f)->Sync();
-    Status cst = (*f)->Close();
-    if (st.ok()) st = cst;
-    if (st.ok()) st = env->RenameFile(path + ".tmp", path);
-    if (st.ok()) st = env->SyncDir(opts.dir);
-    if (!st.ok()) {
-      (void)env->RemoveFile(path + ".tmp");
-      return st;
-    }
-  }
+  DOPPEL_RETURN_IF_ERROR(WriteFileDurably(path, bytes));
   segment_bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
   chunk_segments[contents.seq] = {bytes.size(), has_sealed};
   for (Captured& c : caps) {

@@ -145,22 +145,25 @@ Status SeriesStore::Impl::LoadRollups() {
   return Status::Ok();
 }
 
-Status SeriesStore::Impl::WriteRollupFile(rollupfile::Contents* c) {
-  c->seq = next_rollup_seq++;
-  const std::string bytes = rollupfile::Build(*c);
-  const std::string path = opts.dir + "/" + rollupfile::FileName(c->seq);
-  auto f = env->NewAppendableFile(path + ".tmp");
+Status SeriesStore::Impl::WriteFileDurably(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  auto f = env->NewAppendableFile(tmp);
   if (!f.ok()) return f.status();
   Status st = (*f)->Append(bytes);
   if (st.ok()) st = (*f)->Sync();
   Status cst = (*f)->Close();
   if (st.ok()) st = cst;
-  if (st.ok()) st = env->RenameFile(path + ".tmp", path);
+  if (st.ok()) st = env->RenameFile(tmp, path);
   if (st.ok()) st = env->SyncDir(opts.dir);
-  if (!st.ok()) {
-    (void)env->RemoveFile(path + ".tmp");
-    return st;
-  }
+  if (!st.ok()) (void)env->RemoveFile(tmp);
+  return st;
+}
+
+Status SeriesStore::Impl::WriteRollupFile(rollupfile::Contents* c) {
+  c->seq = next_rollup_seq++;
+  const std::string bytes = rollupfile::Build(*c);
+  const std::string path = opts.dir + "/" + rollupfile::FileName(c->seq);
+  DOPPEL_RETURN_IF_ERROR(WriteFileDurably(path, bytes));
   rollup_files[c->seq] = bytes.size();
   rollup_file_count.store(rollup_files.size(), std::memory_order_relaxed);
   rollup_file_bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
@@ -231,18 +234,7 @@ Status SeriesStore::Impl::RewriteSegment(uint64_t seq) {
     return Status::Ok();
   }
   const std::string bytes = segment::Build(&out, blocks);
-  auto f = env->NewAppendableFile(path + ".tmp");
-  if (!f.ok()) return f.status();
-  Status st = (*f)->Append(bytes);
-  if (st.ok()) st = (*f)->Sync();
-  Status cst = (*f)->Close();
-  if (st.ok()) st = cst;
-  if (st.ok()) st = env->RenameFile(path + ".tmp", path);  // atomically replaces the old file
-  if (st.ok()) st = env->SyncDir(opts.dir);
-  if (!st.ok()) {
-    (void)env->RemoveFile(path + ".tmp");
-    return st;
-  }
+  DOPPEL_RETURN_IF_ERROR(WriteFileDurably(path, bytes));  // atomically replaces the old file
   segment_bytes.fetch_sub(std::min(old_bytes, segment_bytes.load()), std::memory_order_relaxed);
   segment_bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
   chunk_segments[seq] = {bytes.size(), has_sealed};

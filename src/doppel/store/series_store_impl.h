@@ -132,6 +132,9 @@ struct SeriesStore::Impl {
   // retention.cc; caller holds checkpoint_mu.
   Status EnforceRetentionLocked(TimeNs now_ns);
   Status RewriteSegment(uint64_t seq);
+  // Writes `bytes` to path.tmp, syncs, renames it over `path` and syncs the directory; on any
+  // failure the temporary file is removed and `path` is untouched.
+  Status WriteFileDurably(const std::string& path, std::string_view bytes);
   Status WriteRollupFile(rollupfile::Contents* c);
   // checkpoint.cc; caller holds checkpoint_mu. Without `force`, does nothing when no batch was
   // appended since the last checkpoint.
