@@ -43,6 +43,23 @@ std::vector<RollupBucket> RollupRange(const Series& s, TimeNs from, TimeNs to) {
   return out;
 }
 
+// [from, to] of one series, read under its lock: the part before the raw horizon (data dropped
+// by retention) as rollup buckets, the rest as raw samples starting at raw_from.
+struct SplitRange {
+  View raw;
+  std::vector<RollupBucket> rolled;
+  TimeNs raw_from;
+};
+
+SplitRange SplitAtHorizon(const Series& s, TimeNs from_ns, TimeNs to_ns) {
+  SplitRange r;
+  std::shared_lock lk(s.mu);
+  r.raw_from = std::max(from_ns, RawFrom(s.raw_horizon));
+  if (from_ns < r.raw_from) r.rolled = RollupRange(s, from_ns, std::min(to_ns, r.raw_from - 1));
+  if (r.raw_from <= to_ns) r.raw = TakeView(s, r.raw_from, to_ns);
+  return r;
+}
+
 }  // namespace
 
 Result<std::vector<Sample>> SeriesStore::Query(const std::string& twin, const std::string& signal,
@@ -50,15 +67,7 @@ Result<std::vector<Sample>> SeriesStore::Query(const std::string& twin, const st
   DOPPEL_RETURN_IF_ERROR(CheckRange(from_ns, to_ns));
   const Series* s = impl_->Find(twin, signal);
   if (s == nullptr) return std::vector<Sample>{};
-  View v;
-  std::vector<RollupBucket> rolled;
-  TimeNs raw_from;
-  {
-    std::shared_lock lk(s->mu);
-    raw_from = std::max(from_ns, RawFrom(s->raw_horizon));
-    if (from_ns < raw_from) rolled = RollupRange(*s, from_ns, std::min(to_ns, raw_from - 1));
-    if (raw_from <= to_ns) v = TakeView(*s, raw_from, to_ns);
-  }
+  auto [v, rolled, raw_from] = SplitAtHorizon(*s, from_ns, to_ns);
   std::vector<Sample> out;
   if (raw_from <= to_ns) DOPPEL_RETURN_IF_ERROR(DownsampleView(v, max_points, &out));
   if (rolled.empty()) return out;
@@ -82,15 +91,7 @@ Result<std::vector<AggregatePoint>> SeriesStore::Aggregate(const std::string& tw
   if (step_ns <= 0) return InvalidArgument("step_ns: must be positive, got " + std::to_string(step_ns));
   const Series* s = impl_->Find(twin, signal);
   if (s == nullptr) return std::vector<AggregatePoint>{};
-  View v;
-  std::vector<RollupBucket> rolled;
-  TimeNs raw_from;
-  {
-    std::shared_lock lk(s->mu);
-    raw_from = std::max(from_ns, RawFrom(s->raw_horizon));
-    if (from_ns < raw_from) rolled = RollupRange(*s, from_ns, std::min(to_ns, raw_from - 1));
-    if (raw_from <= to_ns) v = TakeView(*s, raw_from, to_ns);
-  }
+  auto [v, rolled, raw_from] = SplitAtHorizon(*s, from_ns, to_ns);
   std::vector<Bucket> buckets, raw;
   // Rollup buckets count in the query bucket holding their start.
   for (const RollupBucket& r : rolled) {
