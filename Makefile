@@ -2,6 +2,11 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# ccache speeds rebuilds where the machine has it; nothing depends on it.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+ifneq ($(CCACHE),)
+CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
+endif
 BENCHES ?= ingest store estimate nab cmapss
 
 .PHONY: setup configure build build-all demo test test-asan test-e2e fuzz-smoke bench web clean
