@@ -9,7 +9,7 @@ CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCH
 endif
 BENCHES ?= ingest store estimate nab cmapss
 
-.PHONY: setup configure build build-all demo test test-asan test-e2e fuzz-smoke bench web clean
+.PHONY: setup configure build build-all test-peers demo test test-asan test-e2e fuzz-smoke bench web clean
 
 setup:
 	@./scripts/setup
@@ -20,8 +20,14 @@ configure:
 build: configure web
 	@cmake --build $(BUILD) -j $(JOBS) --target doppel
 
-build-all: configure web
+build-all: configure web test-peers
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Protocol peers the tests start (node-opcua's server for the OPC UA adapter tests).
+tests/opcua/node_modules/.package-lock.json: tests/opcua/package-lock.json
+	npm ci --prefix tests/opcua --no-audit --no-fund --loglevel=error
+
+test-peers: tests/opcua/node_modules/.package-lock.json
 
 # The dashboard (web/, TypeScript + Vite) -> web/dist, served by doppel at /.
 web/node_modules/.package-lock.json: web/package-lock.json

@@ -133,14 +133,16 @@ int RunEstimateBench(const std::vector<std::string>& args) {
   const size_t filter_updates = ArgOr(args, "updates", 20000);
   // The engine's default: estimator steps at most every min_interval_s of source time per twin.
   const double min_interval = ArgOrD(args, "min-interval", engine::EstimationOptions{}.min_update_interval_s);
+  // --pipeline-only=1: skip filters and what-if (for profiling the ingest path).
+  const bool pipeline_only = ArgOr(args, "pipeline-only", 0) != 0;
   spdlog::set_level(spdlog::level::warn);
   namespace fs = std::filesystem;
   fs::path work = fs::temp_directory_path() / ("doppel-bench-estimate-" + platform::RandomHex(4));
   fs::create_directories(work);
 
   std::cerr << "filters: " << filter_updates << " updates each on the pump twin...\n";
-  const double ekf = FilterRate(false, filter_updates);
-  const double ukf = FilterRate(true, filter_updates / 4);
+  const double ekf = pipeline_only ? 0 : FilterRate(false, filter_updates);
+  const double ukf = pipeline_only ? 0 : FilterRate(true, filter_updates / 4);
 
   std::cerr << "generating " << messages << " station telemetry messages from the plant (" << pumps
             << " pumps + tank, 10 Hz)...\n";
@@ -181,7 +183,7 @@ int RunEstimateBench(const std::vector<std::string>& args) {
   do {
     if (Status s = sim.AdvanceBy(day); !s.ok()) return Fail(s);
     ++reps;
-  } while (WallSince(w0) < 0.5);
+  } while (!pipeline_only && WallSince(w0) < 0.5);
   const double whatif_rate = reps * day / WallSince(w0);
   // The pump twin's API what-if from a converged estimate.
   engine::EstimateSnapshot snap;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "doppel/estimate/pump_estimator.h"
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
 
@@ -17,7 +18,6 @@ namespace doppel::engine {
 namespace {
 
 using physics::SignalKind;
-constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr const char* kPumpModel = "dtmi:doppel:demo:Pump;1";
 constexpr const char* kTankModel = "dtmi:doppel:demo:Tank;1";
 
@@ -38,13 +38,9 @@ class PumpBehavior final : public BehaviorModel {
       return;
     }
     system_ = std::move(d).value();
-    filter_.system = system_.get();
-    filter_.estimated_parameters = {"pump.impeller_wear", "pump.bearing_wear", "pump.flow_bias_m3h"};
-    filter_.measurements = {"flow_m3h", "discharge_pressure_bar", "speed_rpm",
-                            "power_kw", "motor_temp_c",           "vibration_mm_s"};
-    meas_std_.resize(6);
-    meas_std_ << 1.0, 0.01, 2.0, 0.1, 0.2, 0.1;
-    vibration_ch_ = 5;
+    const estimate::PumpEstimatorSpec& spec = estimate::DefaultPumpEstimatorSpec();
+    filter_ = spec.Model(system_.get());
+    meas_std_ = spec.measurement_std;
     setpoint_in_ = system_->IndexOf(SignalKind::kInput, "speed_setpoint_rpm");
     level_in_ = system_->IndexOf(SignalKind::kInput, "level_m");
     for (const auto& s : system_->states()) {
@@ -59,15 +55,10 @@ class PumpBehavior final : public BehaviorModel {
     }
     for (const auto& m : filter_.measurements)
       measured_out_.push_back(system_->IndexOf(SignalKind::kOutput, m));
-    const int n = static_cast<int>(display_.size());
-    init_std_.resize(n);
-    init_std_ << 100, 20, 0.3, 0.3, 20;
-    process_std_.resize(n);
-    process_std_ << 5.0, 0.05, 1e-5, 1e-5, 1e-4;
-    lower_.resize(n);
-    lower_ << 0, -kInf, 0, 0, -kInf;
-    upper_.resize(n);
-    upper_ << kInf, kInf, 1, 1, kInf;
+    init_std_ = spec.initial_std;
+    process_std_ = spec.process_std;
+    lower_ = spec.lower_bound;
+    upper_ = spec.upper_bound;
   }
   bool ok() const { return system_ != nullptr; }
 };
@@ -94,37 +85,11 @@ int BehaviorModel::Channel(std::string_view signal) const {
   return -1;
 }
 
-double BehaviorModel::SensorStd(int k, double v) const {
-  if (k == vibration_ch_) return 0.05 + 0.03 * std::abs(v);
-  return meas_std_[k];
-}
+double BehaviorModel::SensorStd(int k, double) const { return meas_std_[k]; }
 
 estimate::EstimatorOptions BehaviorModel::InitialOptions(const Eigen::VectorXd& first,
                                                          const std::vector<bool>& present, double t0) const {
-  estimate::EstimatorOptions o;
-  o.initial_time_s = t0;
-  const int nx = system_->num_states();
-  const int n = nx + static_cast<int>(aug_param_idx_.size());
-  o.initial_mean.resize(n);
-  o.initial_mean.head(nx) = system_->DefaultValues(SignalKind::kState);
-  Eigen::VectorXd p = system_->DefaultValues(SignalKind::kParameter);
-  for (size_t i = 0; i < aug_param_idx_.size(); ++i)
-    o.initial_mean[nx + static_cast<int>(i)] = p[aug_param_idx_[i]];
-  // Start the states at what the sensors say (speed and motor temperature are measured directly).
-  for (int i = 0; i < nx; ++i) {
-    int k = Channel(display_[static_cast<size_t>(i)]);
-    if (k >= 0 && static_cast<size_t>(k) < present.size() && present[static_cast<size_t>(k)] &&
-        std::isfinite(first[k])) {
-      o.initial_mean[i] = first[k];
-    }
-  }
-  o.initial_std = init_std_;
-  o.process_std = process_std_;
-  o.measurement_std = meas_std_;
-  o.max_step_s = 0.5;
-  o.lower_bound = lower_;
-  o.upper_bound = upper_;
-  return o;
+  return estimate::DefaultPumpEstimatorSpec().InitialOptions(filter_, first, present, t0);
 }
 
 Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(

@@ -38,7 +38,9 @@ class BehaviorModel {
 
   // Measurement channel of a telemetry name, or -1.
   int Channel(std::string_view signal) const;
-  // Sensor noise std of channel k at measured value v (value-dependent for vibration).
+  // Sensor noise std of channel k passed with a reading v: the absolute part; the estimator adds
+  // the value-dependent part (vibration: 3 %) at its prediction (EstimatorOptions::
+  // measurement_rel_std), so a reading's own value does not weight it.
   double SensorStd(int k, double v) const;
   // Estimator options with the initial state taken from a first sample (NaN where unknown).
   estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first_sample,

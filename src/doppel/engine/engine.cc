@@ -49,6 +49,7 @@ struct Engine::Impl {
   std::shared_ptr<const std::map<uint64_t, StreamCallback>> subscribers =
       std::make_shared<std::map<uint64_t, StreamCallback>>();
   uint64_t next_sub = 1;
+  std::atomic<size_t> subscriber_count{0};  // shards skip building events when zero
 
   std::thread housekeeping;
   std::mutex hk_mu;
@@ -195,7 +196,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
                   return t ? t->iface->id : std::string();
                 },
                 &raw->station_level,
-                options.estimation};
+                options.estimation,
+                &raw->subscriber_count};
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
@@ -375,6 +377,7 @@ uint64_t Engine::SubscribeStream(StreamCallback cb) {
   auto next = std::make_shared<std::map<uint64_t, StreamCallback>>(*impl_->subscribers);
   uint64_t id = impl_->next_sub++;
   (*next)[id] = std::move(cb);
+  impl_->subscriber_count.store(next->size(), std::memory_order_relaxed);
   impl_->subscribers = std::move(next);
   return id;
 }
@@ -383,6 +386,7 @@ void Engine::UnsubscribeStream(uint64_t subscription) {
   std::lock_guard lk(impl_->sub_mu);
   auto next = std::make_shared<std::map<uint64_t, StreamCallback>>(*impl_->subscribers);
   next->erase(subscription);
+  impl_->subscriber_count.store(next->size(), std::memory_order_relaxed);
   impl_->subscribers = std::move(next);
 }
 

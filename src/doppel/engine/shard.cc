@@ -15,6 +15,7 @@ int64_t SteadyNs() {
       .count();
 }
 constexpr auto kTick = std::chrono::milliseconds(50);
+constexpr int64_t kSnapshotIntervalNs = 20'000'000;
 }  // namespace
 
 void Completion::Done(const Status& s, uint64_t late_count) {
@@ -125,8 +126,10 @@ void Shard::Run() {
     items.clear();
     if (stop) {
       ReleaseAndApply(/*flush_all=*/true);
+      PublishSnapshots(/*force=*/true);
       return;
     }
+    PublishSnapshots(/*force=*/false);
   }
 }
 
@@ -192,15 +195,20 @@ void Shard::Process(std::vector<Item>& items) {
   // Late counts are attributed per item, so HTTP callers learn theirs.
   const TimeNs now = deps_.now_ns();
   size_t offset = 0;
+  TwinState* ts = nullptr;  // messages are one twin's: look it up once per run of readings
+  const std::string* ts_twin = nullptr;
   for (Item& it : items) {
     uint64_t late = 0;
     size_t n = it.flush ? 0 : (items.size() == 1 ? all.size() : it.batch.size());
     if (st.ok()) {
       for (size_t i = offset; i < offset + n; ++i) {
         Reading& r = all[i];
-        TwinState& ts = State(r.twin);
-        if (ts.reorder.size() == 0) buffered_.push_back(r.twin);
-        if (!ts.reorder.Add(std::move(r), now)) ++late;
+        if (ts == nullptr || *ts_twin != r.twin) {
+          ts = &State(r.twin);
+          ts_twin = &twins_.find(r.twin)->first;
+        }
+        if (ts->reorder.size() == 0) buffered_.push_back(r.twin);
+        if (!ts->reorder.Add(std::move(r), now)) ++late;
       }
     }
     offset += n;
@@ -209,6 +217,7 @@ void Shard::Process(std::vector<Item>& items) {
   }
   int64_t t_apply = SteadyNs();
   ReleaseAndApply(flush);
+  if (flush) PublishSnapshots(/*force=*/true);
   if (!all.empty()) apply_latency_.Observe(static_cast<double>(SteadyNs() - t_apply) * 1e-9);
   for (Item& it : items) {
     if (it.flush && it.done) it.done->Done(Status::Ok(), 0);
@@ -218,9 +227,10 @@ void Shard::Process(std::vector<Item>& items) {
 void Shard::ReleaseAndApply(bool flush_all) {
   if (buffered_.empty()) return;
   const TimeNs now = deps_.now_ns();
-  std::vector<Reading> released;
+  std::vector<Reading>& released = released_;
   std::vector<StreamEvent> events;
-  std::vector<std::pair<std::string, std::shared_ptr<const LatestValues>>> changed;
+  const bool stream = deps_.publish && (deps_.stream_subscribers == nullptr ||
+                                        deps_.stream_subscribers->load(std::memory_order_relaxed) > 0);
   std::vector<std::pair<std::string, std::shared_ptr<const EstimateSnapshot>>> estimated;
   std::vector<std::string> still;
   est_series_.clear();
@@ -254,7 +264,7 @@ void Shard::ReleaseAndApply(bool flush_all) {
     for (const Reading& r : released) {
       SignalValue& v = ts.latest[r.signal];
       if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
-      events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
+      if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
       if (ts.estimator) est_changed |= ts.estimator->Add(r, level, &est_series_);
       if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr &&
           r.quality != Quality::kBad) {
@@ -269,12 +279,14 @@ void Shard::ReleaseAndApply(bool flush_all) {
       ts.est_failures = ts.estimator->failures();
       if (est_changed) estimated.emplace_back(twin, ts.estimator->snapshot());
     }
-    changed.emplace_back(twin, std::make_shared<const LatestValues>(ts.latest));
+    if (!ts.dirty) {
+      ts.dirty = true;
+      dirty_.push_back(twin);
+    }
   }
   buffered_ = std::move(still);
-  if (!changed.empty()) {
+  if (!estimated.empty()) {
     std::lock_guard lk(snap_mu_);
-    for (auto& [twin, snap] : changed) snapshots_[twin] = std::move(snap);
     for (auto& [twin, snap] : estimated) {
       if (snap) estimates_[twin] = std::move(snap);
     }
@@ -291,6 +303,30 @@ void Shard::ReleaseAndApply(bool flush_all) {
     }
   }
   if (!events.empty() && deps_.publish) deps_.publish(events);
+}
+
+void Shard::PublishSnapshots(bool force) {
+  if (dirty_.empty()) return;
+  const int64_t now = SteadyNs();
+  std::vector<std::pair<const std::string*, std::shared_ptr<const LatestValues>>> ready;
+  size_t kept = 0;
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    auto it = twins_.find(dirty_[i]);
+    if (it == twins_.end()) continue;
+    TwinState& ts = it->second;
+    if (!force && now - ts.snapshot_steady_ns < kSnapshotIntervalNs) {
+      if (kept != i) dirty_[kept] = std::move(dirty_[i]);
+      ++kept;
+      continue;
+    }
+    ts.dirty = false;
+    ts.snapshot_steady_ns = now;
+    ready.emplace_back(&it->first, std::make_shared<const LatestValues>(ts.latest));
+  }
+  dirty_.resize(kept);
+  if (ready.empty()) return;
+  std::lock_guard lk(snap_mu_);
+  for (auto& [twin, snap] : ready) snapshots_[*twin] = std::move(snap);
 }
 
 }  // namespace doppel::engine

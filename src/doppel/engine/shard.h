@@ -52,6 +52,8 @@ struct ShardDeps {
   std::function<std::string(const std::string&)> model_of;
   std::atomic<double>* station_level = nullptr;
   EstimationOptions estimation;
+  // Stream subscribers right now (null: always build stream events).
+  const std::atomic<size_t>* stream_subscribers = nullptr;
 };
 
 class Shard {
@@ -88,12 +90,18 @@ class Shard {
     bool level_source = false;                  // a tank twin: its level_m feeds the pumps
     std::unique_ptr<TwinEstimator> estimator;   // bound twins only
     int64_t est_updates = 0, est_failures = 0;  // counted into the metrics so far
+    bool dirty = false;                         // `latest` changed since its last snapshot
+    int64_t snapshot_steady_ns = 0;             // when the last snapshot was published
   };
 
   void Run();
   void Process(std::vector<Item>& items);
   void ReleaseAndApply(bool flush_all);
   TwinState& State(const std::string& twin);
+  // Publishes the latest-values snapshot of every dirty twin whose last one is older than
+  // kSnapshotInterval (all of them with `force`): readers see values at most that stale, and a
+  // busy twin is not copied on every group commit.
+  void PublishSnapshots(bool force);
 
   const int index_;
   ShardDeps deps_;
@@ -110,6 +118,8 @@ class Shard {
   // Owned by the shard thread.
   std::unordered_map<std::string, TwinState> twins_;
   std::vector<std::string> buffered_;  // twins whose reorder buffer may hold readings
+  std::vector<std::string> dirty_;     // twins with TwinState::dirty set
+  std::vector<Reading> released_;      // scratch: one twin's released readings
 
   // Snapshots (guarded by snap_mu_).
   mutable std::mutex snap_mu_;

@@ -28,6 +28,10 @@ Status EstimatorOptions::Validate(int n, int m) const {
   DOPPEL_RETURN_IF_ERROR(size(measurement_std, m, "measurement_std", false));
   DOPPEL_RETURN_IF_ERROR(size(lower_bound, n, "lower_bound", true));
   DOPPEL_RETURN_IF_ERROR(size(upper_bound, n, "upper_bound", true));
+  DOPPEL_RETURN_IF_ERROR(size(measurement_rel_std, m, "measurement_rel_std", true));
+  if (!(measurement_rel_std.array() >= 0).all() || !measurement_rel_std.allFinite()) {
+    return InvalidArgument("estimator options: measurement_rel_std must be >= 0 and finite");
+  }
   if (!initial_mean.allFinite()) return InvalidArgument("estimator options: initial_mean not finite");
   if (!(initial_std.array() > 0).all() || !initial_std.allFinite()) {
     return InvalidArgument("estimator options: initial_std must be > 0 and finite");
@@ -100,6 +104,7 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
     if (here && std::isfinite(m.values[k])) rows.push_back(k);
   }
   Eigen::VectorXd y(static_cast<Eigen::Index>(rows.size())), r(y.size());
+  bool relative = false;
   for (size_t i = 0; i < rows.size(); ++i) {
     const int k = rows[i];
     double sd = m.std.size() ? m.std[k] : opt_.measurement_std[k];
@@ -108,9 +113,18 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
                              "' must be > 0");
     }
     y[static_cast<Eigen::Index>(i)] = m.values[k];
-    r[static_cast<Eigen::Index>(i)] = sd * sd;
+    r[static_cast<Eigen::Index>(i)] = sd;  // a std until the relative part is added below
+    relative |= opt_.measurement_rel_std.size() != 0 && opt_.measurement_rel_std[k] > 0;
   }
   DOPPEL_RETURN_IF_ERROR(Predict(m.t));
+  if (relative) {  // value-dependent noise at the predicted measurement
+    const Eigen::VectorXd yhat = model_.Observe<double>(t_, mean(), u_, rows);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto j = static_cast<Eigen::Index>(i);
+      if (std::isfinite(yhat[j])) r[j] += opt_.measurement_rel_std[rows[i]] * std::abs(yhat[j]);
+    }
+  }
+  r = r.array().square();
   UpdateReport rep;
   rep.channels = rows;
   if (rows.empty()) {

@@ -36,7 +36,13 @@ struct EstimatorOptions {
   // (units: state unit/√s). For an estimated parameter it is its random-walk intensity. ≥ 0.
   Eigen::VectorXd process_std;      // size n
   Eigen::VectorXd measurement_std;  // size m, each > 0: default sensor noise (per update overridable)
-  double max_step_s = 0.5;          // prediction RK4 substep (s), > 0
+  // Size m or empty (= zeros), each ≥ 0: value-dependent sensor noise. Channel k's noise std in
+  // an update is std_k + measurement_rel_std[k]·|ŷ_k|, std_k from the Measurement (or
+  // measurement_std) and ŷ_k the predicted measurement h(mean) at the update time. Evaluated at
+  // the prediction, not at the reading: weighting readings by their own value biases the estimate
+  // (low readings would get more weight).
+  Eigen::VectorXd measurement_rel_std;
+  double max_step_s = 0.5;  // prediction RK4 substep (s), > 0
   // Reject (do not apply) an update whose NIS exceeds this; 0 = never reject. Rejected updates
   // are still recorded in the innovation statistics.
   double nis_gate = 0;

@@ -7,31 +7,46 @@ namespace doppel::ingest {
 bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
   if (r.source_ts_ns < last_released_ns_) return false;
   max_seen_ns_ = std::max(max_seen_ns_, r.source_ts_ns);
-  heap_.push_back(Entry{std::move(r), arrival_ns, seq_++});
-  std::push_heap(heap_.begin(), heap_.end(), Later{});
+  const TimeNs ts = r.source_ts_ns;
+  if (head_ == held_.size()) {
+    held_.clear();
+    head_ = 0;
+  }
+  if (head_ == held_.size() || held_.back().r.source_ts_ns <= ts) {
+    held_.push_back(Entry{std::move(r), arrival_ns, seq_++});
+    return true;
+  }
+  // Out of order: after every held reading with the same or an earlier source time.
+  auto at = std::upper_bound(held_.begin() + static_cast<std::ptrdiff_t>(head_), held_.end(), ts,
+                             [](TimeNs t, const Entry& e) { return t < e.r.source_ts_ns; });
+  held_.insert(at, Entry{std::move(r), arrival_ns, seq_++});
   return true;
 }
 
-void ReorderBuffer::Pop(std::vector<Reading>* out) {
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  last_released_ns_ = heap_.back().r.source_ts_ns;
-  out->push_back(std::move(heap_.back().r));
-  heap_.pop_back();
+void ReorderBuffer::PopFront(std::vector<Reading>* out) {
+  Entry& e = held_[head_++];
+  last_released_ns_ = e.r.source_ts_ns;
+  out->push_back(std::move(e.r));
+  if (head_ == held_.size()) {
+    held_.clear();
+    head_ = 0;
+  } else if (head_ >= 256 && head_ * 2 >= held_.size()) {
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
 }
 
 void ReorderBuffer::Release(TimeNs now_ns, std::vector<Reading>* out) {
   const TimeNs watermark = max_seen_ns_ - lateness_ns_;
-  while (!heap_.empty() && heap_.front().r.source_ts_ns <= watermark) Pop(out);
-  if (heap_.empty()) return;
-  // Processing-time timeout: once the oldest buffered arrival has waited the whole allowed
-  // lateness, nothing older can still be expected; release everything buffered.
-  TimeNs oldest_arrival = INT64_MAX;
-  for (const Entry& e : heap_) oldest_arrival = std::min(oldest_arrival, e.arrival_ns);
-  if (now_ns - oldest_arrival >= lateness_ns_) Flush(out);
+  while (size() > 0 && held_[head_].r.source_ts_ns <= watermark) PopFront(out);
+  if (size() == 0) return;
+  // Processing-time timeout: once the oldest held reading has waited the whole allowed
+  // lateness, nothing older can still be expected; release everything held.
+  if (now_ns - held_[head_].arrival_ns >= lateness_ns_) Flush(out);
 }
 
 void ReorderBuffer::Flush(std::vector<Reading>* out) {
-  while (!heap_.empty()) Pop(out);
+  while (size() > 0) PopFront(out);
 }
 
 }  // namespace doppel::ingest

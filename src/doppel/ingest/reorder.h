@@ -1,9 +1,9 @@
 // ReorderBuffer: hands one twin's readings on in source-time order within an allowed lateness.
 //
 // Readings are held until the watermark passes them. The watermark is the newest source time
-// seen minus the allowed lateness; a buffer that sees no newer readings releases what it holds
-// once `allowed_lateness` of processing time has passed since each reading arrived (so a quiet
-// twin is not stuck). A reading older than the last one released is late: Add() refuses it
+// seen minus the allowed lateness; a buffer that sees no newer readings releases everything it
+// holds once the oldest held reading (by source time) has waited `allowed_lateness` of
+// processing time (so a quiet twin is not stuck). A reading older than the last one released is late: Add() refuses it
 // and the caller counts it (it is still stored; it only misses the in-order path).
 //
 // Not thread-safe: one buffer per twin, owned by the twin's shard.
@@ -28,7 +28,7 @@ class ReorderBuffer {
   // Releases everything (shutdown).
   void Flush(std::vector<Reading>* out);
 
-  size_t size() const { return heap_.size(); }
+  size_t size() const { return held_.size() - head_; }
   TimeNs last_released_ns() const { return last_released_ns_; }
 
  private:
@@ -37,18 +37,18 @@ class ReorderBuffer {
     TimeNs arrival_ns;
     uint64_t seq;
   };
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const {
-      return a.r.source_ts_ns != b.r.source_ts_ns ? a.r.source_ts_ns > b.r.source_ts_ns : a.seq > b.seq;
-    }
-  };
-  void Pop(std::vector<Reading>* out);
+  void PopFront(std::vector<Reading>* out);
 
   TimeNs lateness_ns_;
   TimeNs max_seen_ns_ = INT64_MIN;
   TimeNs last_released_ns_ = INT64_MIN;
   uint64_t seq_ = 0;
-  std::vector<Entry> heap_;  // a min-heap by (source time, seq) under Later
+  // held_[head_..] sorted by (source time, seq): a queue in one vector (released entries before
+  // head_ are dropped in bulk). In-order streams, the common case, append at the back and
+  // release from the front in O(1) without allocating; an out-of-order reading is inserted by
+  // binary search.
+  std::vector<Entry> held_;
+  size_t head_ = 0;
 };
 
 }  // namespace doppel::ingest

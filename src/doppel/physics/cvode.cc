@@ -177,7 +177,9 @@ class CvodeIntegrator final : public Integrator {
       ls_ = SUNLinSol_Dense(y_, A_, sunctx_);
       if (A_ == nullptr || ls_ == nullptr) return Internal("cvode: dense linear solver creation failed");
       DOPPEL_RETURN_IF_ERROR(Check(CVodeSetLinearSolver(mem_, ls_, A_), "CVodeSetLinearSolver"));
-      if (o_.autodiff_jacobian) DOPPEL_RETURN_IF_ERROR(Check(CVodeSetJacFn(mem_, Jac), "CVodeSetJacFn"));
+      // Exact Jacobians by automatic differentiation up to its size limit; CVODE's own
+      // difference quotients beyond it.
+      if (o_.autodiff_jacobian && n <= kMaxAutoDiffDerivatives) DOPPEL_RETURN_IF_ERROR(Check(CVodeSetJacFn(mem_, Jac), "CVodeSetJacFn"));
     } else {
       nls_ = SUNNonlinSol_FixedPoint(y_, 0, sunctx_);
       if (nls_ == nullptr) return Internal("cvode: fixed-point solver creation failed");

@@ -1,5 +1,7 @@
 #include "doppel/physics/system.h"
 
+#include <stdexcept>
+
 #include <cassert>
 
 namespace doppel::physics {
@@ -110,6 +112,11 @@ Eigen::VectorXd System::EvalOutputs(const Context& c) const {
 }
 
 VectorX<AutoDiffXd> ToAutoDiff(const Eigen::VectorXd& v, int num_derivatives, bool seed, int offset) {
+  if (num_derivatives < 0 || num_derivatives > kMaxAutoDiffDerivatives) {
+    throw std::invalid_argument("ToAutoDiff: " + std::to_string(num_derivatives) +
+                                " derivatives requested, at most " +
+                                std::to_string(kMaxAutoDiffDerivatives) + " supported");
+  }
   VectorX<AutoDiffXd> out(v.size());
   for (Eigen::Index i = 0; i < v.size(); ++i) {
     out[i].value() = v[i];
@@ -128,7 +135,7 @@ Eigen::VectorXd ValuesOf(const VectorX<AutoDiffXd>& v) {
 Eigen::MatrixXd JacobianOf(const VectorX<AutoDiffXd>& v, int num_derivatives) {
   Eigen::MatrixXd J = Eigen::MatrixXd::Zero(v.size(), num_derivatives);
   for (Eigen::Index i = 0; i < v.size(); ++i) {
-    const Eigen::VectorXd& d = v[i].derivatives();
+    const auto& d = v[i].derivatives();
     if (d.size() == num_derivatives) J.row(i) = d.transpose();
   }
   return J;

@@ -26,7 +26,13 @@
 
 namespace doppel::physics {
 
-using AutoDiffXd = Eigen::AutoDiffScalar<Eigen::VectorXd>;
+// Forward-mode derivatives stored inline (no heap allocation per arithmetic operation, which
+// dominated estimator steps): at most kMaxAutoDiffDerivatives partials. Differentiating with
+// respect to more variables is API misuse (ToAutoDiff throws); CVODE falls back to difference
+// quotients for larger systems.
+constexpr int kMaxAutoDiffDerivatives = 32;
+using AutoDiffXd =
+    Eigen::AutoDiffScalar<Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxAutoDiffDerivatives, 1>>;
 template <typename T>
 using VectorX = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 // Read-only vector argument (binds to a VectorX or a contiguous segment of one, without copy).

@@ -179,7 +179,7 @@ double FaultSchedule::SensorBias(int pump, PumpSignal s, double t_s) const {
   double bias = 0;
   for (const Fault& f : faults_) {
     if (f.kind == FaultKind::kSensorDrift && f.pump == pump && f.signal == s && f.ActiveAt(t_s)) {
-      bias += f.drift_per_s * (t_s - f.start_s);
+      bias += f.offset + f.drift_per_s * (t_s - f.start_s);
     }
   }
   return bias;

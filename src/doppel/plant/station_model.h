@@ -133,6 +133,7 @@ struct Fault {
   double severity = 0;                    // cavitation: 0..1
   PumpSignal signal = PumpSignal::kFlow;  // sensor faults: which sensor
   double drift_per_s = 0;                 // sensor drift: bias growth, signal units per second
+  double offset = 0;                      // sensor drift: constant bias from start_s (miscalibration)
 
   bool ActiveAt(double t_s) const { return t_s >= start_s && t_s < end_s; }
 };
@@ -149,6 +150,7 @@ class FaultSchedule {
   const std::vector<Fault>& faults() const { return faults_; }
   double CavitationSeverity(int pump, double t_s) const;  // max over active episodes, else 0
   bool BearingDefectActive(int pump, double t_s) const;
+  // Sum over active drifts of offset + drift_per_s·(t − start_s).
   double SensorBias(int pump, PumpSignal s, double t_s) const;
   bool SensorDropped(int pump, PumpSignal s, double t_s) const;
 

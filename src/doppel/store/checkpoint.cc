@@ -141,6 +141,7 @@ Status SeriesStore::Impl::CheckpointLocked(bool force) {
       }
       lane.needs_roll = true;  // the next Append starts a segment the checkpoint does not cover
       lane.encoder.Reset();
+      lane.series_of_id.clear();
       covered[i] = lane.seq;
     }
     wal_since_checkpoint.store(0, std::memory_order_relaxed);

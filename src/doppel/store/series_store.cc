@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -125,16 +126,26 @@ void SeriesStore::Impl::Insert(Series* s, const Sample& x) {
   }
 }
 
-void SeriesStore::Impl::Apply(const std::vector<Reading>& batch) {
-  Series* s = nullptr;
-  std::unique_lock<std::shared_mutex> lk;
-  for (const Reading& r : batch) {
-    if (s == nullptr || s->twin != r.twin || s->signal != r.signal) {
-      if (lk.owns_lock()) lk.unlock();
-      s = FindOrCreate(r.twin, r.signal);
-      lk = std::unique_lock(s->mu);
+void SeriesStore::Impl::Apply(const std::vector<Reading>& batch, Lane& lane) {
+  const std::vector<uint32_t>& ids = lane.encoder.batch_ids();
+  assert(ids.size() == batch.size());
+  if (lane.series_of_id.size() < lane.encoder.series_defined()) {
+    lane.series_of_id.resize(lane.encoder.series_defined(), nullptr);
+  }
+  // Group by series, keeping batch order within each (a stable order of (id, index) pairs).
+  auto& order = lane.order;
+  order.resize(batch.size());
+  for (uint32_t i = 0; i < batch.size(); ++i) order[i] = {ids[i], i};
+  std::sort(order.begin(), order.end());
+  for (size_t i = 0; i < order.size();) {
+    const uint32_t id = order[i].first;
+    Series*& s = lane.series_of_id[id];
+    if (s == nullptr) s = FindOrCreate(batch[order[i].second].twin, batch[order[i].second].signal);
+    std::unique_lock lk(s->mu);
+    for (; i < order.size() && order[i].first == id; ++i) {
+      const Reading& r = batch[order[i].second];
+      Insert(s, Sample{r.source_ts_ns, r.value, r.quality});
     }
-    Insert(s, Sample{r.source_ts_ns, r.value, r.quality});
   }
 }
 
@@ -244,6 +255,7 @@ Status SeriesStore::Impl::SyncLane(Lane& lane) {
 
 Status SeriesStore::Impl::Roll(Lane& lane) {
   lane.encoder.Reset();
+  lane.series_of_id.clear();
   lane.needs_roll = true;
   {
     std::lock_guard lk(lane.file_mu);
@@ -481,7 +493,7 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
     if (!sync_st.ok()) lane.needs_roll = true;  // after a failed fsync the file's state is unknown
   }
 
-  d.Apply(batch);
+  d.Apply(batch, lane);
 
   if (d.metrics.batches) {
     d.metrics.batches->Inc();

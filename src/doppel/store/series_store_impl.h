@@ -54,6 +54,10 @@ struct Lane {
   bool needs_roll = true;
   wal::BatchEncoder encoder;
   std::string payload, record;
+  // Writer-only: the encoder's segment series ids resolved to series (null until first used;
+  // cleared with the encoder on roll), and scratch for grouping a batch by series.
+  std::vector<Series*> series_of_id;
+  std::vector<std::pair<uint32_t, uint32_t>> order;  // (series id, index in batch)
 };
 
 struct StoreMetrics {
@@ -118,7 +122,9 @@ struct SeriesStore::Impl {
   const Series* Find(std::string_view twin, std::string_view signal) const;
   // Inserts into the head and seals it when full. Caller holds s->mu exclusively.
   void Insert(Series* s, const Sample& x);
-  void Apply(const std::vector<Reading>& batch);
+  // Inserts a committed batch into the in-memory series, one lock per series, using the ids
+  // the lane's encoder gave its readings.
+  void Apply(const std::vector<Reading>& batch, Lane& lane);
 
   std::string WalPath(int lane, uint64_t seq) const {
     return opts.dir + "/" + wal::SegmentFileName(lane, seq);

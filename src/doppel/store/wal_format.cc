@@ -90,12 +90,11 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-std::string CompositeKey(const std::string& twin, const std::string& signal) {
-  std::string k;
-  k.reserve(twin.size() + signal.size() + 2);
-  PutLengthPrefixed(&k, twin);
-  k.append(signal);
-  return k;
+// Length-prefixed twin then signal, into *k (reused: no allocation once it is big enough).
+void CompositeKey(const std::string& twin, const std::string& signal, std::string* k) {
+  k->clear();
+  PutLengthPrefixed(k, twin);
+  k->append(signal);
 }
 
 uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
@@ -153,14 +152,23 @@ void AppendRecord(uint8_t type, std::string_view payload, std::string* out) {
 
 void BatchEncoder::Encode(const std::vector<Reading>& batch, std::string* payload) {
   pending_.clear();
-  std::vector<uint32_t> ids;
+  std::vector<uint32_t>& ids = batch_ids_;
+  ids.clear();
   ids.reserve(batch.size());
   std::string defs;
   uint32_t next = next_id_;
+  const Reading* prev_r = nullptr;
   for (const Reading& r : batch) {
-    std::string key = CompositeKey(r.twin, r.signal);
-    auto [it, inserted] = ids_.try_emplace(std::move(key), next);
-    if (inserted) {
+    // Messages interleave a twin's signals; consecutive equal keys skip the lookup.
+    if (prev_r != nullptr && prev_r->signal == r.signal && prev_r->twin == r.twin) {
+      ids.push_back(ids.back());
+      continue;
+    }
+    prev_r = &r;
+    CompositeKey(r.twin, r.signal, &key_);
+    auto it = ids_.find(key_);
+    if (it == ids_.end()) {
+      it = ids_.emplace(key_, next).first;
       ++next;
       pending_.push_back(it->first);
       PutLengthPrefixed(&defs, r.twin);

@@ -68,8 +68,12 @@ class BatchEncoder {
   void Abort();   // forget them (the record was not written)
   void Reset();   // a new segment: no series defined
   size_t series_defined() const { return next_id_; }
+  // The segment series id of each reading of the last Encode, in batch order.
+  const std::vector<uint32_t>& batch_ids() const { return batch_ids_; }
 
  private:
+  std::vector<uint32_t> batch_ids_;
+  std::string key_;  // scratch for composite keys
   std::unordered_map<std::string, uint32_t> ids_;  // composite key -> id
   std::vector<std::string> pending_;               // composite keys added by the last Encode
   uint32_t next_id_ = 0;                           // ids defined (committed) in the segment

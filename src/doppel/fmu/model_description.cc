@@ -1,0 +1,265 @@
+#include "doppel/fmu/model_description.h"
+
+#include <tinyxml2.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+namespace doppel::fmu {
+
+const char* CausalityName(Causality c) {
+  switch (c) {
+    case Causality::kParameter: return "parameter";
+    case Causality::kCalculatedParameter: return "calculatedParameter";
+    case Causality::kInput: return "input";
+    case Causality::kOutput: return "output";
+    case Causality::kLocal: return "local";
+    case Causality::kIndependent: return "independent";
+  }
+  return "?";
+}
+
+const char* VariabilityName(Variability v) {
+  switch (v) {
+    case Variability::kConstant: return "constant";
+    case Variability::kFixed: return "fixed";
+    case Variability::kTunable: return "tunable";
+    case Variability::kDiscrete: return "discrete";
+    case Variability::kContinuous: return "continuous";
+  }
+  return "?";
+}
+
+const ScalarVariable* ModelDescription::Find(std::string_view name) const {
+  for (const auto& v : variables)
+    if (v.name == name) return &v;
+  return nullptr;
+}
+
+int ModelDescription::StateOf(int derivative_index) const {
+  return variables[static_cast<size_t>(derivatives[static_cast<size_t>(derivative_index)])].derivative_of - 1;
+}
+
+namespace {
+
+using tinyxml2::XMLElement;
+
+bool ParseDouble(const char* s, double* out) {
+  if (s == nullptr || *s == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s, &end);
+  if (*end != '\0' || errno == ERANGE || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseUnsigned(const char* s, uint64_t max, uint64_t* out) {
+  if (s == nullptr || *s < '0' || *s > '9') return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (*end != '\0' || errno == ERANGE || v > max) return false;
+  *out = v;
+  return true;
+}
+
+Result<double> OptionalDouble(const XMLElement* e, const char* attr, double dflt, const std::string& where) {
+  const char* s = e->Attribute(attr);
+  if (s == nullptr) return dflt;
+  double v = 0;
+  if (!ParseDouble(s, &v))
+    return InvalidArgument(where + ": " + attr + " '" + s + "' is not a finite number");
+  return v;
+}
+
+Result<Causality> ParseCausality(const char* s) {
+  if (s == nullptr) return Causality::kLocal;
+  for (Causality c : {Causality::kParameter, Causality::kCalculatedParameter, Causality::kInput,
+                      Causality::kOutput, Causality::kLocal, Causality::kIndependent})
+    if (std::string_view(s) == CausalityName(c)) return c;
+  return InvalidArgument(std::string("unknown causality '") + s + "'");
+}
+
+Result<Variability> ParseVariability(const char* s) {
+  if (s == nullptr) return Variability::kContinuous;
+  for (Variability v : {Variability::kConstant, Variability::kFixed, Variability::kTunable,
+                        Variability::kDiscrete, Variability::kContinuous})
+    if (std::string_view(s) == VariabilityName(v)) return v;
+  return InvalidArgument(std::string("unknown variability '") + s + "'");
+}
+
+Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& where) {
+  ScalarVariable v;
+  const char* name = e->Attribute("name");
+  if (name == nullptr || *name == '\0') return InvalidArgument(where + ": missing name");
+  v.name = name;
+  const std::string at = where + " '" + v.name + "'";
+  uint64_t vr = 0;
+  if (!ParseUnsigned(e->Attribute("valueReference"), 0xFFFFFFFFu, &vr))
+    return InvalidArgument(at + ": missing or invalid valueReference");
+  v.value_reference = static_cast<unsigned>(vr);
+  auto c = ParseCausality(e->Attribute("causality"));
+  if (!c.ok()) return InvalidArgument(at + ": " + c.status().message());
+  v.causality = *c;
+  auto var = ParseVariability(e->Attribute("variability"));
+  if (!var.ok()) return InvalidArgument(at + ": " + var.status().message());
+  v.variability = *var;
+  if (const char* d = e->Attribute("description")) v.description = d;
+
+  const XMLElement* t = e->FirstChildElement();
+  if (t == nullptr)
+    return InvalidArgument(at + ": no type element (Real, Integer, Boolean, String, Enumeration)");
+  const std::string_view tn = t->Name();
+  if (tn == "Real") {
+    v.type = VariableType::kReal;
+    if (const char* u = t->Attribute("unit")) v.unit = u;
+    if (const char* d = t->Attribute("derivative")) {
+      uint64_t idx = 0;
+      if (!ParseUnsigned(d, 1u << 30, &idx) || idx == 0)
+        return InvalidArgument(at + ": derivative '" + d + "' is not a 1-based variable index");
+      v.derivative_of = static_cast<int>(idx);
+    }
+  } else if (tn == "Integer") {
+    v.type = VariableType::kInteger;
+  } else if (tn == "Boolean") {
+    v.type = VariableType::kBoolean;
+  } else if (tn == "String") {
+    v.type = VariableType::kString;
+  } else if (tn == "Enumeration") {
+    v.type = VariableType::kEnumeration;
+  } else {
+    return InvalidArgument(at + ": unknown type element <" + std::string(tn) + ">");
+  }
+  if (const char* s = t->Attribute("start"); s != nullptr && v.type != VariableType::kString) {
+    double x = 0;
+    if (v.type == VariableType::kBoolean &&
+        (std::string_view(s) == "true" || std::string_view(s) == "false")) {
+      x = std::string_view(s) == "true" ? 1 : 0;
+    } else if (!ParseDouble(s, &x)) {
+      return InvalidArgument(at + ": start '" + s + "' is not a number");
+    }
+    v.start = x;
+  }
+  return v;
+}
+
+// Reads <List><Unknown index="i"/>...</List> into 0-based indices.
+Status ParseUnknowns(const XMLElement* list, size_t n, const std::string& where, std::vector<int>* out) {
+  if (list == nullptr) return Status::Ok();
+  int k = 0;
+  for (const XMLElement* u = list->FirstChildElement("Unknown"); u;
+       u = u->NextSiblingElement("Unknown"), ++k) {
+    uint64_t idx = 0;
+    if (!ParseUnsigned(u->Attribute("index"), n, &idx) || idx == 0) {
+      return InvalidArgument(where + "/Unknown[" + std::to_string(k) + "]: index '" +
+                             (u->Attribute("index") ? u->Attribute("index") : "") + "' is not in 1.." +
+                             std::to_string(n));
+    }
+    out->push_back(static_cast<int>(idx - 1));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::string& source) {
+  tinyxml2::XMLDocument doc;
+  if (doc.Parse(xml.data(), xml.size()) != tinyxml2::XML_SUCCESS) {
+    const char* err = doc.ErrorStr();
+    return InvalidArgument(source + ": malformed XML: " + (err ? err : "parse error"));
+  }
+  const XMLElement* root = doc.RootElement();
+  if (root == nullptr || std::string_view(root->Name()) != "fmiModelDescription")
+    return InvalidArgument(source + ": root element must be <fmiModelDescription>");
+  ModelDescription md;
+  const char* version = root->Attribute("fmiVersion");
+  if (version == nullptr) return InvalidArgument(source + ": missing fmiVersion");
+  if (std::string_view(version) != "2.0") {
+    return InvalidArgument(source + ": fmiVersion '" + version +
+                           "' is not supported (Doppel loads FMI 2.0 FMUs only)");
+  }
+  md.fmi_version = version;
+  if (const char* n = root->Attribute("modelName")) md.model_name = n;
+  if (md.model_name.empty()) return InvalidArgument(source + ": missing modelName");
+  if (const char* g = root->Attribute("guid")) md.guid = g;
+  if (md.guid.empty()) return InvalidArgument(source + ": missing guid");
+  if (const char* s = root->Attribute("numberOfEventIndicators")) {
+    uint64_t n = 0;
+    if (!ParseUnsigned(s, 1u << 20, &n))
+      return InvalidArgument(source + ": bad numberOfEventIndicators '" + s + "'");
+    md.number_of_event_indicators = static_cast<int>(n);
+  }
+
+  if (const XMLElement* me = root->FirstChildElement("ModelExchange")) {
+    const char* id = me->Attribute("modelIdentifier");
+    if (id == nullptr || *id == '\0')
+      return InvalidArgument(source + ": <ModelExchange> without modelIdentifier");
+    md.model_exchange_id = id;
+  }
+  if (const XMLElement* cs = root->FirstChildElement("CoSimulation")) {
+    const char* id = cs->Attribute("modelIdentifier");
+    if (id == nullptr || *id == '\0')
+      return InvalidArgument(source + ": <CoSimulation> without modelIdentifier");
+    md.co_simulation_id = id;
+    md.cs_can_handle_variable_step = cs->BoolAttribute("canHandleVariableCommunicationStepSize", false);
+  }
+  if (!md.model_exchange_id && !md.co_simulation_id)
+    return InvalidArgument(source + ": neither <ModelExchange> nor <CoSimulation> is declared");
+  for (const std::optional<std::string>* id : {&md.model_exchange_id, &md.co_simulation_id}) {
+    if (*id && (*id)->find_first_of("/\\") != std::string::npos)
+      return InvalidArgument(source + ": modelIdentifier '" + **id + "' must not contain a path separator");
+  }
+
+  if (const XMLElement* de = root->FirstChildElement("DefaultExperiment")) {
+    const std::string w = source + ": DefaultExperiment";
+    auto a = OptionalDouble(de, "startTime", 0, w);
+    auto b = OptionalDouble(de, "stopTime", 1, w);
+    auto c = OptionalDouble(de, "tolerance", 1e-6, w);
+    auto d = OptionalDouble(de, "stepSize", 0, w);
+    for (const auto* r : {&a, &b, &c, &d})
+      if (!r->ok()) return r->status();
+    md.default_start_s = *a, md.default_stop_s = *b, md.default_tolerance = *c, md.default_step_s = *d;
+  }
+
+  const XMLElement* vars = root->FirstChildElement("ModelVariables");
+  if (vars == nullptr) return InvalidArgument(source + ": missing <ModelVariables>");
+  std::set<std::string> names;
+  int i = 0;
+  for (const XMLElement* e = vars->FirstChildElement("ScalarVariable"); e;
+       e = e->NextSiblingElement("ScalarVariable"), ++i) {
+    auto v = ParseVariable(e, source + ": ScalarVariable[" + std::to_string(i + 1) + "]");
+    if (!v.ok()) return v.status();
+    if (!names.insert(v->name).second)
+      return InvalidArgument(source + ": duplicate variable name '" + v->name + "'");
+    md.variables.push_back(std::move(v).value());
+  }
+  const size_t n = md.variables.size();
+  for (size_t k = 0; k < n; ++k) {
+    const auto& v = md.variables[k];
+    if (v.derivative_of == 0) continue;
+    if (static_cast<size_t>(v.derivative_of) > n ||
+        md.variables[static_cast<size_t>(v.derivative_of - 1)].type != VariableType::kReal) {
+      return InvalidArgument(source + ": variable '" + v.name + "': derivative=" +
+                             std::to_string(v.derivative_of) + " does not name a Real variable");
+    }
+  }
+
+  if (const XMLElement* ms = root->FirstChildElement("ModelStructure")) {
+    DOPPEL_RETURN_IF_ERROR(
+        ParseUnknowns(ms->FirstChildElement("Outputs"), n, source + ": ModelStructure/Outputs", &md.outputs));
+    DOPPEL_RETURN_IF_ERROR(ParseUnknowns(ms->FirstChildElement("Derivatives"), n,
+                                         source + ": ModelStructure/Derivatives", &md.derivatives));
+  }
+  for (int d : md.derivatives) {
+    if (md.variables[static_cast<size_t>(d)].derivative_of == 0)
+      return InvalidArgument(source + ": ModelStructure/Derivatives lists '" +
+                             md.variables[static_cast<size_t>(d)].name +
+                             "', which has no derivative attribute");
+  }
+  return md;
+}
+
+}  // namespace doppel::fmu

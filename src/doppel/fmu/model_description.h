@@ -1,0 +1,63 @@
+// modelDescription.xml of an FMI 2.0 FMU, parsed with tinyxml2 (docs/fmu.md).
+//
+// Only what Doppel uses is kept: the interface kinds and their model identifiers, the scalar
+// variables (Real, Integer, Boolean; String and Enumeration variables are kept with their kind
+// so names and value references stay known), the default experiment and the model structure
+// (outputs, derivatives). Pure: text in, struct or error out; fuzzed by
+// fuzz/fmu_description_fuzz.cc.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "doppel/core/status.h"
+
+namespace doppel::fmu {
+
+enum class VariableType { kReal, kInteger, kBoolean, kString, kEnumeration };
+enum class Causality { kParameter, kCalculatedParameter, kInput, kOutput, kLocal, kIndependent };
+enum class Variability { kConstant, kFixed, kTunable, kDiscrete, kContinuous };
+
+const char* CausalityName(Causality c);
+const char* VariabilityName(Variability v);
+
+struct ScalarVariable {
+  std::string name;
+  unsigned value_reference = 0;
+  VariableType type = VariableType::kReal;
+  Causality causality = Causality::kLocal;
+  Variability variability = Variability::kContinuous;
+  std::optional<double> start;  // Real/Integer/Boolean start value
+  std::string unit;             // Real unit, may be empty
+  std::string description;
+  int derivative_of = 0;  // Real: 1-based index of the state this is the derivative of, 0 = none
+};
+
+struct ModelDescription {
+  std::string fmi_version;  // always "2.0" after a successful parse
+  std::string model_name;
+  std::string guid;
+  std::optional<std::string> model_exchange_id;  // <ModelExchange modelIdentifier=...>
+  std::optional<std::string> co_simulation_id;   // <CoSimulation modelIdentifier=...>
+  bool cs_can_handle_variable_step = false;
+  int number_of_event_indicators = 0;
+  double default_start_s = 0, default_stop_s = 1, default_tolerance = 1e-6;
+  double default_step_s = 0;              // 0 = not given
+  std::vector<ScalarVariable> variables;  // in file order: index i is the XML's 1-based index i+1
+  std::vector<int> outputs;               // 0-based indices into variables (ModelStructure/Outputs)
+  std::vector<int> derivatives;           // 0-based indices into variables (ModelStructure/Derivatives)
+
+  // The variable with this name, or nullptr.
+  const ScalarVariable* Find(std::string_view name) const;
+  // 0-based index of the state variable of derivatives[i] (its `derivative` attribute).
+  int StateOf(int derivative_index) const;
+};
+
+// Parses the text of modelDescription.xml. `source` names it in errors, e.g.
+// "tank.fmu:modelDescription.xml: ScalarVariable[3] 'h': missing valueReference". FMI 1.0 and
+// 3.0 descriptions are refused naming the version found.
+Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::string& source);
+
+}  // namespace doppel::fmu

@@ -1,0 +1,62 @@
+// Builds .fmu archives for the FMU tests from the test models (tests/fmu/models: C sources built
+// into DOPPEL_FMU_MODEL_DIR/<id>.so, modelDescription.xml next to them) with minizip.
+#pragma once
+
+#include <zip.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "testing/test_util.h"
+
+namespace doppel::fmu::testing {
+
+inline std::string ReadText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+inline std::string ModelXml(const std::string& id) {
+  return ReadText(doppel::testing::SourceDir() + "/tests/fmu/models/" + id + ".xml");
+}
+inline std::string ModelBinary(const std::string& id) {
+  return std::string(DOPPEL_FMU_MODEL_DIR) + "/" + id + ".so";
+}
+
+// Writes a zip at `path` with (archive name, contents) entries.
+inline void WriteZip(const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& entries) {
+  zipFile z = zipOpen64(path.c_str(), 0);
+  if (z == nullptr) throw std::runtime_error("zipOpen64 " + path);
+  for (const auto& [name, data] : entries) {
+    if (zipOpenNewFileInZip64(z, name.c_str(), nullptr, nullptr, 0, nullptr, 0, nullptr, Z_DEFLATED,
+                              Z_DEFAULT_COMPRESSION, 0) != ZIP_OK ||
+        zipWriteInFileInZip(z, data.data(), static_cast<unsigned>(data.size())) != ZIP_OK ||
+        zipCloseFileInZip(z) != ZIP_OK) {
+      zipClose(z, nullptr);
+      throw std::runtime_error("zip write " + name);
+    }
+  }
+  zipClose(z, nullptr);
+}
+
+// An FMU of test model `id` in `dir`: its XML (or `xml` when given) and its linux64 binary
+// (omitted when with_binary is false).
+inline std::string PackFmu(const doppel::testing::TempDir& dir, const std::string& id, std::string xml = "",
+                           bool with_binary = true, const std::string& file_name = "") {
+  std::vector<std::pair<std::string, std::string>> entries;
+  entries.emplace_back("modelDescription.xml", xml.empty() ? ModelXml(id) : std::move(xml));
+  if (with_binary) entries.emplace_back("binaries/linux64/" + id + ".so", ReadText(ModelBinary(id)));
+  const std::string path = dir.file((file_name.empty() ? id : file_name) + ".fmu");
+  WriteZip(path, entries);
+  return path;
+}
+
+}  // namespace doppel::fmu::testing
