@@ -7,7 +7,7 @@ CCACHE := $(shell command -v ccache 2>/dev/null)
 ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
-BENCHES ?= ingest store estimate nab cmapss
+BENCHES ?= ingest store estimate nab cmapss control
 
 .PHONY: setup configure build build-all test-peers demo test test-asan test-e2e fuzz-smoke bench web clean
 
