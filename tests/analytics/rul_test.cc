@@ -56,14 +56,14 @@ TEST(BuildFeatures, AreCausal) {
   auto full = BuildFeatures(unit1, {3}, true, 0.2);
   auto last = BuildFeatures(cut, {3}, false, 0.2);
   ASSERT_EQ(last.rows, 1u);
-  ASSERT_EQ(last.cols, 1u + 14u);
+  ASSERT_EQ(last.cols, 1u + 11u);
   ASSERT_EQ(full.cols, last.cols);
   for (size_t j = 0; j < last.cols; ++j) EXPECT_FLOAT_EQ(full.x[39 * full.cols + j], last.x[j]) << j;
 }
 
 TEST(RulModel, LearnsSyntheticDegradationAndRoundTrips) {
   RulTrainOptions opt;
-  opt.max_rounds = 60;
+  opt.rounds = 60;
   opt.early_stop = 20;
   opt.ensemble = 1;
   RulTrainReport report;
@@ -88,6 +88,81 @@ TEST(RulModel, LearnsSyntheticDegradationAndRoundTrips) {
   auto pred2 = loaded->PredictLast(test);
   ASSERT_TRUE(pred2.ok());
   for (size_t i = 0; i < pred->size(); ++i) EXPECT_NEAR((*pred)[i], (*pred2)[i], 1e-4);
+}
+
+TEST(ConditionNormalizer, ZScoresEachOperatingConditionSeparately) {
+  // Two conditions (altitude 0 and 35 kft) with different sensor levels; small setting noise.
+  std::vector<EngineCycle> rows;
+  for (int c = 1; c <= 40; ++c) {
+    bool high = c % 2 == 0;
+    double noise = 0.001 * (c % 5);
+    double sensor = (high ? 300.0 : 600.0) + (c % 4);  // levels {0,1,2,3} around each base
+    rows.push_back({1, c, {(high ? 35.0 : 0.0) + noise, (high ? 0.84 : 0.0) + noise / 10, 100, sensor}});
+  }
+  auto n = ConditionNormalizer::Fit(rows);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->conditions(), 2u);
+  auto z = n->Apply(rows);
+  for (int high = 0; high < 2; ++high) {
+    double s = 0, ss = 0, cnt = 0;
+    for (size_t i = 0; i < z.size(); ++i)
+      if ((rows[i].cycle % 2 == 0) == (high == 1))
+        s += z[i].columns[3], ss += z[i].columns[3] * z[i].columns[3], ++cnt;
+    EXPECT_NEAR(s / cnt, 0.0, 1e-9);
+    EXPECT_NEAR(ss / cnt, 1.0, 1e-9);
+  }
+  // Rows with slightly different settings go to the nearest condition. The low-altitude
+  // condition (odd cycles) has sensor levels 601 and 603 equally often: mean 602, sd 1.
+  auto one = n->Apply({{2, 1, {0.02, 0.001, 100, 602}}, {2, 2, {0.03, 0.0, 100, 603}}});
+  EXPECT_NEAR(one[0].columns[3], 0.0, 1e-9);
+  EXPECT_NEAR(one[1].columns[3], 1.0, 1e-9);
+  auto back = ConditionNormalizer::FromJson(n->ToJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(n->Apply(rows)[7].columns[3], back->Apply(rows)[7].columns[3]);
+  EXPECT_FALSE(ConditionNormalizer::FromJson("{\"center\":[]}").ok());
+}
+
+TEST(RulTrainOptions, ValidateNamesTheBrokenRule) {
+  RulTrainOptions opt;
+  EXPECT_TRUE(opt.Validate().ok());
+  opt.smooth = 0;
+  EXPECT_NE(opt.Validate().message().find("smooth"), std::string::npos);
+  opt = RulTrainOptions{};
+  opt.rounds = -1;
+  EXPECT_NE(opt.Validate().message().find("rounds"), std::string::npos);
+  EXPECT_EQ(RulModel::Train(SyntheticFleet(5), opt, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CrossValidateRul, HeldOutErrorIsSmallOnLearnableFleetAndFoldsAreChecked) {
+  RulTrainOptions opt;
+  opt.rounds = 60;
+  opt.ensemble = 1;
+  auto fleet = SyntheticFleet(20);
+  auto cv = CrossValidateRul(fleet, opt, 4);
+  ASSERT_TRUE(cv.ok()) << cv.status().ToString();
+  EXPECT_EQ(cv->folds, 4);
+  // Every held-out cycle from 31 on is scored once.
+  size_t expected = 0;
+  for (const auto& r : fleet) expected += r.cycle >= 31;
+  EXPECT_EQ(cv->points, expected);
+  EXPECT_LT(cv->rmse_capped, 15.0);
+  EXPECT_GT(cv->rmse_capped, 0.0);
+  EXPECT_EQ(CrossValidateRul(fleet, opt, 1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CrossValidateRul(fleet, opt, 21).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RulModel, EarlyStoppingModeReportsChosenRounds) {
+  RulTrainOptions opt;
+  opt.rounds = 0;
+  opt.max_rounds = 80;
+  opt.early_stop = 10;
+  opt.ensemble = 1;
+  RulTrainReport report;
+  auto m = RulModel::Train(SyntheticFleet(20), opt, &report);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GE(report.rounds, 10);
+  EXPECT_LE(report.rounds, 80);
+  EXPECT_TRUE(std::isfinite(report.validation_rmse));
 }
 
 TEST(RulModel, LoadRejectsForeignFile) {

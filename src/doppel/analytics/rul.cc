@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -113,8 +114,9 @@ std::vector<int> InformativeColumns(const std::vector<EngineCycle>& data) {
 FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector<int>& kept, bool all_cycles,
                          double smooth) {
   constexpr size_t kWindows[] = {5, 10, 20, 30};
-  constexpr int kPerColumn = 2 + 3 * 4;
-  constexpr size_t kBaseline = 20;  // cycles that define a unit's own starting level
+  // Cycles that define a unit's own starting level (one offset feature each).
+  constexpr size_t kBaselines[] = {20, 30};
+  constexpr int kPerColumn = 1 + std::size(kBaselines) + 2 * std::size(kWindows);
   smooth = std::clamp(smooth, 1e-3, 1.0);
   FeatureSet fs;
   fs.cols = 1 + kept.size() * kPerColumn;
@@ -132,30 +134,29 @@ FeatureSet BuildFeatures(const std::vector<EngineCycle>& data, const std::vector
       for (size_t k = 0; k < kept.size(); ++k) {
         const std::vector<double>& y = sm[k];
         fs.x.push_back(static_cast<float>(y[i]));
-        // Offset from this unit's own early level (raw mean of its first cycles seen so far).
-        size_t nb = std::min(kBaseline, i + 1);
-        double base = 0;
-        for (size_t j = 0; j < nb; ++j) base += v[j]->columns[kept[k]];
-        fs.x.push_back(static_cast<float>(y[i] - base / static_cast<double>(nb)));
+        // Offsets from this unit's own early level (raw mean of its first cycles seen so far).
+        for (size_t len : kBaselines) {
+          size_t nb = std::min(len, i + 1);
+          double base = 0;
+          for (size_t j = 0; j < nb; ++j) base += v[j]->columns[kept[k]];
+          fs.x.push_back(static_cast<float>(y[i] - base / static_cast<double>(nb)));
+        }
         for (size_t n : kWindows) {
           size_t start = i + 1 >= n ? i + 1 - n : 0;
           double m = static_cast<double>(i - start + 1);
-          double sy = 0, syy = 0, sx = 0, sxy = 0, sxx = 0;
+          double sy = 0, sx = 0, sxy = 0, sxx = 0;
           for (size_t j = start; j <= i; ++j) {
             double xj = static_cast<double>(j - start);
             sy += y[j];
-            syy += y[j] * y[j];
             sx += xj;
             sxy += xj * y[j];
             sxx += xj * xj;
           }
           double mean = sy / m;
-          double var = std::max(syy / m - mean * mean, 0.0);
           double den = sxx - sx * sx / m;
           double slope = den > 0 ? (sxy - sx * sy / m) / den : 0.0;
           fs.x.push_back(static_cast<float>(mean));
           fs.x.push_back(static_cast<float>(slope));
-          fs.x.push_back(static_cast<float>(std::sqrt(var)));
         }
       }
       fs.unit.push_back(unit);
@@ -171,7 +172,11 @@ RulModel::~RulModel() {
   for (void* b : boosters_) XGBoosterFree(b);
 }
 RulModel::RulModel(RulModel&& o) noexcept
-    : boosters_(std::move(o.boosters_)), kept_(std::move(o.kept_)), cap_(o.cap_), smooth_(o.smooth_) {
+    : boosters_(std::move(o.boosters_)),
+      norm_(std::move(o.norm_)),
+      kept_(std::move(o.kept_)),
+      cap_(o.cap_),
+      smooth_(o.smooth_) {
   o.boosters_.clear();
 }
 
@@ -191,16 +196,16 @@ Status MakeDMatrix(const FeatureSet& fs, const std::vector<float>* labels, DMatr
   return Status::Ok();
 }
 
-Status SetParams(BoosterHandle b, int seed, double eta) {
+Status SetParams(BoosterHandle b, int seed, const RulTrainOptions& opt) {
   const std::pair<const char*, std::string> params[] = {
       {"objective", "reg:squarederror"},
-      {"eta", std::to_string(eta)},
+      {"eta", std::to_string(opt.eta)},
       {"max_depth", "4"},
       {"min_child_weight", "10"},
       {"subsample", "0.8"},
       {"colsample_bytree", "0.6"},
       {"lambda", "2"},
-      {"nthread", "2"},
+      {"nthread", std::to_string(opt.nthread)},
       {"seed", std::to_string(seed)},
       {"eval_metric", "rmse"},
       {"tree_method", "hist"},
@@ -221,11 +226,30 @@ std::vector<float> Targets(const FeatureSet& fs, const std::vector<EngineCycle>&
 
 }  // namespace
 
-Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const RulTrainOptions& opt,
+Status RulTrainOptions::Validate() const {
+  if (!(cap > 0)) return InvalidArgument("RulTrainOptions: cap must be > 0");
+  if (!(smooth > 0 && smooth <= 1)) return InvalidArgument("RulTrainOptions: smooth must be in (0, 1]");
+  if (!(eta > 0 && eta <= 1)) return InvalidArgument("RulTrainOptions: eta must be in (0, 1]");
+  if (!(validation_fraction >= 0 && validation_fraction <= 0.9))
+    return InvalidArgument("RulTrainOptions: validation_fraction must be in [0, 0.9]");
+  if (rounds < 0) return InvalidArgument("RulTrainOptions: rounds must be >= 0 (0: early stopping)");
+  if (max_rounds < 1 || early_stop < 1)
+    return InvalidArgument("RulTrainOptions: max_rounds and early_stop must be >= 1");
+  if (ensemble < 1 || ensemble > 50) return InvalidArgument("RulTrainOptions: ensemble must be in [1, 50]");
+  if (nthread < 1 || nthread > 64) return InvalidArgument("RulTrainOptions: nthread must be in [1, 64]");
+  return Status::Ok();
+}
+
+Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& raw_train, const RulTrainOptions& opt,
                                  RulTrainReport* report) {
+  DOPPEL_RETURN_IF_ERROR(opt.Validate());
   RulModel m;
   m.cap_ = opt.cap;
   m.smooth_ = opt.smooth;
+  auto norm = ConditionNormalizer::Fit(raw_train);
+  if (!norm.ok()) return norm.status();
+  m.norm_ = std::move(*norm);
+  const std::vector<EngineCycle> train = m.norm_.Apply(raw_train);
   m.kept_ = InformativeColumns(train);
   if (m.kept_.empty()) return InvalidArgument("training data: no informative sensor columns");
   // Validation split by unit.
@@ -239,9 +263,9 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
   std::vector<EngineCycle> tr, va;
   for (const auto& r : train) (val_units.count(r.unit) ? va : tr).push_back(r);
 
-  int rounds = opt.max_rounds;
+  int rounds = opt.rounds > 0 ? opt.rounds : opt.max_rounds;
   double best_rmse = NAN;
-  if (!va.empty() && !tr.empty()) {
+  if (opt.rounds == 0 && !va.empty() && !tr.empty()) {
     FeatureSet ftr = BuildFeatures(tr, m.kept_, true, m.smooth_),
                fva = BuildFeatures(va, m.kept_, true, m.smooth_);
     auto ytr = Targets(ftr, tr, opt.cap), yva = Targets(fva, va, opt.cap);
@@ -251,7 +275,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     BoosterHandle b;
     DMatrixHandle cache[] = {dtr.h, dva.h};
     if (XGBoosterCreate(cache, 2, &b) != 0) return XgbError("booster");
-    Status st = SetParams(b, opt.seed, opt.eta);
+    Status st = SetParams(b, opt.seed, opt);
     int best_round = 0;
     best_rmse = 1e300;
     DMatrixHandle evals[] = {dva.h};
@@ -283,6 +307,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     report->rounds = rounds;
     report->validation_rmse = best_rmse;
     report->kept_columns = m.kept_;
+    report->conditions = static_cast<int>(m.norm_.conditions());
   }
   FeatureSet fall = BuildFeatures(train, m.kept_, true, m.smooth_);
   auto yall = Targets(fall, train, opt.cap);
@@ -292,7 +317,7 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
     BoosterHandle b;
     if (XGBoosterCreate(&dall.h, 1, &b) != 0) return XgbError("booster");
     m.boosters_.push_back(b);
-    DOPPEL_RETURN_IF_ERROR(SetParams(b, opt.seed + 1000 * e, opt.eta));
+    DOPPEL_RETURN_IF_ERROR(SetParams(b, opt.seed + 1000 * e, opt));
     for (int it = 0; it < rounds; ++it)
       if (XGBoosterUpdateOneIter(b, it, dall.h) != 0) return XgbError("train");
   }
@@ -301,7 +326,8 @@ Result<RulModel> RulModel::Train(const std::vector<EngineCycle>& train, const Ru
 
 Status RulModel::Save(const std::string& path) const {
   nlohmann::json j;
-  j["format"] = "doppel-rul-v2";
+  j["format"] = "doppel-rul-v3";
+  j["conditions"] = nlohmann::json::parse(norm_.ToJson());
   j["cap"] = cap_;
   j["smooth"] = smooth_;
   j["kept_columns"] = kept_;
@@ -325,10 +351,13 @@ Result<RulModel> RulModel::Load(const std::string& path) {
   auto text = ReadTextFile(path);
   if (!text.ok()) return text.status();
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "doppel-rul-v2")
-    return InvalidArgument(path + ": not a doppel RUL model (format doppel-rul-v2)");
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "doppel-rul-v3")
+    return InvalidArgument(path + ": not a doppel RUL model (format doppel-rul-v3)");
   RulModel m;
   try {
+    auto norm = ConditionNormalizer::FromJson(j.at("conditions").dump());
+    if (!norm.ok()) return InvalidArgument(path + ": " + norm.status().message());
+    m.norm_ = std::move(*norm);
     m.cap_ = j.at("cap").get<double>();
     m.smooth_ = j.at("smooth").get<double>();
     m.kept_ = j.at("kept_columns").get<std::vector<int>>();
@@ -349,11 +378,34 @@ Result<RulModel> RulModel::Load(const std::string& path) {
 }
 
 Result<std::vector<double>> RulModel::PredictLast(const std::vector<EngineCycle>& test) const {
-  for (const auto& r : test)
+  FeatureSet fs;
+  return Predict(test, false, &fs);
+}
+
+Result<std::vector<double>> RulModel::PredictEveryCycle(const std::vector<EngineCycle>& data,
+                                                        std::vector<int>* unit,
+                                                        std::vector<int>* cycle) const {
+  FeatureSet fs;
+  auto out = Predict(data, true, &fs);
+  if (unit) *unit = fs.unit;
+  if (cycle) *cycle = fs.cycle;
+  return out;
+}
+
+Result<std::vector<double>> RulModel::Predict(const std::vector<EngineCycle>& raw, bool all_cycles,
+                                              FeatureSet* fs_out) const {
+  const size_t width = raw.empty() ? 0 : raw[0].columns.size();
+  for (const auto& r : raw) {
+    if (r.columns.size() != width || width < 4)
+      return InvalidArgument("RUL input: unit " + std::to_string(r.unit) + " cycle " +
+                             std::to_string(r.cycle) + " has " + std::to_string(r.columns.size()) +
+                             " columns (settings then sensors)");
     for (int c : kept_)
       if (static_cast<size_t>(c) >= r.columns.size())
-        return InvalidArgument("test data: unit " + std::to_string(r.unit) + " has too few columns");
-  FeatureSet fs = BuildFeatures(test, kept_, false, smooth_);
+        return InvalidArgument("RUL input: unit " + std::to_string(r.unit) + " has too few columns");
+  }
+  FeatureSet& fs = *fs_out;
+  fs = BuildFeatures(norm_.Apply(raw), kept_, all_cycles, smooth_);
   DMatrix d;
   DOPPEL_RETURN_IF_ERROR(MakeDMatrix(fs, nullptr, &d));
   std::vector<double> out(fs.rows, 0.0);

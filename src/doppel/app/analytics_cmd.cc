@@ -155,8 +155,8 @@ int RunRul(const std::vector<std::string>& args) {
     if (!m.ok()) return Fail(m.status());
     Status st = m->Save(out);
     if (!st.ok()) return Fail(st);
-    std::printf("trained on %zu rows: %zu sensor columns, %d rounds, validation RMSE %.2f; wrote %s\n",
-                data->size(), report.kept_columns.size(), report.rounds, report.validation_rmse, out.c_str());
+    std::printf("trained on %zu rows: %d operating condition(s), %zu sensor columns, %d rounds; wrote %s\n",
+                data->size(), report.conditions, report.kept_columns.size(), report.rounds, out.c_str());
     return 0;
   }
   if (args[0] == "predict") {

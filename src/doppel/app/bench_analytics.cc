@@ -111,30 +111,31 @@ namespace doppel::app {
 
 int RunCmapssBench(const std::vector<std::string>& args) {
   std::string data = "../shared/data/cmapss";
-  std::string subset = "FD001";
-  std::string smooth, eta, cap, ensemble;
+  std::string subset;                      // empty: every FD00x subset present in the data directory
+  std::map<std::string, std::string> num;  // option -> text
+  const char* kNumeric[] = {"smooth", "eta", "cap", "ensemble", "rounds", "cv"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
+    bool taken = false;
     if (TakeOption(args, &i, "data", &v)) {
-      data = v;
+      data = v, taken = true;
     } else if (TakeOption(args, &i, "subset", &v)) {
-      subset = v;
-    } else if (TakeOption(args, &i, "smooth", &v)) {
-      smooth = v;
-    } else if (TakeOption(args, &i, "eta", &v)) {
-      eta = v;
-    } else if (TakeOption(args, &i, "cap", &v)) {
-      cap = v;
-    } else if (TakeOption(args, &i, "ensemble", &v)) {
-      ensemble = v;
+      subset = v, taken = true;
     } else {
+      for (const char* k : kNumeric)
+        if (TakeOption(args, &i, k, &v)) num[k] = v, taken = true;
+    }
+    if (!taken)
       return Fail(
           InvalidArgument("bench cmapss: unknown option '" + args[i] +
-                          "' (--data DIR, --subset FD001, --smooth A, --eta E, --cap C, --ensemble N)"));
-    }
+                          "' (--data DIR, --subset FD00x, --smooth A, --eta E, --cap C, --ensemble N, "
+                          "--rounds R (0: early stopping), --cv K (grouped K-fold on training units))"));
   }
   analytics::RulTrainOptions opt;
-  auto number = [](const std::string& key, const std::string& text, double lo, double hi, double* out) {
+  int cv_folds = 0;
+  auto number = [&](const std::string& key, double lo, double hi, double* out) {
+    if (!num.count(key)) return Status::Ok();
+    const std::string& text = num[key];
     char* end = nullptr;
     double x = std::strtod(text.c_str(), &end);
     if (text.empty() || *end != '\0' || !(x >= lo && x <= hi))
@@ -143,49 +144,75 @@ int RunCmapssBench(const std::vector<std::string>& args) {
     *out = x;
     return Status::Ok();
   };
-  double n = 0;
-  if (!smooth.empty()) {
-    if (Status st = number("smooth", smooth, 0.001, 1, &opt.smooth); !st.ok()) return Fail(st);
+  double ensemble = opt.ensemble, rounds = opt.rounds, cv = 0;
+  for (Status st : {number("smooth", 0.001, 1, &opt.smooth), number("eta", 0.001, 1, &opt.eta),
+                    number("cap", 1, 1000, &opt.cap), number("ensemble", 1, 20, &ensemble),
+                    number("rounds", 0, 5000, &rounds), number("cv", 2, 20, &cv)})
+    if (!st.ok()) return Fail(st);
+  opt.ensemble = static_cast<int>(ensemble);
+  opt.rounds = static_cast<int>(rounds);
+  cv_folds = static_cast<int>(cv);
+  std::vector<std::string> subsets;
+  for (const char* s : {"FD001", "FD002", "FD003", "FD004"}) {
+    std::FILE* f = std::fopen((data + "/train_" + s + ".txt").c_str(), "r");
+    if (f) std::fclose(f);
+    if ((subset.empty() && f) || subset == s) subsets.push_back(s);
   }
-  if (!eta.empty()) {
-    if (Status st = number("eta", eta, 0.001, 1, &opt.eta); !st.ok()) return Fail(st);
+  if (subsets.empty())
+    return Fail(InvalidArgument("bench cmapss: no train_FD00x.txt in '" + data + "'" +
+                                (subset.empty() ? "" : " for --subset " + subset)));
+  std::printf("cap %.0f (piecewise-linear RUL target), smooth %.2f, eta %.3f, %d rounds, %d-seed ensemble\n",
+              opt.cap, opt.smooth, opt.eta, opt.rounds, opt.ensemble);
+  std::string json;
+  std::vector<std::pair<std::string, std::pair<double, double>>> table;
+  auto t_all = std::chrono::steady_clock::now();
+  for (const std::string& sub : subsets) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto train = analytics::ReadCmapss(data + "/train_" + sub + ".txt");
+    if (!train.ok()) return Fail(train.status());
+    auto test = analytics::ReadCmapss(data + "/test_" + sub + ".txt");
+    if (!test.ok()) return Fail(test.status());
+    auto truth = analytics::ReadRulTruth(data + "/RUL_" + sub + ".txt");
+    if (!truth.ok()) return Fail(truth.status());
+    if (cv_folds > 0) {
+      auto cvr = analytics::CrossValidateRul(*train, opt, cv_folds);
+      if (!cvr.ok()) return Fail(cvr.status());
+      std::printf(
+          "%s grouped %d-fold CV on training units (%zu held-out cycles >= 31): RMSE %.3f vs capped RUL, "
+          "RMSE %.3f / PHM08 mean %.3f where true RUL <= cap (%.0f rounds)\n",
+          sub.c_str(), cvr->folds, cvr->points, cvr->rmse_capped, cvr->rmse_linear, cvr->score_linear,
+          cvr->mean_rounds);
+    }
+    analytics::RulTrainReport report;
+    auto model = analytics::RulModel::Train(*train, opt, &report);
+    if (!model.ok()) return Fail(model.status());
+    double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto pred = model->PredictLast(*test);
+    if (!pred.ok()) return Fail(pred.status());
+    if (pred->size() != truth->size())
+      return Fail(InvalidArgument("bench cmapss " + sub + ": " + std::to_string(pred->size()) +
+                                  " test units, " + std::to_string(truth->size()) + " truth values"));
+    double rmse = analytics::Rmse(*pred, *truth);
+    double score = analytics::Phm08Score(*pred, *truth);
+    std::printf(
+        "%s: %zu train rows, %d operating condition(s), %zu kept sensor columns, %d rounds; %zu test units; "
+        "%.1f s (training, plus CV when asked)\n",
+        sub.c_str(), train->size(), report.conditions, report.kept_columns.size(), report.rounds,
+        pred->size(), train_s);
+    table.push_back({sub, {rmse, score}});
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%s\"rmse_%s\":%.3f,\"score_%s\":%.1f", json.empty() ? "" : ",",
+                  sub.c_str(), rmse, sub.c_str(), score);
+    json += buf;
   }
-  if (!cap.empty()) {
-    if (Status st = number("cap", cap, 1, 1000, &opt.cap); !st.ok()) return Fail(st);
-  }
-  if (!ensemble.empty()) {
-    if (Status st = number("ensemble", ensemble, 1, 20, &n); !st.ok()) return Fail(st);
-    opt.ensemble = static_cast<int>(n);
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  auto train = analytics::ReadCmapss(data + "/train_" + subset + ".txt");
-  if (!train.ok()) return Fail(train.status());
-  auto test = analytics::ReadCmapss(data + "/test_" + subset + ".txt");
-  if (!test.ok()) return Fail(test.status());
-  auto truth = analytics::ReadRulTruth(data + "/RUL_" + subset + ".txt");
-  if (!truth.ok()) return Fail(truth.status());
-  analytics::RulTrainReport report;
-  auto model = analytics::RulModel::Train(*train, opt, &report);
-  if (!model.ok()) return Fail(model.status());
-  double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto pred = model->PredictLast(*test);
-  if (!pred.ok()) return Fail(pred.status());
-  if (pred->size() != truth->size())
-    return Fail(InvalidArgument("bench cmapss: " + std::to_string(pred->size()) + " test units, " +
-                                std::to_string(truth->size()) + " truth values"));
-  double rmse = analytics::Rmse(*pred, *truth);
-  double score = analytics::Phm08Score(*pred, *truth);
-  std::printf(
-      "C-MAPSS %s: %zu train rows, %zu kept sensor columns, %d boosting rounds (validation RMSE %.2f on "
-      "held-out training units; smooth %.2f, eta %.3f, cap %.0f), trained in %.1f s\n",
-      subset.c_str(), train->size(), report.kept_columns.size(), report.rounds, report.validation_rmse,
-      opt.smooth, opt.eta, opt.cap, train_s);
-  std::printf("\n%-28s %8s %10s\n", "model", "RMSE", "PHM08");
-  std::printf("%-28s %8.2f %10.1f   <- this run (XGBoost, %d-model ensemble)\n", "doppel windowed GBT", rmse,
-              score, opt.ensemble);
-  std::printf("%-28s %8.1f\n%-28s %8.1f\n%-28s %8.1f\n", "CNN (published)", 18.4, "LSTM (published)", 16.1,
-              "deep CNN (published)", 12.6);
-  std::printf("{\"rmse_%s\":%.3f,\"score_%s\":%.1f}\n", subset.c_str(), rmse, subset.c_str(), score);
+  double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+  std::printf("\n%-30s %8s %10s\n", "model (test set, true RUL)", "RMSE", "PHM08");
+  for (const auto& [sub, v] : table)
+    std::printf("%-30s %8.2f %10.1f   <- this run\n", ("doppel windowed GBT " + sub).c_str(), v.first,
+                v.second);
+  std::printf("%-30s %8.1f\n%-30s %8.1f\n%-30s %8.1f\n", "FD001 CNN (published)", 18.4,
+              "FD001 LSTM (published)", 16.1, "FD001 deep CNN (published)", 12.6);
+  std::printf("total %.1f s\n{%s}\n", total_s, json.c_str());
   return 0;
 }
 
