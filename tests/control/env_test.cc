@@ -98,6 +98,48 @@ TEST(StationEnv, CostIsEnergyTimesPriceAndRewardPenalizesLeavingTheBand) {
   EXPECT_LT((*env)->stats().min_level_m, o.level_min_m);
 }
 
+TEST(StationEnv, TerminalShortfallIsChargedOnceAtTheEndAtThePricePerCubicMetre) {
+  EnvOptions o = Short(0.25);
+  o.initial_level_m = 3.0;
+  o.terminal_level_m = 3.5;  // stopped pumps end below it
+  o.terminal_shortfall_eur_per_m3 = 0.03;
+  auto env = StationEnv::Create(o);
+  ASSERT_TRUE(env.ok());
+  (*env)->Reset(4);
+  double last_reward = 0, last_charge = 0;
+  for (bool done = false; !done;) {
+    auto st = (*env)->Step(Speeds(0, 0, 0));
+    ASSERT_TRUE(st.ok());
+    done = st->done;
+    if (!done) {
+      EXPECT_EQ(st->terminal_shortfall_eur, 0.0);
+      EXPECT_EQ(st->reward, 0.0);  // no energy, inside the band
+    }
+    last_reward = st->reward;
+    last_charge = st->terminal_shortfall_eur;
+  }
+  const double end = (*env)->true_state().level_m;
+  ASSERT_LT(end, 3.0);
+  const double expected = 0.03 * (*env)->model().params().tank.area_m2 * (3.5 - end);
+  EXPECT_NEAR(last_charge, expected, 1e-9);
+  EXPECT_NEAR(last_reward, -expected, 1e-9);
+
+  // Ending above the terminal level earns nothing.
+  o.terminal_level_m = 1.5;
+  auto env2 = StationEnv::Create(o);
+  ASSERT_TRUE(env2.ok());
+  (*env2)->Reset(4);
+  for (bool done = false; !done;) {
+    auto st = (*env2)->Step(Speeds(0, 0, 0));
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->terminal_shortfall_eur, 0.0);
+    EXPECT_EQ(st->reward, 0.0);
+    done = st->done;
+  }
+  o.terminal_level_m = 9;
+  EXPECT_NE(StationEnv::Create(o).status().message().find("terminal_level_m"), std::string::npos);
+}
+
 TEST(StationEnv, BadActionsAndStepsAfterDoneAreErrors) {
   auto env = StationEnv::Create(Short(1.0 / 60));
   ASSERT_TRUE(env.ok());

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "doppel/control/env.h"
 #include "doppel/physics/station.h"
@@ -89,6 +90,12 @@ TEST(MpcOptions, ValidateNamesTheBrokenRule) {
   o = MpcOptions{};
   o.max_speed_change_rpm = 0;
   EXPECT_NE(o.Validate().message().find("max_speed_change_rpm"), std::string::npos);
+  o = MpcOptions{};
+  o.terminal_level_m = o.level_max_m + 0.1;
+  EXPECT_NE(o.Validate().message().find("terminal_level_m"), std::string::npos);
+  o = MpcOptions{};
+  o.terminal_time_of_day_s = kSecondsPerDay;
+  EXPECT_NE(o.Validate().message().find("terminal_time_of_day_s"), std::string::npos);
   auto m = MpcController::Create(MpcOptions{}, StationEstimate::Nominal(0), [](double) { return 100.0; });
   EXPECT_FALSE(m.ok());
 }
@@ -170,6 +177,90 @@ TEST(Mpc, WornPumpCarriesLess) {
   EXPECT_LT(worn, 0.8 * fresh) << "worn " << worn / 3600 << " m3, fresh " << fresh / 3600 << " m3";
   // The demand is met on average: the tank does not drain over the day.
   EXPECT_NEAR((worn + fresh) / 3600 / 24, 180.0, 15.0);
+}
+
+// The plan's level at the next terminal time of day, linear between grid points.
+double PlannedLevelAt(const MpcSummary& sum, double t0, double level0, double t) {
+  double tk = t0, lk = level0;
+  for (size_t k = 0; k < sum.step_s.size(); ++k) {
+    const double t1 = tk + sum.step_s[k], l1 = sum.planned_level_m[k];
+    if (t <= t1) return lk + (t - tk) / (t1 - tk) * (l1 - lk);
+    tk = t1;
+    lk = l1;
+  }
+  return lk;
+}
+
+TEST(Mpc, PlanReachesTheTerminalLevelAtTheNextTerminalTimeOfDay) {
+  MpcOptions mo;
+  mo.horizon_s = 12 * 3600;
+  auto plan = [&](double terminal_level_m, double t_s) {
+    MpcOptions o = mo;
+    o.terminal_level_m = terminal_level_m;
+    auto mpc = MpcController::Create(o, StationEstimate::Nominal(3), [](double) { return 150.0; });
+    EXPECT_TRUE(mpc.ok());
+    MpcSummary sum;
+    EXPECT_TRUE((*mpc)->Step({t_s, 2.0, {0, 0, 0}}, &sum).ok());
+    EXPECT_TRUE(sum.solved) << sum.solver_status;
+    return sum;
+  };
+  // 22:00 on day 1 (t_s past one midnight): the next midnight is 2 h ahead, inside a coarse step.
+  const double t0 = kSecondsPerDay + 22 * 3600.0, midnight = 2 * kSecondsPerDay;
+  MpcSummary free = plan(-1, t0);
+  EXPECT_TRUE(std::isnan(free.terminal_t_s));
+  const double free_at_midnight = PlannedLevelAt(free, t0, 2.0, midnight);
+  // Night price all the way to 06:00: without the terminal level the plan fills more slowly.
+  RecordProperty("free_level_at_midnight_m", std::to_string(free_at_midnight));
+  ASSERT_LT(free_at_midnight, 3.5);
+  MpcSummary term = plan(3.8, t0);
+  EXPECT_DOUBLE_EQ(term.terminal_t_s, midnight);
+  EXPECT_NEAR(term.planned_terminal_level_m, PlannedLevelAt(term, t0, 2.0, midnight), 1e-9);
+  EXPECT_GE(term.planned_terminal_level_m, 3.8 - 1e-4);
+  for (double l : term.planned_level_m) EXPECT_LE(l, mo.level_max_m - mo.level_margin_m + 1e-3);
+  // A horizon that ends before the terminal time of day has no terminal point.
+  mo.horizon_s = 3600;
+  MpcSummary short_h = plan(3.8, t0);
+  EXPECT_TRUE(std::isnan(short_h.terminal_t_s));
+  EXPECT_TRUE(std::isnan(short_h.planned_terminal_level_m));
+}
+
+TEST(Mpc, ClosedLoopEndsTheDayAtTheTerminalLevel) {
+  EnvOptions eo;
+  eo.episode_s = 2 * 3600;
+  eo.period_s = 120;
+  eo.time_of_day_at_start_s = 22 * 3600;  // ends at midnight
+  eo.initial_level_m = 2.0;
+  plant::StationModel nominal(plant::StationParams::Nominal(3), plant::FaultSchedule());
+  auto run = [&](double terminal_level_m) {
+    auto env = StationEnv::Create(eo);
+    EXPECT_TRUE(env.ok());
+    EnvObservation ob = (*env)->Reset(9);
+    MpcOptions mo;
+    mo.period_s = eo.period_s;
+    mo.horizon_s = 8 * 3600;
+    mo.terminal_level_m = terminal_level_m;
+    mo.terminal_time_of_day_s = 0;
+    // The twin's nominal model and demand profile against the seed's truth plant.
+    auto mpc =
+        MpcController::Create(mo, StationEstimate::Nominal(3), [&](double t) { return nominal.Demand(t); });
+    EXPECT_TRUE(mpc.ok());
+    for (bool done = false; !done;) {
+      auto cmd = (*mpc)->Step({ob.t_s, ob.level_m, ob.speed_rpm});
+      EXPECT_TRUE(cmd.ok());
+      auto st = (*env)->Step(cmd->speed_setpoint_rpm);
+      EXPECT_TRUE(st.ok());
+      ob = st->observation;
+      done = st->done;
+    }
+    EXPECT_EQ((*env)->stats().excursions, 0);
+    return (*env)->true_state().level_m;
+  };
+  const double free_end = run(-1), end = run(3.6);
+  RecordProperty("free_end_level_m", std::to_string(free_end));
+  RecordProperty("end_level_m", std::to_string(end));
+  EXPECT_LT(free_end, 3.3);    // the constraint is what lifts the end level
+  EXPECT_GT(end, 3.6 - 0.05);  // measurement noise and model error: a few cm
+  EXPECT_LT(end, 3.6 + 0.3);   // and it does not overfill at night price
 }
 
 TEST(Mpc, SolverFailureHoldsTheLastCommandThenHandsBackToLocalControl) {

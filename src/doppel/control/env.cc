@@ -35,6 +35,12 @@ Status EnvOptions::Validate() const {
   for (double w : {energy_weight, level_penalty_eur_per_m_h, violation_penalty_eur}) {
     if (!(std::isfinite(w) && w >= 0)) return InvalidArgument("env: reward weights must be finite and >= 0");
   }
+  if (!(std::isfinite(terminal_level_m) && terminal_level_m <= tank.height_m)) {
+    return InvalidArgument("env: terminal_level_m must be finite and <= the tank height (< 0: none)");
+  }
+  if (!(std::isfinite(terminal_shortfall_eur_per_m3) && terminal_shortfall_eur_per_m3 >= 0)) {
+    return InvalidArgument("env: terminal_shortfall_eur_per_m3 must be finite and >= 0");
+  }
   return Status::Ok();
 }
 
@@ -162,7 +168,14 @@ Result<EnvStep> StationEnv::Step(const std::vector<std::optional<double>>& actio
   out.reward = -(o.energy_weight * out.cost_eur + o.level_penalty_eur_per_m_h * excursion_m_s / 3600.0 +
                  (out.left_band ? o.violation_penalty_eur : 0.0));
   out.done = sim_->time() >= o.episode_s - 1e-9;
-  if (out.done) active_ = false;
+  if (out.done) {
+    active_ = false;
+    if (o.terminal_level_m >= 0) {
+      const double short_m = std::max(0.0, o.terminal_level_m - sim_->state().level_m);
+      out.terminal_shortfall_eur = o.terminal_shortfall_eur_per_m3 * model_->params().tank.area_m2 * short_m;
+      out.reward -= out.terminal_shortfall_eur;
+    }
+  }
   out.observation = Observe();
   return out;
 }

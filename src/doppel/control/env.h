@@ -9,7 +9,8 @@
 // level band are accumulated at every integration step:
 //   electrical power = Σ shaft power / drive_efficiency,  cost = ∫ power·price dt,
 //   reward = −(energy_weight·cost + level_penalty_eur_per_m_h·∫ excursion dt/3600
-//            + violation_penalty_eur·[the level left the band during the step]).
+//            + violation_penalty_eur·[the level left the band during the step])
+//            − [last step] terminal_shortfall_eur_per_m3·A·max(0, terminal_level_m − L_end).
 // Level violations are reported both as samples (integration steps outside the band, and the
 // seconds that represents) and as excursions (entries into the out-of-band region).
 //
@@ -50,6 +51,12 @@ struct EnvOptions {
   double energy_weight = 1.0;
   double level_penalty_eur_per_m_h = 20.0;
   double violation_penalty_eur = 5.0;
+  // Terminal condition, so that a policy is scored at equal stored water: when
+  // terminal_level_m >= 0, the last step's reward also subtracts
+  // terminal_shortfall_eur_per_m3 · tank area · max(0, terminal_level_m − true end level)
+  // (EnvStep::terminal_shortfall_eur). Water left above the level earns nothing.
+  double terminal_level_m = -1;
+  double terminal_shortfall_eur_per_m3 = 0.025;
 
   Status Validate() const;
 };
@@ -72,7 +79,8 @@ struct EnvStep {
   bool done = false;
   double energy_kwh = 0;  // electrical, this step
   double cost_eur = 0;
-  bool left_band = false;  // some integration step of this step was outside the band
+  bool left_band = false;             // some integration step of this step was outside the band
+  double terminal_shortfall_eur = 0;  // last step only: the terminal-level charge in the reward
 };
 
 // Totals since Reset.

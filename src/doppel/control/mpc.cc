@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "doppel/control/mpc_nlp.h"
 
@@ -47,10 +48,20 @@ Status MpcOptions::Validate() const {
   }
   if (!std::isfinite(terminal_value_eur_m3))
     return InvalidArgument("mpc: terminal_value_eur_m3 must be finite");
+  if (!std::isfinite(terminal_level_m) || terminal_level_m > level_max_m) {
+    return InvalidArgument("mpc: terminal_level_m must be finite and <= level_max_m (< 0: none)");
+  }
+  if (!(std::isfinite(terminal_time_of_day_s) && terminal_time_of_day_s >= 0 &&
+        terminal_time_of_day_s < kSecondsPerDay)) {
+    return InvalidArgument("mpc: terminal_time_of_day_s must be in [0, 86400)");
+  }
+  if (!nonneg(terminal_shortfall_eur_per_m))
+    return InvalidArgument("mpc: terminal_shortfall_eur_per_m must be finite and >= 0");
   if (!(on_threshold > 0 && on_threshold < 1 && nonneg(hysteresis) && hysteresis < on_threshold)) {
     return InvalidArgument("mpc: need 0 <= hysteresis < on_threshold < 1");
   }
   if (max_iterations < 1) return InvalidArgument("mpc: max_iterations must be >= 1");
+  if (!std::isfinite(warm_start_mu_init)) return InvalidArgument("mpc: warm_start_mu_init must be finite");
   if (!pos(max_solve_s) || !pos(tolerance))
     return InvalidArgument("mpc: max_solve_s and tolerance must be > 0");
   if (hold_periods < 0) return InvalidArgument("mpc: hold_periods must be >= 0");
@@ -61,6 +72,14 @@ Status MpcOptions::Validate() const {
   }
   return Status::Ok();
 }
+
+namespace {
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+}  // namespace
 
 // The previous solution in absolute time: step k spans [t[k], t[k+1]).
 struct MpcController::Plan {
@@ -169,6 +188,8 @@ Result<MpcCommand> MpcController::Step(const MpcObservation& obs, MpcSummary* su
   pr.max_iterations = o.max_iterations;
   pr.max_cpu_s = o.max_solve_s;
   pr.tolerance = o.tolerance;
+  pr.warm = last_plan_ != nullptr;
+  pr.warm_mu_init = o.warm_start_mu_init;
   // Demand bias from the level innovation of the last applied command.
   if (std::abs(obs.t_s - predicted_t_s_) <= 0.5 * o.period_s) {
     const double innov_m3h =
@@ -221,6 +242,23 @@ Result<MpcCommand> MpcController::Step(const MpcObservation& obs, MpcSummary* su
   pr.terminal_value_eur_m3 = o.terminal_value_eur_m3 >= 0
                                  ? o.terminal_value_eur_m3
                                  : o.tariff.MinPrice() * best_kwh_m3 / o.drive_efficiency;
+  // Terminal level at the next terminal time of day after now, if the horizon reaches it.
+  if (o.terminal_level_m >= 0) {
+    double tod = std::fmod(obs.t_s, kSecondsPerDay);
+    if (tod < 0) tod += kSecondsPerDay;
+    double t_term = obs.t_s - tod + o.terminal_time_of_day_s;
+    if (t_term <= obs.t_s + 1e-6) t_term += kSecondsPerDay;
+    if (t_term <= t[N] + 1e-6) {
+      int k = 0;
+      while (k + 1 < N && t[k + 1] < t_term) ++k;
+      pr.terminal = true;
+      pr.terminal_step = k;
+      pr.terminal_frac = std::clamp((t_term - t[k]) / (t[k + 1] - t[k]), 0.0, 1.0);
+      pr.terminal_level_m = o.terminal_level_m;
+      pr.terminal_rho1 = o.terminal_shortfall_eur_per_m;
+      sum.terminal_t_s = t_term;
+    }
+  }
 
   // Starting point: the previous plan shifted in time, else a neutral guess.
   std::vector<double> x0(static_cast<size_t>(pr.num_vars()), 0.0);
@@ -241,10 +279,13 @@ Result<MpcCommand> MpcController::Step(const MpcObservation& obs, MpcSummary* su
     x0[pr.level_index(k + 1)] = std::clamp(l, 0.0, estimate_.tank_height_m);
     x0[pr.slack_index(k + 1)] = std::max({0.0, pr.band_lo_m - l, l - pr.band_hi_m});
   }
+  if (pr.terminal) x0[pr.terminal_index()] = std::max(0.0, pr.terminal_level_m - pr.TerminalLevel(x0.data()));
 
   const auto w0 = std::chrono::steady_clock::now();
+  const double c0 = ThreadCpuSeconds();
   NlpResult res = internal::SolveNlp(pr, x0);
   sum.solve_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  sum.solve_cpu_s = ThreadCpuSeconds() - c0;
   sum.solver_status = res.status;
   sum.iterations = res.iterations;
   sum.step_s = steps_;
@@ -273,6 +314,7 @@ Result<MpcCommand> MpcController::Step(const MpcObservation& obs, MpcSummary* su
   sum.solved = true;
   sum.objective_eur = res.objective;
   sum.planned_energy_cost_eur = internal::PlannedEnergyCost(pr, res.x);
+  if (pr.terminal) sum.planned_terminal_level_m = pr.TerminalLevel(res.x.data());
 
   auto plan = std::make_unique<Plan>();
   plan->t = t;

@@ -79,9 +79,11 @@ class StationNlp final : public Ipopt::TNLP {
   bool get_nlp_info(Index& n, Index& m, Index& nnz_jac, Index& nnz_h, IndexStyleEnum& style) override {
     const int N = pr_.steps, P = pr_.pumps;
     n = pr_.num_vars();
-    m = 3 * N + (N - 1) * P;
-    // dynamics: L_{k+1}, L_k (k >= 1), and (s, d) per pump; band: 2 each; rate: 2 each.
+    m = 3 * N + (N - 1) * P + (pr_.terminal ? 1 : 0);
+    // dynamics: L_{k+1}, L_k (k >= 1), and (s, d) per pump; band: 2 each; rate: 2 each;
+    // terminal: L_k (k >= 1), L_k+1, e_T.
     nnz_jac = N + (N - 1) + 2 * N * P + 4 * N + 2 * (N - 1) * P;
+    if (pr_.terminal) nnz_jac += pr_.terminal_step > 0 ? 3 : 2;
     BuildHessianStructure();
     nnz_h = static_cast<Index>(hess_rows_.size());
     style = C_STYLE;
@@ -104,6 +106,10 @@ class StationNlp final : public Ipopt::TNLP {
       xl[pr_.slack_index(k)] = 0;
       xu[pr_.slack_index(k)] = pr_.station->tank_height_m;
     }
+    if (pr_.terminal) {
+      xl[pr_.terminal_index()] = 0;
+      xu[pr_.terminal_index()] = pr_.station->tank_height_m;
+    }
     int r = 0;
     for (int k = 0; k < N; ++k, ++r) gl[r] = gu[r] = 0;  // dynamics
     for (int k = 1; k <= N; ++k, ++r) {                  // L_k + e_k >= lo
@@ -119,6 +125,12 @@ class StationNlp final : public Ipopt::TNLP {
         gl[r] = -pr_.rate_limit[k];
         gu[r] = pr_.rate_limit[k];
       }
+    }
+    if (pr_.terminal) {
+      // The constant part (1 − f)·L_0 of a terminal point inside step 0 is in g.
+      gl[r] = pr_.terminal_level_m;
+      gu[r] = 2e19;
+      ++r;
     }
     return r == m && n == pr_.num_vars();
   }
@@ -147,6 +159,10 @@ class StationNlp final : public Ipopt::TNLP {
       }
     }
     v -= pr_.terminal_value_eur_m3 * pr_.station->tank_area_m2 * x[pr_.level_index(N)];
+    if (pr_.terminal) {
+      const double e = x[pr_.terminal_index()];
+      v += pr_.terminal_rho1 * e + pr_.rho2 * e * e;
+    }
     f = v;
     return true;
   }
@@ -178,6 +194,7 @@ class StationNlp final : public Ipopt::TNLP {
       g[pr_.slack_index(k + 1)] += pr_.rho1 + 2 * pr_.rho2 * e;
     }
     g[pr_.level_index(N)] -= pr_.terminal_value_eur_m3 * pr_.station->tank_area_m2;
+    if (pr_.terminal) g[pr_.terminal_index()] += pr_.terminal_rho1 + 2 * pr_.rho2 * x[pr_.terminal_index()];
     return true;
   }
 
@@ -197,6 +214,7 @@ class StationNlp final : public Ipopt::TNLP {
     for (int k = 1; k < N; ++k) {
       for (int i = 0; i < P; ++i, ++r) g[r] = x[pr_.s_index(k, i)] - x[pr_.s_index(k - 1, i)];
     }
+    if (pr_.terminal) g[r++] = pr_.TerminalLevel(x) + x[pr_.terminal_index()];
     return r == m;
   }
 
@@ -233,6 +251,11 @@ class StationNlp final : public Ipopt::TNLP {
           put(r, pr_.s_index(k - 1, i));
         }
       }
+      if (pr_.terminal) {
+        if (pr_.terminal_step > 0) put(r, pr_.level_index(pr_.terminal_step));
+        put(r, pr_.level_index(pr_.terminal_step + 1));
+        put(r, pr_.terminal_index());
+      }
       return z == nele;
     }
     Evaluate(x);
@@ -261,6 +284,11 @@ class StationNlp final : public Ipopt::TNLP {
         val[z++] = 1;
         val[z++] = -1;
       }
+    }
+    if (pr_.terminal) {
+      if (pr_.terminal_step > 0) val[z++] = 1 - pr_.terminal_frac;
+      val[z++] = pr_.terminal_frac;
+      val[z++] = 1;
     }
     return z == nele;
   }
@@ -353,6 +381,7 @@ class StationNlp final : public Ipopt::TNLP {
       }
       add(pr_.slack_index(k + 1), pr_.slack_index(k + 1), 2 * sigma * pr_.rho2);
     }
+    if (pr_.terminal) add(pr_.terminal_index(), pr_.terminal_index(), 2 * sigma * pr_.rho2);
   }
 
   void BuildHessianStructure() {
@@ -409,6 +438,13 @@ NlpResult SolveNlp(const NlpProblem& problem, const std::vector<double>& x0) {
   app->Options()->SetNumericValue("acceptable_tol", problem.tolerance * 100);
   app->Options()->SetIntegerValue("max_iter", problem.max_iterations);
   app->Options()->SetNumericValue("max_cpu_time", problem.max_cpu_s);
+  if (problem.warm && problem.warm_mu_init > 0) {
+    app->Options()->SetNumericValue("mu_init", problem.warm_mu_init);
+    app->Options()->SetNumericValue("bound_push", 1e-6);
+    app->Options()->SetNumericValue("bound_frac", 1e-6);
+    app->Options()->SetNumericValue("slack_bound_push", 1e-6);
+    app->Options()->SetNumericValue("slack_bound_frac", 1e-6);
+  }
   if (app->Initialize() != Ipopt::Solve_Succeeded) {
     out.status = "ipopt_initialize_failed";
     return out;

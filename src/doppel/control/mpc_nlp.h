@@ -25,11 +25,28 @@ struct NlpProblem {
   double band_lo_m = 0, band_hi_m = 0;  // already tightened by the margin
   double rho1 = 0, rho2 = 0, switch_cost = 0, speed_smoothing = 0;
   double terminal_value_eur_m3 = 0;
+  // Terminal level: (1 − f)·L_k + f·L_k+1 + e_T >= terminal_level_m (L_0 = level0_m), with the
+  // shortfall e_T (the last variable) costing terminal_rho1·e_T + rho2·e_T².
+  bool terminal = false;
+  int terminal_step = 0;     // k, 0 <= k < steps
+  double terminal_frac = 0;  // f in (0, 1]
+  double terminal_level_m = 0;
+  double terminal_rho1 = 0;
+  // A warm start (the previous plan shifted) begins the barrier at warm_mu_init (<= 0: Ipopt's
+  // default 0.1) with small bound pushes, so it is not pushed back into the interior.
+  bool warm = false;
+  double warm_mu_init = 0;
   int max_iterations = 400;
   double max_cpu_s = 10;
   double tolerance = 1e-6;
 
-  int num_vars() const { return 2 * steps * pumps + 2 * steps; }
+  int num_vars() const { return 2 * steps * pumps + 2 * steps + (terminal ? 1 : 0); }
+  int terminal_index() const { return 2 * steps * pumps + 2 * steps; }  // only if terminal
+  // The plan's level at the terminal point.
+  double TerminalLevel(const double* x) const {
+    const double l0 = terminal_step == 0 ? level0_m : x[level_index(terminal_step)];
+    return (1 - terminal_frac) * l0 + terminal_frac * x[level_index(terminal_step + 1)];
+  }
   int s_index(int k, int i) const { return 2 * (k * pumps + i); }
   int d_index(int k, int i) const { return 2 * (k * pumps + i) + 1; }
   int level_index(int k) const { return 2 * steps * pumps + (k - 1); }  // k = 1..steps
