@@ -50,6 +50,9 @@ int RunRul(const std::vector<std::string>& args);
 // `doppel fit --data DIR --twin ID --from T0 --to T1` (docs/estimation.md).
 int RunFit(const std::vector<std::string>& args);
 
+// `doppel import --kind workorders|specs --file F --data DIR [--dry-run]` (docs/enterprise.md).
+int RunImport(const std::vector<std::string>& args);
+
 // Finds examples/models from the working directory or next to the binary.
 std::string DefaultModelsDir();
 // Prints "error: <status>" to stderr and returns 1 (2 for invalid arguments).

@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("fit", "Fit a pump twin's parameters to its stored history (docs/estimation.md)");
   fit->prefix_command();
   fit->set_help_flag();
+  auto* import_cmd = app.add_subcommand(
+      "import", "Import work orders or design specs from CSV/JSON into DIR/context.db (docs/enterprise.md)");
+  import_cmd->prefix_command();
+  import_cmd->set_help_flag();  // RunImport prints its own usage for --help
 
   CLI11_PARSE(app, argc, argv);
 
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
   if (*detect) return doppel::app::RunDetect(detect->remaining());
   if (*rul) return doppel::app::RunRul(rul->remaining());
   if (*fit) return doppel::app::RunFit(fit->remaining());
+  if (*import_cmd) return doppel::app::RunImport(import_cmd->remaining());
   if (*bench) {
     std::vector<std::string> rest = bench->remaining();
     if (rest.empty() || rest[0].rfind("-", 0) == 0) {
