@@ -35,8 +35,9 @@ class NullService : public engine::Service {
                                                     TimeNs to, size_t) const override {
     return std::vector<engine::Point>{{from, 1}, {to, 2}};
   }
-  Result<engine::CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
-                                              const nlohmann::json& request, const std::string& by) override {
+  Result<engine::CommandRecord> SubmitCommandAs(const std::string& twin, const std::string& name,
+                                                const nlohmann::json& request, const std::string& by,
+                                                engine::CommandSource) override {
     engine::CommandRecord c;
     c.id = "c-1";
     c.twin = twin;

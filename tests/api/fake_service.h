@@ -84,9 +84,9 @@ class FakeService : public engine::Service {
     return std::vector<engine::Point>{{from_ns, 1.5}, {to_ns, 2.5}};
   }
 
-  Result<engine::CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
-                                              const nlohmann::json& request,
-                                              const std::string& principal) override {
+  Result<engine::CommandRecord> SubmitCommandAs(const std::string& twin, const std::string& name,
+                                                const nlohmann::json& request, const std::string& principal,
+                                                engine::CommandSource source) override {
     std::lock_guard lk(mu_);
     if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
     if (name != "setSpeed") return InvalidArgument("name: unknown command '" + name + "'");
@@ -96,10 +96,43 @@ class FakeService : public engine::Service {
     c.name = name;
     c.request = request;
     c.issued_by = principal;
+    c.source = source;
     c.created_ns = c.updated_ns = 42;
-    c.history.push_back({engine::CommandStatus::kPending, 42, principal, ""});
+    c.history.push_back({engine::CommandStatus::kProposed, 42, principal, ""});
+    // Like the engine: a request above 3000 is refused; operator commands go out; others wait.
+    if (request.is_object() && request.value("speed_rpm", 0.0) > 3000) {
+      c.status = engine::CommandStatus::kRefused;
+      c.reason = "speed_rpm above max 3000";
+    } else if (source == engine::CommandSource::kOperator) {
+      c.status = engine::CommandStatus::kSent;
+    }
+    c.history.push_back({c.status, 42, "fake", c.reason});
     commands_.push_back(c);
     return c;
+  }
+
+  Result<engine::CommandRecord> ApproveCommand(const std::string& twin, const std::string& id,
+                                               const std::string& principal,
+                                               const std::string& reason) override {
+    return Decide(twin, id, principal, reason, engine::CommandStatus::kSent);
+  }
+  Result<engine::CommandRecord> RejectCommand(const std::string& twin, const std::string& id,
+                                              const std::string& principal,
+                                              const std::string& reason) override {
+    return Decide(twin, id, principal, reason, engine::CommandStatus::kRejected);
+  }
+  Result<engine::ControlModeView> GetControlMode(const std::string& twin) const override {
+    std::lock_guard lk(mu_);
+    if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
+    auto it = modes_.find(twin);
+    if (it != modes_.end()) return it->second;
+    return engine::ControlModeView{twin, engine::ControlMode::kAuto, false, "", 0};
+  }
+  Result<engine::ControlModeView> SetControlMode(const std::string& twin, engine::ControlMode mode,
+                                                 const std::string& principal) override {
+    std::lock_guard lk(mu_);
+    if (!twins_.count(twin)) return NotFound("twin '" + twin + "' not found");
+    return modes_[twin] = engine::ControlModeView{twin, mode, true, principal, 43};
   }
 
   Result<std::vector<engine::CommandRecord>> ListCommands(const std::string& twin) const override {
@@ -205,9 +238,25 @@ class FakeService : public engine::Service {
   Status ingest_status;
 
  private:
+  Result<engine::CommandRecord> Decide(const std::string& twin, const std::string& id,
+                                       const std::string& principal, const std::string& reason,
+                                       engine::CommandStatus to) {
+    std::lock_guard lk(mu_);
+    for (auto& c : commands_) {
+      if (c.twin != twin || c.id != id) continue;
+      if (c.status != engine::CommandStatus::kProposed)
+        return FailedPrecondition("command '" + id + "' is not proposed");
+      c.status = to;
+      c.history.push_back({to, 44, principal, reason});
+      return c;
+    }
+    return NotFound("command '" + id + "' of twin '" + twin + "' not found");
+  }
+
   mutable std::mutex mu_;
   std::map<std::string, engine::TwinView> twins_;
   std::vector<engine::CommandRecord> commands_;
+  std::map<std::string, engine::ControlModeView> modes_;
   std::map<uint64_t, StreamCallback> subs_;
   uint64_t next_sub_ = 0;
 };

@@ -322,10 +322,12 @@ TEST_F(HandlersTest, Commands) {
   EXPECT_EQ(c["twin"], "pump-1");
   EXPECT_EQ(c["name"], "setSpeed");
   EXPECT_EQ(c["request"]["rpm"], 1200);
-  EXPECT_EQ(c["status"], "pending");
+  EXPECT_EQ(c["status"], "sent");
+  EXPECT_EQ(c["source"], "operator");  // the default over HTTP
   EXPECT_EQ(c["issued_by"], "alice");  // the token entry's name
   EXPECT_EQ(c["created"], 42);
-  EXPECT_EQ(c["history"][0], json({{"status", "pending"}, {"at", 42}, {"by", "alice"}, {"reason", ""}}));
+  EXPECT_EQ(c["audit"][0], json({{"status", "proposed"}, {"who", "alice"}, {"at_ns", 42}, {"why", ""}}));
+  EXPECT_EQ(c["history"][0], json({{"status", "proposed"}, {"at", 42}, {"by", "alice"}, {"reason", ""}}));
 
   r = Do("POST", "/api/v1/twins/pump-1/commands", "op-tok", R"({"name":"setSpeed","request":{"rpm":1}})");
   EXPECT_EQ(Body(r)["issued_by"], "api:operator");  // default principal name
@@ -345,6 +347,58 @@ TEST_F(HandlersTest, Commands) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(ErrorMessage(r, "invalid_argument").find("$.name"), std::string::npos);
   EXPECT_EQ(Do("POST", "/api/v1/twins/nope/commands", "op-tok", R"({"name":"setSpeed"})").status, 404);
+}
+
+TEST_F(HandlersTest, ProposalIsApprovedOrRejectedByAnOperatorOnly) {
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/commands", "op-tok",
+                      R"({"name":"setSpeed","request":{"speed_rpm":1200},"source":"mpc"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Body(r)["status"], "proposed");
+  EXPECT_EQ(Body(r)["source"], "mpc");
+  const std::string id = Body(r)["id"];
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/commands/" + id + "/approve", "view-tok").status, 403);
+  r = Do("POST", "/api/v1/twins/pump-1/commands/" + id + "/approve", "op-tok", R"({"reason":"looks right"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["status"], "sent");
+  EXPECT_EQ(Body(r)["audit"].back()["why"], "looks right");
+  EXPECT_EQ(Body(r)["audit"].back()["who"], "api:operator");
+  // Deciding twice does not fit the state: 409, not 500.
+  r = Do("POST", "/api/v1/twins/pump-1/commands/" + id + "/reject", "op-tok");
+  EXPECT_EQ(r.status, 409) << r.body;
+  ErrorMessage(r, "failed_precondition");
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/commands/c-404/approve", "op-tok").status, 404);
+  r = Do("POST", "/api/v1/twins/pump-1/commands/" + id + "/approve", "op-tok", R"({"colour":"red"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(ErrorMessage(r, "invalid_argument").find("colour"), std::string::npos);
+  r = Do("POST", "/api/v1/twins/pump-1/commands", "op-tok", R"({"name":"setSpeed","source":"robot"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(ErrorMessage(r, "invalid_argument").find("$.source"), std::string::npos);
+}
+
+TEST_F(HandlersTest, RefusedCommandIs409WithTheRecordAndTheReason) {
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/commands", "op-tok",
+                      R"({"name":"setSpeed","request":{"speed_rpm":9000}})");
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(ErrorMessage(r, "refused").find("above max 3000"), std::string::npos);
+  EXPECT_EQ(Body(r)["command"]["status"], "refused");
+  EXPECT_FALSE(r.headers.empty());
+}
+
+TEST_F(HandlersTest, ControlModeIsReadByViewersAndSetByOperators) {
+  HttpResponse r = Do("GET", "/api/v1/twins/pump-1/control-mode", "view-tok");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r), json({{"twin", "pump-1"}, {"mode", "auto"}, {"overridden", false}}));
+  EXPECT_EQ(Do("PUT", "/api/v1/twins/pump-1/control-mode", "view-tok", R"({"mode":"approve"})").status, 403);
+  r = Do("PUT", "/api/v1/twins/pump-1/control-mode", "op-tok", R"({"mode":"approve"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["mode"], "approve");
+  EXPECT_EQ(Body(r)["set_by"], "api:operator");
+  EXPECT_EQ(Body(Do("GET", "/api/v1/twins/pump-1/control-mode", "view-tok"))["mode"], "approve");
+  r = Do("PUT", "/api/v1/twins/pump-1/control-mode", "op-tok", R"({"mode":"manual"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(ErrorMessage(r, "invalid_argument").find("$.mode"), std::string::npos);
+  EXPECT_EQ(Do("PUT", "/api/v1/twins/pump-1/control-mode", "op-tok", "{}").status, 400);
+  EXPECT_EQ(Do("GET", "/api/v1/twins/nope/control-mode", "view-tok").status, 404);
 }
 
 TEST_F(HandlersTest, BodyTooLargeIs413) {

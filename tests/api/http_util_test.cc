@@ -141,7 +141,7 @@ TEST(ContentTypeTest, KnownExtensions) {
 }
 
 engine::StreamEvent Ev(const std::string& twin, const std::string& signal, TimeNs ts = 1) {
-  return {twin, signal, ts, 1.0};
+  return {twin, signal, ts, 1.0, {}, {}};
 }
 
 TEST(StreamFilterTest, SubscribeAndMatch) {

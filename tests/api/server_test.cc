@@ -216,7 +216,7 @@ TEST_F(ServerTest, LaggingClientLosesOldestEventsAndTheyAreCounted) {
   SendText(ws, R"({"subscribe":{}})");
   EXPECT_EQ(ReadJson(ws)["type"], "subscribed");
   std::vector<engine::StreamEvent> burst;
-  for (int i = 0; i < 100; ++i) burst.push_back({"pump-1", "flow_m3h", i, 1.0 * i});
+  for (int i = 0; i < 100; ++i) burst.push_back({"pump-1", "flow_m3h", i, 1.0 * i, {}, {}});
   service_.Push(burst);  // one engine batch, more than the queue of 10 holds
   json frame = ReadJson(ws);
   ASSERT_EQ(frame["events"].size(), 10u);

@@ -28,7 +28,7 @@ const ART = path.resolve(ROOT, opt('--artifacts', 'build/e2e-artifacts'));
 const DIST = path.resolve(ROOT, opt('--web', 'web/dist'));
 const ONLY = opt('--only', '');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const DEADLINE = Date.now() + 170_000; // hard stop well before a CI step would give up
+const DEADLINE = Date.now() + 260_000; // hard stop well before a CI step would give up
 
 const require = createRequire(path.join(ROOT, 'web', 'package.json'));
 let chromium;
@@ -172,6 +172,23 @@ async function startDemo() {
   const m = await waitFor(() => /Open\s+(http:\/\/\S+)\/#token=(\S+)/.exec(demo.output()), 30_000, 'the demo to print its URL');
   env.api = m[1];
   env.token = m[2];
+  // Routes of issues 5-7 (alerts, health, annotations, approvals) that this server may not have yet:
+  // the UI says "not available on this server" and the 404 its request causes is not an error.
+  env.missing = [];
+  const probes = [
+    ['alerts', '/api/v1/alerts?limit=1', /\/api\/v1\/alerts/],
+    ['health', '/api/v1/twins/pump-1/health', /\/api\/v1\/twins\/[^/]+\/health/],
+    ['annotations', '/api/v1/twins/pump-1/annotations', /\/api\/v1\/twins\/[^/]+\/annotations/],
+    ['control-mode', '/api/v1/twins/pump-1/control-mode', /\/api\/v1\/twins\/[^/]+\/control-mode/],
+  ];
+  for (const [name, p, re] of probes) {
+    const r = await api(env.api, env.token, 'GET', p);
+    if (r.status === 404 && /no route/.test(r.json?.error?.message ?? '')) {
+      env.missing.push(re);
+      env.notes.push(`the server has no ${name} route yet: the UI shows "not available", its 404 is not counted`);
+    }
+  }
+  env.has = (name) => !env.missing.some((re) => re.source.includes(name));
   if ((await api(env.api, env.token, 'GET', '/api/v1/me')).status === 404) {
     env.noMe = true;
     env.notes.push('the server has no GET /api/v1/me: the UI fell back to probing, and its 404 was ignored here (the acceptance check counts it as a browser error)');
@@ -229,6 +246,7 @@ async function newPage(viewport = { width: 1440, height: 900 }) {
     if (m.type() !== 'error') return;
     // Until the server has GET /api/v1/me, the UI's first call to it is a 404 that Chromium logs.
     if (env.noMe && /\/api\/v1\/me$/.test(m.location()?.url ?? '')) return;
+    if (/status of 404/.test(m.text()) && (env.missing ?? []).some((re) => re.test(m.location()?.url ?? ''))) return;
     page.errors.push(m.text() + (m.location()?.url ? ` (${m.location().url})` : ''));
   });
   return page;
@@ -406,6 +424,163 @@ test('a viewer sees no command controls (and the server refuses its commands)', 
   await page.context().close();
 });
 
+class Skip extends Error {}
+const needs = (name, what) => {
+  if (!env.has(name)) throw new Skip(`the server has no ${what} yet`);
+};
+
+test('what-if: a run draws the baseline and what-if bands over the prediction horizon', async () => {
+  const page = shared;
+  await page.evaluate(() => (location.hash = '#/twin/pump-1'));
+  const form = page.locator('#whatif-form');
+  await form.waitFor({ timeout: 10_000 });
+  // The estimate overlay: the speed chart has est.* points from history or /state.
+  await waitFor(async () => Number(await page.locator('#chart-speed_rpm').getAttribute('data-est-points')) > 0, 10_000, 'estimate points on the speed chart');
+  await page.locator('#chart-est\\.impeller_wear').waitFor({ timeout: 5000 });
+  await page.locator('#wi-horizon').fill('5');
+  await page.locator('#wi-speed').fill('900');
+  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif'));
+  await page.locator('#wi-run').click();
+  const r = await resp;
+  if (r.status() !== 200) throw new Error(`whatif answered ${r.status()}: ${await r.text()}`);
+  const ans = await r.json();
+  const chart = page.locator('#whatif-chart[data-bands="2"]');
+  await chart.waitFor({ timeout: 10_000 });
+  const pts = Number(await chart.getAttribute('data-points'));
+  if (pts !== ans.t.length) throw new Error(`chart has ${pts} prediction points, the answer ${ans.t.length}`);
+  const base = ans.scenarios.find((x) => x.name === 'baseline').outputs.flow_m3h;
+  const what = ans.scenarios.find((x) => x.name === 'what-if').outputs.flow_m3h;
+  const last = ans.t.length - 1;
+  if (!(base.p5[last] <= base.p50[last] && base.p50[last] <= base.p95[last])) throw new Error('baseline band not ordered');
+  if (Math.abs(what.p50[last] - base.p50[last]) < 1e-6) throw new Error('the what-if (900 rpm) predicts the same flow as the baseline');
+  // Something was drawn: the band's fill colour appears on the canvas.
+  const painted = await page.evaluate(() => {
+    const c = document.querySelector('#whatif-chart canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 120 && d[i + 1] > 70 && d[i + 2] < 60) n++; // amber
+    return n;
+  });
+  if (painted < 50) throw new Error(`the what-if band is not drawn (${painted} amber pixels)`);
+  await shot(page, 'whatif');
+  noErrors(page);
+});
+
+test('alerts: an alert is raised and acknowledged from the UI', async () => {
+  needs('alerts', 'alert routes');
+  const page = shared;
+  let alert = (await api(env.api, env.token, 'GET', '/api/v1/alerts?state=raised&limit=20')).json.alerts[0];
+  let restore = null;
+  if (!alert) {
+    // Drive one: stop pump-3 (low flow, see the demo's alert rules), restore it afterwards.
+    const before = (await api(env.api, env.token, 'GET', '/api/v1/twins/pump-3')).json.telemetry?.speed_rpm?.value ?? 1450;
+    restore = Math.round(before);
+    await api(env.api, env.token, 'POST', '/api/v1/twins/pump-3/commands', { name: 'setSpeed', request: { speed_rpm: 0 } });
+    alert = await waitFor(async () => (await api(env.api, env.token, 'GET', '/api/v1/alerts?state=raised&limit=20')).json.alerts[0], 45_000, 'an alert to be raised (pump-3 stopped)');
+  }
+  try {
+    await page.evaluate(() => (location.hash = '#/alerts'));
+    // The demo's rules raise and clear quickly: show every alert, so one that cleared before
+    // anyone looked (still to acknowledge) is on the list too.
+    await page.locator('#alert-state').selectOption('all');
+    const row = page.locator(`.alert-row[data-alert-id="${alert.id}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await shot(page, 'alerts');
+    await row.locator('.ack-btn').click();
+    await waitFor(async () => ['acknowledged', 'cleared'].includes(await row.getAttribute('data-state')), 10_000, `alert ${alert.id} to show acknowledged`);
+    const all = (await api(env.api, env.token, 'GET', '/api/v1/alerts?limit=200')).json.alerts;
+    const got = all.find((a) => a.id === alert.id);
+    if (!got?.acked_by) throw new Error(`server has ${JSON.stringify(got)}`);
+    await shot(page, 'alerts-acked');
+    noErrors(page);
+  } finally {
+    if (restore !== null) await api(env.api, env.token, 'POST', '/api/v1/twins/pump-3/commands', { name: 'setSpeed', request: { speed_rpm: restore } });
+  }
+});
+
+test('annotations: a note made in one browser appears live in another', async () => {
+  needs('annotations', 'annotation routes');
+  const a = shared;
+  const b = await newPage({ width: 1280, height: 800 });
+  try {
+    await b.goto(`${env.base}/#token=${env.viewerToken ?? env.token}`, { waitUntil: 'domcontentloaded' });
+    await b.locator('.tile[data-twin="pump-1"]').waitFor({ timeout: 15_000 });
+    await b.evaluate(() => (location.hash = '#/twin/pump-1'));
+    await b.locator('#annotation-list').waitFor({ timeout: 10_000 });
+    await a.evaluate(() => (location.hash = '#/twin/pump-1'));
+    await a.locator('#annotation-form').waitFor({ timeout: 10_000 });
+    // Pick a range on the flow chart, then write the note.
+    await a.locator('#annotation-pick').click();
+    const box = await a.locator('#chart-flow_m3h .u-over').boundingBox();
+    await a.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await a.mouse.down();
+    await a.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2, { steps: 5 });
+    await a.mouse.up();
+    await a.locator('#annotation-range', { hasText: 'flow_m3h' }).waitFor({ timeout: 5000 });
+    const text = 'e2e note ' + Math.random().toString(36).slice(2, 8);
+    await a.locator('#annotation-text').fill(text);
+    const resp = a.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/annotations'));
+    await a.locator('#annotation-save').click();
+    const created = await (await resp).json();
+    if (created.signal !== 'flow_m3h' || !(created.to_ns > created.from_ns)) throw new Error(`created ${JSON.stringify(created)}`);
+    // Live in the other browser (pushed over its stream; the panel does not poll).
+    await b.locator('.ann', { hasText: text }).waitFor({ timeout: 10_000 });
+    await shot(a, 'annotations');
+    await shot(b, 'annotations-other');
+    noErrors(a);
+    noErrors(b);
+  } finally {
+    await b.context().close();
+  }
+});
+
+test('approvals: a viewer cannot approve a proposed command; an operator can', async () => {
+  needs('control-mode', 'approval routes');
+  if (!env.viewerToken) throw new Skip('the demo has no --viewer-token');
+  const twin = 'pump-2';
+  const prev = (await api(env.api, env.token, 'GET', `/api/v1/twins/${twin}/control-mode`)).json.mode;
+  const put = await fetch(`${env.api}/api/v1/twins/${twin}/control-mode`, { method: 'PUT', headers: { Authorization: `Bearer ${env.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ mode: 'approve' }) });
+  if (!put.ok) throw new Error(`PUT control-mode: ${put.status}`);
+  try {
+    const sub = await api(env.api, env.token, 'POST', `/api/v1/twins/${twin}/commands`, { name: 'setSpeed', request: { speed_rpm: 1300 } });
+    let cmd = sub.json;
+    if (cmd?.status !== 'proposed') {
+      const list = (await api(env.api, env.token, 'GET', `/api/v1/twins/${twin}/commands`)).json.commands;
+      cmd = list.find((c) => c.status === 'proposed');
+      if (!cmd) throw new Error(`no proposed command on ${twin} in approve mode (a submitted one went ${sub.json?.status})`);
+    }
+    const v = await newPage({ width: 1280, height: 800 });
+    try {
+      await v.goto(`${env.base}/#token=${env.viewerToken}`, { waitUntil: 'domcontentloaded' });
+      await v.locator('.role[data-role="viewer"]').waitFor({ timeout: 15_000 });
+      await v.evaluate((t) => (location.hash = `#/twin/${t}`), twin);
+      const vrow = v.locator(`.cmd[data-command-id="${cmd.id}"][data-status="proposed"]`);
+      await vrow.waitFor({ timeout: 10_000 });
+      const controls = await v.locator('.approve-btn, .reject-btn, #control-mode button').count();
+      if (controls) throw new Error(`a viewer sees ${controls} approval controls`);
+      await shot(v, 'approvals-viewer');
+      const r = await api(env.api, env.viewerToken, 'POST', `/api/v1/twins/${twin}/commands/${cmd.id}/approve`, {});
+      if (r.status !== 403) throw new Error(`viewer approve answered ${r.status}, want 403`);
+    } finally {
+      await v.context().close();
+    }
+    const page = shared;
+    await page.evaluate((t) => (location.hash = `#/twin/${t}`), twin);
+    const row = page.locator(`.cmd[data-command-id="${cmd.id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await page.locator('#control-mode .seg.on[data-mode="approve"]').waitFor({ timeout: 5000 });
+    await shot(page, 'approvals');
+    await row.locator('.approve-btn').click();
+    await waitFor(async () => ['approved', 'sent', 'acked'].includes(await row.getAttribute('data-status')), 10_000, `command ${cmd.id} to be approved`);
+    const after = (await api(env.api, env.token, 'GET', `/api/v1/twins/${twin}/commands/${cmd.id}`)).json;
+    const statuses = (after.audit ?? after.history ?? []).map((e) => e.status);
+    if (!statuses.includes('approved')) throw new Error(`audit lacks approved: ${statuses.join(',')}`);
+    noErrors(page);
+  } finally {
+    await fetch(`${env.api}/api/v1/twins/${twin}/control-mode`, { method: 'PUT', headers: { Authorization: `Bearer ${env.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ mode: prev ?? 'advisory' }) });
+  }
+});
+
 test('1,000 twins: the fleet view keeps up with the stream', async () => {
   const s = await startServe();
   const N = 1000;
@@ -470,6 +645,7 @@ test('1,000 twins: the fleet view keeps up with the stream', async () => {
 // --- run -----------------------------------------------------------------------------------------
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 try {
   await startDemo();
   browser = await chromium.launch({
@@ -492,6 +668,11 @@ try {
       passed++;
       console.log(`ok   ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     } catch (e) {
+      if (e instanceof Skip) {
+        skipped++;
+        console.log(`skip ${t.name}: ${e.message}`);
+        continue;
+      }
       failed++;
       console.log(`FAIL ${t.name}: ${String(e.message ?? e).split('\n')[0]}`);
       if (shared) await shot(shared, `failure-${tests.indexOf(t)}`).catch(() => {});
@@ -507,5 +688,5 @@ try {
 }
 for (const n of env.notes) console.log(`note: ${n}`);
 console.log(`artifacts: ${path.relative(process.cwd(), ART) || '.'}`);
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exitCode = failed ? 1 : 0;

@@ -187,7 +187,7 @@ TEST(EngineTest, CommandLifecycleAckRejectAndTimeout) {
   auto gb = f.engine->GetCommand("pump-1", b->id);
   auto gc = f.engine->GetCommand("pump-1", c->id);
   EXPECT_EQ(ga->status, CommandStatus::kAcked);
-  ASSERT_EQ(ga->history.size(), 3u);  // pending, sent, acked
+  ASSERT_EQ(ga->history.size(), 4u);  // proposed, approved, sent, acked
   EXPECT_EQ(ga->history[0].by, "api:admin");
   EXPECT_EQ(gb->status, CommandStatus::kRejected);
   EXPECT_EQ(gb->reason, "speed_rpm outside 0..3000");
@@ -215,7 +215,7 @@ TEST(EngineTest, FailedSendIsRetriedUntilTheTransportTakesIt) {
   ASSERT_TRUE((*e)->CreateTwin({"pump-1", kPump, nlohmann::json::object(), {}}).ok());
   auto a = (*e)->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1200.0}}, "t");
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->status, CommandStatus::kPending);
+  EXPECT_EQ(a->status, CommandStatus::kApproved);  // the send failed: approved, not yet sent
   f.now += 2 * kNsPerS;  // past the 1 s re-send interval, inside the timeout
   for (int i = 0; i < 100 && attempts.load() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

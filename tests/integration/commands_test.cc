@@ -43,8 +43,9 @@ TEST_F(IntegrationCommands, SetSpeedIsAckedAndThePumpFollowsTheSetpoint) {
   ASSERT_EQ(r.status, 202) << r.Describe();
   json c = r.Json();
   ASSERT_TRUE(c["id"].is_string()) << r.Describe();
-  // 202: recorded; the transport may already have sent it.
-  EXPECT_TRUE(c.value("status", "") == "pending" || c.value("status", "") == "sent") << r.Describe();
+  // 202: recorded and approved (an operator's command); the transport may already have sent it.
+  EXPECT_TRUE(c.value("status", "") == "approved" || c.value("status", "") == "sent") << r.Describe();
+  EXPECT_EQ(c.value("source", ""), "operator") << r.Describe();
   EXPECT_EQ(c.value("twin", ""), pump);
   EXPECT_EQ(c.value("issued_by", ""), "api:operator") << r.Describe();
   std::string cid = c["id"];
@@ -52,7 +53,7 @@ TEST_F(IntegrationCommands, SetSpeedIsAckedAndThePumpFollowsTheSetpoint) {
 
   json fin = st().WaitForCommandFinal(pump, cid);
   ASSERT_EQ(fin.value("status", ""), "acked") << fin.dump();
-  EXPECT_EQ(Join(HistoryStatuses(fin)), "pending,sent,acked") << fin.dump();
+  EXPECT_EQ(Join(HistoryStatuses(fin)), "proposed,approved,sent,acked") << fin.dump();
   // History timestamps are ordered.
   int64_t prev = 0;
   for (const auto& h : fin["history"]) {
@@ -91,7 +92,7 @@ TEST_F(IntegrationCommands, OutOfRangeSpeedIsRejectedWithTheRange) {
   ASSERT_EQ(fin.value("status", ""), "rejected") << fin.dump();
   std::string reason = fin.value("reason", "");
   EXPECT_NE(reason.find("0..3000"), std::string::npos) << "reason does not mention the range: " << fin.dump();
-  EXPECT_EQ(Join(HistoryStatuses(fin)), "pending,sent,rejected") << fin.dump();
+  EXPECT_EQ(Join(HistoryStatuses(fin)), "proposed,approved,sent,rejected") << fin.dump();
   // The pump did not take the setpoint.
   EXPECT_LT(LatestSpeed(st(), "pump-1"), 3100);
 }
@@ -181,7 +182,7 @@ TEST(IntegrationCommandTimeout, CommandToSilentDeviceTimesOutAfterTheConfiguredT
   json fin = st.WaitForCommandFinal("pump-99", cid, std::chrono::seconds(30));
   ASSERT_EQ(fin.value("status", ""), "timed_out") << fin.dump();
   EXPECT_FALSE(fin.value("reason", "").empty()) << fin.dump();
-  EXPECT_EQ(Join(HistoryStatuses(fin)), "pending,sent,timed_out") << fin.dump();
+  EXPECT_EQ(Join(HistoryStatuses(fin)), "proposed,approved,sent,timed_out") << fin.dump();
   // Not before the configured timeout (product timestamps, not test timing).
   int64_t sent_at = 0, timed_out_at = 0;
   for (const auto& h : fin["history"]) {

@@ -69,6 +69,7 @@ void Station::WriteConfig() {
     << "  - { token: operator-secret, role: operator }\n"
     << "  - { token: viewer-secret, role: viewer }\n";
   if (options_.command_timeout_ms > 0) f << "commands: {timeout_ms: " << options_.command_timeout_ms << "}\n";
+  f << options_.extra_config;
 }
 
 bool Station::StartServe() {

@@ -43,6 +43,7 @@ struct StationOptions {
   int pumps = 3;
   double rate_hz = 5;
   uint64_t seed = 7;
+  std::string extra_config;  // YAML appended to the serve config (e.g. an opcua: section)
 };
 
 using Points = std::vector<std::pair<int64_t, double>>;

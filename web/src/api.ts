@@ -22,9 +22,20 @@ export interface Twin {
   reported: Record<string, unknown>;
   relationships: Relationship[];
   telemetry: Record<string, Latest>;
+  /** Health score 0..100 (servers with health; null: not computed). */
+  health?: number | null;
+  /** Active (raised or acknowledged) alerts of this twin. */
+  alerts_active?: number;
 }
 
-export type CommandStatus = 'pending' | 'sent' | 'acked' | 'rejected' | 'timed_out';
+export type CommandStatus = 'pending' | 'proposed' | 'approved' | 'sent' | 'acked' | 'rejected' | 'timed_out' | 'superseded' | 'refused';
+
+export interface CommandAuditEntry {
+  status: CommandStatus;
+  who: string;
+  at_ns: number;
+  why?: string;
+}
 
 export interface CommandHistoryEntry {
   status: CommandStatus;
@@ -44,6 +55,121 @@ export interface Command {
   created: number;
   updated: number;
   history: CommandHistoryEntry[];
+  /** operator | mpc | api (servers with approvals). */
+  source?: string;
+  /** The approval-aware trail (servers with approvals); `history` on older ones. */
+  audit?: CommandAuditEntry[];
+}
+
+export type ControlMode = 'advisory' | 'approve' | 'auto';
+
+export type Severity = 'info' | 'warning' | 'critical';
+export type AlertState = 'raised' | 'acknowledged' | 'cleared' | 'cleared_unacknowledged';
+
+export interface Alert {
+  id: number;
+  rule: string;
+  twin: string;
+  signal: string;
+  severity: Severity;
+  state: AlertState;
+  reason: string;
+  raised_ns: number;
+  last_raised_ns?: number;
+  acked_by?: string | null;
+  acked_ns?: number | null;
+  cleared_ns?: number | null;
+  clear_reason?: string | null;
+  count?: number;
+  occurrences?: number;
+  value?: number;
+  limit?: number;
+}
+
+export interface HealthReason {
+  what: string;
+  penalty: number;
+}
+
+export interface Health {
+  twin: string;
+  score: number | null;
+  band?: string;
+  reasons: HealthReason[];
+  kpis: Record<string, number | null>;
+}
+
+export interface Anchor {
+  x: number;
+  y: number;
+  z: number;
+}
+
+export interface Annotation {
+  id: string;
+  twin: string;
+  author: string;
+  created_ns: number;
+  text: string;
+  from_ns: number;
+  to_ns: number;
+  signal?: string | null;
+  anchor?: Anchor | null;
+}
+
+export interface NewAnnotation {
+  text: string;
+  from_ns: number;
+  to_ns: number;
+  signal?: string;
+  anchor?: Anchor;
+}
+
+export interface EstimatedValue {
+  value: number;
+  std: number;
+  unit?: string;
+}
+
+export interface TwinState {
+  twin: string;
+  model: string;
+  ts: number;
+  estimator: string;
+  states: Record<string, EstimatedValue>;
+  parameters: Record<string, EstimatedValue>;
+  inputs?: Record<string, number | null>;
+  nis: { updates: number; last: number; last_dof: number; mean_per_dof: number; ewma_per_dof: number; ewma_per_channel?: Record<string, number> };
+}
+
+export interface Band {
+  p5: number[];
+  p50: number[];
+  p95: number[];
+}
+
+export interface WhatIfOverrides {
+  inputs?: Record<string, number>;
+  params?: Record<string, number>;
+}
+
+export interface WhatIfRequest {
+  horizon_s: number;
+  step_s?: number;
+  samples?: number;
+  seed?: number;
+  overrides?: WhatIfOverrides;
+  scenarios?: { name: string; overrides?: WhatIfOverrides }[];
+}
+
+export interface WhatIfAnswer {
+  twin: string;
+  from: number;
+  samples: number;
+  wall_s: number;
+  t: number[];
+  outputs?: Record<string, Band>;
+  scenarios?: { name: string; outputs: Record<string, Band> }[];
 }
 
 export interface TelemetryAnswer {
@@ -145,6 +271,14 @@ export class Api {
     return this.request<T>('POST', path, body);
   }
 
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
+  del(path: string): Promise<void> {
+    return this.request<void>('DELETE', path);
+  }
+
   async twins(query: { model?: string; related?: string; rel?: string } = {}): Promise<Twin[]> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v) q.set(k, v);
@@ -182,4 +316,72 @@ export class Api {
   me(): Promise<Me> {
     return this.get<Me>('/api/v1/me');
   }
+
+  // --- estimation ------------------------------------------------------------------------------
+
+  state(id: string): Promise<TwinState> {
+    return this.get<TwinState>(`/api/v1/twins/${encodeURIComponent(id)}/state`);
+  }
+
+  whatif(id: string, req: WhatIfRequest): Promise<WhatIfAnswer> {
+    return this.post<WhatIfAnswer>(`/api/v1/twins/${encodeURIComponent(id)}/whatif`, req);
+  }
+
+  // --- alerts and health (docs/alerts.md) -------------------------------------------------------
+
+  async alerts(query: { twin?: string; state?: string; limit?: number } = {}): Promise<Alert[]> {
+    const q = new URLSearchParams();
+    if (query.twin) q.set('twin', query.twin);
+    if (query.state) q.set('state', query.state);
+    if (query.limit) q.set('limit', String(query.limit));
+    const qs = q.toString();
+    return (await this.get<{ alerts: Alert[] }>(`/api/v1/alerts${qs ? '?' + qs : ''}`)).alerts;
+  }
+
+  ackAlert(id: number, note?: string): Promise<Alert> {
+    return this.post<Alert>(`/api/v1/alerts/${id}/ack`, note ? { note } : {});
+  }
+
+  health(id: string): Promise<Health> {
+    return this.get<Health>(`/api/v1/twins/${encodeURIComponent(id)}/health`);
+  }
+
+  // --- annotations ----------------------------------------------------------------------------
+
+  async annotations(id: string, fromMs?: number, toMs?: number): Promise<Annotation[]> {
+    const q = new URLSearchParams();
+    if (fromMs !== undefined) q.set('from', msToNsString(Math.max(0, fromMs)));
+    if (toMs !== undefined) q.set('to', msToNsString(toMs));
+    const qs = q.toString();
+    return (await this.get<{ annotations: Annotation[] }>(`/api/v1/twins/${encodeURIComponent(id)}/annotations${qs ? '?' + qs : ''}`)).annotations;
+  }
+
+  createAnnotation(id: string, a: NewAnnotation): Promise<Annotation> {
+    return this.post<Annotation>(`/api/v1/twins/${encodeURIComponent(id)}/annotations`, a);
+  }
+
+  deleteAnnotation(id: string, aid: string): Promise<void> {
+    return this.del(`/api/v1/twins/${encodeURIComponent(id)}/annotations/${encodeURIComponent(aid)}`);
+  }
+
+  // --- approvals --------------------------------------------------------------------------------
+
+  decideCommand(id: string, cid: string, decision: 'approve' | 'reject', reason?: string): Promise<Command> {
+    return this.post<Command>(`/api/v1/twins/${encodeURIComponent(id)}/commands/${encodeURIComponent(cid)}/${decision}`, reason ? { reason } : {});
+  }
+
+  async controlMode(id: string): Promise<ControlMode> {
+    return (await this.get<{ mode: ControlMode }>(`/api/v1/twins/${encodeURIComponent(id)}/control-mode`)).mode;
+  }
+
+  async setControlMode(id: string, mode: ControlMode): Promise<ControlMode> {
+    return (await this.put<{ mode: ControlMode }>(`/api/v1/twins/${encodeURIComponent(id)}/control-mode`, { mode })).mode;
+  }
+}
+
+/** True when the server does not have this route (yet): "404 no route for ...", or 405. */
+export function notAvailable(e: unknown): boolean {
+  if (!(e instanceof ApiError)) return false;
+  if (e.status === 405) return true;
+  return e.status === 404 && (/^no route/i.test(e.message) || e.code.startsWith('http_'));
 }

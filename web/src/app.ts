@@ -1,5 +1,6 @@
 // What every view gets: the API client, the stream, the latest-value store, the model catalogue,
 // who is signed in, and the twin list.
+import type { AlertBook } from './alerts';
 import type { Api, Twin } from './api';
 import type { Identity } from './auth';
 import type { Models } from './signals';
@@ -13,6 +14,8 @@ export interface AppContext {
   models: Models;
   who: Identity;
   twins: Map<string, Twin>;
+  /** Alerts (GET /api/v1/alerts + stream pushes); `alerts.available === false` on older servers. */
+  alerts: AlertBook;
   /** Navigates to a route, e.g. navigate('/twin/pump-1', {signal: 'flow_m3h'}). */
   navigate(path: string, query?: Record<string, string>): void;
 }

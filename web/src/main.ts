@@ -3,17 +3,23 @@
 //   #/3d[/{station}]             3D station view
 import './styles.css';
 import 'uplot/dist/uPlot.min.css';
-import { Api, ApiError, type Twin } from './api';
+import { AlertBook, SEVERITY_RANK } from './alerts';
+import { Api, ApiError, type Severity, type Twin } from './api';
 import { parseRoute, routeHref, type AppContext, type View } from './app';
 import { forgetToken, identify, storedToken, storeToken, takeFragmentToken } from './auth';
 import { h, LiveText, setState } from './dom';
 import { Models } from './signals';
 import { LatestStore } from './store';
 import { Stream } from './stream';
+import { alertsView } from './views/alerts';
 import { fleetView } from './views/fleet';
 import { twinView } from './views/twin';
+import './panels/alerts';
+import './panels/annotations';
 import './panels/commands';
+import './panels/health';
 import './panels/properties';
+import './panels/whatif';
 
 const app = document.getElementById('app')!;
 
@@ -21,6 +27,7 @@ const views: Record<string, View> = {
   '': fleetView,
   fleet: fleetView,
   twin: twinView,
+  alerts: alertsView,
   '3d': (root, ctx, route) => import('./views/station3d').then((m) => m.station3dView(root, ctx, route)),
 };
 
@@ -53,6 +60,7 @@ async function start(): Promise<void> {
     models: new Models(models),
     who,
     twins: new Map(twins.map((t: Twin) => [t.id, t])),
+    alerts: new AlertBook(api, stream),
     navigate: (path, query) => {
       location.hash = routeHref(path, query);
     },
@@ -60,6 +68,7 @@ async function start(): Promise<void> {
   store.seed(twins);
   stream.onEvents((evs) => store.apply(evs));
   stream.start();
+  ctx.alerts.start();
   shell(ctx);
 }
 
@@ -74,7 +83,22 @@ function shell(ctx: AppContext): void {
     { class: 'topnav' },
     h('a', { href: '#/', 'data-nav': 'fleet' }, 'Fleet'),
     h('a', { href: '#/3d', 'data-nav': '3d' }, '3D station'),
+    h('a', { href: '#/alerts', 'data-nav': 'alerts' }, 'Alerts'),
   );
+  // Unacknowledged-alert counter, coloured by the worst severity; hidden without alerts.
+  const alertCount = new LiveText('');
+  const alertBadge = h('a', { class: 'alert-badge', id: 'alert-badge', href: '#/alerts', title: 'Active alerts', hidden: true }, alertCount.node);
+  const updateBadge = () => {
+    const active = ctx.alerts.active();
+    let worst: Severity | undefined;
+    for (const a of active) if (!worst || SEVERITY_RANK[a.severity] > SEVERITY_RANK[worst]) worst = a.severity;
+    const unacked = active.filter((a) => a.state === 'raised').length;
+    alertBadge.hidden = active.length === 0;
+    alertCount.set(`${active.length} alert${active.length === 1 ? '' : 's'}${unacked ? ` · ${unacked} new` : ''}`);
+    setState(alertBadge, 'sev-', worst ?? 'none');
+    alertBadge.dataset.count = String(active.length);
+  };
+  ctx.alerts.onChange(updateBadge);
   const role = ctx.who.role + (ctx.who.exact ? '' : '+');
   const header = h(
     'header',
@@ -82,6 +106,7 @@ function shell(ctx: AppContext): void {
     h('a', { class: 'brand', href: '#/' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Doppel'),
     nav,
     h('div', { class: 'spacer' }),
+    alertBadge,
     h('span', { class: 'rate', title: 'Stream events per second' }, rate.node),
     streamEl,
     h('span', { class: `role role-${ctx.who.role}`, 'data-role': ctx.who.role, title: `Signed in as ${ctx.who.name} (${ctx.who.source === 'me' ? 'from /api/v1/me' : 'probed'})` }, role),

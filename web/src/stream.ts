@@ -3,6 +3,8 @@
 // subscription they need; events are handed to listeners in the batches the server sends (never
 // one callback per event), and the store turns them into at most one DOM update per frame.
 
+import type { Alert, Annotation } from './api';
+
 export interface TelemetryEvent {
   twin: string;
   signal: string;
@@ -14,12 +16,16 @@ export type StreamState = 'connecting' | 'open' | 'closed';
 export type Selection = string[] | '*';
 
 type Listener = (events: TelemetryEvent[]) => void;
+/** A pushed alert (raise/ack/clear) or annotation (create; `deleted` on delete). */
+export type Push = { type: 'alert'; alert: Alert } | { type: 'annotation'; annotation: Annotation; deleted?: boolean };
+type PushListener = (p: Push) => void;
 
 export class Stream {
   private ws: WebSocket | null = null;
   private twins: Selection = [];
   private signals: Selection = [];
   private listeners = new Set<Listener>();
+  private pushListeners = new Set<PushListener>();
   private stateListeners = new Set<(s: StreamState) => void>();
   private retryMs = 500;
   private timer: number | undefined;
@@ -49,6 +55,12 @@ export class Stream {
     return () => this.listeners.delete(l);
   }
 
+  /** Alert and annotation pushes (servers with alerts/annotations; others never send them). */
+  onPush(l: PushListener): () => void {
+    this.pushListeners.add(l);
+    return () => this.pushListeners.delete(l);
+  }
+
   onState(l: (s: StreamState) => void): () => void {
     this.stateListeners.add(l);
     l(this.state);
@@ -73,6 +85,16 @@ export class Stream {
     ws.send(JSON.stringify({ subscribe: sub }));
   }
 
+  private emitPush(p: Push): void {
+    for (const l of this.pushListeners) {
+      try {
+        l(p);
+      } catch (e) {
+        console.warn('push listener failed', e);
+      }
+    }
+  }
+
   private setState(s: StreamState): void {
     if (this.state === s) return;
     this.state = s;
@@ -92,7 +114,7 @@ export class Stream {
     };
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return;
-      let msg: { type?: string; events?: TelemetryEvent[]; dropped?: number; message?: string };
+      let msg: { type?: string; events?: TelemetryEvent[]; dropped?: number; message?: string; alert?: Alert; annotation?: Annotation; deleted?: boolean };
       try {
         msg = JSON.parse(m.data);
       } catch {
@@ -102,6 +124,10 @@ export class Stream {
         this.received += msg.events.length;
         if (msg.dropped) this.dropped += msg.dropped;
         for (const l of this.listeners) l(msg.events);
+      } else if (msg.type === 'alert' && msg.alert) {
+        this.emitPush({ type: 'alert', alert: msg.alert });
+      } else if (msg.type === 'annotation' && msg.annotation) {
+        this.emitPush({ type: 'annotation', annotation: msg.annotation, deleted: msg.deleted === true || (msg.annotation as { deleted?: boolean }).deleted === true });
       } else if (msg.type === 'error') {
         console.warn('stream:', msg.message);
       }

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <string_view>
 
 #include "doppel/ingest/decode.h"
@@ -212,6 +213,7 @@ HttpResponse SubmitCommand(const Ctx& c) {
   const json& j = *body;
   std::string name;
   json request = json::object();
+  engine::CommandSource source = engine::CommandSource::kOperator;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "name") {
       if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
@@ -220,16 +222,98 @@ HttpResponse SubmitCommand(const Ctx& c) {
       name = it->get<std::string>();
     } else if (it.key() == "request") {
       request = *it;
+    } else if (it.key() == "source") {
+      if (!it->is_string() || !engine::ParseCommandSource(it->get<std::string>(), &source)) {
+        return ErrorResponse(InvalidArgument("$.source: expected \"operator\", \"api\" or \"mpc\""));
+      }
     } else {
       return ErrorResponse(InvalidArgument("$." + it.key() + ": unknown field"));
     }
   }
   if (name.empty()) return ErrorResponse(InvalidArgument("$.name: required"));
-  auto rec = c.service.SubmitCommand(c.params[0], name, request, c.who.name);
+  auto rec = c.service.SubmitCommandAs(c.params[0], name, request, c.who.name, source);
   if (!rec.ok()) return ErrorResponse(rec.status());
+  const std::string location = "/api/v1/twins/" + c.params[0] + "/commands/" + rec->id;
+  if (rec->status == engine::CommandStatus::kRefused) {  // final: never sent
+    HttpResponse r =
+        JsonResponse(409, {{"error", {{"code", "refused"}, {"message", "safety envelope: " + rec->reason}}},
+                           {"command", CommandToJson(*rec)}});
+    r.headers.emplace_back("Location", location);
+    return r;
+  }
   HttpResponse r = JsonResponse(202, CommandToJson(*rec));
-  r.headers.emplace_back("Location", "/api/v1/twins/" + c.params[0] + "/commands/" + rec->id);
+  r.headers.emplace_back("Location", location);
   return r;
+}
+
+// Commands answer kFailedPrecondition for a decision that does not fit the command's state.
+HttpResponse CommandError(const Status& s) {
+  if (s.code() == StatusCode::kFailedPrecondition)
+    return ErrorResponse(409, "failed_precondition", s.message());
+  return ErrorResponse(s);
+}
+
+// Optional body {"reason": "..."}.
+Result<std::string> DecisionReason(const Ctx& c) {
+  std::string reason;
+  if (c.req.body.empty()) return reason;
+  Result<json> body = ParseJsonObject(c.req.body);
+  if (!body.ok()) return body.status();
+  for (auto it = body->begin(); it != body->end(); ++it) {
+    if (it.key() != "reason") return InvalidArgument("$." + it.key() + ": unknown field");
+    if (!it->is_string()) return InvalidArgument("$.reason: expected a string");
+    reason = it->get<std::string>();
+  }
+  return reason;
+}
+
+HttpResponse ApproveCommand(const Ctx& c) {
+  auto reason = DecisionReason(c);
+  if (!reason.ok()) return ErrorResponse(reason.status());
+  auto rec = c.service.ApproveCommand(c.params[0], c.params[1], c.who.name, *reason);
+  if (!rec.ok()) return CommandError(rec.status());
+  return JsonResponse(200, CommandToJson(*rec));
+}
+
+HttpResponse RejectCommand(const Ctx& c) {
+  auto reason = DecisionReason(c);
+  if (!reason.ok()) return ErrorResponse(reason.status());
+  auto rec = c.service.RejectCommand(c.params[0], c.params[1], c.who.name, *reason);
+  if (!rec.ok()) return CommandError(rec.status());
+  return JsonResponse(200, CommandToJson(*rec));
+}
+
+json ControlModeToJson(const engine::ControlModeView& m) {
+  json j = {{"twin", m.twin}, {"mode", engine::ControlModeName(m.mode)}, {"overridden", m.overridden}};
+  if (m.overridden) {
+    j["set_by"] = m.set_by;
+    j["set_ns"] = m.set_ns;
+  }
+  return j;
+}
+
+HttpResponse GetControlMode(const Ctx& c) {
+  auto m = c.service.GetControlMode(c.params[0]);
+  if (!m.ok()) return CommandError(m.status());
+  return JsonResponse(200, ControlModeToJson(*m));
+}
+
+HttpResponse PutControlMode(const Ctx& c) {
+  Result<json> body = ParseJsonObject(c.req.body);
+  if (!body.ok()) return ErrorResponse(body.status());
+  engine::ControlMode mode{};
+  bool has_mode = false;
+  for (auto it = body->begin(); it != body->end(); ++it) {
+    if (it.key() != "mode") return ErrorResponse(InvalidArgument("$." + it.key() + ": unknown field"));
+    if (!it->is_string() || !engine::ParseControlMode(it->get<std::string>(), &mode)) {
+      return ErrorResponse(InvalidArgument("$.mode: expected \"advisory\", \"approve\" or \"auto\""));
+    }
+    has_mode = true;
+  }
+  if (!has_mode) return ErrorResponse(InvalidArgument("$.mode: required"));
+  auto m = c.service.SetControlMode(c.params[0], mode, c.who.name);
+  if (!m.ok()) return CommandError(m.status());
+  return JsonResponse(200, ControlModeToJson(*m));
 }
 
 HttpResponse ListCommands(const Ctx& c) {
@@ -378,6 +462,135 @@ HttpResponse WhatIf(const Ctx& c) {
   return JsonResponse(200, WhatIfToJson(*res));
 }
 
+// --- Alerts, health, annotations (docs/api.md) ---------------------------------------------
+
+HttpResponse ListAlerts(const Ctx& c) {
+  analytics::AlertFilter f;
+  if (const std::string* v = QueryParam(c, "twin")) f.twin = *v;
+  if (const std::string* v = QueryParam(c, "state")) {
+    analytics::AlertState st;
+    if (*v == "active") {
+      f.states = {analytics::AlertState::kRaised, analytics::AlertState::kAcknowledged};
+    } else if (analytics::ParseAlertState(*v, &st)) {
+      f.states = {st};
+    } else {
+      return ErrorResponse(InvalidArgument(
+          "state: '" + *v + "' is not one of active, raised, acknowledged, cleared, cleared_unacknowledged"));
+    }
+  }
+  if (const std::string* v = QueryParam(c, "limit")) {
+    auto r = ParseIntParam<uint64_t>("limit", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    f.limit = static_cast<size_t>(*r);
+  }
+  auto alerts = c.service.ListAlerts(f);
+  if (!alerts.ok()) return ErrorResponse(alerts.status());
+  json arr = json::array();
+  for (const analytics::Alert& a : *alerts) arr.push_back(analytics::AlertToJson(a));
+  return JsonResponse(200, {{"alerts", std::move(arr)}});
+}
+
+HttpResponse AckAlert(const Ctx& c) {
+  auto id = ParseIntParam<uint64_t>("alert id", c.params[0]);
+  if (!id.ok()) return ErrorResponse(NotFound("alert '" + c.params[0] + "' not found"));
+  if (!c.req.body.empty()) {  // optional {"note": "..."}; anything else is refused
+    Result<json> body = ParseJsonObject(c.req.body);
+    if (!body.ok()) return ErrorResponse(body.status());
+    for (auto it = body->begin(); it != body->end(); ++it) {
+      if (it.key() != "note") return ErrorResponse(InvalidArgument("$." + it.key() + ": unknown field"));
+    }
+  }
+  auto a = c.service.AcknowledgeAlert(*id, c.who.name);
+  if (!a.ok()) return ErrorResponse(a.status());
+  return JsonResponse(200, analytics::AlertToJson(*a));
+}
+
+HttpResponse GetHealth(const Ctx& c) {
+  auto h = c.service.GetHealth(c.params[0]);
+  if (!h.ok()) return ErrorResponse(h.status());
+  json reasons = json::array();
+  for (const auto& [what, penalty] : h->reasons) reasons.push_back({{"what", what}, {"penalty", penalty}});
+  json kpis = json::object();
+  for (const auto& [k, v] : h->kpis) kpis[k] = v;
+  return JsonResponse(200, {{"twin", h->twin},
+                            {"score", h->score},
+                            {"band", h->band},
+                            {"reasons", std::move(reasons)},
+                            {"kpis", std::move(kpis)}});
+}
+
+HttpResponse ListAnnotations(const Ctx& c) {
+  TimeNs from = 0, to = std::numeric_limits<TimeNs>::max();
+  if (const std::string* v = QueryParam(c, "from")) {
+    auto r = ParseIntParam<int64_t>("from", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    from = *r;
+  }
+  if (const std::string* v = QueryParam(c, "to")) {
+    auto r = ParseIntParam<int64_t>("to", *v);
+    if (!r.ok()) return ErrorResponse(r.status());
+    to = *r;
+  }
+  auto list = c.service.ListAnnotations(c.params[0], from, to);
+  if (!list.ok()) return ErrorResponse(list.status());
+  json arr = json::array();
+  for (const engine::Annotation& a : *list) arr.push_back(engine::AnnotationToJson(a));
+  return JsonResponse(200, {{"annotations", std::move(arr)}});
+}
+
+HttpResponse CreateAnnotation(const Ctx& c) {
+  Result<json> body = ParseJsonObject(c.req.body);
+  if (!body.ok()) return ErrorResponse(body.status());
+  engine::Annotation a;
+  a.twin = c.params[0];
+  a.author = c.who.name;
+  bool has_from = false, has_to = false;
+  for (auto it = body->begin(); it != body->end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "text" || k == "signal") {
+      if (it->is_null() && k == "signal") continue;
+      if (!it->is_string()) return ErrorResponse(InvalidArgument("$." + k + ": expected a string"));
+      (k == "text" ? a.text : a.signal) = it->get<std::string>();
+    } else if (k == "from_ns" || k == "to_ns") {
+      if (!it->is_number_integer())
+        return ErrorResponse(InvalidArgument("$." + k + ": expected an integer (ns)"));
+      (k == "from_ns" ? a.from_ns : a.to_ns) = it->get<int64_t>();
+      (k == "from_ns" ? has_from : has_to) = true;
+    } else if (k == "anchor") {
+      if (it->is_null()) continue;
+      if (!it->is_object()) return ErrorResponse(InvalidArgument("$.anchor: expected {x, y, z}"));
+      engine::Point3 p;
+      for (const char* axis : {"x", "y", "z"}) {
+        auto v = it->find(axis);
+        if (v == it->end() || !v->is_number()) {
+          return ErrorResponse(InvalidArgument(std::string("$.anchor.") + axis + ": expected a number"));
+        }
+        (axis[0] == 'x' ? p.x : axis[0] == 'y' ? p.y : p.z) = v->get<double>();
+      }
+      a.anchor = p;
+    } else {
+      return ErrorResponse(InvalidArgument("$." + k + ": unknown field"));
+    }
+  }
+  if (a.text.empty()) return ErrorResponse(InvalidArgument("$.text: required"));
+  if (!has_from && !has_to) a.from_ns = a.to_ns = NowNs();
+  if (has_from && !has_to) a.to_ns = a.from_ns;
+  if (has_to && !has_from) a.from_ns = a.to_ns;
+  auto made = c.service.CreateAnnotation(std::move(a));
+  if (!made.ok()) return ErrorResponse(made.status());
+  HttpResponse r = JsonResponse(201, engine::AnnotationToJson(*made));
+  r.headers.emplace_back("Location", "/api/v1/twins/" + c.params[0] + "/annotations/" + made->id);
+  return r;
+}
+
+HttpResponse DeleteAnnotation(const Ctx& c) {
+  Status s = c.service.DeleteAnnotation(c.params[0], c.params[1], c.who.name, c.who.role == Role::kAdmin);
+  if (!s.ok()) return ErrorResponse(s);
+  HttpResponse r;
+  r.status = 204;
+  return r;
+}
+
 const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       {{"api", "v1", "health"}, "GET", Role::kViewer, Health},
@@ -393,8 +606,18 @@ const std::vector<Route>& Routes() {
       {{"api", "v1", "twins", "{}", "commands"}, "GET", Role::kViewer, ListCommands},
       {{"api", "v1", "twins", "{}", "commands"}, "POST", Role::kOperator, SubmitCommand},
       {{"api", "v1", "twins", "{}", "commands", "{}"}, "GET", Role::kViewer, GetCommand},
+      {{"api", "v1", "twins", "{}", "commands", "{}", "approve"}, "POST", Role::kOperator, ApproveCommand},
+      {{"api", "v1", "twins", "{}", "commands", "{}", "reject"}, "POST", Role::kOperator, RejectCommand},
+      {{"api", "v1", "twins", "{}", "control-mode"}, "GET", Role::kViewer, GetControlMode},
+      {{"api", "v1", "twins", "{}", "control-mode"}, "PUT", Role::kOperator, PutControlMode},
       {{"api", "v1", "ingest"}, "POST", Role::kOperator, Ingest},
       {{"api", "v1", "stream"}, "GET", Role::kViewer, StreamWithoutUpgrade},
+      {{"api", "v1", "alerts"}, "GET", Role::kViewer, ListAlerts},
+      {{"api", "v1", "alerts", "{}", "ack"}, "POST", Role::kOperator, AckAlert},
+      {{"api", "v1", "twins", "{}", "health"}, "GET", Role::kViewer, GetHealth},
+      {{"api", "v1", "twins", "{}", "annotations"}, "GET", Role::kViewer, ListAnnotations},
+      {{"api", "v1", "twins", "{}", "annotations"}, "POST", Role::kViewer, CreateAnnotation},
+      {{"api", "v1", "twins", "{}", "annotations", "{}"}, "DELETE", Role::kViewer, DeleteAnnotation},
   };
   return kRoutes;
 }
@@ -475,16 +698,7 @@ HttpResponse HandleApiRequest(const HttpRequest& request, const ParsedTarget& ta
   }
 }
 
-const char* CommandStatusString(engine::CommandStatus status) {
-  switch (status) {
-    case engine::CommandStatus::kPending: return "pending";
-    case engine::CommandStatus::kSent: return "sent";
-    case engine::CommandStatus::kAcked: return "acked";
-    case engine::CommandStatus::kRejected: return "rejected";
-    case engine::CommandStatus::kTimedOut: return "timed_out";
-  }
-  return "unknown";
-}
+const char* CommandStatusString(engine::CommandStatus status) { return engine::CommandStatusName(status); }
 
 json TwinToJson(const engine::TwinView& t) {
   json rels = json::array();
@@ -498,7 +712,9 @@ json TwinToJson(const engine::TwinView& t) {
           {"desired", t.desired.is_null() ? json::object() : t.desired},
           {"reported", t.reported.is_null() ? json::object() : t.reported},
           {"relationships", std::move(rels)},
-          {"telemetry", std::move(telemetry)}};
+          {"telemetry", std::move(telemetry)},
+          {"health", t.health ? json(*t.health) : json(nullptr)},
+          {"alerts_active", t.alerts_active}};
 }
 
 json EstimateToJson(const engine::TwinEstimate& e) {
@@ -542,8 +758,11 @@ json WhatIfToJson(const engine::WhatIfResult& r) {
 }
 
 json CommandToJson(const engine::CommandRecord& c) {
-  json history = json::array();
+  json audit = json::array();
+  json history = json::array();  // the audit in the 0.x field names, kept for older clients
   for (const auto& e : c.history) {
+    audit.push_back(
+        {{"status", CommandStatusString(e.status)}, {"who", e.by}, {"at_ns", e.at_ns}, {"why", e.reason}});
     history.push_back(
         {{"status", CommandStatusString(e.status)}, {"at", e.at_ns}, {"by", e.by}, {"reason", e.reason}});
   }
@@ -552,10 +771,12 @@ json CommandToJson(const engine::CommandRecord& c) {
           {"name", c.name},
           {"request", c.request},
           {"status", CommandStatusString(c.status)},
+          {"source", engine::CommandSourceName(c.source)},
           {"reason", c.reason},
           {"issued_by", c.issued_by},
           {"created", c.created_ns},
           {"updated", c.updated_ns},
+          {"audit", std::move(audit)},
           {"history", std::move(history)}};
 }
 

@@ -22,7 +22,7 @@ HttpResponse HandleApiRequest(const HttpRequest& request, const ParsedTarget& ta
 Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target);
 
 // JSON shapes of the API (documented in docs/api.md).
-const char* CommandStatusString(engine::CommandStatus status);  // "pending", "sent", ...
+const char* CommandStatusString(engine::CommandStatus status);  // "proposed", "approved", "sent", ...
 nlohmann::json TwinToJson(const engine::TwinView& twin);
 nlohmann::json CommandToJson(const engine::CommandRecord& command);
 nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET .../state

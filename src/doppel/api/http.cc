@@ -90,6 +90,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kResourceExhausted: return 503;
     case StatusCode::kUnavailable: return 503;
+    case StatusCode::kFailedPrecondition: return 409;
     default: return 500;
   }
 }

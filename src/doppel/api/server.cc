@@ -241,7 +241,22 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         dropped = sink_->dropped_unreported;
         sink_->dropped_unreported = 0;
       }
-      out_ = EncodeTelemetryFrame(events, dropped);
+      // Alerts and annotations go as frames of their own, in order, after the telemetry.
+      std::vector<engine::StreamEvent> telemetry;
+      telemetry.reserve(events.size());
+      for (auto& e : events) {
+        if (e.kind.empty()) {
+          telemetry.push_back(std::move(e));
+        } else {
+          control_.push_back(EncodeEventFrame(e));
+        }
+      }
+      if (!telemetry.empty() || dropped > 0) {
+        out_ = EncodeTelemetryFrame(telemetry, dropped);
+      } else {
+        out_ = std::move(control_.front());
+        control_.pop_front();
+      }
     }
     writing_ = true;
     ws_.text(true);

@@ -103,7 +103,9 @@ Result<json> StreamFilter::Apply(std::string_view message) {
 }
 
 bool StreamFilter::Matches(const engine::StreamEvent& e) const {
-  return (all_twins_ || twins_.count(e.twin) > 0) && (all_signals_ || signals_.count(e.signal) > 0);
+  const bool twin = all_twins_ || twins_.count(e.twin) > 0;
+  if (!e.kind.empty()) return twin;  // alerts and annotations: by twin only
+  return twin && (all_signals_ || signals_.count(e.signal) > 0);
 }
 
 json StreamFilter::Describe() const {
@@ -132,11 +134,20 @@ std::vector<engine::StreamEvent> StreamQueue::Take(size_t max) {
 std::string EncodeTelemetryFrame(const std::vector<engine::StreamEvent>& events, uint64_t dropped) {
   json arr = json::array();
   for (const auto& e : events) {
+    if (!e.kind.empty()) continue;  // sent as their own frames (EncodeEventFrame)
     arr.push_back({{"twin", e.twin}, {"signal", e.signal}, {"ts", e.ts_ns}, {"value", e.value}});
   }
   json frame = {{"type", "telemetry"}, {"events", std::move(arr)}};
   if (dropped > 0) frame["dropped"] = dropped;
   return frame.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string EncodeEventFrame(const engine::StreamEvent& e) {
+  // {"type": kind, kind: payload}; the payload is the engine's JSON document.
+  std::string out = "{\"type\":" + json(e.kind).dump() + "," + json(e.kind).dump() + ":";
+  out += e.payload.empty() ? "null" : e.payload;
+  out += "}";
+  return out;
 }
 
 std::string EncodeErrorFrame(std::string_view message) {

@@ -63,5 +63,7 @@ class StreamQueue {
 std::string EncodeTelemetryFrame(const std::vector<engine::StreamEvent>& events, uint64_t dropped = 0);
 // {"type":"error","message":message}
 std::string EncodeErrorFrame(std::string_view message);
+// {"type": e.kind, <e.kind>: <e.payload>} for an alert or annotation event.
+std::string EncodeEventFrame(const engine::StreamEvent& e);
 
 }  // namespace doppel::api

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "doppel/analytics/alert_rules.h"
+#include "doppel/ingest/opcua/config.h"
 #include "doppel/platform/env.h"
 
 namespace doppel::app {
@@ -18,6 +20,7 @@ Runtime::~Runtime() { Stop(); }
 
 void Runtime::Stop() {
   if (api) api->Stop();
+  if (opcua) opcua->Stop();
   if (bus) bus->Stop();  // no more readings or acks after this
   if (engine) engine->Stop();
 }
@@ -52,6 +55,12 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     for (const auto& [step, keep] : rc.rollups) rule.rollups.push_back(store::RollupRule{step, keep});
     eo.retention.push_back(std::move(rule));
   }
+  if (!config.alert_rules_yaml.empty()) {
+    auto rules = analytics::ParseAlertRulesYamlText(config.alert_rules_yaml, "alerts.rules");
+    if (!rules.ok()) return rules.status();
+    eo.alert_rules = std::move(rules).value();
+  }
+  eo.anomaly_detection = config.anomaly_detection;
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();
   rt->engine = std::move(engine).value();
@@ -68,15 +77,39 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     if (!adapter.ok()) return InvalidArgument("mqtt." + adapter.status().message());
     rt->adapter = std::move(adapter).value();
     DOPPEL_RETURN_IF_ERROR(rt->adapter->Subscribe());
-    ingest::TopicAdapter* a = rt->adapter.get();
-    rt->engine->SetCommandSender(
-        [a](const engine::CommandRecord& c) { return a->SendCommand(c.twin, c.id, c.name, c.request); });
     rt->bus = std::move(bus);
     Status s = rt->bus->Start();
     if (!s.ok()) {
       if (s.code() != StatusCode::kUnavailable) return s;
       spdlog::warn("{}", s.message());  // keeps retrying in the background
     }
+  }
+
+  if (!config.opcua_yaml.empty()) {
+    auto oo = ingest::opcua::ParseOpcUaConfigText(config.opcua_yaml, "config");
+    if (!oo.ok()) return oo.status();
+    auto ua = ingest::opcua::OpcUaAdapter::Create(std::move(oo).value(), rt->engine.get(), rt->engine.get(),
+                                                  &rt->metrics);
+    if (!ua.ok()) return ua.status();
+    rt->opcua = std::move(ua).value();
+    DOPPEL_RETURN_IF_ERROR(rt->opcua->Start());  // connects in the background, with backoff
+  }
+  // One command path (docs/commands.md): a command goes to the OPC UA server when the twin's
+  // command is mapped to a node there, else over MQTT.
+  ingest::TopicAdapter* mqtt = rt->adapter.get();
+  ingest::opcua::OpcUaAdapter* ua = rt->opcua.get();
+  if (mqtt != nullptr || ua != nullptr) {
+    rt->engine->SetCommandSender([mqtt, ua](const engine::CommandRecord& c) -> Status {
+      if (ua != nullptr) {
+        // A one-field request ({"speed_rpm": 1200}) writes that field's value to the node.
+        nlohmann::json v = c.request;
+        if (v.is_object() && v.size() == 1 && !v.contains("value")) v = v.begin().value();
+        Status s = ua->WriteCommand(c.twin, c.id, c.name, v);
+        if (s.code() != StatusCode::kNotFound) return s;
+      }
+      if (mqtt != nullptr) return mqtt->SendCommand(c.twin, c.id, c.name, c.request);
+      return NotFound("no transport carries command '" + c.name + "' for twin '" + c.twin + "'");
+    });
   }
 
   if (with_api) {

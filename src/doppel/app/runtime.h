@@ -10,6 +10,7 @@
 #include "doppel/core/metrics.h"
 #include "doppel/engine/engine.h"
 #include "doppel/ingest/adapter.h"
+#include "doppel/ingest/opcua/adapter.h"
 #include "doppel/platform/pubsub.h"
 
 namespace doppel::app {
@@ -19,6 +20,7 @@ struct Runtime {
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<platform::MessageBus> bus;  // may be null (no transport)
   std::unique_ptr<ingest::TopicAdapter> adapter;
+  std::unique_ptr<ingest::opcua::OpcUaAdapter> opcua;  // may be null (no `opcua:` section)
   std::unique_ptr<api::ApiServer> api;
 
   ~Runtime();

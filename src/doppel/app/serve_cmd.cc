@@ -90,6 +90,19 @@ int RunPlant(const PlantArgs& args) {
   return 0;
 }
 
+// The demo's alert rules (docs/alerts.md): the station's operating limits, sensitive enough that
+// the seeded faults show up within the first simulated hours.
+constexpr const char* kDemoAlertRules = R"(
+- {name: tank_level_low, kind: threshold, twins: "tank-*", signal: level_m, direction: below, value: 1.0, clear_value: 1.3, min_duration_s: 10, severity: critical}
+- {name: tank_level_high, kind: threshold, twins: "tank-*", signal: level_m, direction: above, value: 4.6, clear_value: 4.4, min_duration_s: 10, severity: warning}
+- {name: vibration_high, kind: threshold, twins: "pump-*", signal: vibration_mm_s, direction: above, value: 7.1, clear_value: 6.0, min_duration_s: 5, severity: warning}
+- {name: vibration_trip, kind: threshold, twins: "pump-*", signal: vibration_mm_s, direction: above, value: 11.0, clear_value: 9.0, severity: critical}
+- {name: low_flow, kind: threshold, twins: "pump-*", signal: flow_m3h, direction: below, value: 20, clear_value: 25, min_duration_s: 5, severity: critical}
+- {name: motor_hot, kind: threshold, twins: "pump-*", signal: motor_temp_c, direction: above, value: 95, clear_value: 90, severity: warning}
+- {name: anomalous_signal, kind: anomaly, twins: "pump-*", signal: "*", min_score: 0.9, clear_score: 0.5, min_duration_s: 3, severity: info}
+- {name: flow_sensor_silent, kind: stale, twins: "pump-*", signal: flow_m3h, max_age_s: 30, severity: warning}
+)";
+
 int RunDemo(const DemoArgs& args) {
   ServeConfig cfg;
   cfg.listen = "127.0.0.1:" + std::to_string(args.port);
@@ -97,6 +110,7 @@ int RunDemo(const DemoArgs& args) {
   cfg.models = DefaultModelsDir();
   cfg.static_dir = args.static_dir.empty() ? FindProjectDir("web/dist") : args.static_dir;
   cfg.mqtt.provision = {{"pump-*", "dtmi:doppel:demo:Pump;1"}, {"tank-*", "dtmi:doppel:demo:Tank;1"}};
+  cfg.alert_rules_yaml = kDemoAlertRules;
   std::string admin = platform::RandomHex(16);
   cfg.tokens = {{admin, "admin"}};
   if (!args.viewer_token.empty()) cfg.tokens.push_back({args.viewer_token, "viewer"});

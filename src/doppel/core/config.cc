@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -92,10 +93,146 @@ Status ParseRetention(const YAML::Node& n, const Reader& r, std::vector<Retentio
   return Status::Ok();
 }
 
+Status Number(const YAML::Node& map, const Reader& r, const std::string& path, const char* key, double* out,
+              bool* present = nullptr) {
+  YAML::Node n = map[key];
+  if (!n) return Status::Ok();
+  double v;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
+    return r.Error(Reader::Join(path, key), "expected a finite number");
+  }
+  *out = v;
+  if (present) *present = true;
+  return Status::Ok();
+}
+
+Status Mode(const Reader& r, const std::string& path, const std::string& mode) {
+  if (mode != "advisory" && mode != "approve" && mode != "auto") {
+    return r.Error(path, "'" + mode + "' is not one of advisory, approve, auto");
+  }
+  return Status::Ok();
+}
+
+Status ParseLimits(const YAML::Node& n, const Reader& r, std::vector<CommandLimitConfig>* out) {
+  const std::string base = "commands.envelope.limits";
+  if (!n.IsSequence()) return r.Error(base, "expected a list of {twins, command, field, min, max, ...}");
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string path = fmt::format("{}[{}]", base, i);
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
+        n[i], path, {"twins", "command", "field", "min", "max", "max_rate_per_s", "on_violation"}));
+    CommandLimitConfig l;
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "twins", &l.twins));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "command", &l.command));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "field", &l.field));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "min", &l.min, &l.has_min));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "max", &l.max, &l.has_max));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "max_rate_per_s", &l.max_rate_per_s, &l.has_rate));
+    std::string on = "refuse";
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "on_violation", &on));
+    if (on != "clamp" && on != "refuse")
+      return r.Error(path + ".on_violation", "'" + on + "' is not clamp or refuse");
+    l.clamp = on == "clamp";
+    if (l.command.empty()) return r.Error(path + ".command", "missing (a DTDL command name, e.g. setSpeed)");
+    if (l.field.empty()) return r.Error(path + ".field", "missing (a numeric request field, e.g. speed_rpm)");
+    if (!l.has_min && !l.has_max && !l.has_rate) {
+      return r.Error(path, "sets none of min, max, max_rate_per_s");
+    }
+    if (l.has_min && l.has_max && l.min > l.max) {
+      return r.Error(path, fmt::format("min {} is above max {}", l.min, l.max));
+    }
+    if (l.has_rate && !(l.max_rate_per_s > 0)) return r.Error(path + ".max_rate_per_s", "must be positive");
+    out->push_back(std::move(l));
+  }
+  return Status::Ok();
+}
+
+Status ParseInterlocks(const YAML::Node& n, const Reader& r, std::vector<InterlockConfig>* out) {
+  const std::string base = "commands.envelope.interlocks";
+  if (!n.IsSequence()) return r.Error(base, "expected a list of interlocks");
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string path = fmt::format("{}[{}]", base, i);
+    DOPPEL_RETURN_IF_ERROR(
+        r.CheckKeys(n[i], path,
+                    {"name", "kind", "twins", "command", "field", "stop_below", "running_signal",
+                     "running_above", "level_twin", "level_signal", "low_level", "max_age_s"}));
+    InterlockConfig k;
+    std::string kind = "keep_one_running";
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "kind", &kind));
+    if (kind != "keep_one_running") {
+      return r.Error(path + ".kind", "'" + kind + "' is not a known interlock (keep_one_running)");
+    }
+    bool has_low = false;
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "name", &k.name));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "twins", &k.twins));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "command", &k.command));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "field", &k.field));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "stop_below", &k.stop_below));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "running_signal", &k.running_signal));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "running_above", &k.running_above));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "level_twin", &k.level_twin));
+    DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "level_signal", &k.level_signal));
+    DOPPEL_RETURN_IF_ERROR(Number(n[i], r, path, "low_level", &k.low_level, &has_low));
+    DOPPEL_RETURN_IF_ERROR(r.Int(n[i], path, "max_age_s", &k.max_age_s, 1, 86400));
+    if (!has_low) return r.Error(path + ".low_level", "missing (the level below which the interlock holds)");
+    for (const auto& [key, v] : {std::pair<const char*, const std::string*>{"name", &k.name},
+                                 {"twins", &k.twins},
+                                 {"command", &k.command},
+                                 {"field", &k.field},
+                                 {"running_signal", &k.running_signal},
+                                 {"level_twin", &k.level_twin},
+                                 {"level_signal", &k.level_signal}}) {
+      if (v->empty()) return r.Error(path + "." + key, "must not be empty");
+    }
+    out->push_back(std::move(k));
+  }
+  return Status::Ok();
+}
+
+Status ParseCommandBus(const YAML::Node& s, const Reader& r, CommandsConfig* c) {
+  DOPPEL_RETURN_IF_ERROR(r.String(s, "commands", "default_mode", &c->default_mode));
+  DOPPEL_RETURN_IF_ERROR(Mode(r, "commands.default_mode", c->default_mode));
+  if (YAML::Node m = s["modes"]) {
+    if (!m.IsMap()) return r.Error("commands.modes", "expected a mapping of twin-id glob to mode");
+    for (const auto& kv : m) {
+      std::string glob = kv.first.as<std::string>();
+      if (!kv.second.IsScalar())
+        return r.Error("commands.modes." + glob, "expected advisory, approve or auto");
+      std::string mode = kv.second.as<std::string>();
+      DOPPEL_RETURN_IF_ERROR(Mode(r, "commands.modes." + glob, mode));
+      c->modes.emplace_back(glob, mode);
+    }
+  }
+  if (YAML::Node e = s["envelope"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(e, "commands.envelope", {"limits", "interlocks"}));
+    if (YAML::Node l = e["limits"]) DOPPEL_RETURN_IF_ERROR(ParseLimits(l, r, &c->limits));
+    if (YAML::Node k = e["interlocks"]) DOPPEL_RETURN_IF_ERROR(ParseInterlocks(k, r, &c->interlocks));
+  }
+  return Status::Ok();
+}
+
 Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
-  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
-      root, "",
-      {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage", "commands"}));
+  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(root, "",
+                                     {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens",
+                                      "engine", "storage", "commands", "alerts", "analytics", "opcua"}));
+  if (YAML::Node o = root["opcua"]) {
+    if (!o.IsMap()) return r.Error("opcua", "expected a mapping (docs/opcua.md)");
+    c->opcua_yaml = YAML::Dump(o);
+  }
+  if (YAML::Node a = root["alerts"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "alerts", {"rules"}));
+    if (YAML::Node rules = a["rules"]) {
+      if (!rules.IsSequence()) return r.Error("alerts.rules", "expected a list of rules");
+      c->alert_rules_yaml = YAML::Dump(rules);
+    }
+  }
+  if (YAML::Node a = root["analytics"]) {
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "analytics", {"anomaly_detection"}));
+    if (YAML::Node n = a["anomaly_detection"]) {
+      if (!n.IsScalar() || !YAML::convert<bool>::decode(n, c->anomaly_detection)) {
+        return r.Error("analytics.anomaly_detection", "expected true or false");
+      }
+    }
+  }
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "listen", &c->listen));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "data_dir", &c->data_dir));
   DOPPEL_RETURN_IF_ERROR(r.String(root, "", "models", &c->models));
@@ -152,8 +289,9 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     }
   }
   if (YAML::Node s = root["commands"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "commands", {"timeout_ms"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "commands", {"timeout_ms", "default_mode", "modes", "envelope"}));
     DOPPEL_RETURN_IF_ERROR(r.Int(s, "commands", "timeout_ms", &c->command_timeout_ms, 100, 86400000));
+    DOPPEL_RETURN_IF_ERROR(ParseCommandBus(s, r, &c->commands));
   }
   return Status::Ok();
 }

@@ -41,6 +41,41 @@ struct RetentionConfig {
 // Parses "90s", "15m", "12h", "7d" or "0" into nanoseconds; false when malformed.
 bool ParseDurationNs(const std::string& s, int64_t* out);
 
+// commands.envelope.limits[]: bounds on one numeric request field (docs/commands.md).
+struct CommandLimitConfig {
+  std::string twins = "*";  // twin-id glob
+  std::string command;      // DTDL command name, e.g. "setSpeed"
+  std::string field;        // numeric request field, e.g. "speed_rpm"
+  bool has_min = false, has_max = false, has_rate = false;
+  double min = 0, max = 0;
+  double max_rate_per_s = 0;  // |new - last sent value| <= max_rate_per_s * seconds since that send
+  bool clamp = false;         // on_violation: clamp (true) | refuse (false, the default)
+};
+
+// commands.envelope.interlocks[] of kind keep_one_running: refuse a command that stops the last
+// running member of a group while a level is below its low limit (or unknown).
+struct InterlockConfig {
+  std::string name = "keep_one_running";
+  std::string twins = "pump-*";  // the group (twin-id glob)
+  std::string command = "setSpeed";
+  std::string field = "speed_rpm";
+  double stop_below = 1;  // a command whose field is below this stops the twin
+  std::string running_signal = "speed_rpm";
+  double running_above = 1;  // a member runs while its running_signal is above this
+  std::string level_twin = "tank-1";
+  std::string level_signal = "level_m";
+  double low_level = 0;  // the interlock holds while the level is below this
+  int max_age_s = 60;    // older telemetry counts as unknown (an unknown level holds the interlock)
+};
+
+// commands: the command bus (docs/commands.md). timeout_ms lives in command_timeout_ms.
+struct CommandsConfig {
+  std::string default_mode = "auto";                       // advisory | approve | auto
+  std::vector<std::pair<std::string, std::string>> modes;  // twin-id glob -> mode, first match wins
+  std::vector<CommandLimitConfig> limits;
+  std::vector<InterlockConfig> interlocks;
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./doppel-data";
@@ -53,10 +88,18 @@ struct ServeConfig {
   int queue_capacity = 65536;      // readings per shard queue
   int allowed_lateness_ms = 500;   // reorder window per twin
   int command_timeout_ms = 10000;  // sent -> timed_out without an ack
+  CommandsConfig commands;         // modes and the safety envelope
   // storage
   std::string fsync = "interval";  // never | batch | interval
   int fsync_interval_ms = 200;
   std::vector<RetentionConfig> retention;  // empty: keep raw data forever
+  // analytics (docs/alerts.md): the `alerts.rules` list kept as YAML text (parsed and checked
+  // by the analytics module at startup), and the per-signal anomaly detectors.
+  std::string alert_rules_yaml;
+  bool anomaly_detection = true;
+  // protocol adapters (docs/opcua.md): the `opcua:` section as YAML text, parsed by the ingest
+  // module at startup; empty: no OPC UA server.
+  std::string opcua_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,9 @@
 #include <limits>
 #include <thread>
 
+#include "doppel/analytics/health.h"
+#include "doppel/engine/alert_center.h"
+#include "doppel/engine/annotations.h"
 #include "doppel/engine/behavior.h"
 #include "doppel/engine/commands.h"
 #include "doppel/engine/shard.h"
@@ -42,6 +46,8 @@ struct Engine::Impl {
   std::unique_ptr<store::MetadataStore> meta;
   std::unique_ptr<TwinRegistry> twins;
   std::unique_ptr<CommandManager> commands;
+  std::unique_ptr<AlertCenter> alerts;
+  std::unique_ptr<AnnotationStore> annotations;
   std::vector<std::unique_ptr<Shard>> shards;
 
   // Stream subscribers: copy-on-write so shards publish without holding the lock.
@@ -113,7 +119,61 @@ struct Engine::Impl {
     v.reported = t.reported;
     v.relationships = t.relationships;
     if (auto latest = ShardFor(t.id).Latest(t.id)) v.latest = *latest;
+    const analytics::SeverityCounts c = alerts->ActiveCounts(t.id);
+    v.alerts_active = c.info + c.warning + c.critical;
+    if (auto h = Health(t.id, v.latest); h.ok()) v.health = h->score;
     return v;
+  }
+
+  // Health from the twin's estimate (wear), anomaly scores (latest "anomaly.*") and active
+  // alerts; pump KPIs from its latest measurements.
+  Result<HealthView> Health(const std::string& twin, const std::map<std::string, SignalValue>& latest) const {
+    analytics::HealthInputs in;
+    in.alerts = alerts->ActiveCounts(twin);
+    if (auto snap = EstimateOf(twin); snap.ok()) {
+      TwinEstimate e = ToTwinEstimate(**snap);
+      for (const EstimatedValue& p : e.parameters) {
+        if (p.name.find("wear") != std::string::npos && p.value >= in.wear) {
+          in.wear = std::clamp(p.value, 0.0, 1.0);
+          in.wear_std = std::max(0.0, p.std);
+        }
+      }
+    }
+    for (const auto& [name, v] : latest) {
+      if (name.rfind("anomaly.", 0) == 0) in.anomaly = std::max(in.anomaly, std::clamp(v.value, 0.0, 1.0));
+    }
+    auto score = analytics::ComputeHealth(in);
+    if (!score.ok()) return score.status();
+    HealthView h;
+    h.twin = twin;
+    h.score = score->score;
+    h.band = score->band;
+    for (const auto& r : score->reasons) h.reasons.emplace_back(r.text, r.points);
+    auto value = [&](const char* name) -> std::optional<double> {
+      auto it = latest.find(name);
+      if (it == latest.end() || it->second.quality == Quality::kBad) return std::nullopt;
+      return it->second.value;
+    };
+    auto flow = value("flow_m3h"), power = value("power_kw"), pressure = value("discharge_pressure_bar");
+    if (flow && power) {
+      if (auto e = analytics::SpecificEnergyKwhPerM3(*power, *flow); e.ok())
+        h.kpis["specific_energy_kwh_m3"] = *e;
+      if (pressure) {
+        double head = analytics::HeadFromPressureRiseM(*pressure);
+        if (auto w = analytics::WireToWaterEfficiency(*flow, head, *power); w.ok())
+          h.kpis["wire_to_water_efficiency"] = *w;
+      }
+    }
+    return h;
+  }
+
+  // The latest value of every signal of every twin (the safety envelope's interlock inputs).
+  engine::FleetValues LatestFleet() const {
+    engine::FleetValues out;
+    for (const auto& t : twins->List()) {
+      if (auto latest = ShardFor(t->id).Latest(t->id)) out[t->id] = *latest;
+    }
+    return out;
   }
 
   void HousekeepingLoop() {
@@ -180,10 +240,24 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   impl->twins =
       std::make_unique<TwinRegistry>(std::move(models).value(), impl->meta.get(), options.provision);
   DOPPEL_RETURN_IF_ERROR(impl->twins->Restore());
-  impl->commands = std::make_unique<CommandManager>(impl->meta.get(), metrics, options.command_timeout_ns);
+  auto bus_opts =
+      CommandBusOptionsFromConfig(options.commands, options.command_timeout_ns, &impl->twins->models());
+  if (!bus_opts.ok()) return bus_opts.status();
+  impl->commands = std::make_unique<CommandManager>(impl->meta.get(), metrics, std::move(bus_opts).value());
   DOPPEL_RETURN_IF_ERROR(impl->commands->Restore());
+  impl->commands->SetFleetSource([raw = impl.get()] { return raw->LatestFleet(); });
+  if (options.on_command_timeout) impl->commands->SetOnTimeout(options.on_command_timeout);
 
   Impl* raw = impl.get();
+  if (Status v = analytics::ValidateAlertRules(options.alert_rules); !v.ok()) return v;
+  auto alerts = AlertCenter::Open(options.data_dir + "/alerts.db", metrics, [raw](const analytics::Alert& a) {
+    raw->Publish({StreamEvent{a.twin, a.signal, a.raised_ns, 0, "alert", analytics::AlertToJson(a).dump()}});
+  });
+  if (!alerts.ok()) return alerts.status();
+  impl->alerts = std::move(alerts).value();
+  auto notes = AnnotationStore::Open(options.data_dir + "/annotations.db");
+  if (!notes.ok()) return notes.status();
+  impl->annotations = std::move(notes).value();
   for (int i = 0; i < shards; ++i) {
     ShardDeps d{impl->store.get(),
                 metrics,
@@ -197,9 +271,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
                 },
                 &raw->station_level,
                 options.estimation,
-                &raw->subscriber_count};
+                &raw->subscriber_count,
+                impl->alerts.get(),
+                options.alert_rules,
+                options.anomaly_detection};
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
+  for (const analytics::Alert& a : impl->alerts->Active()) impl->ShardFor(a.twin).RestoreAlert(a);
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
   impl->refused_unknown = &metrics->GetCounter("doppel_ingest_refused_batches_total",
                                                "Ingest batches refused (unknown twin or undeclared signal)");
@@ -325,7 +403,10 @@ Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const
   if (!t) return NotFound("twin '" + twin + "' not found");
   const bool estimate_series = signal.rfind("est.", 0) == 0 && impl_->opts.estimation.enabled &&
                                BehaviorModel::Find(t->iface->id) != nullptr;
-  if (!estimate_series && t->iface->FindTelemetry(signal) == nullptr) {
+  // Anomaly scores of a declared signal: "anomaly.<signal>" (docs/alerts.md).
+  const bool anomaly_series =
+      signal.rfind("anomaly.", 0) == 0 && t->iface->FindTelemetry(signal.substr(8)) != nullptr;
+  if (!estimate_series && !anomaly_series && t->iface->FindTelemetry(signal) == nullptr) {
     return NotFound("twin '" + twin + "' (" + t->iface->id + ") has no telemetry '" + signal + "'");
   }
   auto samples = impl_->store->Query(twin, signal, from_ns, to_ns, max_points);
@@ -336,15 +417,16 @@ Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const
   return out;
 }
 
-Result<CommandRecord> Engine::SubmitCommand(const std::string& twin, const std::string& name,
-                                            const nlohmann::json& request, const std::string& principal) {
+Result<CommandRecord> Engine::SubmitCommandAs(const std::string& twin, const std::string& name,
+                                              const nlohmann::json& request, const std::string& principal,
+                                              CommandSource source) {
   auto t = impl_->twins->Find(twin);
   if (!t) return NotFound("twin '" + twin + "' not found");
   if (t->iface->FindCommand(name) == nullptr) {
     return InvalidArgument("name: model " + t->iface->id + " has no command '" + name + "'");
   }
   DOPPEL_RETURN_IF_ERROR(model::ValidateCommandRequest(*t->iface, name, request));
-  return impl_->commands->Create(twin, name, request, principal, impl_->opts.now_ns());
+  return impl_->commands->Create(twin, name, request, principal, source, impl_->opts.now_ns());
 }
 
 Result<std::vector<CommandRecord>> Engine::ListCommands(const std::string& twin) const {
@@ -391,5 +473,78 @@ void Engine::UnsubscribeStream(uint64_t subscription) {
 }
 
 const store::SeriesStore& Engine::store() const { return *impl_->store; }
+
+// --- Alerts, health, annotations -------------------------------------------------------------
+
+Result<std::vector<analytics::Alert>> Engine::ListAlerts(const analytics::AlertFilter& filter) const {
+  return impl_->alerts->List(filter);
+}
+
+Result<analytics::Alert> Engine::AcknowledgeAlert(uint64_t id, const std::string& principal) {
+  return impl_->alerts->Acknowledge(id, principal, impl_->opts.now_ns());
+}
+
+Result<HealthView> Engine::GetHealth(const std::string& twin) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  std::map<std::string, SignalValue> latest;
+  if (auto l = impl_->ShardFor(twin).Latest(twin)) latest = *l;
+  return impl_->Health(twin, latest);
+}
+
+Result<std::vector<Annotation>> Engine::ListAnnotations(const std::string& twin, TimeNs from_ns,
+                                                        TimeNs to_ns) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->annotations->List(twin, from_ns, to_ns);
+}
+
+Result<Annotation> Engine::CreateAnnotation(Annotation a) {
+  if (!impl_->twins->Find(a.twin)) return NotFound("twin '" + a.twin + "' not found");
+  auto made = impl_->annotations->Create(std::move(a), impl_->opts.now_ns());
+  if (made.ok()) {
+    impl_->Publish({StreamEvent{made->twin, made->signal, made->created_ns, 0, "annotation",
+                                AnnotationToJson(*made).dump()}});
+  }
+  return made;
+}
+
+Status Engine::DeleteAnnotation(const std::string& twin, const std::string& id, const std::string& principal,
+                                bool is_admin) {
+  auto a = impl_->annotations->Get(twin, id);
+  if (!a.ok()) return a.status();
+  if (!is_admin && a->author != principal) {
+    return Status(StatusCode::kPermissionDenied,
+                  "annotation " + id + " is " + a->author + "'s: only its author or an admin may delete it");
+  }
+  DOPPEL_RETURN_IF_ERROR(impl_->annotations->Delete(twin, id));
+  nlohmann::json j = AnnotationToJson(*a);
+  j["deleted"] = true;
+  impl_->Publish({StreamEvent{twin, a->signal, a->created_ns, 0, "annotation", j.dump()}});
+  return Status::Ok();
+}
+
+// --- Command bus (docs/commands.md) ---------------------------------------------------------
+
+Result<CommandRecord> Engine::ApproveCommand(const std::string& twin, const std::string& id,
+                                             const std::string& principal, const std::string& reason) {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->Approve(twin, id, principal, reason, impl_->opts.now_ns());
+}
+
+Result<CommandRecord> Engine::RejectCommand(const std::string& twin, const std::string& id,
+                                            const std::string& principal, const std::string& reason) {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->Reject(twin, id, principal, reason, impl_->opts.now_ns());
+}
+
+Result<ControlModeView> Engine::GetControlMode(const std::string& twin) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->ModeOf(twin);
+}
+
+Result<ControlModeView> Engine::SetControlMode(const std::string& twin, ControlMode mode,
+                                               const std::string& principal) {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return impl_->commands->SetMode(twin, mode, principal, impl_->opts.now_ns());
+}
 
 }  // namespace doppel::engine

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "doppel/core/config.h"
 #include "doppel/core/metrics.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
@@ -36,6 +37,12 @@ struct EngineOptions {
   size_t queue_capacity = 65536;  // readings per shard queue before Submit blocks
   TimeNs allowed_lateness_ns = 500 * kNsPerMs;
   TimeNs command_timeout_ns = 10 * kNsPerS;
+  // The command bus (docs/commands.md): control modes and the safety envelope, checked against
+  // the models at Open. Default: every twin auto, no envelope.
+  CommandsConfig commands;
+  // Called once per command that timed out (housekeeping thread; must not block). The alert
+  // hook; unset: only the log line and doppel_commands_timed_out_total.
+  std::function<void(const CommandRecord&)> on_command_timeout;
   // Auto-provisioning: the first rule whose glob matches an unknown twin id creates it.
   std::vector<std::pair<std::string, std::string>> provision;  // glob -> DTMI
   store::FsyncPolicy fsync = store::FsyncPolicy::kInterval;
@@ -48,6 +55,10 @@ struct EngineOptions {
   std::function<TimeNs()> now_ns;
   // Behavior models bound to twins by DTDL model id (docs/estimation.md).
   EstimationOptions estimation;
+  // Live analytics (docs/alerts.md): alert rules evaluated on every released reading, and a
+  // streaming anomaly detector per twin signal (scores as "anomaly.<signal>" series).
+  std::vector<analytics::AlertRule> alert_rules;
+  bool anomaly_detection = false;
 
   // Names the first broken rule.
   Status Validate() const;
@@ -84,12 +95,28 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   Result<TwinView> CreateTwin(const TwinSpec& spec) override;
   Result<std::vector<Point>> QueryTelemetry(const std::string& twin, const std::string& signal,
                                             TimeNs from_ns, TimeNs to_ns, size_t max_points) const override;
-  Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
-                                      const nlohmann::json& request, const std::string& principal) override;
+  Result<CommandRecord> SubmitCommandAs(const std::string& twin, const std::string& name,
+                                        const nlohmann::json& request, const std::string& principal,
+                                        CommandSource source) override;
+  Result<CommandRecord> ApproveCommand(const std::string& twin, const std::string& id,
+                                       const std::string& principal, const std::string& reason) override;
+  Result<CommandRecord> RejectCommand(const std::string& twin, const std::string& id,
+                                      const std::string& principal, const std::string& reason) override;
+  Result<ControlModeView> GetControlMode(const std::string& twin) const override;
+  Result<ControlModeView> SetControlMode(const std::string& twin, ControlMode mode,
+                                         const std::string& principal) override;
   Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const override;
   Result<CommandRecord> GetCommand(const std::string& twin, const std::string& id) const override;
   Result<IngestSummary> Ingest(std::vector<Reading> readings) override;
   Result<TwinEstimate> GetEstimate(const std::string& twin) const override;
+  Result<std::vector<analytics::Alert>> ListAlerts(const analytics::AlertFilter& filter) const override;
+  Result<analytics::Alert> AcknowledgeAlert(uint64_t id, const std::string& principal) override;
+  Result<HealthView> GetHealth(const std::string& twin) const override;
+  Result<std::vector<Annotation>> ListAnnotations(const std::string& twin, TimeNs from_ns,
+                                                  TimeNs to_ns) const override;
+  Result<Annotation> CreateAnnotation(Annotation a) override;
+  Status DeleteAnnotation(const std::string& twin, const std::string& id, const std::string& principal,
+                          bool is_admin) override;
   Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const override;
   std::string RenderMetrics() const override;
   uint64_t SubscribeStream(StreamCallback cb) override;

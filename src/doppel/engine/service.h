@@ -9,11 +9,14 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "doppel/analytics/alert_engine.h"
 #include "doppel/core/reading.h"
 #include "doppel/core/status.h"
+#include "doppel/engine/annotations.h"
 
 namespace doppel::engine {
 
@@ -36,6 +39,8 @@ struct TwinView {
   nlohmann::json reported = nlohmann::json::object();  // properties the device reported
   std::vector<RelationshipRef> relationships;
   std::map<std::string, SignalValue> latest;  // by signal name
+  std::optional<double> health;               // 0..100 (twins with an estimate or alerts)
+  int alerts_active = 0;
 };
 
 // Both fields empty: every twin. `model`: exact DTMI. `related`: twins that `related` points at
@@ -58,27 +63,70 @@ struct Point {
   double value = 0;
 };
 
-enum class CommandStatus { kPending, kSent, kAcked, kRejected, kTimedOut };
-const char* CommandStatusName(CommandStatus s);
+// The command bus (docs/commands.md):
+//   proposed -> approved -> sent -> acked | rejected | timed_out
+//   proposed | approved (not yet sent) -> superseded (a newer command of the same name for the
+//                                         same twin) | rejected (by an operator)
+//   proposed -> refused (the safety envelope; also at approval)
+enum class CommandStatus {
+  kProposed,    // waiting for approval (approve mode) or an advice only (advisory mode)
+  kApproved,    // cleared to go; the transport has not taken it yet (or a send failed)
+  kSent,        // handed to the transport; waiting for the device's ack
+  kAcked,       // the device applied it
+  kRejected,    // the device refused it, or an operator rejected the proposal
+  kRefused,     // the safety envelope refused it; never sent
+  kTimedOut,    // no ack within the timeout after approval (raises an alert)
+  kSuperseded,  // replaced by a newer command before it was sent
+};
+const char* CommandStatusName(CommandStatus s);  // "proposed", "approved", ...
+// Also accepts "pending" (schema 1 rows: approved, not yet acked) as kApproved.
+bool ParseCommandStatus(const std::string& s, CommandStatus* out);
+bool IsFinal(CommandStatus s);  // acked, rejected, refused, timed_out, superseded
 
+// Who issued a command. Operators act directly; api and mpc commands need an operator's
+// approval in approve mode and stay proposals in advisory mode.
+enum class CommandSource { kOperator, kApi, kMpc };
+const char* CommandSourceName(CommandSource s);  // "operator", "api", "mpc"
+bool ParseCommandSource(const std::string& s, CommandSource* out);
+
+// Per-twin control mode.
+enum class ControlMode {
+  kAdvisory,  // api/mpc commands stay proposals (superseded by newer ones); operators act directly
+  kApprove,   // api/mpc commands wait for an operator's approval
+  kAuto,      // every command goes out once it passes the safety envelope
+};
+const char* ControlModeName(ControlMode m);  // "advisory", "approve", "auto"
+bool ParseControlMode(const std::string& s, ControlMode* out);
+
+// One audit entry: a transition, who made it, when and why.
 struct CommandEvent {
-  CommandStatus status;
+  CommandStatus status = CommandStatus::kProposed;
   TimeNs at_ns = 0;
-  std::string by;      // principal or component ("api:admin", "plant", "timeout")
-  std::string reason;  // empty unless rejected / timed out
+  std::string by;      // principal or component ("api:operator", "mpc", "envelope", "transport",
+                       // "device:pump-1", "timeout")
+  std::string reason;  // why (empty when there is nothing to say)
 };
 
 struct CommandRecord {
-  std::string id;  // unique, e.g. "c-000017-5f3a"
+  std::string id;  // unique, e.g. "c-000017-5f3a"; the device dedups by it
   std::string twin;
-  std::string name;  // DTDL command name, e.g. "setSpeed"
-  nlohmann::json request;
-  CommandStatus status = CommandStatus::kPending;
-  std::string reason;
+  std::string name;        // DTDL command name, e.g. "setSpeed"
+  nlohmann::json request;  // as sent (after clamping by the envelope)
+  CommandStatus status = CommandStatus::kProposed;
+  CommandSource source = CommandSource::kOperator;
+  std::string reason;  // the latest non-empty why
   std::string issued_by;
   TimeNs created_ns = 0;
   TimeNs updated_ns = 0;
-  std::vector<CommandEvent> history;  // pending -> sent -> acked | rejected | timed_out
+  std::vector<CommandEvent> history;  // the audit log, oldest first
+};
+
+struct ControlModeView {
+  std::string twin;
+  ControlMode mode = ControlMode::kAuto;
+  bool overridden = false;  // set through the API (persisted) rather than from the config
+  std::string set_by;       // who set the override ("" for the config default)
+  TimeNs set_ns = 0;
 };
 
 struct IngestSummary {
@@ -87,11 +135,25 @@ struct IngestSummary {
 };
 
 // One live update pushed to stream subscribers.
+// A live update. `kind` empty: a telemetry reading (twin, signal, ts_ns, value). Otherwise an
+// event of that kind ("alert", "annotation") for `twin`, its JSON document in `payload`.
 struct StreamEvent {
   std::string twin;
   std::string signal;
   TimeNs ts_ns = 0;
   double value = 0;
+  std::string kind = {};
+  std::string payload = {};
+};
+
+// --- Health (docs/alerts.md) ---------------------------------------------------------------
+
+struct HealthView {
+  std::string twin;
+  double score = 100;                                   // 0..100
+  std::string band;                                     // good | fair | poor
+  std::vector<std::pair<std::string, double>> reasons;  // what, penalty (largest first)
+  std::map<std::string, double> kpis;                   // e.g. hydraulic_efficiency
 };
 
 // --- Estimation (docs/estimation.md) -------------------------------------------------------
@@ -192,12 +254,33 @@ class Service {
                                                     size_t max_points) const = 0;
 
   // Validates `request` against the twin model's command schema (kInvalidArgument naming the
-  // field), records the command as pending and hands it to the transport.
-  virtual Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
-                                              const nlohmann::json& request,
-                                              const std::string& principal) = 0;
+  // field, kNotFound for an unknown twin) and puts it on the command bus (docs/commands.md):
+  // the safety envelope may clamp or refuse it; the twin's control mode and the source decide
+  // whether it waits for an operator (proposed) or goes out (approved -> sent). Returns the
+  // record whatever the outcome (status kRefused with the reason when the envelope refused it).
+  virtual Result<CommandRecord> SubmitCommandAs(const std::string& twin, const std::string& name,
+                                                const nlohmann::json& request, const std::string& principal,
+                                                CommandSource source) = 0;
+  // An operator's command.
+  Result<CommandRecord> SubmitCommand(const std::string& twin, const std::string& name,
+                                      const nlohmann::json& request, const std::string& principal) {
+    return SubmitCommandAs(twin, name, request, principal, CommandSource::kOperator);
+  }
   virtual Result<std::vector<CommandRecord>> ListCommands(const std::string& twin) const = 0;
   virtual Result<CommandRecord> GetCommand(const std::string& twin, const std::string& id) const = 0;
+  // An operator's decision on a proposal. Approve re-checks the envelope against the latest values
+  // (the result may be kRefused) and sends. kNotFound; kFailedPrecondition when the command is
+  // not proposed (Reject: not proposed or approved-unsent) or, for Approve, the twin is in
+  // advisory mode.
+  // Defaults (for test fakes) answer kFailedPrecondition.
+  virtual Result<CommandRecord> ApproveCommand(const std::string& twin, const std::string& id,
+                                               const std::string& principal, const std::string& reason);
+  virtual Result<CommandRecord> RejectCommand(const std::string& twin, const std::string& id,
+                                              const std::string& principal, const std::string& reason);
+  // The twin's control mode (config default unless set here; SetControlMode persists). kNotFound.
+  virtual Result<ControlModeView> GetControlMode(const std::string& twin) const;
+  virtual Result<ControlModeView> SetControlMode(const std::string& twin, ControlMode mode,
+                                                 const std::string& principal);
 
   // Accepts a batch of readings (HTTP ingest). Returns once they are durable in the store
   // (written to the log), so a 200 answer means accepted. Unknown twins are auto-provisioned
@@ -211,6 +294,33 @@ class Service {
   // req.budget_s). kInvalidArgument naming the field, kNotFound as GetEstimate,
   // kDeadlineExceeded when the budget runs out.
   virtual Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const = 0;
+
+  // --- Alerts, health and annotations (docs/alerts.md, docs/api.md). Defaults answer
+  // kFailedPrecondition ("not available") so test fakes need not implement them.
+  virtual Result<std::vector<analytics::Alert>> ListAlerts(const analytics::AlertFilter& filter) const {
+    return FailedPrecondition("alerts are not available on this server");
+  }
+  // kNotFound for an unknown id.
+  virtual Result<analytics::Alert> AcknowledgeAlert(uint64_t id, const std::string& principal) {
+    return FailedPrecondition("alerts are not available on this server");
+  }
+  // kNotFound for an unknown twin.
+  virtual Result<HealthView> GetHealth(const std::string& twin) const {
+    return FailedPrecondition("health is not available on this server");
+  }
+  virtual Result<std::vector<Annotation>> ListAnnotations(const std::string& twin, TimeNs from_ns,
+                                                          TimeNs to_ns) const {
+    return FailedPrecondition("annotations are not available on this server");
+  }
+  // kInvalidArgument naming the field; kNotFound for an unknown twin. Author set by the caller.
+  virtual Result<Annotation> CreateAnnotation(Annotation a) {
+    return FailedPrecondition("annotations are not available on this server");
+  }
+  // Only the author or an admin may delete (kPermissionDenied otherwise).
+  virtual Status DeleteAnnotation(const std::string& twin, const std::string& id,
+                                  const std::string& principal, bool is_admin) {
+    return FailedPrecondition("annotations are not available on this server");
+  }
 
   // Prometheus text exposition of every metric.
   virtual std::string RenderMetrics() const = 0;

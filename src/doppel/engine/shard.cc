@@ -54,7 +54,57 @@ Shard::Shard(int index, ShardDeps deps)
                                              "Estimator steps applied to bound twins")),
       est_failures_(deps_.metrics->GetCounter(
           "doppel_estimator_failures_total",
-          "Estimator steps that failed (divergence; the twin's estimator restarts)")) {}
+          "Estimator steps that failed (divergence; the twin's estimator restarts)")) {
+  if (deps_.alerts != nullptr && !deps_.alert_rules.empty()) {
+    auto ev = analytics::AlertEvaluator::Create(deps_.alert_rules);
+    if (ev.ok()) {
+      evaluator_.emplace(std::move(*ev));
+    } else {  // the engine validated the rules; this is a programming error
+      spdlog::error("shard {}: alert rules refused: {}", index, ev.status().ToString());
+    }
+  }
+}
+
+void Shard::RestoreAlert(const analytics::Alert& a) {
+  if (!evaluator_) return;
+  Status s = evaluator_->RestoreActive(a.rule, a.twin, a.signal, a.raised_ns);
+  if (!s.ok() && s.code() == StatusCode::kNotFound && deps_.alerts != nullptr) {
+    // Its rule is gone from the configuration: nothing will ever clear it.
+    analytics::AlertTransition t;
+    t.kind = analytics::AlertTransition::Kind::kCleared;
+    t.rule = a.rule;
+    t.twin = a.twin;
+    t.signal = a.signal;
+    t.severity = a.severity;
+    t.t_ns = deps_.now_ns();
+    t.reason = "rule removed from the configuration";
+    deps_.alerts->Apply({t});
+  }
+}
+
+void Shard::Analyze(TwinState& ts, const Reading& r) {
+  if (r.quality == Quality::kBad || !std::isfinite(r.value)) return;
+  if (deps_.anomaly_detection) {
+    auto it = ts.detectors.find(r.signal);
+    if (it == ts.detectors.end()) {
+      it = ts.detectors.emplace(r.signal, TwinState::Detector{analytics::EnsembleDetector(), INT64_MIN, 0.0})
+               .first;
+    }
+    TwinState::Detector& d = it->second;
+    const double score = d.detector.Update(r.source_ts_ns, r.value);
+    d.max_since_stored = std::max(d.max_since_stored, score);
+    const std::string name = "anomaly." + r.signal;
+    SignalValue& v = ts.latest[name];
+    if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, score, Quality::kGood};
+    if (d.stored_ns == INT64_MIN || r.source_ts_ns - d.stored_ns >= kNsPerS) {
+      est_series_.push_back(Reading{r.twin, name, r.source_ts_ns, d.max_since_stored, Quality::kGood});
+      d.stored_ns = r.source_ts_ns;
+      d.max_since_stored = 0;
+    }
+    if (evaluator_) evaluator_->ObserveAnomaly(r.twin, r.signal, r.source_ts_ns, score, &transitions_);
+  }
+  if (evaluator_) evaluator_->Observe(r.twin, r.signal, r.source_ts_ns, r.value, &transitions_);
+}
 
 Shard::~Shard() { Stop(); }
 
@@ -130,6 +180,14 @@ void Shard::Run() {
       return;
     }
     PublishSnapshots(/*force=*/false);
+    if (evaluator_ && SteadyNs() >= next_alert_tick_steady_ns_) {  // stale-sensor rules, once a second
+      next_alert_tick_steady_ns_ = SteadyNs() + 1'000'000'000;
+      evaluator_->Tick(deps_.now_ns(), &transitions_);
+      if (!transitions_.empty()) {
+        deps_.alerts->Apply(transitions_);
+        transitions_.clear();
+      }
+    }
   }
 }
 
@@ -264,8 +322,9 @@ void Shard::ReleaseAndApply(bool flush_all) {
     for (const Reading& r : released) {
       SignalValue& v = ts.latest[r.signal];
       if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
-      if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value});
+      if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value, {}, {}});
       if (ts.estimator) est_changed |= ts.estimator->Add(r, level, &est_series_);
+      if (evaluator_ || deps_.anomaly_detection) Analyze(ts, r);
       if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr &&
           r.quality != Quality::kBad) {
         deps_.station_level->store(r.value, std::memory_order_relaxed);
@@ -303,6 +362,10 @@ void Shard::ReleaseAndApply(bool flush_all) {
     }
   }
   if (!events.empty() && deps_.publish) deps_.publish(events);
+  if (!transitions_.empty()) {
+    deps_.alerts->Apply(transitions_);
+    transitions_.clear();
+  }
 }
 
 void Shard::PublishSnapshots(bool force) {

@@ -13,12 +13,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "doppel/analytics/alert_engine.h"
+#include "doppel/analytics/detector.h"
 #include "doppel/core/metrics.h"
+#include "doppel/engine/alert_center.h"
 #include "doppel/engine/behavior.h"
 #include "doppel/engine/service.h"
 #include "doppel/ingest/reorder.h"
@@ -54,6 +58,12 @@ struct ShardDeps {
   EstimationOptions estimation;
   // Stream subscribers right now (null: always build stream events).
   const std::atomic<size_t>* stream_subscribers = nullptr;
+  // Live analytics (docs/alerts.md): alert rules evaluated on this shard's twins, transitions
+  // handed to `alerts`; per-signal anomaly detectors whose scores feed the anomaly rules, the
+  // twin's latest values ("anomaly.<signal>") and, at most once a second, the store.
+  AlertCenter* alerts = nullptr;                  // null: no alert evaluation
+  std::vector<analytics::AlertRule> alert_rules;  // validated by the engine
+  bool anomaly_detection = false;
 };
 
 class Shard {
@@ -90,8 +100,14 @@ class Shard {
     bool level_source = false;                  // a tank twin: its level_m feeds the pumps
     std::unique_ptr<TwinEstimator> estimator;   // bound twins only
     int64_t est_updates = 0, est_failures = 0;  // counted into the metrics so far
-    bool dirty = false;                         // `latest` changed since its last snapshot
-    int64_t snapshot_steady_ns = 0;             // when the last snapshot was published
+    struct Detector {
+      analytics::EnsembleDetector detector;
+      TimeNs stored_ns = INT64_MIN;  // last score written to the store
+      double max_since_stored = 0;
+    };
+    std::unordered_map<std::string, Detector> detectors;  // by signal (anomaly detection on)
+    bool dirty = false;                                   // `latest` changed since its last snapshot
+    int64_t snapshot_steady_ns = 0;                       // when the last snapshot was published
   };
 
   void Run();
@@ -102,7 +118,14 @@ class Shard {
   // kSnapshotInterval (all of them with `force`): readers see values at most that stale, and a
   // busy twin is not copied on every group commit.
   void PublishSnapshots(bool force);
+  // Anomaly score and alert rules for one released reading (shard thread).
+  void Analyze(TwinState& ts, const Reading& r);
 
+ public:
+  // Re-arms the evaluator with an alert that was active before a restart (before Start()).
+  void RestoreAlert(const analytics::Alert& a);
+
+ private:
   const int index_;
   ShardDeps deps_;
 
@@ -117,9 +140,12 @@ class Shard {
 
   // Owned by the shard thread.
   std::unordered_map<std::string, TwinState> twins_;
-  std::vector<std::string> buffered_;  // twins whose reorder buffer may hold readings
-  std::vector<std::string> dirty_;     // twins with TwinState::dirty set
-  std::vector<Reading> released_;      // scratch: one twin's released readings
+  std::vector<std::string> buffered_;                    // twins whose reorder buffer may hold readings
+  std::vector<std::string> dirty_;                       // twins with TwinState::dirty set
+  std::vector<Reading> released_;                        // scratch: one twin's released readings
+  std::optional<analytics::AlertEvaluator> evaluator_;   // alert rules (shard thread)
+  std::vector<analytics::AlertTransition> transitions_;  // scratch
+  int64_t next_alert_tick_steady_ns_ = 0;
 
   // Snapshots (guarded by snap_mu_).
   mutable std::mutex snap_mu_;

@@ -3,8 +3,8 @@
 // Readings are held until the watermark passes them. The watermark is the newest source time
 // seen minus the allowed lateness; a buffer that sees no newer readings releases everything it
 // holds once the oldest held reading (by source time) has waited `allowed_lateness` of
-// processing time (so a quiet twin is not stuck). A reading older than the last one released is late: Add() refuses it
-// and the caller counts it (it is still stored; it only misses the in-order path).
+// processing time (so a quiet twin is not stuck). A reading older than the last one released is late: Add()
+// refuses it and the caller counts it (it is still stored; it only misses the in-order path).
 //
 // Not thread-safe: one buffer per twin, owned by the twin's shard.
 #pragma once

@@ -179,7 +179,8 @@ class CvodeIntegrator final : public Integrator {
       DOPPEL_RETURN_IF_ERROR(Check(CVodeSetLinearSolver(mem_, ls_, A_), "CVodeSetLinearSolver"));
       // Exact Jacobians by automatic differentiation up to its size limit; CVODE's own
       // difference quotients beyond it.
-      if (o_.autodiff_jacobian && n <= kMaxAutoDiffDerivatives) DOPPEL_RETURN_IF_ERROR(Check(CVodeSetJacFn(mem_, Jac), "CVodeSetJacFn"));
+      if (o_.autodiff_jacobian && n <= kMaxAutoDiffDerivatives)
+        DOPPEL_RETURN_IF_ERROR(Check(CVodeSetJacFn(mem_, Jac), "CVodeSetJacFn"));
     } else {
       nls_ = SUNNonlinSol_FixedPoint(y_, 0, sunctx_);
       if (nls_ == nullptr) return Internal("cvode: fixed-point solver creation failed");

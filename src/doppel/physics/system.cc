@@ -1,8 +1,7 @@
 #include "doppel/physics/system.h"
 
-#include <stdexcept>
-
 #include <cassert>
+#include <stdexcept>
 
 namespace doppel::physics {
 
@@ -114,8 +113,8 @@ Eigen::VectorXd System::EvalOutputs(const Context& c) const {
 VectorX<AutoDiffXd> ToAutoDiff(const Eigen::VectorXd& v, int num_derivatives, bool seed, int offset) {
   if (num_derivatives < 0 || num_derivatives > kMaxAutoDiffDerivatives) {
     throw std::invalid_argument("ToAutoDiff: " + std::to_string(num_derivatives) +
-                                " derivatives requested, at most " +
-                                std::to_string(kMaxAutoDiffDerivatives) + " supported");
+                                " derivatives requested, at most " + std::to_string(kMaxAutoDiffDerivatives) +
+                                " supported");
   }
   VectorX<AutoDiffXd> out(v.size());
   for (Eigen::Index i = 0; i < v.size(); ++i) {

@@ -7,7 +7,7 @@
 namespace doppel::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS twins (
@@ -26,17 +26,29 @@ CREATE TABLE IF NOT EXISTS commands (
   status TEXT NOT NULL,
   reason TEXT NOT NULL,
   issued_by TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'operator',
   history_json TEXT NOT NULL,
   created_ns INTEGER NOT NULL,
   updated_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS commands_by_twin ON commands (twin, created_ns, id);
 CREATE INDEX IF NOT EXISTS commands_by_status ON commands (status, created_ns, id);
+CREATE TABLE IF NOT EXISTS control_modes (
+  twin TEXT PRIMARY KEY NOT NULL,
+  mode TEXT NOT NULL,
+  set_by TEXT NOT NULL,
+  set_ns INTEGER NOT NULL
+);
 )sql";
+
+// Schema 1 -> 2: commands gain `source` (rows written before were operator commands); the
+// control_modes table comes from kSchema (IF NOT EXISTS).
+constexpr const char* kMigrate1To2 =
+    "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT 'operator';";
 
 constexpr const char* kTwinColumns = "id, model, desired_json, reported_json, relationships_json, created_ns";
 constexpr const char* kCommandColumns =
-    "id, twin, name, request_json, status, reason, issued_by, history_json, created_ns, updated_ns";
+    "id, twin, name, request_json, status, reason, issued_by, history_json, created_ns, updated_ns, source";
 
 // Statement ids, in the order of kStatements.
 enum Stmt {
@@ -48,6 +60,9 @@ enum Stmt {
   kGetCommand,
   kCommandsByTwin,
   kCommandsByStatus,
+  kAllCommands,
+  kPutControlMode,
+  kListControlModes,
   kNumStmts,
 };
 
@@ -64,15 +79,21 @@ std::string StatementSql(int i) {
     case kListTwins: return "SELECT " + tc + " FROM twins ORDER BY id";
     case kPutCommand:
       return "INSERT INTO commands (" + cc +
-             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET "
+             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(id) DO UPDATE SET "
              "twin = excluded.twin, name = excluded.name, request_json = excluded.request_json, "
              "status = excluded.status, reason = excluded.reason, issued_by = excluded.issued_by, "
              "history_json = excluded.history_json, created_ns = excluded.created_ns, "
-             "updated_ns = excluded.updated_ns";
+             "updated_ns = excluded.updated_ns, source = excluded.source";
     case kGetCommand: return "SELECT " + cc + " FROM commands WHERE id = ?1";
     case kCommandsByTwin: return "SELECT " + cc + " FROM commands WHERE twin = ?1 ORDER BY created_ns, id";
     case kCommandsByStatus:
       return "SELECT " + cc + " FROM commands WHERE status = ?1 ORDER BY created_ns, id";
+    case kAllCommands: return "SELECT " + cc + " FROM commands ORDER BY created_ns, id";
+    case kPutControlMode:
+      return "INSERT INTO control_modes (twin, mode, set_by, set_ns) VALUES (?1, ?2, ?3, ?4) "
+             "ON CONFLICT(twin) DO UPDATE SET mode = excluded.mode, set_by = excluded.set_by, "
+             "set_ns = excluded.set_ns";
+    case kListControlModes: return "SELECT twin, mode, set_by, set_ns FROM control_modes ORDER BY twin";
     default: return "";
   }
 }
@@ -122,6 +143,16 @@ CommandRow ReadCommand(sqlite3_stmt* s) {
   r.history_json = Text(s, 7);
   r.created_ns = sqlite3_column_int64(s, 8);
   r.updated_ns = sqlite3_column_int64(s, 9);
+  r.source = Text(s, 10);
+  return r;
+}
+
+ControlModeRow ReadControlMode(sqlite3_stmt* s) {
+  ControlModeRow r;
+  r.twin = Text(s, 0);
+  r.mode = Text(s, 1);
+  r.set_by = Text(s, 2);
+  r.set_ns = sqlite3_column_int64(s, 3);
   return r;
 }
 
@@ -213,7 +244,8 @@ struct MetadataStore::Impl {
                                 ")");
     }
     DOPPEL_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "begin schema transaction"));
-    Status st = Exec(kSchema, "create schema");
+    Status st = version == 1 ? Exec(kMigrate1To2, "migrate schema 1 -> 2") : Status::Ok();
+    if (st.ok()) st = Exec(kSchema, "create schema");
     if (st.ok()) {
       st = Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str(), "set user_version");
     }
@@ -291,6 +323,7 @@ Status MetadataStore::PutCommand(const CommandRow& row) {
   Impl::Bind(s, 8, row.history_json);
   sqlite3_bind_int64(s, 9, row.created_ns);
   sqlite3_bind_int64(s, 10, row.updated_ns);
+  Impl::Bind(s, 11, row.source);
   return impl_->RunWrite(s, "put command '" + row.id + "'");
 }
 
@@ -316,6 +349,26 @@ Result<std::vector<CommandRow>> MetadataStore::ListCommandsByStatus(const std::s
   sqlite3_stmt* s = impl_->Get(kCommandsByStatus);
   Impl::Bind(s, 1, status);
   return impl_->RunList<CommandRow>(s, ReadCommand, "list commands with status '" + status + "'");
+}
+
+Result<std::vector<CommandRow>> MetadataStore::ListCommands() {
+  std::lock_guard lk(impl_->mu);
+  return impl_->RunList<CommandRow>(impl_->Get(kAllCommands), ReadCommand, "list commands");
+}
+
+Status MetadataStore::PutControlMode(const ControlModeRow& row) {
+  std::lock_guard lk(impl_->mu);
+  sqlite3_stmt* s = impl_->Get(kPutControlMode);
+  Impl::Bind(s, 1, row.twin);
+  Impl::Bind(s, 2, row.mode);
+  Impl::Bind(s, 3, row.set_by);
+  sqlite3_bind_int64(s, 4, row.set_ns);
+  return impl_->RunWrite(s, "put control mode of '" + row.twin + "'");
+}
+
+Result<std::vector<ControlModeRow>> MetadataStore::ListControlModes() {
+  std::lock_guard lk(impl_->mu);
+  return impl_->RunList<ControlModeRow>(impl_->Get(kListControlModes), ReadControlMode, "list control modes");
 }
 
 }  // namespace doppel::store

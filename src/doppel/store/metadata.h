@@ -1,4 +1,5 @@
-// MetadataStore: twins and commands in SQLite (WAL journal mode, synchronous=FULL).
+// MetadataStore: twins, commands and control modes in SQLite (WAL journal mode, synchronous=FULL).
+// Schema 2 (commands.source, control_modes); a schema 1 database is migrated on open.
 //
 // Rows are plain data so the store does not depend on the engine; JSON columns hold whatever
 // text the caller serialised (the store does not parse them). Times are int64 ns since epoch.
@@ -35,20 +36,31 @@ struct CommandRow {
   std::string twin;
   std::string name;
   std::string request_json = "{}";
-  std::string status;  // e.g. "pending", "sent", "acked", "rejected", "timed_out"
+  std::string status;  // "proposed", "approved", "sent", "acked", ... (schema 1 also "pending")
   std::string reason;
   std::string issued_by;
-  std::string history_json = "[]";
+  std::string source = "operator";  // operator | api | mpc (schema 2; schema 1 rows read "operator")
+  std::string history_json = "[]";  // the audit log: [{"status","who","at_ns","why"}, ...]
   int64_t created_ns = 0;
   int64_t updated_ns = 0;
 
   friend bool operator==(const CommandRow&, const CommandRow&) = default;
 };
 
+struct ControlModeRow {
+  std::string twin;
+  std::string mode;  // advisory | approve | auto
+  std::string set_by;
+  int64_t set_ns = 0;
+
+  friend bool operator==(const ControlModeRow&, const ControlModeRow&) = default;
+};
+
 class MetadataStore {
  public:
   // Opens or creates the database at `path` (":memory:" for a private in-memory database) and
-  // creates or checks the schema. kFailedPrecondition for a database written by a newer schema.
+  // creates, checks or migrates the schema (1 -> 2 in one transaction). kFailedPrecondition for
+  // a database written by a newer schema.
   static Result<std::unique_ptr<MetadataStore>> Open(const std::string& path);
   ~MetadataStore();
   MetadataStore(const MetadataStore&) = delete;
@@ -66,6 +78,11 @@ class MetadataStore {
   // Sorted by (created_ns, id).
   Result<std::vector<CommandRow>> ListCommandsByTwin(const std::string& twin);
   Result<std::vector<CommandRow>> ListCommandsByStatus(const std::string& status);
+  Result<std::vector<CommandRow>> ListCommands();  // every command, sorted by (created_ns, id)
+
+  // Per-twin control-mode overrides (set through the API). Put inserts or replaces.
+  Status PutControlMode(const ControlModeRow& row);
+  Result<std::vector<ControlModeRow>> ListControlModes();  // sorted by twin
 
  private:
   struct Impl;

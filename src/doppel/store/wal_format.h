@@ -73,7 +73,7 @@ class BatchEncoder {
 
  private:
   std::vector<uint32_t> batch_ids_;
-  std::string key_;  // scratch for composite keys
+  std::string key_;                                // scratch for composite keys
   std::unordered_map<std::string, uint32_t> ids_;  // composite key -> id
   std::vector<std::string> pending_;               // composite keys added by the last Encode
   uint32_t next_id_ = 0;                           // ids defined (committed) in the segment

@@ -1,13 +1,19 @@
-// Command panel: a form per DTDL command of the twin's model (operator role and up), and the
-// command history with each command's status and audit trail (every role may read it).
-import { ApiError, type Command, type DtdlContent, type Twin } from '../api';
+// Command panel: a form per DTDL command of the twin's model (operator role and up), the control
+// mode (advisory / approve / auto), pending proposals with Approve / Reject (operator and up), and
+// the command history with each command's status, source and audit trail (every role may read it).
+import { ApiError, notAvailable, type Command, type ControlMode, type DtdlContent, type Twin } from '../api';
 import type { AppContext } from '../app';
 import { roleAtLeast } from '../auth';
 import { fmtDateTime, fmtTime, h, toast } from '../dom';
 import { text } from '../signals';
 import { registerTwinPanel } from './registry';
 
-const TERMINAL = new Set(['acked', 'rejected', 'timed_out']);
+const TERMINAL = new Set(['acked', 'rejected', 'timed_out', 'superseded', 'refused']);
+const MODES: [ControlMode, string][] = [
+  ['advisory', 'Advisory: proposals are shown, nothing is sent'],
+  ['approve', 'Approve: an operator approves each proposal before it is sent'],
+  ['auto', 'Auto: proposals are sent at once'],
+];
 const UNITS: Record<string, string> = { revolutionPerMinute: 'rpm', cubicMetrePerHour: 'm³/h', bar: 'bar', percent: '%', metre: 'm' };
 
 interface Field {
@@ -60,20 +66,35 @@ function statusBadge(s: string): HTMLElement {
   return h('span', { class: `badge status-${s}`, 'data-status': s }, s.replace('_', ' '));
 }
 
-function commandRow(c: Command): HTMLElement {
+/** The audit trail: `audit` (approval-aware servers) or `history`, as (status, at, who, why). */
+function trail(c: Command): { status: string; at: number; who: string; why: string }[] {
+  if (Array.isArray(c.audit) && c.audit.length) return c.audit.map((e) => ({ status: e.status, at: e.at_ns, who: e.who, why: e.why ?? '' }));
+  return (c.history ?? []).map((e) => ({ status: e.status, at: e.at, who: e.by, why: e.reason }));
+}
+
+function commandRow(c: Command, decide: ((c: Command, d: 'approve' | 'reject', btn: HTMLButtonElement) => void) | null): HTMLElement {
   const req = JSON.stringify(c.request ?? {});
+  const actions =
+    c.status === 'proposed' && decide
+      ? h(
+          'div',
+          { class: 'cmd-actions' },
+          h('button', { class: 'primary small approve-btn', 'data-approve': c.id, onclick: (e: Event) => (e.preventDefault(), decide(c, 'approve', e.currentTarget as HTMLButtonElement)) }, 'Approve'),
+          h('button', { class: 'small reject-btn', 'data-reject': c.id, onclick: (e: Event) => (e.preventDefault(), decide(c, 'reject', e.currentTarget as HTMLButtonElement)) }, 'Reject'),
+        )
+      : null;
   return h(
     'details',
-    { class: 'cmd', 'data-command-id': c.id, 'data-status': c.status },
-    h('summary', {}, h('span', { class: 'cmd-time', title: fmtDateTime(c.created) }, fmtTime(c.created)), h('span', { class: 'cmd-name' }, c.name), h('code', { class: 'cmd-req' }, req), statusBadge(c.status)),
+    { class: `cmd${c.status === 'proposed' ? ' proposed' : ''}`, 'data-command-id': c.id, 'data-status': c.status },
+    h('summary', {}, h('span', { class: 'cmd-time', title: fmtDateTime(c.created) }, fmtTime(c.created)), h('span', { class: 'cmd-name' }, c.name), h('code', { class: 'cmd-req' }, req), c.source ? h('span', { class: `src src-${c.source}`, title: 'source' }, c.source) : null, statusBadge(c.status), actions),
     h(
       'div',
       { class: 'cmd-detail' },
-      h('div', { class: 'muted' }, `id ${c.id} · issued by ${c.issued_by}${c.reason ? ' · ' + c.reason : ''}`),
+      h('div', { class: 'muted' }, `id ${c.id} · issued by ${c.issued_by}${c.source ? ' via ' + c.source : ''}${c.reason ? ' · ' + c.reason : ''}`),
       h(
         'ol',
         { class: 'audit', 'aria-label': 'Audit trail' },
-        ...c.history.map((e) => h('li', {}, statusBadge(e.status), h('span', { class: 'muted' }, ` ${fmtDateTime(e.at)} by ${e.by}`), e.reason ? h('span', {}, ` — ${e.reason}`) : null)),
+        ...trail(c).map((e) => h('li', {}, statusBadge(e.status), h('span', { class: 'muted' }, ` ${fmtDateTime(e.at)} by ${e.who}`), e.why ? h('span', {}, ` — ${e.why}`) : null)),
       ),
     ),
   );
@@ -91,7 +112,54 @@ registerTwinPanel({
     let stopped = false;
     let timer: number | undefined;
 
-    if (roleAtLeast(ctx.who, 'operator')) {
+    const operator = roleAtLeast(ctx.who, 'operator');
+    // Control mode (servers with approvals): a segmented switch for operators, text for viewers.
+    const modeBox = h('div', { class: 'control-mode', id: 'control-mode' });
+    el.append(modeBox);
+    const showMode = (mode: ControlMode) => {
+      modeBox.dataset.mode = mode;
+      if (!operator) {
+        modeBox.replaceChildren(h('span', { class: 'muted' }, 'Control mode: '), h('b', {}, mode));
+        return;
+      }
+      modeBox.replaceChildren(
+        h('span', { class: 'muted' }, 'Control mode'),
+        h(
+          'div',
+          { class: 'segs', role: 'group', 'aria-label': 'Control mode' },
+          ...MODES.map(([m, title]) =>
+            h('button', {
+              class: `seg${m === mode ? ' on' : ''}`,
+              'data-mode': m,
+              title,
+              onclick: async () => {
+                try {
+                  showMode(await ctx.api.setControlMode(twin.id, m));
+                } catch (e) {
+                  toast(`Control mode: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
+                }
+              },
+            }, m),
+          ),
+        ),
+      );
+    };
+    ctx.api.controlMode(twin.id).then(showMode, (e) => {
+      if (notAvailable(e)) modeBox.replaceChildren(h('span', { class: 'muted small na' }, 'Control mode and approvals: not available on this server.'));
+      else modeBox.remove();
+    });
+    const decide = async (c: Command, d: 'approve' | 'reject', btn: HTMLButtonElement) => {
+      btn.disabled = true;
+      try {
+        const r = await ctx.api.decideCommand(twin.id, c.id, d);
+        toast(`${c.name} ${c.id}: ${r.status}`);
+      } catch (e) {
+        toast(`${d === 'approve' ? 'Approving' : 'Rejecting'} ${c.id} failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
+      }
+      await refresh();
+    };
+
+    if (operator) {
       for (const cmd of cmds) {
         const { fields, wrap } = requestFields(cmd);
         const inputs = fields.map((f) => [f, inputFor(twin, ctx, cmd, f)] as const);
@@ -135,9 +203,9 @@ registerTwinPanel({
       try {
         const all = (await ctx.api.commands(twin.id)).sort((a, b) => b.created - a.created).slice(0, 50);
         if (stopped) return;
-        pending = all.some((c) => !TERMINAL.has(c.status));
+        pending = all.some((c) => !TERMINAL.has(c.status) && c.status !== 'proposed');
         const rows = all.map((c) => {
-          const r = commandRow(c);
+          const r = commandRow(c, operator ? decide : null);
           if (open.has(c.id)) (r as HTMLDetailsElement).open = true;
           return r;
         });

@@ -4,11 +4,16 @@
 import type { Twin } from '../api';
 import { routeHref, type AppContext, type View } from '../app';
 import { h, LiveText, setState } from '../dom';
+import type { Severity } from '../api';
+import { healthBand } from '../panels/health';
 import { format, KPIS, kindOf, level, signalInfo, type Level, type SignalInfo } from '../signals';
 import { Sparkline } from './sparkline';
 
 const STALE_MS = 10_000;
 const LEVEL_RANK: Record<Level, number> = { none: 0, ok: 1, warn: 2, alarm: 3 };
+const SEV_LEVEL: Record<Severity, Level> = { info: 'ok', warning: 'warn', critical: 'alarm' };
+const HEALTH_LEVEL = { good: 'ok', fair: 'warn', poor: 'alarm', none: 'none' } as const;
+const HEALTH_POLL_MS = 10_000;
 
 interface KpiCell {
   signal: string;
@@ -21,6 +26,10 @@ class Tile {
   readonly el: HTMLAnchorElement;
   private cells: KpiCell[] = [];
   private bar: HTMLElement | null = null;
+  private healthEl: HTMLElement;
+  private healthText = new LiveText('');
+  private alertEl: HTMLElement;
+  private alertText = new LiveText('');
   worst: Level = 'none';
 
   constructor(
@@ -38,10 +47,12 @@ class Tile {
       dl.append(el);
       this.cells.push({ signal, info, el, text });
     }
+    this.healthEl = h('span', { class: 'chip health-chip', title: 'Health score (0–100)', hidden: true }, this.healthText.node);
+    this.alertEl = h('span', { class: 'chip alert-chip', title: 'Active alerts', hidden: true }, this.alertText.node);
     this.el = h(
       'a',
       { class: `tile kind-${kind}`, href: routeHref('/twin/' + encodeURIComponent(twin.id)), 'data-twin': twin.id },
-      h('div', { class: 'tile-head' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'tile-id' }, twin.id), h('span', { class: 'tile-model' }, ctx.models.displayName(twin.model))),
+      h('div', { class: 'tile-head' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'tile-id' }, twin.id), this.alertEl, this.healthEl, h('span', { class: 'tile-model' }, ctx.models.displayName(twin.model))),
       dl,
     );
     if (kind === 'tank') {
@@ -61,6 +72,27 @@ class Tile {
       if (this.bar && c.signal === 'level_m' && v !== undefined) {
         this.bar.style.height = `${Math.max(0, Math.min(100, ((v - c.info.min) / (c.info.max - c.info.min)) * 100)).toFixed(1)}%`;
       }
+    }
+    // Health (from the twin list) and active alerts (live from the alert book) colour the tile too.
+    const t = ctx.twins.get(this.twin.id) ?? this.twin;
+    const hb = healthBand(t.health);
+    this.healthEl.hidden = hb === 'none';
+    if (hb !== 'none') {
+      this.healthText.set(`♥ ${(t.health as number).toFixed(0)}`);
+      setState(this.healthEl, 'hb-', hb);
+      this.el.dataset.health = (t.health as number).toFixed(1);
+      if (LEVEL_RANK[HEALTH_LEVEL[hb]] > LEVEL_RANK[worst]) worst = HEALTH_LEVEL[hb];
+    }
+    const book = ctx.alerts.available === true;
+    const n = book ? ctx.alerts.active(this.twin.id).length : t.alerts_active ?? 0;
+    const sev: Severity | undefined = book ? ctx.alerts.worst(this.twin.id) : n ? 'warning' : undefined;
+    this.alertEl.hidden = n === 0;
+    this.el.dataset.alerts = String(n);
+    if (n) {
+      this.alertText.set(`⚠ ${n}`);
+      setState(this.alertEl, 'sev-', sev ?? 'warning');
+      const l = SEV_LEVEL[sev ?? 'warning'];
+      if (LEVEL_RANK[l] > LEVEL_RANK[worst]) worst = l;
     }
     this.worst = worst;
     setState(this.el, 'lvl-', worst);
@@ -152,6 +184,24 @@ export const fleetView: View = async (root, ctx) => {
     if (alarmsOnly.checked) applyFilter();
   });
   for (const t of tiles.values()) t.update(ctx);
+  // Alerts change tiles between stream frames: re-render the twins they belong to.
+  const offAlerts = ctx.alerts.onChange((changed) => {
+    for (const t of changed.length ? changed.map((a) => tiles.get(a.twin)).filter((x) => x) : tiles.values()) t!.update(ctx);
+  });
+  // Health scores come with the twin list (servers with health): refresh it every 10 s.
+  let healthTimer: number | undefined;
+  const hasHealth = twins.some((t) => 'health' in t || 'alerts_active' in t);
+  const pollHealth = async () => {
+    try {
+      const fresh = await ctx.api.twins();
+      for (const t of fresh) ctx.twins.set(t.id, t);
+      for (const t of tiles.values()) t.update(ctx);
+    } catch {
+      // transient: try again next time
+    }
+    healthTimer = window.setTimeout(pollHealth, HEALTH_POLL_MS);
+  };
+  if (hasHealth) healthTimer = window.setTimeout(pollHealth, HEALTH_POLL_MS);
   const signals = [...new Set(Object.values(KPIS).flat())];
   ctx.stream.subscribe('*', signals);
 
@@ -170,6 +220,8 @@ export const fleetView: View = async (root, ctx) => {
   const timer = window.setInterval(tick, 1000);
   return () => {
     window.clearInterval(timer);
+    window.clearTimeout(healthTimer);
+    offAlerts();
     offFrame();
   };
 };

@@ -2,14 +2,17 @@
 // scripts/gen-station-gltf.mjs) laid out for the station's twins: one pump set per pump twin, the
 // header spanning them, the tank with its live water level. Every sensor position in the model
 // (extras {"hotspot": signal}) gets a marker coloured by the live value; clicking one opens that
-// signal's chart in the twin view. Rendering is on demand (camera moves, value changes).
+// signal's chart in the twin view. Annotations with a 3D anchor show as pins; alt+click on the
+// model pins a new note there (anchor in the clicked twin's local frame). Rendering is on demand
+// (camera moves, value changes).
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 import { CSS2DObject, CSS2DRenderer } from 'three/addons/renderers/CSS2DRenderer.js';
-import type { Twin } from '../api';
+import { AnnotationSet } from '../annotations';
+import { ApiError, type Twin } from '../api';
 import { routeHref, type AppContext, type View } from '../app';
-import { h } from '../dom';
+import { h, toast } from '../dom';
 import { format, kindOf, level, signalInfo, type SignalInfo } from '../signals';
 
 const LEVEL_COLORS = { ok: 0x22c55e, warn: 0xf59e0b, alarm: 0xef4444, none: 0x64748b } as const;
@@ -75,7 +78,7 @@ export const station3dView: View = async (root, ctx, route) => {
     h('span', {}, h('i', { style: 'background:#64748b' }), 'no data'),
   );
   root.append(
-    h('div', { class: 'toolbar' }, h('h1', {}, '3D station'), station ? h('a', { href: routeHref('/twin/' + encodeURIComponent(station.id)) }, station.id) : null, picker, h('span', { class: 'muted' }, `${pumps.length} pumps${tank ? ' · ' + tank.id : ''} · click a sensor to open its chart`), h('div', { class: 'spacer' }), legend),
+    h('div', { class: 'toolbar' }, h('h1', {}, '3D station'), station ? h('a', { href: routeHref('/twin/' + encodeURIComponent(station.id)) }, station.id) : null, picker, h('span', { class: 'muted' }, `${pumps.length} pumps${tank ? ' · ' + tank.id : ''} · click a sensor to open its chart · alt+click to pin a note`), h('div', { class: 'spacer' }), legend),
   );
   const stage = h('div', { class: 'stage', id: 'stage3d' });
   const tip = h('div', { class: 'tip3d', hidden: true });
@@ -139,9 +142,11 @@ export const station3dView: View = async (root, ctx, route) => {
     return obj;
   };
 
+  const groups = new Map<string, THREE.Object3D>(); // twin id -> its node (anchors are local to it)
   pumps.forEach((p, i) => {
     if (!template) return;
     const g = template.clone(true);
+    groups.set(p.id, g);
     g.position.set(i * pitch, 0, 0);
     g.name = p.id;
     g.add(label(p.id, routeHref('/twin/' + encodeURIComponent(p.id)), 3.1));
@@ -154,6 +159,7 @@ export const station3dView: View = async (root, ctx, route) => {
     tankNode.position.set(tankX, 0, -1.5);
     tankNode.visible = !!tank;
     if (tank) {
+      groups.set(tank.id, tankNode);
       tankNode.add(label(tank.id, routeHref('/twin/' + encodeURIComponent(tank.id)), 6.3));
       addHotspots(tankNode, tank);
     }
@@ -255,11 +261,62 @@ export const station3dView: View = async (root, ctx, route) => {
     tip.hidden = false;
     request();
   };
+  // --- annotation pins -----------------------------------------------------------------------
+  const notes = new AnnotationSet(ctx.api, ctx.stream, new Set(groups.keys()));
+  const pins: CSS2DObject[] = [];
+  const renderPins = () => {
+    for (const p of pins.splice(0)) p.removeFromParent();
+    for (const a of notes.list()) {
+      const g = a.anchor ? groups.get(a.twin) : undefined;
+      if (!g || !a.anchor) continue;
+      const el = h('div', { class: 'pin3d', 'data-annotation-id': a.id, title: `${a.author}: ${a.text}` }, `◆ ${a.text}`);
+      const obj = new CSS2DObject(el);
+      obj.position.set(a.anchor.x, a.anchor.y, a.anchor.z);
+      g.add(obj);
+      pins.push(obj);
+    }
+    request();
+  };
+  const offNotes = notes.onChange(renderPins);
+  void notes.load();
+  const pinAt = (ev: PointerEvent) => {
+    const r = renderer.domElement.getBoundingClientRect();
+    ndc.set(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
+    ray.setFromCamera(ndc, camera);
+    for (const hit of ray.intersectObjects([...groups.values()], true)) {
+      let o: THREE.Object3D | null = hit.object;
+      while (o && ![...groups.values()].includes(o)) o = o.parent;
+      if (!o) continue;
+      const twin = [...groups.entries()].find(([, g]) => g === o)![0];
+      const local = o.worldToLocal(hit.point.clone());
+      const input = h('input', { type: 'text', placeholder: `Note on ${twin}`, 'aria-label': 'Note text' });
+      const sr = stage.getBoundingClientRect();
+      const box = h('form', { class: 'pin-form', style: `left:${ev.clientX - sr.left}px;top:${ev.clientY - sr.top}px` }, input, h('button', { type: 'submit', class: 'primary small' }, 'Pin'), h('button', { type: 'button', class: 'small', onclick: () => box.remove() }, '✕'));
+      box.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const text = input.value.trim();
+        if (!text) return;
+        const now = Date.now();
+        try {
+          notes.put(await ctx.api.createAnnotation(twin, { text, from_ns: (now - 60e3) * 1e6, to_ns: now * 1e6, anchor: { x: local.x, y: local.y, z: local.z } }));
+          box.remove();
+        } catch (err) {
+          toast(`Pinning failed: ${err instanceof ApiError ? err.message : String(err)}`, 'error');
+        }
+      });
+      stage.querySelector('.pin-form')?.remove();
+      stage.append(box);
+      input.focus();
+      return;
+    }
+  };
+
   let downAt: [number, number] | null = null;
   const onDown = (ev: PointerEvent) => (downAt = [ev.clientX, ev.clientY]);
   const onUp = (ev: PointerEvent) => {
     if (!downAt || Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 5) return; // a drag, not a click
     downAt = null;
+    if (ev.altKey) return pinAt(ev);
     const hs = pickAt(ev);
     if (hs) ctx.navigate('/twin/' + encodeURIComponent(hs.twin), { signal: hs.signal });
   };
@@ -292,6 +349,8 @@ export const station3dView: View = async (root, ctx, route) => {
   loop();
 
   return () => {
+    offNotes();
+    notes.dispose();
     cancelAnimationFrame(raf);
     ro.disconnect();
     offFrame();

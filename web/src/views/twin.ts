@@ -1,13 +1,16 @@
 // Twin view: one live uPlot chart per measured signal, seeded from history
 // (GET .../telemetry?points=600) and appended from the stream; zooming (drag, wheel) and panning
 // (shift+drag, shift+wheel, the arrows) re-fetch the visible range downsampled by the server.
-// Side panels (commands, properties, and later estimates/alerts/what-if) come from the registry.
+// Signals the twin's estimator tracks get the estimate and its ±2σ band overlaid; the estimated
+// hidden states (wear) and the anomaly score (NIS per degree of freedom) get charts of their own.
+// Annotations are drawn as shaded ranges. Side panels come from the registry.
 import uPlot from 'uplot';
-import type { Twin } from '../api';
+import { AnnotationSet } from '../annotations';
+import type { Twin, TwinState } from '../api';
 import { routeHref, type View } from '../app';
 import { h, LiveText, setState } from '../dom';
-import { twinPanels } from '../panels/registry';
-import { format, level, signalInfo, type SignalInfo } from '../signals';
+import { twinPanels, type TwinViewHandle } from '../panels/registry';
+import { format, kindOf, level, signalInfo, type SignalInfo } from '../signals';
 import type { TelemetryEvent } from '../stream';
 
 const WINDOWS: [string, number][] = [
@@ -18,15 +21,32 @@ const WINDOWS: [string, number][] = [
   ['24h', 24 * 3600e3],
 ];
 const SEED_POINTS = 600;
+const EST_COLOR = '#e2e8f0';
+const ANN_COLOR = 'rgba(250, 204, 21, 0.13)';
+const ANN_EDGE = 'rgba(250, 204, 21, 0.7)';
+/** Estimated values without a measured chart: shown as charts of their own. */
+const HIDDEN: Record<string, Partial<SignalInfo>> = {
+  impeller_wear: { title: 'Impeller wear (estimated)', unit: '', digits: 3, min: 0, max: 1 },
+  bearing_wear: { title: 'Bearing wear (estimated)', unit: '', digits: 3, min: 0, max: 1 },
+  flow_bias_m3h: { title: 'Flow sensor bias (estimated)', unit: 'm³/h', digits: 2 },
+  nis_per_dof: { title: 'Anomaly score (NIS per dof, ≈1 normal)', unit: '', digits: 2, warnHigh: 3, alarmHigh: 6 },
+};
 const COLORS = ['#38bdf8', '#f59e0b', '#22c55e', '#f472b6', '#a78bfa', '#fb7185', '#2dd4bf', '#facc15'];
 
 interface Chart {
+  /** Measured signal ('' for a chart of an estimate only). */
   signal: string;
+  /** Estimate name (state or parameter of GET .../state, or 'nis_per_dof'), history 'est.<name>'. */
+  est?: string;
+  band: boolean;
   info: SignalInfo;
   el: HTMLElement;
   u: uPlot;
   xs: number[]; // seconds
   ys: number[];
+  ex: number[]; // estimate: seconds, mean, std (NaN: unknown, the latest std is used)
+  ey: number[];
+  es: number[];
   dirty: boolean;
   latest: LiveText;
   latestEl: HTMLElement;
@@ -50,6 +70,16 @@ export const twinView: View = async (root, ctx, route) => {
   // Signals: the model's telemetry, plus any the twin has that the model does not list.
   const names = [...telemetry.map((c) => c.name)];
   for (const s of Object.keys(twin.telemetry)) if (!names.includes(s)) names.push(s);
+
+  // The estimate (pump twins with a bound behavior model): which names it has, their latest std.
+  let state: TwinState | undefined;
+  if (kindOf(twin.model) === 'pump') state = await ctx.api.state(twin.id).catch(() => undefined);
+  const stdOf = (name: string): number => {
+    if (!state) return NaN;
+    return (state.states[name] ?? state.parameters[name])?.std ?? NaN;
+  };
+  const annotations = new AnnotationSet(ctx.api, ctx.stream, new Set([twin.id]));
+  let annotating: ((signal: string, fromMs: number, toMs: number) => void) | null = null;
 
   let mode: Mode = { live: true, windowMs: Number(route.query.get('window')) || 15 * 60e3 };
   const parent = [...ctx.twins.values()].find((t) => t.relationships.some((r) => r.name === 'contains' && r.target === twin.id));
@@ -82,8 +112,9 @@ export const twinView: View = async (root, ctx, route) => {
   liveBtn.addEventListener('click', () => setMode({ live: true, windowMs: mode.live ? mode.windowMs : 15 * 60e3 }));
 
   const chartsEl = h('div', { class: 'charts' });
+  const topEl = h('div', { class: 'charts-top' });
   const side = h('aside', { class: 'side' });
-  root.append(toolbar, h('div', { class: 'twin-layout' }, chartsEl, side));
+  root.append(toolbar, h('div', { class: 'twin-layout' }, h('div', { class: 'charts-col' }, topEl, chartsEl), side));
 
   // --- charts -------------------------------------------------------------------------------
   const charts: Chart[] = [];
@@ -112,26 +143,52 @@ export const twinView: View = async (root, ctx, route) => {
     fetchTimer = window.setTimeout(() => void refetch(), 150);
   };
 
-  names.forEach((signal, i) => {
-    const info = signalInfo(signal, telemetry.find((c) => c.name === signal));
+  const specs: { signal: string; est?: string; band: boolean; info: SignalInfo }[] = names.map((signal) => ({
+    signal,
+    est: state && state.states[signal] ? signal : undefined,
+    band: !!(state && state.states[signal]),
+    info: signalInfo(signal, telemetry.find((c) => c.name === signal)),
+  }));
+  if (state) {
+    for (const p of Object.keys(state.parameters)) specs.push({ signal: '', est: p, band: true, info: { ...signalInfo('est.' + p), ...HIDDEN[p], name: 'est.' + p, label: p } as SignalInfo });
+    specs.push({ signal: '', est: 'nis_per_dof', band: false, info: { ...signalInfo('est.nis_per_dof'), ...HIDDEN.nis_per_dof, name: 'est.nis_per_dof', label: 'anomaly' } as SignalInfo });
+  }
+
+  specs.forEach(({ signal, est, band, info }, i) => {
+    const id = signal || 'est.' + est;
     const latest = new LiveText('—');
     const latestEl = h('span', { class: 'chart-latest' }, latest.node, h('span', { class: 'u' }, ' ' + info.unit));
     const plot = h('div', { class: 'plot' });
-    const el = h('section', { class: 'chart panel', id: `chart-${signal}`, 'data-signal': signal, 'data-points': '0' }, h('header', {}, h('h2', {}, info.title), h('span', { class: 'muted sig' }, signal), h('div', { class: 'spacer' }), latestEl), plot);
-    if (focus === signal) el.classList.add('focus');
+    const legend = est && signal ? h('span', { class: 'est-legend muted', title: 'Estimate (dashed) with its ±2σ band' }, h('i', {}), band ? 'estimate ±2σ' : 'estimate') : null;
+    const el = h('section', { class: `chart panel${signal ? '' : ' chart-est'}`, id: `chart-${id}`, 'data-signal': id, 'data-points': '0', 'data-est-points': '0' }, h('header', {}, h('h2', {}, info.title), h('span', { class: 'muted sig' }, id), legend, h('div', { class: 'spacer' }), latestEl), plot);
+    if (focus === id) el.classList.add('focus');
+    if (!signal && i > 0 && specs[i - 1].signal) chartsEl.append(h('h3', { class: 'charts-sep' }, 'Estimated hidden states and anomaly score'));
     chartsEl.append(el);
-    const color = COLORS[i % COLORS.length];
+    const color = signal ? COLORS[i % COLORS.length] : '#c084fc';
     const axis = { stroke: '#8b9bb0', grid: { stroke: 'rgba(148,163,184,0.10)', width: 1 }, ticks: { stroke: 'rgba(148,163,184,0.25)', width: 1 } };
+    const series: uPlot.Series[] = [{}];
+    const bands: uPlot.Band[] = [];
+    if (signal) series.push({ label: info.title, stroke: color, width: 1.5, fill: color + '14', points: { show: false }, spanGaps: false });
+    if (est) {
+      const k = series.length;
+      series.push({ label: 'estimate', stroke: signal ? EST_COLOR : color, width: signal ? 1.2 : 1.5, dash: signal ? [5, 4] : undefined, points: { show: false }, spanGaps: true });
+      if (band) {
+        series.push({ label: '−2σ', stroke: 'rgba(226,232,240,0.25)', width: 0.5, points: { show: false }, spanGaps: true });
+        series.push({ label: '+2σ', stroke: 'rgba(226,232,240,0.25)', width: 0.5, points: { show: false }, spanGaps: true });
+        bands.push({ series: [k + 2, k + 1], fill: signal ? 'rgba(226,232,240,0.10)' : 'rgba(192,132,252,0.16)' });
+      }
+    }
     const opts: uPlot.Options = {
       width: Math.max(300, chartsEl.clientWidth - 24),
-      height: 150,
+      height: signal ? 150 : 110,
       legend: { show: false },
       cursor: { sync: { key: syncKey }, drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
       axes: [axis, { ...axis, size: 56 }],
-      series: [{}, { label: info.title, stroke: color, width: 1.5, fill: color + '14', points: { show: false }, spanGaps: false }],
+      series,
+      bands,
       hooks: {
-        // Drag-select zooms: we apply the range ourselves (to every chart) and re-fetch it.
+        // Drag-select zooms (or, in annotate mode, picks a range for a note).
         setSelect: [
           (u) => {
             const { left, width } = u.select;
@@ -139,13 +196,15 @@ export const twinView: View = async (root, ctx, route) => {
             const a = u.posToVal(left, 'x');
             const b = u.posToVal(left + width, 'x');
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-            userRange(a * 1e3, b * 1e3);
+            if (annotating) annotating(id, a * 1e3, b * 1e3);
+            else userRange(a * 1e3, b * 1e3);
           },
         ],
+        draw: [(u) => drawAnnotations(u, id)],
       },
     };
-    const u = new uPlot(opts, [[], []], plot);
-    const chart: Chart = { signal, info, el, u, xs: [], ys: [], dirty: false, latest, latestEl };
+    const u = new uPlot(opts, series.map(() => []) as unknown as uPlot.AlignedData, plot);
+    const chart: Chart = { signal, est, band, info, el, u, xs: [], ys: [], ex: [], ey: [], es: [], dirty: false, latest, latestEl };
     charts.push(chart);
     // Wheel: zoom around the cursor; shift+wheel (or a horizontal wheel): pan.
     u.over.addEventListener(
@@ -198,10 +257,50 @@ export const twinView: View = async (root, ctx, route) => {
       setMode({ live: true, windowMs: 15 * 60e3 });
     }, { capture: true });
   });
+  function drawAnnotations(u: uPlot, id: string): void {
+    const list = annotations.forSignal(twin.id, id);
+    if (!list.length) return;
+    const c = u.ctx;
+    const { top, height, left, width } = u.bbox;
+    c.save();
+    c.beginPath();
+    c.rect(left, top, width, height);
+    c.clip();
+    c.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    for (const a of list) {
+      const x0 = u.valToPos(a.from_ns / 1e9, 'x', true);
+      const x1 = Math.max(x0 + 2 * devicePixelRatio, u.valToPos(a.to_ns / 1e9, 'x', true));
+      if (x1 < left || x0 > left + width) continue;
+      c.fillStyle = ANN_COLOR;
+      c.fillRect(x0, top, x1 - x0, height);
+      c.fillStyle = ANN_EDGE;
+      c.fillRect(x0, top, devicePixelRatio, height);
+      c.fillText(a.text.length > 40 ? a.text.slice(0, 39) + '…' : a.text, Math.max(left, x0) + 4 * devicePixelRatio, top + 12 * devicePixelRatio);
+    }
+    c.restore();
+  }
+
   if (!names.length) chartsEl.append(h('div', { class: 'panel muted' }, 'This twin has no telemetry.'));
 
+  const estTable = (c: Chart): number[][] => {
+    if (!c.band) return [c.ex, c.ey];
+    const sNow = stdOf(c.est!);
+    const lo: number[] = [];
+    const hi: number[] = [];
+    for (let i = 0; i < c.ey.length; i++) {
+      const sd = Number.isFinite(c.es[i]) ? c.es[i] : sNow;
+      lo.push(Number.isFinite(sd) ? c.ey[i] - 2 * sd : NaN);
+      hi.push(Number.isFinite(sd) ? c.ey[i] + 2 * sd : NaN);
+    }
+    return [c.ex, c.ey, lo, hi];
+  };
   const flush = (c: Chart) => {
-    c.u.setData([c.xs, c.ys], false);
+    let data: uPlot.AlignedData;
+    if (c.signal && c.est) data = uPlot.join([[c.xs, c.ys], estTable(c)] as unknown as uPlot.AlignedData[]);
+    else if (c.est) data = estTable(c) as unknown as uPlot.AlignedData;
+    else data = [c.xs, c.ys];
+    c.u.setData(data, false);
+    c.el.dataset.estPoints = String(c.ex.length);
     const [a, b] = visibleRange();
     c.u.setScale('x', { min: a / 1e3, max: b / 1e3 });
     c.el.dataset.points = String(c.xs.length);
@@ -215,9 +314,8 @@ export const twinView: View = async (root, ctx, route) => {
     await Promise.all(
       charts.map(async (c) => {
         const points = Math.max(100, Math.min(SEED_POINTS, Math.round(c.u.width)));
-        try {
-          const r = await ctx.api.telemetry(twin.id, c.signal, a, live ? undefined : b, live ? SEED_POINTS : points);
-          if (seq !== fetchSeq) return;
+        const get = async (name: string) => {
+          const r = await ctx.api.telemetry(twin.id, name, a, live ? undefined : b, live ? SEED_POINTS : points);
           const xs: number[] = [];
           const ys: number[] = [];
           for (const [ts, v] of r.points) {
@@ -226,13 +324,32 @@ export const twinView: View = async (root, ctx, route) => {
             xs.push(x);
             ys.push(v);
           }
-          if (live) {
-            // Keep stream points that arrived while the request was in flight.
-            const last = xs.length ? xs[xs.length - 1] : -Infinity;
-            for (let i = 0; i < c.xs.length; i++) if (c.xs[i] > last) (xs.push(c.xs[i]), ys.push(c.ys[i]));
+          return [xs, ys];
+        };
+        try {
+          const [m, e] = await Promise.all([c.signal ? get(c.signal) : undefined, c.est ? get('est.' + c.est) : undefined]);
+          if (seq !== fetchSeq) return;
+          if (m) {
+            const [xs, ys] = m;
+            if (live) {
+              // Keep stream points that arrived while the request was in flight.
+              const last = xs.length ? xs[xs.length - 1] : -Infinity;
+              for (let i = 0; i < c.xs.length; i++) if (c.xs[i] > last) (xs.push(c.xs[i]), ys.push(c.ys[i]));
+            }
+            c.xs = xs;
+            c.ys = ys;
           }
-          c.xs = xs;
-          c.ys = ys;
+          if (e) {
+            const [ex, ey] = e;
+            const es = ex.map(() => NaN);
+            if (live) {
+              const last = ex.length ? ex[ex.length - 1] : -Infinity;
+              for (let i = 0; i < c.ex.length; i++) if (c.ex[i] > last) (ex.push(c.ex[i]), ey.push(c.ey[i]), es.push(c.es[i]));
+            }
+            c.ex = ex;
+            c.ey = ey;
+            c.es = es;
+          }
           flush(c);
         } catch (e) {
           c.el.dataset.error = e instanceof Error ? e.message : String(e);
@@ -263,7 +380,7 @@ export const twinView: View = async (root, ctx, route) => {
   }
 
   // --- live data ----------------------------------------------------------------------------
-  const bySignal = new Map(charts.map((c) => [c.signal, c]));
+  const bySignal = new Map(charts.filter((c) => c.signal).map((c) => [c.signal, c]));
   const offEvents = ctx.stream.onEvents((evs: TelemetryEvent[]) => {
     for (const e of evs) {
       if (e.twin !== twin.id) continue;
@@ -280,6 +397,7 @@ export const twinView: View = async (root, ctx, route) => {
   const offFrame = ctx.store.onFrame((dirty) => {
     if (dirty.has(twin.id)) {
       for (const c of charts) {
+        if (!c.signal) continue;
         const v = ctx.store.get(twin.id, c.signal)?.value;
         c.latest.set(format(c.info, v));
         setState(c.latestEl, 'lvl-', level(c.info, v));
@@ -292,6 +410,9 @@ export const twinView: View = async (root, ctx, route) => {
       let drop = 0;
       while (drop < c.xs.length && c.xs[drop] < cutoff) drop++;
       if (drop) (c.xs.splice(0, drop), c.ys.splice(0, drop));
+      let edrop = 0;
+      while (edrop < c.ex.length && c.ex[edrop] < cutoff) edrop++;
+      if (edrop) (c.ex.splice(0, edrop), c.ey.splice(0, edrop), c.es.splice(0, edrop));
       flush(c);
     }
   });
@@ -302,9 +423,41 @@ export const twinView: View = async (root, ctx, route) => {
       applyX(a, b);
     }
   }, 1000);
+  // The estimate is not streamed: poll GET .../state (mean and std at the estimator's time).
+  let estTimer: number | undefined;
+  let estStopped = false;
+  const pollState = async () => {
+    try {
+      const st = await ctx.api.state(twin.id);
+      if (estStopped) return;
+      state = st;
+      const x = st.ts / 1e9;
+      for (const c of charts) {
+        if (!c.est) continue;
+        const ev = c.est === 'nis_per_dof' ? { value: st.nis.ewma_per_dof, std: NaN } : (st.states[c.est] ?? st.parameters[c.est]);
+        if (!ev) continue;
+        if (!c.signal) {
+          c.latest.set(format(c.info, ev.value) + (Number.isFinite(ev.std) ? ` ± ${(2 * ev.std).toFixed(c.info.digits)}` : ''));
+          setState(c.latestEl, 'lvl-', level(c.info, ev.value));
+        }
+        if (c.ex.length && x <= c.ex[c.ex.length - 1]) continue;
+        if (!mode.live && x * 1e3 > mode.toMs) continue;
+        c.ex.push(x);
+        c.ey.push(ev.value);
+        c.es.push(ev.std);
+        c.dirty = true;
+      }
+      ctx.store.touch([]);
+    } catch {
+      // No estimate right now (restarting estimator): keep the last one.
+    }
+    if (!estStopped) estTimer = window.setTimeout(pollState, 2000);
+  };
+  if (state) void pollState();
+
   const ro = new ResizeObserver(() => {
     const w = Math.max(300, chartsEl.clientWidth - 24);
-    for (const c of charts) if (Math.abs(c.u.width - w) > 2) c.u.setSize({ width: w, height: 150 });
+    for (const c of charts) if (Math.abs(c.u.width - w) > 2) c.u.setSize({ width: w, height: c.signal ? 150 : 110 });
   });
   ro.observe(chartsEl);
   ctx.stream.subscribe([twin.id], '*');
@@ -313,16 +466,43 @@ export const twinView: View = async (root, ctx, route) => {
   if (focus) document.getElementById(`chart-${focus}`)?.scrollIntoView({ block: 'center' });
   ctx.store.touch([twin.id]);
 
-  // --- side panels (registry) ----------------------------------------------------------------
+  // --- annotations and side panels (registry) ---------------------------------------------------
+  const offAnn = annotations.onChange(() => {
+    for (const c of charts) c.u.redraw(false, false);
+  });
+  void annotations.load();
+  const handle: TwinViewHandle = {
+    top: topEl,
+    range: visibleRange,
+    showRange: (fromMs, toMs) => {
+      mode = { live: false, fromMs, toMs };
+      updateToolbar();
+      applyX(fromMs, toMs);
+      void refetch();
+    },
+    annotations,
+    annotateMode: (on, onPick) => {
+      annotating = on && onPick ? onPick : null;
+      chartsEl.classList.toggle('annotating', !!annotating);
+    },
+    series: (signal) => {
+      const c = bySignal.get(signal);
+      return c ? { xs: c.xs, ys: c.ys } : undefined;
+    },
+  };
   const disposers: (() => void)[] = [];
   for (const p of twinPanels()) {
     if (!p.applies(ctx, twin)) continue;
     const body = h('div', { class: 'panel-body' });
     side.append(h('section', { class: `panel side-panel panel-${p.id}`, id: `panel-${p.id}` }, h('h2', {}, p.title), body));
-    disposers.push(p.mount(body, ctx, twin));
+    disposers.push(p.mount(body, ctx, twin, handle));
   }
 
   return () => {
+    estStopped = true;
+    window.clearTimeout(estTimer);
+    offAnn();
+    annotations.dispose();
     window.clearInterval(slide);
     window.clearTimeout(fetchTimer);
     fetchSeq++;

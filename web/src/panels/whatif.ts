@@ -1,0 +1,156 @@
+// What-if panel (operator and up): change the speed setpoint, the tank level or a wear parameter,
+// run POST .../whatif, and see the predicted p5–p95 band and median of the chosen output drawn
+// above the charts, after the recent measurements, next to the baseline (same draws, no changes).
+import uPlot from 'uplot';
+import { ApiError, type Band, type WhatIfAnswer, type WhatIfOverrides, type WhatIfRequest } from '../api';
+import { roleAtLeast } from '../auth';
+import { h, toast } from '../dom';
+import { kindOf, signalInfo } from '../signals';
+import { registerTwinPanel, type TwinViewHandle } from './registry';
+
+const BASE = { stroke: '#94a3b8', fill: 'rgba(148,163,184,0.18)' };
+const WHAT = { stroke: '#f59e0b', fill: 'rgba(245,158,11,0.22)' };
+
+function numberField(id: string, label: string, attrs: Record<string, string | number>): [HTMLElement, HTMLInputElement] {
+  const input = h('input', { id, type: 'number', step: 'any', ...attrs });
+  return [h('label', { class: 'field' }, h('span', {}, label), input), input];
+}
+
+/** Draws the answer into the view's top area; returns the chart (destroyed by the next run). */
+function drawPrediction(view: TwinViewHandle, ans: WhatIfAnswer, signal: string, changed: boolean): uPlot {
+  const t0 = ans.from / 1e9;
+  const xsF = ans.t.map((t) => t0 + t);
+  const horizon = ans.t[ans.t.length - 1] ?? 0;
+  const base: Band | undefined = ans.scenarios ? ans.scenarios.find((s) => s.name === 'baseline')?.outputs[signal] : ans.outputs?.[signal];
+  const what: Band | undefined = ans.scenarios?.find((s) => s.name === 'what-if')?.outputs[signal];
+  // Recent measurements (as long back as the horizon, at least 2 min) for context.
+  const hist = view.series(signal);
+  const back = Math.max(120, horizon);
+  const hx: number[] = [];
+  const hy: number[] = [];
+  if (hist) for (let i = 0; i < hist.xs.length; i++) if (hist.xs[i] >= t0 - back && hist.xs[i] <= t0) (hx.push(hist.xs[i]), hy.push(hist.ys[i]));
+  const tables: number[][][] = [[hx, hy]];
+  const series: uPlot.Series[] = [{}, { label: 'measured', stroke: '#38bdf8', width: 1.5, points: { show: false } }];
+  const bands: uPlot.Band[] = [];
+  const addBand = (b: Band, c: typeof BASE, name: string) => {
+    const k = series.length;
+    tables.push([xsF, b.p5, b.p50, b.p95]);
+    series.push({ label: `${name} p5`, stroke: c.stroke + '66', width: 0.5, points: { show: false } });
+    series.push({ label: `${name} p50`, stroke: c.stroke, width: 1.6, dash: name === 'baseline' && changed ? [5, 4] : undefined, points: { show: false } });
+    series.push({ label: `${name} p95`, stroke: c.stroke + '66', width: 0.5, points: { show: false } });
+    bands.push({ series: [k + 2, k], fill: c.fill });
+  };
+  if (base) addBand(base, BASE, 'baseline');
+  if (what) addBand(what, WHAT, 'what-if');
+  const info = signalInfo(signal);
+  const el = h('div', { class: 'plot' });
+  const legend = h(
+    'div',
+    { class: 'wi-legend' },
+    h('span', {}, h('i', { style: 'background:#38bdf8' }), 'measured'),
+    base ? h('span', {}, h('i', { style: `background:${BASE.stroke}` }), changed ? 'baseline p5–p95' : 'prediction p5–p95') : null,
+    what ? h('span', {}, h('i', { style: `background:${WHAT.stroke}` }), 'what-if p5–p95') : null,
+    h('span', { class: 'muted' }, `${ans.samples} samples · ${ans.wall_s.toFixed(3)} s`),
+  );
+  const section = h(
+    'section',
+    { class: 'chart panel whatif-chart', id: 'whatif-chart', 'data-signal': signal, 'data-bands': bands.length, 'data-points': xsF.length },
+    h('header', {}, h('h2', {}, `Prediction: ${info.title}`), h('span', { class: 'muted sig' }, `next ${Math.round(horizon / 60)} min`), h('div', { class: 'spacer' }), legend, h('button', { class: 'ghost small', title: 'Close', onclick: () => (u.destroy(), section.remove()) }, '✕')),
+    el,
+  );
+  view.top.replaceChildren(section);
+  const axis = { stroke: '#8b9bb0', grid: { stroke: 'rgba(148,163,184,0.10)', width: 1 }, ticks: { stroke: 'rgba(148,163,184,0.25)', width: 1 } };
+  const u: uPlot = new uPlot(
+    {
+      width: Math.max(300, view.top.clientWidth - 24),
+      height: 190,
+      legend: { show: false },
+      scales: { x: { time: true } },
+      axes: [axis, { ...axis, size: 56 }],
+      series: series.map((s, i) => (i === 0 ? s : { ...s, spanGaps: true })),
+      bands,
+      hooks: {
+        // A vertical line at the start of the prediction.
+        draw: [
+          (uu) => {
+            const x = uu.valToPos(t0, 'x', true);
+            const c = uu.ctx;
+            c.save();
+            c.strokeStyle = 'rgba(226,232,240,0.5)';
+            c.setLineDash([3, 3]);
+            c.beginPath();
+            c.moveTo(x, uu.bbox.top);
+            c.lineTo(x, uu.bbox.top + uu.bbox.height);
+            c.stroke();
+            c.restore();
+          },
+        ],
+      },
+    },
+    uPlot.join(tables as unknown as uPlot.AlignedData[]),
+    el,
+  );
+  return u;
+}
+
+registerTwinPanel({
+  id: 'whatif',
+  title: 'What-if',
+  order: 15,
+  applies: (_ctx, twin) => kindOf(twin.model) === 'pump',
+  mount(el, ctx, twin, view) {
+    if (!roleAtLeast(ctx.who, 'operator')) {
+      el.append(h('p', { class: 'ro-note muted' }, `Read-only: running what-ifs needs the operator role (you are ${ctx.who.role}).`));
+      return () => {};
+    }
+    const speed = ctx.store.get(twin.id, 'speed_rpm')?.value;
+    const [fHorizon, horizon] = numberField('wi-horizon', 'Horizon (min)', { value: 10, min: 0.5, max: 10080 });
+    const [fSpeed, speedIn] = numberField('wi-speed', 'Speed setpoint (rpm)', { placeholder: speed !== undefined ? String(Math.round(speed)) : 'as now' });
+    const [fWear, wearIn] = numberField('wi-wear', 'Impeller wear (0–1)', { placeholder: 'estimated', min: 0, max: 1 });
+    const [fLevel, levelIn] = numberField('wi-level', 'Tank level (m)', { placeholder: 'as now', min: 0 });
+    const outputs = ['flow_m3h', 'discharge_pressure_bar', 'power_kw', 'motor_temp_c', 'vibration_mm_s', 'speed_rpm'];
+    const out = h('select', { id: 'wi-output', 'aria-label': 'Output' }, ...outputs.map((o) => h('option', { value: o }, signalInfo(o).title)));
+    const run = h('button', { type: 'submit', class: 'primary', id: 'wi-run' }, 'Run what-if');
+    const status = h('div', { class: 'muted small', id: 'wi-status' });
+    const form = h('form', { class: 'wi-form', id: 'whatif-form' }, fHorizon, fSpeed, fWear, fLevel, h('label', { class: 'field' }, h('span', {}, 'Show'), out), run);
+    el.append(form, status);
+    let last: WhatIfAnswer | null = null;
+    let lastChanged = false;
+    let chart: uPlot | null = null;
+    const redraw = () => {
+      if (!last) return;
+      chart?.destroy();
+      chart = drawPrediction(view, last, out.value, lastChanged);
+    };
+    out.addEventListener('change', redraw);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const overrides: WhatIfOverrides = {};
+      const val = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
+      if (val(speedIn) !== undefined) (overrides.inputs ??= {}).speed_rpm = val(speedIn)!;
+      if (val(levelIn) !== undefined) (overrides.inputs ??= {}).level_m = val(levelIn)!;
+      if (val(wearIn) !== undefined) (overrides.params ??= {}).impeller_wear = val(wearIn)!;
+      const changed = Object.keys(overrides).length > 0;
+      const horizon_s = Math.round((val(horizon) ?? 10) * 60);
+      const req: WhatIfRequest = { horizon_s, step_s: Math.max(1, Math.ceil(horizon_s / 600)), samples: 50 };
+      if (changed) req.scenarios = [{ name: 'baseline' }, { name: 'what-if', overrides }];
+      run.disabled = true;
+      status.textContent = 'Running…';
+      try {
+        last = await ctx.api.whatif(twin.id, req);
+        lastChanged = changed;
+        status.textContent = `${changed ? 'What-if vs baseline' : 'Baseline prediction'} over ${Math.round(horizon_s / 60)} min: ${last.samples} samples, ${last.wall_s.toFixed(3)} s on the server.`;
+        redraw();
+      } catch (e) {
+        status.textContent = '';
+        toast(`What-if failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
+      } finally {
+        run.disabled = false;
+      }
+    });
+    return () => {
+      chart?.destroy();
+      view.top.replaceChildren();
+    };
+  },
+});
