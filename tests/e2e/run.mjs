@@ -336,7 +336,7 @@ test('command from the UI is acked, with its audit trail', async () => {
   await waitFor(async () => (await row.getAttribute('data-status')) === 'acked', 15_000, `command ${posted.id} to be acked`);
   await row.locator('summary').click();
   const trail = await row.locator('.audit').innerText();
-  for (const s of ['pending', 'sent', 'acked']) if (!trail.toLowerCase().includes(s)) throw new Error(`audit trail lacks ${s}: ${trail}`);
+  for (const s of ['proposed', 'sent', 'acked']) if (!trail.toLowerCase().includes(s)) throw new Error(`audit trail lacks ${s}: ${trail}`);
   const check = await api(env.api, env.token, 'GET', `/api/v1/twins/pump-1/commands/${posted.id}`);
   if (check.json.status !== 'acked' || check.json.request.speed_rpm !== 1234) throw new Error(`server has ${JSON.stringify(check.json)}`);
   await page.locator('#panel-commands').scrollIntoViewIfNeeded();
@@ -542,7 +542,7 @@ test('approvals: a viewer cannot approve a proposed command; an operator can', a
   const put = await fetch(`${env.api}/api/v1/twins/${twin}/control-mode`, { method: 'PUT', headers: { Authorization: `Bearer ${env.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ mode: 'approve' }) });
   if (!put.ok) throw new Error(`PUT control-mode: ${put.status}`);
   try {
-    const sub = await api(env.api, env.token, 'POST', `/api/v1/twins/${twin}/commands`, { name: 'setSpeed', request: { speed_rpm: 1300 } });
+    const sub = await api(env.api, env.token, 'POST', `/api/v1/twins/${twin}/commands`, { name: 'setSpeed', request: { speed_rpm: 1300 }, source: 'api' });
     let cmd = sub.json;
     if (cmd?.status !== 'proposed') {
       const list = (await api(env.api, env.token, 'GET', `/api/v1/twins/${twin}/commands`)).json.commands;

@@ -190,6 +190,14 @@ TEST(IntegrationCommandTimeout, CommandToSilentDeviceTimesOutAfterTheConfiguredT
     if (h["status"] == "timed_out") timed_out_at = h["at"];
   }
   EXPECT_GE(timed_out_at - sent_at, 2000LL * 1'000'000) << fin.dump();
+  // The missing ack raised an alert naming the command.
+  HttpResult alerts = st.Get("/api/v1/alerts?twin=pump-99");
+  ASSERT_EQ(alerts.status, 200) << alerts.Describe();
+  bool found = false;
+  for (const auto& a : alerts.Items("alerts")) {
+    found |= a.value("rule", "") == "command_timeout" && a.value("reason", "").find(cid) != std::string::npos;
+  }
+  EXPECT_TRUE(found) << alerts.body;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "doppel/analytics/alert_rules.h"
+#include "doppel/ingest/modbus_config.h"
 #include "doppel/ingest/opcua/config.h"
 #include "doppel/platform/env.h"
 
@@ -21,6 +22,7 @@ Runtime::~Runtime() { Stop(); }
 void Runtime::Stop() {
   if (api) api->Stop();
   if (opcua) opcua->Stop();
+  for (auto& m : modbus) m->Stop();
   if (bus) bus->Stop();  // no more readings or acks after this
   if (engine) engine->Stop();
 }
@@ -45,6 +47,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   eo.queue_capacity = static_cast<size_t>(config.queue_capacity);
   eo.allowed_lateness_ns = static_cast<TimeNs>(config.allowed_lateness_ms) * kNsPerMs;
   eo.command_timeout_ns = static_cast<TimeNs>(config.command_timeout_ms) * kNsPerMs;
+  eo.commands = config.commands;
   eo.provision = config.mqtt.provision;
   eo.fsync = ParseFsync(config.fsync);
   eo.fsync_interval_ms = config.fsync_interval_ms;
@@ -94,12 +97,28 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     rt->opcua = std::move(ua).value();
     DOPPEL_RETURN_IF_ERROR(rt->opcua->Start());  // connects in the background, with backoff
   }
-  // One command path (docs/commands.md): a command goes to the OPC UA server when the twin's
-  // command is mapped to a node there, else over MQTT.
+  if (!config.modbus_yaml.empty()) {
+    auto servers = ingest::ParseModbusConfigText(config.modbus_yaml, "config");
+    if (!servers.ok()) return servers.status();
+    for (auto& o : *servers) {
+      auto m = ingest::ModbusAdapter::Create(std::move(o), rt->engine.get(), rt->engine.get(), &rt->metrics);
+      if (!m.ok()) return m.status();
+      DOPPEL_RETURN_IF_ERROR((*m)->Start());  // polls in the background; an absent server is an outage
+      rt->modbus.push_back(std::move(m).value());
+    }
+  }
+  // One command path (docs/commands.md): a command goes to the OPC UA server or the Modbus
+  // server that maps it, else over MQTT.
   ingest::TopicAdapter* mqtt = rt->adapter.get();
   ingest::opcua::OpcUaAdapter* ua = rt->opcua.get();
-  if (mqtt != nullptr || ua != nullptr) {
-    rt->engine->SetCommandSender([mqtt, ua](const engine::CommandRecord& c) -> Status {
+  std::vector<ingest::ModbusAdapter*> mb;
+  for (auto& m : rt->modbus) mb.push_back(m.get());
+  if (mqtt != nullptr || ua != nullptr || !mb.empty()) {
+    rt->engine->SetCommandSender([mqtt, ua, mb](const engine::CommandRecord& c) -> Status {
+      for (ingest::ModbusAdapter* m : mb) {
+        Status s = m->WriteCommand(c.twin, c.id, c.name, c.request);
+        if (s.code() != StatusCode::kNotFound) return s;
+      }
       if (ua != nullptr) {
         // A one-field request ({"speed_rpm": 1200}) writes that field's value to the node.
         nlohmann::json v = c.request;

@@ -4,12 +4,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "doppel/api/server.h"
 #include "doppel/core/config.h"
 #include "doppel/core/metrics.h"
 #include "doppel/engine/engine.h"
 #include "doppel/ingest/adapter.h"
+#include "doppel/ingest/modbus_adapter.h"
 #include "doppel/ingest/opcua/adapter.h"
 #include "doppel/platform/pubsub.h"
 
@@ -20,7 +22,8 @@ struct Runtime {
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<platform::MessageBus> bus;  // may be null (no transport)
   std::unique_ptr<ingest::TopicAdapter> adapter;
-  std::unique_ptr<ingest::opcua::OpcUaAdapter> opcua;  // may be null (no `opcua:` section)
+  std::unique_ptr<ingest::opcua::OpcUaAdapter> opcua;          // may be null (no `opcua:` section)
+  std::vector<std::unique_ptr<ingest::ModbusAdapter>> modbus;  // one per `modbus:` server
   std::unique_ptr<api::ApiServer> api;
 
   ~Runtime();

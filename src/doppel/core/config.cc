@@ -211,9 +211,14 @@ Status ParseCommandBus(const YAML::Node& s, const Reader& r, CommandsConfig* c) 
 }
 
 Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
-  DOPPEL_RETURN_IF_ERROR(r.CheckKeys(root, "",
-                                     {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens",
-                                      "engine", "storage", "commands", "alerts", "analytics", "opcua"}));
+  DOPPEL_RETURN_IF_ERROR(
+      r.CheckKeys(root, "",
+                  {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage",
+                   "commands", "alerts", "analytics", "opcua", "modbus"}));
+  if (YAML::Node m = root["modbus"]) {
+    if (!m.IsSequence()) return r.Error("modbus", "expected a list of servers (docs/modbus.md)");
+    c->modbus_yaml = YAML::Dump(m);
+  }
   if (YAML::Node o = root["opcua"]) {
     if (!o.IsMap()) return r.Error("opcua", "expected a mapping (docs/opcua.md)");
     c->opcua_yaml = YAML::Dump(o);

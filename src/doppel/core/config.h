@@ -100,6 +100,8 @@ struct ServeConfig {
   // protocol adapters (docs/opcua.md): the `opcua:` section as YAML text, parsed by the ingest
   // module at startup; empty: no OPC UA server.
   std::string opcua_yaml;
+  // The `modbus:` list as YAML text (docs/modbus.md); empty: no Modbus servers.
+  std::string modbus_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

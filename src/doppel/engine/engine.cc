@@ -246,7 +246,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   impl->commands = std::make_unique<CommandManager>(impl->meta.get(), metrics, std::move(bus_opts).value());
   DOPPEL_RETURN_IF_ERROR(impl->commands->Restore());
   impl->commands->SetFleetSource([raw = impl.get()] { return raw->LatestFleet(); });
-  if (options.on_command_timeout) impl->commands->SetOnTimeout(options.on_command_timeout);
 
   Impl* raw = impl.get();
   if (Status v = analytics::ValidateAlertRules(options.alert_rules); !v.ok()) return v;
@@ -258,6 +257,20 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   auto notes = AnnotationStore::Open(options.data_dir + "/annotations.db");
   if (!notes.ok()) return notes.status();
   impl->annotations = std::move(notes).value();
+  // A device that never acked: an alert (warning) per twin and command name, plus the caller's hook.
+  impl->commands->SetOnTimeout([raw, hook = options.on_command_timeout](const CommandRecord& c) {
+    analytics::AlertTransition t;
+    t.kind = analytics::AlertTransition::Kind::kRaised;
+    t.rule = "command_timeout";
+    t.twin = c.twin;
+    t.signal = c.name;
+    t.severity = analytics::Severity::kWarning;
+    t.t_ns = raw->opts.now_ns();
+    t.reason = "command " + c.id + " (" + c.name + ") was not acknowledged by the device in time";
+    t.trigger_count = 1;
+    raw->alerts->Apply({t});
+    if (hook) hook(c);
+  });
   for (int i = 0; i < shards; ++i) {
     ShardDeps d{impl->store.get(),
                 metrics,

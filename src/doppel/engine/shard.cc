@@ -16,6 +16,15 @@ int64_t SteadyNs() {
 }
 constexpr auto kTick = std::chrono::milliseconds(50);
 constexpr int64_t kSnapshotIntervalNs = 20'000'000;
+
+// The live detectors: the NAB-tuned ensemble without its silent period after an alarm, so a
+// sustained anomaly keeps scoring high and the anomaly rules' min_duration_s/clear_score do the
+// debouncing (tests/analytics/plant_detection_test.cc measures this configuration).
+analytics::DetectorConfig LiveDetectorConfig() {
+  analytics::DetectorConfig c;
+  c.alarm_level = 1.01;
+  return c;
+}
 }  // namespace
 
 void Completion::Done(const Status& s, uint64_t late_count) {
@@ -87,7 +96,9 @@ void Shard::Analyze(TwinState& ts, const Reading& r) {
   if (deps_.anomaly_detection) {
     auto it = ts.detectors.find(r.signal);
     if (it == ts.detectors.end()) {
-      it = ts.detectors.emplace(r.signal, TwinState::Detector{analytics::EnsembleDetector(), INT64_MIN, 0.0})
+      it = ts.detectors
+               .emplace(r.signal, TwinState::Detector{analytics::EnsembleDetector(LiveDetectorConfig()),
+                                                      INT64_MIN, 0.0})
                .first;
     }
     TwinState::Detector& d = it->second;
