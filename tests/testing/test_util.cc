@@ -35,13 +35,22 @@ int FreePort() { return platform::FreeLoopbackPort(); }
 
 bool WaitForPort(int port, int timeout_ms) { return platform::WaitForLoopbackPort(port, timeout_ms); }
 
-Mosquitto::Mosquitto() : port_(FreePort()) {
-  std::string conf = dir_.file("mosquitto.conf");
-  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                      << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
-  proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
-                                                 dir_.file("log"));
-  if (!WaitForPort(port_, 5000)) throw std::runtime_error("mosquitto did not start (is it installed?)");
+Mosquitto::Mosquitto() : port_(0) {
+  // A free port can be taken by a concurrent test between FreePort() and mosquitto's bind;
+  // then mosquitto exits and the port answers for *another* broker. So: only a port on which
+  // our own process is still alive after it listens counts; otherwise try another.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = FreePort();
+    std::string conf = dir_.file("mosquitto-" + std::to_string(attempt) + ".conf");
+    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                        << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
+    proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
+                                                   dir_.file("log-" + std::to_string(attempt)));
+    if (!WaitForPort(port_, 5000)) throw std::runtime_error("mosquitto did not start (is it installed?)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (proc_->running()) return;
+  }
+  throw std::runtime_error("mosquitto could not bind a free loopback port in 5 attempts");
 }
 
 std::string Mosquitto::url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
