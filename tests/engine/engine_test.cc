@@ -216,7 +216,7 @@ TEST(EngineTest, FailedSendIsRetriedUntilTheTransportTakesIt) {
   auto a = (*e)->SubmitCommand("pump-1", "setSpeed", {{"speed_rpm", 1200.0}}, "t");
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->status, CommandStatus::kApproved);  // the send failed: approved, not yet sent
-  f.now += 2 * kNsPerS;  // past the 1 s re-send interval, inside the timeout
+  f.now += 2 * kNsPerS;                            // past the 1 s re-send interval, inside the timeout
   for (int i = 0; i < 100 && attempts.load() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto got = (*e)->GetCommand("pump-1", a->id);
