@@ -58,7 +58,8 @@ class Server {
     proc_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{MODBUS_TEST_SERVER, "--port", std::to_string(port_)},
         dir_.file("server.log"));
-    if (!testing::WaitForPort(port_, kWaitMs)) throw std::runtime_error("modbus_test_server did not start");
+    if (!testing::WaitForChildListening(*proc_, port_, kWaitMs))
+      throw std::runtime_error("modbus_test_server did not start");
   }
   void Kill() { proc_->Kill(SIGKILL); }
   int port() const { return port_; }

@@ -62,6 +62,7 @@ class BusStation {
     serve_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{testing::DoppelBinary(), "serve", "--config", dir_.file("doppel.yaml")},
         dir_.file("serve.log"));
+    if (!testing::WaitForChildListening(*serve_, http_port_, 20000)) return false;
     return WaitFor([&] { return !serve_->running() || Get("/api/v1/health").status == 200; }, seconds(20),
                    std::chrono::milliseconds(50)) &&
            serve_->running();

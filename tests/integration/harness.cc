@@ -76,6 +76,8 @@ bool Station::StartServe() {
   serve_ = std::make_unique<testing::ChildProcess>(
       std::vector<std::string>{testing::DoppelBinary(), "serve", "--config", config_},
       dir_.file("serve.log"));
+  // Our own serve must own the port (a concurrent test's serve could answer on it otherwise).
+  if (!testing::WaitForChildListening(*serve_, http_port_, 20000)) return false;
   return WaitFor(
              [&] {
                if (!serve_->running()) return true;  // exited: stop waiting, report below

@@ -16,7 +16,7 @@ TEST(IntegrationModbusServe, PolledRegistersBecomeTelemetryAndACommandIsWritten)
   testing::TempDir dir;
   const int port = testing::FreePort();
   testing::ChildProcess server({MODBUS_TEST_SERVER, "--port", std::to_string(port)}, dir.file("modbus.log"));
-  ASSERT_TRUE(testing::WaitForPort(port, 10000));
+  ASSERT_TRUE(testing::WaitForChildListening(server, port, 10000));
   StationOptions o;
   // The test server's map: holding 6..7 float32 12.375 (ABCD), input 1 int16 215; holding 20
   // is writable (tests/modbus/modbus_server.cc).

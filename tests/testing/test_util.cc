@@ -37,8 +37,8 @@ bool WaitForPort(int port, int timeout_ms) { return platform::WaitForLoopbackPor
 
 Mosquitto::Mosquitto() : port_(0) {
   // A free port can be taken by a concurrent test between FreePort() and mosquitto's bind;
-  // then mosquitto exits and the port answers for *another* broker. So: only a port on which
-  // our own process is still alive after it listens counts; otherwise try another.
+  // then mosquitto exits and the port answers for *another* broker. So only a listener owned
+  // by our own mosquitto process counts; otherwise try another port.
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = FreePort();
     std::string conf = dir_.file("mosquitto-" + std::to_string(attempt) + ".conf");
@@ -46,9 +46,8 @@ Mosquitto::Mosquitto() : port_(0) {
                         << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
     proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
                                                    dir_.file("log-" + std::to_string(attempt)));
-    if (!WaitForPort(port_, 5000)) throw std::runtime_error("mosquitto did not start (is it installed?)");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (proc_->running()) return;
+    if (WaitForChildListening(*proc_, port_, 10000)) return;
+    if (proc_->running()) throw std::runtime_error("mosquitto did not listen within 10 s");
   }
   throw std::runtime_error("mosquitto could not bind a free loopback port in 5 attempts");
 }

@@ -34,6 +34,10 @@ bool WaitForPort(int port, int timeout_ms);
 // The process helpers live in platform (platform/process.h); tests use them directly.
 using ChildProcess = platform::Subprocess;
 
+// Waits until `child` itself listens on 127.0.0.1:port (not another test's process that took
+// the port); false when the child exits first or after timeout_ms.
+using platform::WaitForChildListening;
+
 // A real mosquitto broker on a free loopback port, for the life of the object.
 class Mosquitto {
  public:

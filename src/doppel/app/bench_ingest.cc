@@ -103,7 +103,7 @@ int RunIngestBench(const std::vector<std::string>& args) {
   }
   platform::Subprocess broker({"mosquitto", "-c", (work / "mosquitto.conf").string()},
                               (work / "mosquitto.log").string());
-  if (!platform::WaitForLoopbackPort(port, 5000)) {
+  if (!platform::WaitForChildListening(broker, port, 5000)) {
     return Fail(
         Unavailable("mosquitto did not start (is the mosquitto package installed? run scripts/setup)"));
   }

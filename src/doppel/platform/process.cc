@@ -5,15 +5,21 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace doppel::platform {
 
@@ -60,20 +66,84 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-int FreeLoopbackPort() {
+namespace {
+bool CanBindLoopback(int port, int* bound_port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    throw std::runtime_error("bind failed");
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (ok && bound_port != nullptr) {
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    *bound_port = ntohs(addr.sin_port);
   }
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+}  // namespace
+
+int FreeLoopbackPort() {
+  // Random ports below Linux's ephemeral range (32768-60999): the kernel hands ports of that
+  // range to every outgoing connection and bind(0) of every process, so a port picked there
+  // is soon someone else's; below it, only another caller of this function can collide.
+  static thread_local std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    int port = pick(rng);
+    if (CanBindLoopback(port, nullptr)) return port;
+  }
+  int port = 0;
+  if (!CanBindLoopback(0, &port)) throw std::runtime_error("bind failed");
+  return port;
+}
+
+namespace {
+// Inodes of sockets in LISTEN state on 127.0.0.1:port or 0.0.0.0:port (/proc/net/tcp).
+std::vector<std::string> ListenerInodes(int port) {
+  std::vector<std::string> inodes;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  char want_lo[32], want_any[32];
+  std::snprintf(want_lo, sizeof want_lo, "0100007F:%04X", port);
+  std::snprintf(want_any, sizeof want_any, "00000000:%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retrans, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retrans >> uid >> timeout >> inode;
+    if (state == "0A" && (local == want_lo || local == want_any)) inodes.push_back(inode);
+  }
+  return inodes;
+}
+}  // namespace
+
+bool ProcessListensOn(pid_t pid, int port) {
+  std::vector<std::string> inodes = ListenerInodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec) return false;
+  for (const auto& entry : it) {
+    std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (ec) continue;
+    for (const auto& inode : inodes) {
+      if (target == "socket:[" + inode + "]") return true;
+    }
+  }
+  return false;
+}
+
+bool WaitForChildListening(Subprocess& child, int port, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!child.running()) return false;
+    if (ProcessListensOn(child.pid(), port)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 bool WaitForLoopbackPort(int port, int timeout_ms) {
@@ -101,6 +171,9 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // A child never outlives the test or bench that started it (a leftover plant would
+    // reconnect to whichever broker later takes its old port).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (!log_file.empty()) {
       int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {

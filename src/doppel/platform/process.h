@@ -22,7 +22,9 @@ std::string RandomHex(size_t bytes);
 namespace doppel::platform {
 
 // A child process started with execvp; stdout and stderr go to `log_file` (inherited when
-// empty). The destructor sends SIGTERM, then SIGKILL after 3 s, and reaps it.
+// empty). The destructor sends SIGTERM, then SIGKILL after 3 s, and reaps it. The child is
+// killed when the thread that started it exits (PR_SET_PDEATHSIG), so start long-lived
+// children from a thread that lives as long as they should.
 class Subprocess {
  public:
   Subprocess(const std::vector<std::string>& argv, const std::string& log_file = "");
@@ -37,8 +39,16 @@ class Subprocess {
   pid_t pid_ = -1;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, picked at random below the kernel's
+// ephemeral range. Another process may still take it before the caller binds it: use
+// WaitForChildListening to tell the child's listener apart from a stranger's.
 int FreeLoopbackPort();
+// True when process `pid` owns a socket listening on 127.0.0.1:port or 0.0.0.0:port
+// (Linux: /proc/net/tcp and /proc/<pid>/fd).
+bool ProcessListensOn(pid_t pid, int port);
+// Waits until `child` itself listens on `port`; false when the child exits first (e.g. the
+// port was taken) or after timeout_ms.
+bool WaitForChildListening(Subprocess& child, int port, int timeout_ms);
 // Waits until 127.0.0.1:port accepts a connection; false after timeout_ms.
 bool WaitForLoopbackPort(int port, int timeout_ms);
 
