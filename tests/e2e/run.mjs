@@ -298,6 +298,10 @@ test('twin view: charts seeded from history gain points from the stream', async 
   await waitFor(async () => Number(await chart.getAttribute('data-points')) > n0, 10_000, `more than ${n0} points`);
   const charts = await page.locator('.chart').count();
   if (charts < 6) throw new Error(`expected 6 pump charts, got ${charts}`);
+  // The live detector's per-signal anomaly score is charted from its stored series.
+  const anomaly = page.locator('.chart[data-signal="anomaly.flow_m3h"]');
+  await anomaly.waitFor({ timeout: 10_000 });
+  await waitFor(async () => Number(await anomaly.getAttribute('data-points')) > 0, 10_000, 'anomaly score points');
   await page.waitForTimeout(1000);
   await shot(page, 'twin');
   noErrors(page);

@@ -66,7 +66,21 @@ export function text(v: string | Record<string, string> | undefined): string | u
   return v.en ?? Object.values(v)[0];
 }
 
+/** The engine's per-signal anomaly detector output ("anomaly.<signal>", a score in [0, 1]). */
+export const ANOMALY_PREFIX = 'anomaly.';
+/** Default levels of the demo's anomaly alert rule (min_score 0.9, clear 0.5). */
+const ANOMALY_WARN = 0.5;
+const ANOMALY_ALARM = 0.9;
+
+export function isAnomalySignal(name: string): boolean {
+  return name.startsWith(ANOMALY_PREFIX);
+}
+
 export function signalInfo(name: string, content?: DtdlContent): SignalInfo {
+  if (isAnomalySignal(name)) {
+    const base = signalInfo(name.slice(ANOMALY_PREFIX.length));
+    return { name, label: `${base.label} anomaly`, title: `Anomaly score: ${base.title}`, unit: '', digits: 2, min: 0, max: 1, warnHigh: ANOMALY_WARN, alarmHigh: ANOMALY_ALARM };
+  }
   const k = KNOWN[name] ?? {};
   const dtdlTitle = content ? text(content.displayName) : undefined;
   const dtdlUnit = content?.unit ? UNIT_SYMBOLS[content.unit] ?? content.unit : undefined;

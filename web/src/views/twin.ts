@@ -10,7 +10,7 @@ import type { Twin, TwinState } from '../api';
 import { routeHref, type View } from '../app';
 import { h, LiveText, setState } from '../dom';
 import { twinPanels, type TwinViewHandle } from '../panels/registry';
-import { format, kindOf, level, signalInfo, type SignalInfo } from '../signals';
+import { ANOMALY_PREFIX, format, isAnomalySignal, kindOf, level, signalInfo, type SignalInfo } from '../signals';
 import type { TelemetryEvent } from '../stream';
 
 const WINDOWS: [string, number][] = [
@@ -69,7 +69,9 @@ export const twinView: View = async (root, ctx, route) => {
   const telemetry = ctx.models.telemetry(twin.model);
   // Signals: the model's telemetry, plus any the twin has that the model does not list.
   const names = [...telemetry.map((c) => c.name)];
-  for (const s of Object.keys(twin.telemetry)) if (!names.includes(s)) names.push(s);
+  for (const s of Object.keys(twin.telemetry)) if (!names.includes(s) && !isAnomalySignal(s)) names.push(s);
+  // The per-signal anomaly scores (0..1) come last, after the estimates, in the order of their signals.
+  const anomalyNames = names.map((s) => ANOMALY_PREFIX + s).filter((s) => s in twin.telemetry);
 
   // The estimate (pump twins with a bound behavior model): which names it has, their latest std.
   let state: TwinState | undefined;
@@ -153,6 +155,7 @@ export const twinView: View = async (root, ctx, route) => {
     for (const p of Object.keys(state.parameters)) specs.push({ signal: '', est: p, band: true, info: { ...signalInfo('est.' + p), ...HIDDEN[p], name: 'est.' + p, label: p } as SignalInfo });
     specs.push({ signal: '', est: 'nis_per_dof', band: false, info: { ...signalInfo('est.nis_per_dof'), ...HIDDEN.nis_per_dof, name: 'est.nis_per_dof', label: 'anomaly' } as SignalInfo });
   }
+  for (const a of anomalyNames) specs.push({ signal: a, band: false, info: signalInfo(a) });
 
   specs.forEach(({ signal, est, band, info }, i) => {
     const id = signal || 'est.' + est;
@@ -162,7 +165,10 @@ export const twinView: View = async (root, ctx, route) => {
     const legend = est && signal ? h('span', { class: 'est-legend muted', title: 'Estimate (dashed) with its ±2σ band' }, h('i', {}), band ? 'estimate ±2σ' : 'estimate') : null;
     const el = h('section', { class: `chart panel${signal ? '' : ' chart-est'}`, id: `chart-${id}`, 'data-signal': id, 'data-points': '0', 'data-est-points': '0' }, h('header', {}, h('h2', {}, info.title), h('span', { class: 'muted sig' }, id), legend, h('div', { class: 'spacer' }), latestEl), plot);
     if (focus === id) el.classList.add('focus');
-    if (!signal && i > 0 && specs[i - 1].signal) chartsEl.append(h('h3', { class: 'charts-sep' }, 'Estimated hidden states and anomaly score'));
+    if (!signal && i > 0 && specs[i - 1].signal) chartsEl.append(h('h3', { class: 'charts-sep' }, 'Estimated hidden states and innovation test'));
+    if (isAnomalySignal(signal) && (i === 0 || !isAnomalySignal(specs[i - 1].signal))) {
+      chartsEl.append(h('h3', { class: 'charts-sep' }, `Anomaly scores per signal (0–1; the demo alerts at ${signalInfo(signal).alarmHigh})`));
+    }
     chartsEl.append(el);
     const color = signal ? COLORS[i % COLORS.length] : '#c084fc';
     const axis = { stroke: '#8b9bb0', grid: { stroke: 'rgba(148,163,184,0.10)', width: 1 }, ticks: { stroke: 'rgba(148,163,184,0.25)', width: 1 } };
@@ -180,10 +186,10 @@ export const twinView: View = async (root, ctx, route) => {
     }
     const opts: uPlot.Options = {
       width: Math.max(300, chartsEl.clientWidth - 24),
-      height: signal ? 150 : 110,
+      height: signal && !isAnomalySignal(signal) ? 150 : 110,
       legend: { show: false },
       cursor: { sync: { key: syncKey }, drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: true } },
+      scales: isAnomalySignal(signal) ? { x: { time: true }, y: { range: [0, 1] } } : { x: { time: true } },
       axes: [axis, { ...axis, size: 56 }],
       series,
       bands,
