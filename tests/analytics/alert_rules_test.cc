@@ -217,18 +217,5 @@ TEST(AlertsDoc, YamlExampleParses) {
   }
 }
 
-TEST(RuleGlobMatch, StarAndQuestionMark) {
-  EXPECT_TRUE(RuleGlobMatch("pump-*", "pump-1"));
-  EXPECT_TRUE(RuleGlobMatch("pump-*", "pump-"));
-  EXPECT_FALSE(RuleGlobMatch("pump-*", "tank-1"));
-  EXPECT_TRUE(RuleGlobMatch("*", ""));
-  EXPECT_TRUE(RuleGlobMatch("p?mp-*-a", "pump-12-a"));
-  EXPECT_FALSE(RuleGlobMatch("p?mp", "pmp"));
-  EXPECT_TRUE(RuleGlobMatch("*_m3h", "flow_m3h"));
-  EXPECT_TRUE(RuleGlobMatch("a*b*c", "aXbYbZc"));
-  EXPECT_FALSE(RuleGlobMatch("a*b*c", "aXbYbZ"));
-  EXPECT_FALSE(RuleGlobMatch("flow_m3h", "flow_m3h2"));
-}
-
 }  // namespace
 }  // namespace doppel::analytics

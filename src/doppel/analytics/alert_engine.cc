@@ -75,7 +75,7 @@ void AlertEvaluator::SeeTwin(const std::string& twin, TimeNs t_ns) {
   if (!twins_.insert(twin).second) return;
   for (size_t r = 0; r < rules_.size(); ++r) {
     const AlertRule& rule = rules_[r];
-    if (rule.kind != RuleKind::kStale || IsGlob(rule.signal) || !RuleGlobMatch(rule.twins, twin)) continue;
+    if (rule.kind != RuleKind::kStale || IsGlob(rule.signal) || !GlobMatch(rule.twins, twin)) continue;
     State& s = states_[StateFor(r, twin, rule.signal)];
     if (s.last_ns == INT64_MIN) s.last_ns = t_ns;
   }
@@ -94,8 +94,8 @@ const std::vector<size_t>& AlertEvaluator::StatesFor(Channel ch, const std::stri
     Channel want = rule.kind == RuleKind::kAnomaly    ? kScore
                    : rule.kind == RuleKind::kRulBelow ? kRul
                                                       : kValue;
-    if (want != ch || !RuleGlobMatch(rule.twins, twin)) continue;
-    if (ch != kRul && !RuleGlobMatch(rule.signal, signal)) continue;
+    if (want != ch || !GlobMatch(rule.twins, twin)) continue;
+    if (ch != kRul && !GlobMatch(rule.signal, signal)) continue;
     idx.push_back(StateFor(r, twin, signal));
   }
   return routes_.emplace(std::move(key), std::move(idx)).first->second;
@@ -426,7 +426,7 @@ std::vector<Alert> AlertBook::List(const AlertFilter& f) const {
   std::vector<Alert> out;
   for (auto it = alerts_.rbegin(); it != alerts_.rend(); ++it) {
     const Alert& a = it->second;
-    if (!f.twin.empty() && !RuleGlobMatch(f.twin, a.twin)) continue;
+    if (!f.twin.empty() && !GlobMatch(f.twin, a.twin)) continue;
     if (!f.states.empty() && std::find(f.states.begin(), f.states.end(), a.state) == f.states.end()) continue;
     out.push_back(a);
     if (f.limit && out.size() >= f.limit) break;

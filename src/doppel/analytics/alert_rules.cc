@@ -54,27 +54,6 @@ bool ParseRuleKind(std::string_view s, RuleKind* out) {
   return false;
 }
 
-bool RuleGlobMatch(std::string_view p, std::string_view s) {
-  // Iterative matcher with backtracking to the last '*' (linear in practice, no recursion).
-  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++pi;
-      ++si;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
-
 namespace {
 
 bool Finite(double v) { return std::isfinite(v); }

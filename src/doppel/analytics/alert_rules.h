@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "doppel/core/glob.h"  // twins and signal selectors are globs
 #include "doppel/core/status.h"
 
 namespace YAML {
@@ -95,8 +96,5 @@ Result<std::vector<AlertRule>> ParseAlertRulesYaml(const YAML::Node& rules, cons
 // The same from YAML text holding the sequence (tests, tools).
 Result<std::vector<AlertRule>> ParseAlertRulesYamlText(const std::string& yaml_text,
                                                        const std::string& where);
-
-// Glob match: '*' any run of characters, '?' one character.
-bool RuleGlobMatch(std::string_view pattern, std::string_view s);
 
 }  // namespace doppel::analytics

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "doppel/core/glob.h"
 #include "doppel/core/status.h"
 
 namespace doppel::ingest {
@@ -25,8 +26,7 @@ class TopicTemplate {
   std::string prefix_, suffix_;  // around "{twin}"
 };
 
-// Glob match with '*' (any run of characters) and '?' (one character): provisioning rules
-// such as "pump-*".
-bool GlobMatch(std::string_view pattern, std::string_view s);
+// Provisioning rules such as "pump-*" use the core glob (doppel/core/glob.h).
+using doppel::GlobMatch;
 
 }  // namespace doppel::ingest
