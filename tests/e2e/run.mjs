@@ -470,6 +470,34 @@ test('what-if: a run draws the baseline and what-if bands over the prediction ho
   noErrors(page);
 });
 
+test('RUL: a turbofan twin shows its remaining useful life with the p5-p95 band', async () => {
+  const page = shared;
+  const id = 'engine-e2e';
+  const made = await api(env.api, env.token, 'POST', '/api/v1/twins', { id, model: 'dtmi:doppel:demo:Turbofan;1' });
+  if (made.status !== 201) throw new Error(`creating ${id} answered ${made.status}: ${JSON.stringify(made.json)}`);
+  // Sixty cycles of a falling RUL with a band around it, one per second over the last minute.
+  const now = Date.now();
+  const readings = [];
+  for (let i = 0; i < 60; i++) {
+    const ts = (BigInt(now - (60 - i) * 1000) * 1000000n).toString();
+    const rul = 150 - i;
+    for (const [signal, value] of [['rul_cycles', rul], ['rul_p5_cycles', rul - 20], ['rul_p95_cycles', rul + 25]]) readings.push(`{"twin":"${id}","signal":"${signal}","ts":${ts},"value":${value}}`);
+  }
+  const res = await fetch(`${env.api}/api/v1/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${env.token}`, 'Content-Type': 'application/json' }, body: `{"readings":[${readings.join(',')}]}` });
+  if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+  await page.evaluate((t) => (location.hash = '#/twin/' + t), id);
+  const chart = page.locator('.chart[data-signal="rul_cycles"]');
+  await chart.waitFor({ timeout: 10_000 });
+  await waitFor(async () => Number(await chart.getAttribute('data-points')) >= 60, 10_000, 'RUL points');
+  if (!(await chart.locator('.est-legend').innerText()).includes('p5')) throw new Error('the RUL chart has no band legend');
+  if (await page.locator('.chart[data-signal="rul_p5_cycles"]').count()) throw new Error('the p5 series got a chart of its own');
+  const first = await page.locator('.chart').first().getAttribute('data-signal');
+  if (first !== 'rul_cycles') throw new Error(`the RUL is not the first chart (${first} is)`);
+  await page.waitForTimeout(500);
+  await shot(page, 'rul');
+  noErrors(page);
+});
+
 test('alerts: an alert is raised and acknowledged from the UI', async () => {
   needs('alerts', 'alert routes');
   const page = shared;

@@ -39,6 +39,8 @@ interface Chart {
   /** Estimate name (state or parameter of GET .../state, or 'nis_per_dof'), history 'est.<name>'. */
   est?: string;
   band: boolean;
+  /** A quantile band drawn around the measured signal from two series of its own (RUL p5/p95). */
+  quantiles?: [string, string];
   info: SignalInfo;
   el: HTMLElement;
   u: uPlot;
@@ -47,6 +49,8 @@ interface Chart {
   ex: number[]; // estimate: seconds, mean, std (NaN: unknown, the latest std is used)
   ey: number[];
   es: number[];
+  qx: [number[], number[]]; // quantile band: lower and upper series (seconds, value)
+  qy: [number[], number[]];
   dirty: boolean;
   latest: LiveText;
   latestEl: HTMLElement;
@@ -72,6 +76,20 @@ export const twinView: View = async (root, ctx, route) => {
   for (const s of Object.keys(twin.telemetry)) if (!names.includes(s) && !isAnomalySignal(s)) names.push(s);
   // The per-signal anomaly scores (0..1) come last, after the estimates, in the order of their signals.
   const anomalyNames = names.map((s) => ANOMALY_PREFIX + s).filter((s) => s in twin.telemetry);
+  // Signals published with a p5/p95 band (the live RUL: rul_cycles, rul_p5_cycles, rul_p95_cycles)
+  // get one chart with the band; the quantile series have no chart of their own.
+  const quantilesOf = new Map<string, [string, string]>();
+  for (const s of names) {
+    const m = /^(.*)_p5(_[a-z0-9]+)?$/.exec(s);
+    if (!m) continue;
+    const mid = m[1] + (m[2] ?? '');
+    const hi = m[1] + '_p95' + (m[2] ?? '');
+    if (names.includes(mid) && names.includes(hi)) quantilesOf.set(mid, [s, hi]);
+  }
+  const quantileSeries = new Set([...quantilesOf.values()].flat());
+  for (let i = names.length - 1; i >= 0; i--) if (quantileSeries.has(names[i])) names.splice(i, 1);
+  // A banded prediction (the RUL) is the headline of its twin: first.
+  names.sort((a, b) => Number(quantilesOf.has(b)) - Number(quantilesOf.has(a)));
 
   // The estimate (pump twins with a bound behavior model): which names it has, their latest std.
   let state: TwinState | undefined;
@@ -145,8 +163,9 @@ export const twinView: View = async (root, ctx, route) => {
     fetchTimer = window.setTimeout(() => void refetch(), 150);
   };
 
-  const specs: { signal: string; est?: string; band: boolean; info: SignalInfo }[] = names.map((signal) => ({
+  const specs: { signal: string; est?: string; band: boolean; quantiles?: [string, string]; info: SignalInfo }[] = names.map((signal) => ({
     signal,
+    quantiles: quantilesOf.get(signal),
     est: state && state.states[signal] ? signal : undefined,
     band: !!(state && state.states[signal]),
     info: signalInfo(signal, telemetry.find((c) => c.name === signal)),
@@ -157,12 +176,16 @@ export const twinView: View = async (root, ctx, route) => {
   }
   for (const a of anomalyNames) specs.push({ signal: a, band: false, info: signalInfo(a) });
 
-  specs.forEach(({ signal, est, band, info }, i) => {
+  specs.forEach(({ signal, est, band, quantiles, info }, i) => {
     const id = signal || 'est.' + est;
     const latest = new LiveText('—');
     const latestEl = h('span', { class: 'chart-latest' }, latest.node, h('span', { class: 'u' }, ' ' + info.unit));
     const plot = h('div', { class: 'plot' });
-    const legend = est && signal ? h('span', { class: 'est-legend muted', title: 'Estimate (dashed) with its ±2σ band' }, h('i', {}), band ? 'estimate ±2σ' : 'estimate') : null;
+    const legend = est && signal
+      ? h('span', { class: 'est-legend muted', title: 'Estimate (dashed) with its ±2σ band' }, h('i', {}), band ? 'estimate ±2σ' : 'estimate')
+      : quantiles
+        ? h('span', { class: 'est-legend muted', title: `Band: ${quantiles[0]} to ${quantiles[1]}` }, h('i', {}), 'p5–p95 band')
+        : null;
     const el = h('section', { class: `chart panel${signal ? '' : ' chart-est'}`, id: `chart-${id}`, 'data-signal': id, 'data-points': '0', 'data-est-points': '0' }, h('header', {}, h('h2', {}, info.title), h('span', { class: 'muted sig' }, id), legend, h('div', { class: 'spacer' }), latestEl), plot);
     if (focus === id) el.classList.add('focus');
     if (!signal && i > 0 && specs[i - 1].signal) chartsEl.append(h('h3', { class: 'charts-sep' }, 'Estimated hidden states and innovation test'));
@@ -174,7 +197,12 @@ export const twinView: View = async (root, ctx, route) => {
     const axis = { stroke: '#8b9bb0', grid: { stroke: 'rgba(148,163,184,0.10)', width: 1 }, ticks: { stroke: 'rgba(148,163,184,0.25)', width: 1 } };
     const series: uPlot.Series[] = [{}];
     const bands: uPlot.Band[] = [];
-    if (signal) series.push({ label: info.title, stroke: color, width: 1.5, fill: color + '14', points: { show: false }, spanGaps: false });
+    if (signal) series.push({ label: info.title, stroke: color, width: 1.5, fill: quantiles ? undefined : color + '14', points: { show: false }, spanGaps: !!quantiles });
+    if (quantiles) {
+      series.push({ label: 'p5', stroke: color + '55', width: 0.5, points: { show: false }, spanGaps: true });
+      series.push({ label: 'p95', stroke: color + '55', width: 0.5, points: { show: false }, spanGaps: true });
+      bands.push({ series: [3, 2], fill: color + '26' });
+    }
     if (est) {
       const k = series.length;
       series.push({ label: 'estimate', stroke: signal ? EST_COLOR : color, width: signal ? 1.2 : 1.5, dash: signal ? [5, 4] : undefined, points: { show: false }, spanGaps: true });
@@ -210,7 +238,7 @@ export const twinView: View = async (root, ctx, route) => {
       },
     };
     const u = new uPlot(opts, series.map(() => []) as unknown as uPlot.AlignedData, plot);
-    const chart: Chart = { signal, est, band, info, el, u, xs: [], ys: [], ex: [], ey: [], es: [], dirty: false, latest, latestEl };
+    const chart: Chart = { signal, est, band, quantiles, info, el, u, xs: [], ys: [], ex: [], ey: [], es: [], qx: [[], []], qy: [[], []], dirty: false, latest, latestEl };
     charts.push(chart);
     // Wheel: zoom around the cursor; shift+wheel (or a horizontal wheel): pan.
     u.over.addEventListener(
@@ -303,6 +331,7 @@ export const twinView: View = async (root, ctx, route) => {
   const flush = (c: Chart) => {
     let data: uPlot.AlignedData;
     if (c.signal && c.est) data = uPlot.join([[c.xs, c.ys], estTable(c)] as unknown as uPlot.AlignedData[]);
+    else if (c.quantiles) data = uPlot.join([[c.xs, c.ys], [c.qx[0], c.qy[0]], [c.qx[1], c.qy[1]]] as unknown as uPlot.AlignedData[]);
     else if (c.est) data = estTable(c) as unknown as uPlot.AlignedData;
     else data = [c.xs, c.ys];
     c.u.setData(data, false);
@@ -333,8 +362,23 @@ export const twinView: View = async (root, ctx, route) => {
           return [xs, ys];
         };
         try {
-          const [m, e] = await Promise.all([c.signal ? get(c.signal) : undefined, c.est ? get('est.' + c.est) : undefined]);
+          const [m, e, qlo, qhi] = await Promise.all([
+            c.signal ? get(c.signal) : undefined,
+            c.est ? get('est.' + c.est) : undefined,
+            c.quantiles ? get(c.quantiles[0]) : undefined,
+            c.quantiles ? get(c.quantiles[1]) : undefined,
+          ]);
           if (seq !== fetchSeq) return;
+          for (const [k, q] of [qlo, qhi].entries()) {
+            if (!q) continue;
+            const [qx, qy] = q;
+            if (live) {
+              const last = qx.length ? qx[qx.length - 1] : -Infinity;
+              for (let i = 0; i < c.qx[k].length; i++) if (c.qx[k][i] > last) (qx.push(c.qx[k][i]), qy.push(c.qy[k][i]));
+            }
+            c.qx[k] = qx;
+            c.qy[k] = qy;
+          }
           if (m) {
             const [xs, ys] = m;
             if (live) {
@@ -387,9 +431,21 @@ export const twinView: View = async (root, ctx, route) => {
 
   // --- live data ----------------------------------------------------------------------------
   const bySignal = new Map(charts.filter((c) => c.signal).map((c) => [c.signal, c]));
+  const byQuantile = new Map<string, [Chart, number]>();
+  for (const c of charts) if (c.quantiles) c.quantiles.forEach((q, k) => byQuantile.set(q, [c, k]));
   const offEvents = ctx.stream.onEvents((evs: TelemetryEvent[]) => {
     for (const e of evs) {
       if (e.twin !== twin.id) continue;
+      const q = byQuantile.get(e.signal);
+      if (q) {
+        const [qc, k] = q;
+        const x = e.ts / 1e9;
+        if ((qc.qx[k].length && x <= qc.qx[k][qc.qx[k].length - 1]) || (!mode.live && x * 1e3 > mode.toMs)) continue;
+        qc.qx[k].push(x);
+        qc.qy[k].push(e.value);
+        qc.dirty = true;
+        continue;
+      }
       const c = bySignal.get(e.signal);
       if (!c) continue;
       const x = e.ts / 1e9;
@@ -419,6 +475,11 @@ export const twinView: View = async (root, ctx, route) => {
       let edrop = 0;
       while (edrop < c.ex.length && c.ex[edrop] < cutoff) edrop++;
       if (edrop) (c.ex.splice(0, edrop), c.ey.splice(0, edrop), c.es.splice(0, edrop));
+      for (let k = 0; k < 2; k++) {
+        let qdrop = 0;
+        while (qdrop < c.qx[k].length && c.qx[k][qdrop] < cutoff) qdrop++;
+        if (qdrop) (c.qx[k].splice(0, qdrop), c.qy[k].splice(0, qdrop));
+      }
       flush(c);
     }
   });
