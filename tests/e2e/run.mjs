@@ -498,6 +498,19 @@ test('RUL: a turbofan twin shows its remaining useful life with the p5-p95 band'
   noErrors(page);
 });
 
+test('maintenance: work orders imported over the API show in the twin view', async () => {
+  const page = shared;
+  const csv = 'id,twin,kind,status,planned_start_ns,description\nWO-E2E-1,pump-2,inspection,planned,2030-01-15T07:00:00Z,Quarterly vibration route\n';
+  const res = await fetch(`${env.api}/api/v1/context/workorders?format=csv`, { method: 'POST', headers: { Authorization: `Bearer ${env.token}`, 'Content-Type': 'text/csv' }, body: csv });
+  if (res.status !== 200) throw new Error(`import answered ${res.status}: ${await res.text()}`);
+  await page.evaluate(() => (location.hash = '#/twin/pump-2'));
+  const row = page.locator('#wo-open [data-wo="WO-E2E-1"]');
+  await row.waitFor({ timeout: 10_000 });
+  if (!(await row.innerText()).includes('inspection')) throw new Error(`work order row reads ${await row.innerText()}`);
+  await shot(page, 'maintenance');
+  noErrors(page);
+});
+
 test('alerts: an alert is raised and acknowledged from the UI', async () => {
   needs('alerts', 'alert routes');
   const page = shared;

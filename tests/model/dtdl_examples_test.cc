@@ -20,7 +20,23 @@ TEST(ExampleModels, AllLoadAndValidate) {
   std::vector<std::string> ids;
   for (const Interface* i : reg.List()) ids.push_back(i->id);
   EXPECT_EQ(ids, (std::vector<std::string>{"dtmi:doppel:demo:Pump;1", "dtmi:doppel:demo:PumpStation;1",
-                                           "dtmi:doppel:demo:Tank;1"}));
+                                           "dtmi:doppel:demo:Tank;1", "dtmi:doppel:demo:Turbofan;1"}));
+}
+
+// The C-MAPSS engine (docs/analytics.md, "Live RUL"): cycle, 3 settings, 21 sensors, RUL outputs.
+TEST(ExampleModels, TurbofanHasTheCmapssColumnsAndRulOutputs) {
+  ModelRegistry reg = LoadExamples();
+  const Interface* t = reg.Find("dtmi:doppel:demo:Turbofan;1");
+  ASSERT_NE(t, nullptr);
+  json doc = ToJson(*t);
+  std::vector<std::string> names;
+  for (const auto& c : doc["contents"]) names.push_back(c["name"].get<std::string>());
+  ASSERT_EQ(names.size(), 1u + 24u + 4u);
+  EXPECT_EQ(names.front(), "cycle");
+  EXPECT_EQ(names[1], "altitude_kft");
+  EXPECT_EQ(names[24], "w32_lbm_s");
+  EXPECT_EQ(std::vector<std::string>(names.end() - 4, names.end()),
+            (std::vector<std::string>{"rul_cycles", "rul_p5_cycles", "rul_p95_cycles", "rul_h"}));
 }
 
 TEST(ExampleModels, PumpTelemetryHasSemanticTypesAndUnits) {
@@ -83,7 +99,7 @@ TEST(ExampleModels, ToJsonRoundTrips) {
   }
   json all = ToJson(reg);
   ASSERT_TRUE(all.is_array());
-  EXPECT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.size(), 4u);
   EXPECT_EQ(all[0]["@id"], "dtmi:doppel:demo:Pump;1");
   EXPECT_EQ(all[0]["contents"][6]["writable"], true);
 }

@@ -98,6 +98,31 @@ TEST(ChunkCodecTest, DecimalDataWithFloatArtifactsRoundTripsAndUsesDecimalMode) 
   ExpectBitExact(RoundTrip(in), in);
 }
 
+TEST(ChunkCodecTest, DecimalSeriesOfEveryShapeRoundTripBitExactly) {
+  // Decimal data whose Rice codes need every path of the bit writer: all-zero blocks, small
+  // and very large Rice parameters (codes longer than 64 bits), escapes after huge jumps,
+  // irregular timestamps, and lengths around the 128-value block size.
+  std::mt19937_64 rng(3);
+  for (int shape = 0; shape < 40; ++shape) {
+    const size_t n = 1 + rng() % 700;
+    const int scale = static_cast<int>(rng() % 6);
+    const double step = std::pow(10.0, static_cast<double>(rng() % 14));  // 1 .. 1e13 units
+    std::vector<Sample> in;
+    TimeNs t = static_cast<TimeNs>(rng() % 1000) * kNsPerS;
+    int64_t units = static_cast<int64_t>(rng() % 100000);
+    for (size_t i = 0; i < n; ++i) {
+      t += (shape % 3 == 0) ? 100 * kNsPerMs
+                            : 1 + static_cast<TimeNs>(rng() % (shape % 3 == 1 ? 10 : 5000000));
+      if (shape % 4 != 0 || i % 200 > 150) {  // some runs of equal values: zero residual blocks
+        units += static_cast<int64_t>((static_cast<double>(rng() % 2001) - 1000.0) * step / 1000.0);
+      }
+      if (rng() % 97 == 0) units += static_cast<int64_t>(1) << (30 + rng() % 20);  // escape
+      in.push_back({t, static_cast<double>(units) / std::pow(10.0, scale)});
+    }
+    ExpectBitExact(RoundTrip(in), in);
+  }
+}
+
 TEST(ChunkCodecTest, ConstantValuesAtARegularIntervalCostAFewBytes) {
   std::vector<Sample> in;
   for (int i = 0; i < 1024; ++i) in.push_back({1'700'000'000 * kNsPerS + i * kNsPerS, 42.0});

@@ -25,6 +25,21 @@ TEST(Crc32cTest, ExtendEqualsWholeValueForEverySplit) {
   }
 }
 
+TEST(Crc32cTest, DispatchedAndTableVersionsAgreeOnEveryLengthAndAlignment) {
+  std::string s;
+  uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245u + 12345u;
+    s.push_back(static_cast<char>(x >> 16));
+  }
+  for (size_t off = 0; off < 9; ++off) {
+    for (size_t n = 0; off + n <= s.size(); n += 7) {
+      EXPECT_EQ(Extend(0x1234u, s.data() + off, n), internal::ExtendPortable(0x1234u, s.data() + off, n))
+          << "offset " << off << " length " << n;
+    }
+  }
+}
+
 TEST(Crc32cTest, MaskRoundTripsAndChangesTheValue) {
   for (uint32_t v : {0u, 1u, 0xE3069283u, 0xFFFFFFFFu}) {
     EXPECT_EQ(Unmask(Mask(v)), v);

@@ -91,6 +91,70 @@ export interface HealthReason {
   penalty: number;
 }
 
+/** A maintenance work order (docs/enterprise.md). Times: ns since the epoch. */
+export interface WorkOrder {
+  id: string;
+  twin: string;
+  kind: string;
+  kind_text: string;
+  status: 'planned' | 'in_progress' | 'completed' | 'cancelled';
+  planned_start_ns: number;
+  completed_ns: number | null;
+  description: string;
+  source: string;
+}
+
+export interface SpecLimitView {
+  signal: string;
+  min: number | null;
+  max: number | null;
+  command_envelope: boolean;
+  zero_ok: boolean;
+  from: string;
+}
+
+export interface TwinContext {
+  twin: string;
+  spec: ({ rated_flow_m3h: number; rated_head_m: number; rated_power_kw: number } & Record<string, unknown>) | null;
+  limits: SpecLimitView[];
+  workorders: WorkOrder[];
+}
+
+/** One pump of an MPC plan: the trajectories over the plan's steps. */
+export interface PlanPump {
+  twin: string;
+  impeller_wear: number;
+  wear_source?: string;
+  setpoint_rpm: number | null;
+  speed_rpm: number[];
+  duty?: number[];
+  flow_m3h: number[];
+}
+
+/** The live MPC's plan (docs/control.md). Times are ns since the epoch (source time). */
+export interface ControlPlan {
+  /** False: no MPC loop runs on the server (then only `message` is set). */
+  running: boolean;
+  /** Null before the loop's first plan. */
+  ts: number | null;
+  message?: string;
+  tank: string;
+  period_s: number;
+  horizon_s: number;
+  band: { min_m: number; max_m: number; margin_m?: number };
+  level_m: number;
+  demand_m3h: number | null;
+  solver_status: string;
+  iterations: number;
+  solve_wall_s: number;
+  planned_energy_cost_eur: number;
+  step_start_ns: number[];
+  step_s: number;
+  level_ts_ns: number[];
+  planned_level_m: number[];
+  pumps: PlanPump[];
+}
+
 export interface Health {
   twin: string;
   score: number | null;
@@ -344,6 +408,16 @@ export class Api {
 
   health(id: string): Promise<Health> {
     return this.get<Health>(`/api/v1/twins/${encodeURIComponent(id)}/health`);
+  }
+
+  /** The twin's work orders, design spec and limits (docs/enterprise.md). */
+  twinContext(id: string): Promise<TwinContext> {
+    return this.get<TwinContext>(`/api/v1/twins/${encodeURIComponent(id)}/context`);
+  }
+
+  /** The live MPC's last plan (GET /api/v1/control/plan; docs/control.md). */
+  controlPlan(): Promise<ControlPlan> {
+    return this.get<ControlPlan>('/api/v1/control/plan');
   }
 
   // --- annotations ----------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import './panels/alerts';
 import './panels/annotations';
 import './panels/commands';
 import './panels/health';
+import './panels/maintenance';
+import './panels/mpcplan';
 import './panels/properties';
 import './panels/whatif';
 

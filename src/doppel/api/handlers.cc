@@ -591,6 +591,21 @@ HttpResponse DeleteAnnotation(const Ctx& c) {
   return r;
 }
 
+// [mpcloop] The live MPC loop's plan (control_handlers.cc).
+HttpResponse ControlPlan(const Ctx& c) { return HandleGetControlPlan(c.service); }
+HttpResponse ImportContext(const Ctx& c) {  // [context]
+  return HandleImportContext(c.req, c.target, c.params[0], c.who, c.service);
+}
+HttpResponse TwinContext(const Ctx& c) { return HandleGetTwinContext(c.params[0], c.service); }  // [context]
+
+// [simenv] Simulation sandboxes: the handlers live in sim_handlers.cc.
+HttpResponse SimList(const Ctx& c) { return HandleListSimEnvs(c.service); }
+HttpResponse SimCreate(const Ctx& c) { return HandleCreateSimEnv(c.req, c.who, c.service); }
+HttpResponse SimReset(const Ctx& c) { return HandleResetSimEnv(c.req, c.params[0], c.service); }
+HttpResponse SimStep(const Ctx& c) { return HandleStepSimEnv(c.req, c.params[0], c.service); }
+HttpResponse SimDelete(const Ctx& c) { return HandleDeleteSimEnv(c.params[0], c.service); }
+// [end simenv]
+
 const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       {{"api", "v1", "health"}, "GET", Role::kViewer, Health},
@@ -618,6 +633,15 @@ const std::vector<Route>& Routes() {
       {{"api", "v1", "twins", "{}", "annotations"}, "GET", Role::kViewer, ListAnnotations},
       {{"api", "v1", "twins", "{}", "annotations"}, "POST", Role::kViewer, CreateAnnotation},
       {{"api", "v1", "twins", "{}", "annotations", "{}"}, "DELETE", Role::kViewer, DeleteAnnotation},
+      {{"api", "v1", "control", "plan"}, "GET", Role::kViewer, ControlPlan},         // [mpcloop]
+      {{"api", "v1", "context", "{}"}, "POST", Role::kAdmin, ImportContext},         // [context]
+      {{"api", "v1", "twins", "{}", "context"}, "GET", Role::kViewer, TwinContext},  // [context]
+      // [simenv] simulation sandboxes (sim_handlers.cc)
+      {{"api", "v1", "sim", "envs"}, "GET", Role::kViewer, SimList},
+      {{"api", "v1", "sim", "envs"}, "POST", Role::kOperator, SimCreate},
+      {{"api", "v1", "sim", "envs", "{}", "reset"}, "POST", Role::kOperator, SimReset},
+      {{"api", "v1", "sim", "envs", "{}", "step"}, "POST", Role::kOperator, SimStep},
+      {{"api", "v1", "sim", "envs", "{}"}, "DELETE", Role::kOperator, SimDelete},
   };
   return kRoutes;
 }

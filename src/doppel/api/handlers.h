@@ -28,6 +28,22 @@ nlohmann::json CommandToJson(const engine::CommandRecord& command);
 nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET .../state
 nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
 
+// [simenv] Simulation sandbox routes (sim_handlers.cc; docs/api.md "Simulation sandboxes"),
+// called by HandleApiRequest after the role check.
+HttpResponse HandleCreateSimEnv(const HttpRequest& req, const Principal& who, engine::Service& service);
+HttpResponse HandleListSimEnvs(engine::Service& service);
+HttpResponse HandleResetSimEnv(const HttpRequest& req, const std::string& id, engine::Service& service);
+HttpResponse HandleStepSimEnv(const HttpRequest& req, const std::string& id, engine::Service& service);
+HttpResponse HandleDeleteSimEnv(const std::string& id, engine::Service& service);
+
+// [mpcloop] GET /api/v1/control/plan (control_handlers.cc): the live MPC loop's last plan.
+HttpResponse HandleGetControlPlan(engine::Service& service);
+
+// [context] Enterprise context routes (context_handlers.cc; docs/api.md "Enterprise context").
+HttpResponse HandleImportContext(const HttpRequest& req, const ParsedTarget& target, const std::string& kind,
+                                 const Principal& who, engine::Service& service);
+HttpResponse HandleGetTwinContext(const std::string& twin, engine::Service& service);
+
 // Limits of GET .../telemetry.
 constexpr size_t kDefaultTelemetryPoints = 1000;
 constexpr size_t kMaxTelemetryPoints = 100000;

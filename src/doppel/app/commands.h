@@ -18,6 +18,7 @@ struct PlantArgs {
   double time_scale = 1;
   bool truth = false;
   std::string client_id = "doppel-plant";
+  std::string demand_surge;  // "START_S:DURATION_S:FACTOR" (plant::ParseDemandSurge); empty: none
 };
 int RunPlant(const PlantArgs& args);
 

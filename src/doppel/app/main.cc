@@ -7,6 +7,12 @@
 #include "doppel/app/commands.h"
 #include "doppel/platform/process.h"
 
+namespace doppel::app {
+// replay_cmd.cc, rul_band_cmd.cc (docs/analytics.md, "Live RUL").
+int RunReplay(const std::vector<std::string>& args);
+int RunRulBand(const std::vector<std::string>& args);
+}  // namespace doppel::app
+
 int main(int argc, char** argv) {
   doppel::platform::BlockShutdownSignals();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -33,6 +39,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   plant->add_flag("--truth", pa.truth, "Also publish the hidden truth on plant/{twin}/truth");
   plant->add_option("--client-id", pa.client_id, "MQTT client id")->capture_default_str();
+  plant->add_option("--demand-surge", pa.demand_surge,
+                    "Demand surge START_S:DURATION_S:FACTOR (simulated seconds; demand x FACTOR)");
 
   doppel::app::DemoArgs da;
   auto* demo = app.add_subcommand("demo", "Plant + engine + API in one process, no broker needed");
@@ -75,7 +83,16 @@ int main(int argc, char** argv) {
   import_cmd->prefix_command();
   import_cmd->set_help_flag();  // RunImport prints its own usage for --help
 
+  // replay: C-MAPSS engines as live twins (docs/analytics.md, "Live RUL").
+  auto* replay = app.add_subcommand("replay", "Stream a data set through MQTT as live twins: cmapss");
+  replay->prefix_command();
+  replay->set_help_flag();  // RunReplay prints its own usage for --help
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*replay) return doppel::app::RunReplay(replay->remaining());
+  if (*rul && !rul->remaining().empty() && rul->remaining()[0] == "band")
+    return doppel::app::RunRulBand(rul->remaining());
 
   if (*serve) return doppel::app::RunServe(config);
   if (*plant) return doppel::app::RunPlant(pa);

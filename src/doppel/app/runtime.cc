@@ -1,10 +1,15 @@
 #include "doppel/app/runtime.h"
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cmath>
+#include <optional>
+#include <set>
 
 #include "doppel/analytics/alert_rules.h"
+#include "doppel/engine/context_effects.h"
 #include "doppel/ingest/modbus_config.h"
 #include "doppel/ingest/opcua/config.h"
 #include "doppel/platform/env.h"
@@ -23,11 +28,142 @@ void Runtime::Stop() {
   if (api) api->Stop();
   if (opcua) opcua->Stop();
   for (auto& m : modbus) m->Stop();
+  if (control) {  // [mpcloop] before the engine: it submits commands and reads twins
+    control->Stop();
+    if (engine) engine->SetControlPlanSource(nullptr);
+  }
   if (bus) bus->Stop();  // no more readings or acks after this
+  if (rul) rul->Stop();  // before the engine: it submits RUL readings
   if (engine) engine->Stop();
 }
 
 namespace {
+
+// --- [mpcloop] control: {mpc: {...}} (docs/config.md "control") -------------------------------
+
+Status ControlKeyError(const std::string& key, const std::string& why) {
+  return InvalidArgument("config: control." + key + ": " + why);
+}
+
+Status ControlNumber(const YAML::Node& m, const std::string& path, const char* key, double* out) {
+  YAML::Node n = m[key];
+  if (!n) return Status::Ok();
+  double v = 0;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
+    return ControlKeyError(path + "." + key, "expected a number");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+// Parses the `control:` section; nullopt when the MPC loop is not enabled.
+Result<std::optional<engine::ControlLoopOptions>> ParseControlConfig(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("config: control: ") + e.what());
+  }
+  if (!root.IsMap()) return ControlKeyError("", "expected a mapping");
+  for (const auto& kv : root) {
+    if (kv.first.as<std::string>() != "mpc") {
+      return ControlKeyError(kv.first.as<std::string>(), "unknown key (known: mpc)");
+    }
+  }
+  YAML::Node m = root["mpc"];
+  if (!m) return std::optional<engine::ControlLoopOptions>();
+  if (!m.IsMap()) return ControlKeyError("mpc", "expected a mapping");
+  static const std::set<std::string> kKeys = {"enabled",
+                                              "period_s",
+                                              "horizon_s",
+                                              "pumps",
+                                              "tank",
+                                              "level_min_m",
+                                              "level_max_m",
+                                              "level_margin_m",
+                                              "min_speed_rpm",
+                                              "max_speed_rpm",
+                                              "max_speed_change_rpm",
+                                              "terminal_level_m",
+                                              "min_change_rpm",
+                                              "demand_persistence_s",
+                                              "max_iterations",
+                                              "max_solve_s",
+                                              "tariff"};
+  for (const auto& kv : m) {
+    const std::string k = kv.first.as<std::string>();
+    if (kKeys.count(k) == 0) return ControlKeyError("mpc." + k, "unknown key (docs/config.md lists them)");
+  }
+  bool enabled = true;
+  if (YAML::Node n = m["enabled"]) {
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, enabled))
+      return ControlKeyError("mpc.enabled", "expected true or false");
+  }
+  if (!enabled) return std::optional<engine::ControlLoopOptions>();
+  engine::ControlLoopOptions o;
+  if (YAML::Node n = m["pumps"]) {
+    if (!n.IsSequence() || n.size() == 0)
+      return ControlKeyError("mpc.pumps", "expected a list of pump twin ids");
+    o.pumps.clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar() || n[i].as<std::string>().empty()) {
+        return ControlKeyError(fmt::format("mpc.pumps[{}]", i), "expected a twin id");
+      }
+      o.pumps.push_back(n[i].as<std::string>());
+    }
+  }
+  if (YAML::Node n = m["tank"]) {
+    if (!n.IsScalar()) return ControlKeyError("mpc.tank", "expected a twin id");
+    o.tank = n.as<std::string>();
+  }
+  control::MpcOptions& mo = o.mpc;
+  for (const auto& [key, field] : std::initializer_list<std::pair<const char*, double*>>{
+           {"period_s", &mo.period_s},
+           {"horizon_s", &mo.horizon_s},
+           {"level_min_m", &mo.level_min_m},
+           {"level_max_m", &mo.level_max_m},
+           {"level_margin_m", &mo.level_margin_m},
+           {"min_speed_rpm", &mo.min_speed_rpm},
+           {"max_speed_rpm", &mo.max_speed_rpm},
+           {"max_speed_change_rpm", &mo.max_speed_change_rpm},
+           {"terminal_level_m", &mo.terminal_level_m},
+           {"max_solve_s", &mo.max_solve_s},
+           {"min_change_rpm", &o.min_change_rpm},
+           {"demand_persistence_s", &o.demand_persistence_s}}) {
+    DOPPEL_RETURN_IF_ERROR(ControlNumber(m, "mpc", key, field));
+  }
+  if (YAML::Node n = m["max_iterations"]) {
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, mo.max_iterations))
+      return ControlKeyError("mpc.max_iterations", "expected an integer");
+  }
+  if (YAML::Node t = m["tariff"]) {
+    if (!t.IsMap()) return ControlKeyError("mpc.tariff", "expected a mapping");
+    control::Tariff& tf = mo.tariff;
+    const std::initializer_list<std::pair<const char*, double*>> fields = {
+        {"night_eur_kwh", &tf.night_eur_kwh}, {"day_eur_kwh", &tf.day_eur_kwh},
+        {"peak_eur_kwh", &tf.peak_eur_kwh},   {"night_start_h", &tf.night_start_h},
+        {"night_end_h", &tf.night_end_h},     {"peak_start_h", &tf.peak_start_h},
+        {"peak_end_h", &tf.peak_end_h}};
+    for (const auto& kv : t) {
+      const std::string k = kv.first.as<std::string>();
+      bool known = false;
+      for (const auto& f : fields) known = known || k == f.first;
+      if (!known) return ControlKeyError("mpc.tariff." + k, "unknown key");
+    }
+    for (const auto& [key, field] : fields)
+      DOPPEL_RETURN_IF_ERROR(ControlNumber(t, "mpc.tariff", key, field));
+  }
+  // The fine steps of the horizon are one period long; the coarse ones grow up to an hour.
+  mo.max_step_s = std::max(mo.max_step_s, mo.period_s);
+  if (Status s = o.Validate(); !s.ok()) {
+    // "mpc.period_s must be > 0" / "pumps[1]: ..." -> "config: control.mpc.period_s must be > 0"
+    std::string m = s.message();
+    if (m.rfind("mpc.", 0) == 0) m = m.substr(4);
+    return InvalidArgument("config: control.mpc." + m);
+  }
+  return std::optional<engine::ControlLoopOptions>(std::move(o));
+}
+// --- end [mpcloop] ----------------------------------------------------------------------------
 
 store::FsyncPolicy ParseFsync(const std::string& s) {
   if (s == "never") return store::FsyncPolicy::kNever;
@@ -64,10 +200,22 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     eo.alert_rules = std::move(rules).value();
   }
   eo.anomaly_detection = config.anomaly_detection;
+  // Imported design specs (doppel import --kind specs): their limits become alert rules and the
+  // command envelope (docs/enterprise.md).
+  auto specs = engine::ApplyDesignSpecs(config.data_dir, &eo.alert_rules, &eo.commands);
+  if (!specs.ok()) return Status(specs.status().code(), "context.db: " + specs.status().message());
+  if (*specs > 0) spdlog::info("design specs of {} twins applied as alert rules and command limits", *specs);
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();
   rt->engine = std::move(engine).value();
   DOPPEL_RETURN_IF_ERROR(rt->engine->Start());
+  if (!config.rul_yaml.empty()) {  // live RUL of turbofan twins (docs/analytics.md)
+    auto ro = engine::ParseRulMonitorConfigYaml(config.rul_yaml, "analytics.rul");
+    if (!ro.ok()) return ro.status();
+    auto runner = engine::RulMonitorRunner::Start(*ro, rt->engine.get(), rt->engine.get());
+    if (!runner.ok()) return Status(runner.status().code(), "analytics.rul: " + runner.status().message());
+    rt->rul = std::move(runner).value();
+  }
 
   if (bus) {
     ingest::TopicAdapterOptions ao;
@@ -131,6 +279,26 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     });
   }
 
+  if (!config.control_yaml.empty()) {  // [mpcloop] the live MPC loop (docs/control.md)
+    auto co = ParseControlConfig(config.control_yaml);
+    if (!co.ok()) return co.status();
+    if (co->has_value()) {
+      auto loop = engine::ControlLoop::Create(std::move(**co), *rt->engine);
+      if (!loop.ok()) {  // also the checks against the station (e.g. the band vs the tank height)
+        std::string m = loop.status().message();
+        return InvalidArgument("config: control.mpc." + (m.rfind("mpc.", 0) == 0 ? m.substr(4) : m));
+      }
+      rt->control = std::move(loop).value();
+      engine::ControlLoop* raw = rt->control.get();
+      rt->engine->SetControlPlanSource([raw] { return raw->LastPlan(); });
+      DOPPEL_RETURN_IF_ERROR(rt->control->Start());
+      const auto& lo = rt->control->options();
+      spdlog::info(
+          "control: MPC loop on {} pumps and {} every {} s of source time (horizon {} h, band {}..{} m)",
+          lo.pumps.size(), lo.tank, lo.mpc.period_s, lo.mpc.horizon_s / 3600, lo.mpc.level_min_m,
+          lo.mpc.level_max_m);
+    }
+  }
   if (with_api) {
     api::ApiOptions opts;
     opts.listen = config.listen;

@@ -9,7 +9,9 @@
 #include "doppel/api/server.h"
 #include "doppel/core/config.h"
 #include "doppel/core/metrics.h"
+#include "doppel/engine/control_loop.h"
 #include "doppel/engine/engine.h"
+#include "doppel/engine/rul_monitor.h"
 #include "doppel/ingest/adapter.h"
 #include "doppel/ingest/modbus_adapter.h"
 #include "doppel/ingest/opcua/adapter.h"
@@ -25,6 +27,8 @@ struct Runtime {
   std::unique_ptr<ingest::opcua::OpcUaAdapter> opcua;          // may be null (no `opcua:` section)
   std::vector<std::unique_ptr<ingest::ModbusAdapter>> modbus;  // one per `modbus:` server
   std::unique_ptr<api::ApiServer> api;
+  std::unique_ptr<engine::ControlLoop> control;   // [mpcloop] may be null (no `control.mpc` section)
+  std::unique_ptr<engine::RulMonitorRunner> rul;  // may be null (no `analytics.rul` section)
 
   ~Runtime();
   void Stop();

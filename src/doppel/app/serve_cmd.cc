@@ -1,4 +1,5 @@
 // `doppel serve`, `doppel plant` and `doppel demo`.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -73,6 +74,9 @@ int RunPlant(const PlantArgs& args) {
   po.seed = args.seed;
   po.time_scale = args.time_scale;
   po.publish_truth = args.truth;
+  if (!args.demand_surge.empty()) {
+    if (Status s = plant::ParseDemandSurge(args.demand_surge, &po); !s.ok()) return Fail(s);
+  }
   if (Status s = po.Validate(); !s.ok()) return Fail(s);
   auto bus = platform::NewMqttBus(mo);
   plant::Plant plant(bus.get(), po);
@@ -111,6 +115,12 @@ int RunDemo(const DemoArgs& args) {
   cfg.static_dir = args.static_dir.empty() ? FindProjectDir("web/dist") : args.static_dir;
   cfg.mqtt.provision = {{"pump-*", "dtmi:doppel:demo:Pump;1"}, {"tank-*", "dtmi:doppel:demo:Tank;1"}};
   cfg.alert_rules_yaml = kDemoAlertRules;
+  // The live MPC plans the station in advisory mode: its speeds are proposals an operator may
+  // approve (the pumps keep their local level control otherwise); the plan is on the dashboard.
+  std::string pumps;
+  for (int i = 1; i <= args.pumps; ++i) pumps += (i > 1 ? ", " : "") + fmt::format("pump-{}", i);
+  cfg.control_yaml = fmt::format("mpc: {{enabled: true, pumps: [{}], tank: tank-1, period_s: 60}}\n", pumps);
+  cfg.commands.modes = {{"pump-*", "advisory"}};
   std::string admin = platform::RandomHex(16);
   cfg.tokens = {{admin, "admin"}};
   if (!args.viewer_token.empty()) cfg.tokens.push_back({args.viewer_token, "viewer"});

@@ -32,6 +32,15 @@ Status EnvOptions::Validate() const {
   DOPPEL_RETURN_IF_ERROR(tariff.Validate());
   if (!(std::isfinite(worn_pump_wear) && worn_pump_wear < 1))
     return InvalidArgument("env: worn_pump_wear must be < 1");
+  if (!initial_wear.empty() && static_cast<int>(initial_wear.size()) != pumps) {
+    return InvalidArgument(
+        fmt::format("env: initial_wear has {} entries, the station {} pumps", initial_wear.size(), pumps));
+  }
+  for (size_t i = 0; i < initial_wear.size(); ++i) {
+    const double w = initial_wear[i];
+    if (!std::isnan(w) && !(w >= 0 && w < 1))
+      return InvalidArgument(fmt::format("env: initial_wear[{}] must be in [0, 1) or NaN", i));
+  }
   for (double w : {energy_weight, level_penalty_eur_per_m_h, violation_penalty_eur}) {
     if (!(std::isfinite(w) && w >= 0)) return InvalidArgument("env: reward weights must be finite and >= 0");
   }
@@ -57,6 +66,9 @@ EnvObservation StationEnv::Reset(uint64_t seed) {
   p.time_of_day_at_start_s = o.time_of_day_at_start_s;
   p.tank.initial_level_m = o.initial_level_m;
   if (o.worn_pump_wear >= 0) p.pumps[0].initial_impeller_wear = o.worn_pump_wear;
+  for (size_t i = 0; i < o.initial_wear.size(); ++i) {
+    if (!std::isnan(o.initial_wear[i])) p.pumps[i].initial_impeller_wear = o.initial_wear[i];
+  }
   for (auto& pp : p.pumps) {
     pp.max_speed_rpm = std::max(pp.max_speed_rpm, o.max_speed_rpm);
     if (!o.wear_growth) pp.impeller_wear_rate_per_s = pp.bearing_wear_rate_per_s = 0;

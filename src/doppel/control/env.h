@@ -45,6 +45,9 @@ struct EnvOptions {
   // worn_pump_wear >= 0, pump 1's impeller wear set to it (a visibly worn pump). Faults from
   // FaultSchedule::FromSeed when `faults`.
   double worn_pump_wear = -1;
+  // Per pump impeller wear at Reset, applied after worn_pump_wear (a sandbox forked from a twin
+  // starts from the twin's estimated wear). Empty, or one entry per pump; NaN keeps the seed's.
+  std::vector<double> initial_wear;
   bool faults = false;
   bool wear_growth = true;  // false: wear constant over the episode
   // Reward.

@@ -119,7 +119,8 @@ Status ParseLimits(const YAML::Node& n, const Reader& r, std::vector<CommandLimi
   for (size_t i = 0; i < n.size(); ++i) {
     const std::string path = fmt::format("{}[{}]", base, i);
     DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
-        n[i], path, {"twins", "command", "field", "min", "max", "max_rate_per_s", "on_violation"}));
+        n[i], path,
+        {"twins", "command", "field", "min", "max", "max_rate_per_s", "on_violation", "zero_ok"}));
     CommandLimitConfig l;
     DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "twins", &l.twins));
     DOPPEL_RETURN_IF_ERROR(r.String(n[i], path, "command", &l.command));
@@ -132,6 +133,10 @@ Status ParseLimits(const YAML::Node& n, const Reader& r, std::vector<CommandLimi
     if (on != "clamp" && on != "refuse")
       return r.Error(path + ".on_violation", "'" + on + "' is not clamp or refuse");
     l.clamp = on == "clamp";
+    if (YAML::Node z = n[i]["zero_ok"]; z) {
+      if (!z.IsScalar() || !YAML::convert<bool>::decode(z, l.zero_ok))
+        return r.Error(path + ".zero_ok", "expected true or false");
+    }
     if (l.command.empty()) return r.Error(path + ".command", "missing (a DTDL command name, e.g. setSpeed)");
     if (l.field.empty()) return r.Error(path + ".field", "missing (a numeric request field, e.g. speed_rpm)");
     if (!l.has_min && !l.has_max && !l.has_rate) {
@@ -214,7 +219,11 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
   DOPPEL_RETURN_IF_ERROR(
       r.CheckKeys(root, "",
                   {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage",
-                   "commands", "alerts", "analytics", "opcua", "modbus"}));
+                   "commands", "alerts", "analytics", "opcua", "modbus", "control"}));
+  if (YAML::Node ctl = root["control"]) {  // [mpcloop] checked key by key in app/runtime.cc
+    if (!ctl.IsMap()) return r.Error("control", "expected a mapping (docs/config.md)");
+    c->control_yaml = YAML::Dump(ctl);
+  }
   if (YAML::Node m = root["modbus"]) {
     if (!m.IsSequence()) return r.Error("modbus", "expected a list of servers (docs/modbus.md)");
     c->modbus_yaml = YAML::Dump(m);
@@ -231,7 +240,11 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     }
   }
   if (YAML::Node a = root["analytics"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "analytics", {"anomaly_detection"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "analytics", {"anomaly_detection", "rul"}));
+    if (YAML::Node n = a["rul"]) {
+      if (!n.IsMap()) return r.Error("analytics.rul", "expected a mapping (docs/analytics.md)");
+      c->rul_yaml = YAML::Dump(n);
+    }
     if (YAML::Node n = a["anomaly_detection"]) {
       if (!n.IsScalar() || !YAML::convert<bool>::decode(n, c->anomaly_detection)) {
         return r.Error("analytics.anomaly_detection", "expected true or false");

@@ -50,6 +50,8 @@ struct CommandLimitConfig {
   double min = 0, max = 0;
   double max_rate_per_s = 0;  // |new - last sent value| <= max_rate_per_s * seconds since that send
   bool clamp = false;         // on_violation: clamp (true) | refuse (false, the default)
+  bool zero_ok = false;       // exactly 0 (stop) passes the min check (a drive's minimum speed)
+  std::string source;         // where the limit came from, named in refusals ("" = the config)
 };
 
 // commands.envelope.interlocks[] of kind keep_one_running: refuse a command that stops the last
@@ -97,11 +99,17 @@ struct ServeConfig {
   // by the analytics module at startup), and the per-signal anomaly detectors.
   std::string alert_rules_yaml;
   bool anomaly_detection = true;
+  // The `analytics.rul` section (live RUL of turbofan twins, docs/analytics.md) as YAML text,
+  // parsed by the engine's RUL monitor at startup; empty: no RUL monitor.
+  std::string rul_yaml;
   // protocol adapters (docs/opcua.md): the `opcua:` section as YAML text, parsed by the ingest
   // module at startup; empty: no OPC UA server.
   std::string opcua_yaml;
   // The `modbus:` list as YAML text (docs/modbus.md); empty: no Modbus servers.
   std::string modbus_yaml;
+  // [mpcloop] The `control:` section as YAML text (docs/config.md "control"), parsed by
+  // app/runtime.cc at startup; empty: no live MPC loop.
+  std::string control_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

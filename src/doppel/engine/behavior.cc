@@ -178,6 +178,10 @@ void TwinEstimator::Begin(TimeNs ts) {
 bool TwinEstimator::Add(const Reading& r, double level_m, std::vector<Reading>* series) {
   const int k = model_->Channel(r.signal);
   if (k < 0) return false;
+  return Add(k, r, level_m, series);
+}
+
+bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Reading>* series) {
   bool changed = false;
   if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level_m, series);
   if (!pending_) Begin(r.source_ts_ns);

@@ -111,6 +111,10 @@ class TwinEstimator {
   // Returns true when a previous group was applied (the estimate changed); appends "est.*"
   // points to `series` when one is due. `level_m` is the current tank level input.
   bool Add(const Reading& r, double level_m, std::vector<Reading>* series);
+  // The same for a reading already resolved to its measurement channel (Channel(r.signal) >= 0).
+  bool Add(int channel, const Reading& r, double level_m, std::vector<Reading>* series);
+  // The measurement channel of a telemetry name, or -1 (the reading is then ignored).
+  int Channel(std::string_view signal) const { return model_->Channel(signal); }
   // Applies the gathered group (if any). Returns true when the estimate changed.
   bool Flush(double level_m, std::vector<Reading>* series);
   // A commanded speed setpoint (NaN: local level control).

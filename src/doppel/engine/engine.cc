@@ -36,6 +36,7 @@ Status EngineOptions::Validate() const {
     return InvalidArgument("estimation.min_update_interval_s: must not be negative");
   if (!(estimation.series_interval_s >= 0))
     return InvalidArgument("estimation.series_interval_s: must not be negative");
+  DOPPEL_RETURN_IF_ERROR(sim_envs.Validate());  // [simenv]
   return Status::Ok();
 }
 
@@ -63,6 +64,10 @@ struct Engine::Impl {
   bool running = false;
 
   Counter* refused_unknown = nullptr;
+  std::unique_ptr<SimEnvRegistry> sim_envs;  // [simenv] made in Engine's constructor (forks via Service)
+  // [mpcloop] the live MPC loop's plan source (GetControlPlan).
+  mutable std::mutex plan_mu;
+  std::function<Result<nlohmann::json>()> plan_source;
   std::atomic<double> station_level{std::numeric_limits<double>::quiet_NaN()};
 
   // The bound behavior and current estimate of a twin, or the reason there is none.
@@ -99,9 +104,12 @@ struct Engine::Impl {
     for (size_t i = 0; i < batch.size(); ++i) {
       const Reading& r = batch[i];
       if (!twin || twin->id != r.twin) {
-        auto t = twins->FindOrProvision(r.twin, opts.now_ns());
-        if (!t.ok()) return t.status();
-        twin = *t;
+        twin = twins->Find(r.twin);  // the clock is read only to provision a new twin
+        if (!twin) {
+          auto t = twins->FindOrProvision(r.twin, opts.now_ns());
+          if (!t.ok()) return t.status();
+          twin = *t;
+        }
       }
       if (twin->iface->FindTelemetry(r.signal) == nullptr) {
         return InvalidArgument(fmt::format("reading {}: twin '{}' ({}) has no telemetry '{}'", i, r.twin,
@@ -194,7 +202,10 @@ struct Engine::Impl {
   }
 };
 
-Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  // [simenv] The sandboxes fork twins through this Service.
+  impl_->sim_envs = std::make_unique<SimEnvRegistry>(this, impl_->opts.sim_envs, impl_->opts.now_ns);
+}
 
 Engine::~Engine() { Stop(); }
 
@@ -487,6 +498,22 @@ void Engine::UnsubscribeStream(uint64_t subscription) {
 
 const store::SeriesStore& Engine::store() const { return *impl_->store; }
 
+// --- Simulation sandboxes [simenv] (sim_envs.h) ---------------------------------------------
+
+Result<nlohmann::json> Engine::CreateSimEnv(const nlohmann::json& request, const std::string& principal) {
+  return impl_->sim_envs->Create(request, principal);
+}
+Result<nlohmann::json> Engine::ResetSimEnv(const std::string& id, std::optional<uint64_t> seed) {
+  return impl_->sim_envs->Reset(id, seed);
+}
+Result<nlohmann::json> Engine::StepSimEnv(const std::string& id, const nlohmann::json& action) {
+  return impl_->sim_envs->Step(id, action);
+}
+Status Engine::DeleteSimEnv(const std::string& id) { return impl_->sim_envs->Delete(id); }
+Result<nlohmann::json> Engine::ListSimEnvs() const { return impl_->sim_envs->List(); }
+SimEnvRegistry& Engine::sim_envs() { return *impl_->sim_envs; }
+// --- end [simenv] ----------------------------------------------------------------------------
+
 // --- Alerts, health, annotations -------------------------------------------------------------
 
 Result<std::vector<analytics::Alert>> Engine::ListAlerts(const analytics::AlertFilter& filter) const {
@@ -496,6 +523,46 @@ Result<std::vector<analytics::Alert>> Engine::ListAlerts(const analytics::AlertF
 Result<analytics::Alert> Engine::AcknowledgeAlert(uint64_t id, const std::string& principal) {
   return impl_->alerts->Acknowledge(id, principal, impl_->opts.now_ns());
 }
+
+// --- Live MPC loop [mpcloop] -----------------------------------------------------------------
+
+Status Engine::PostAlert(const analytics::AlertTransition& transition) {
+  if (transition.rule.empty() || transition.twin.empty()) {
+    return InvalidArgument("alert: rule and twin must not be empty");
+  }
+  impl_->alerts->Apply({transition});
+  return Status::Ok();
+}
+
+void Engine::SetControlPlanSource(std::function<Result<nlohmann::json>()> source) {
+  std::lock_guard lk(impl_->plan_mu);
+  impl_->plan_source = std::move(source);
+}
+
+Result<nlohmann::json> Engine::GetControlPlan() const {
+  std::function<Result<nlohmann::json>()> source;
+  {
+    std::lock_guard lk(impl_->plan_mu);
+    source = impl_->plan_source;
+  }
+  if (!source) return Service::GetControlPlan();
+  return source();
+}
+// --- end [mpcloop] ---------------------------------------------------------------------------
+
+// --- Enterprise context [context] ----------------------------------------------------------------
+Result<nlohmann::json> Engine::ImportContext(const ContextImportRequest& request, std::string_view body) {
+  ContextImportRequest r = request;
+  if (!r.twin_exists)
+    r.twin_exists = [this](const std::string& id) { return impl_->twins->Find(id) != nullptr; };
+  return ImportContextDocument(impl_->opts.data_dir, r, body);
+}
+
+Result<nlohmann::json> Engine::GetTwinContext(const std::string& twin) const {
+  if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");
+  return TwinContextJson(impl_->opts.data_dir, twin);
+}
+// --- end [context] -------------------------------------------------------------------------------
 
 Result<HealthView> Engine::GetHealth(const std::string& twin) const {
   if (!impl_->twins->Find(twin)) return NotFound("twin '" + twin + "' not found");

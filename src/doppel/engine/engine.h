@@ -21,6 +21,7 @@
 #include "doppel/core/metrics.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
+#include "doppel/engine/sim_envs.h"
 #include "doppel/ingest/adapter.h"
 #include "doppel/store/series_store.h"
 
@@ -59,6 +60,8 @@ struct EngineOptions {
   // streaming anomaly detector per twin signal (scores as "anomaly.<signal>" series).
   std::vector<analytics::AlertRule> alert_rules;
   bool anomaly_detection = false;
+  // [simenv] Simulation sandboxes (POST /api/v1/sim/envs): how many, idle expiry, request bounds.
+  SimEnvLimits sim_envs;
 
   // Names the first broken rule.
   Status Validate() const;
@@ -119,6 +122,24 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
                           bool is_admin) override;
   Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const override;
   std::string RenderMetrics() const override;
+  // --- Live MPC loop [mpcloop]: the loop registers its plan here; null source: none runs.
+  Status PostAlert(const analytics::AlertTransition& transition) override;
+  Result<nlohmann::json> GetControlPlan() const override;
+  void SetControlPlanSource(std::function<Result<nlohmann::json>()> source);
+  // --- end [mpcloop]
+  // --- Simulation sandboxes [simenv] (sim_envs.h)
+  Result<nlohmann::json> CreateSimEnv(const nlohmann::json& request, const std::string& principal) override;
+  Result<nlohmann::json> ResetSimEnv(const std::string& id, std::optional<uint64_t> seed) override;
+  Result<nlohmann::json> StepSimEnv(const std::string& id, const nlohmann::json& action) override;
+  Status DeleteSimEnv(const std::string& id) override;
+  Result<nlohmann::json> ListSimEnvs() const override;
+  // The sandbox registry (in-process users and tests).
+  SimEnvRegistry& sim_envs();
+  // --- end [simenv]
+  // --- Enterprise context [context] (context_service.h)
+  Result<nlohmann::json> ImportContext(const ContextImportRequest& request, std::string_view body) override;
+  Result<nlohmann::json> GetTwinContext(const std::string& twin) const override;
+  // --- end [context]
   uint64_t SubscribeStream(StreamCallback cb) override;
   void UnsubscribeStream(uint64_t subscription) override;
 

@@ -137,13 +137,14 @@ EnvelopeDecision SafetyEnvelope::Evaluate(const std::string& twin, const std::st
     if (it == d.request.end() || !it->is_number()) continue;
     const double asked = it->get<double>();
     double v = asked;
-    if (l.has_min && v < l.min) {
-      if (!l.clamp) return refuse(fmt::format("{} {} below min {}", l.field, asked, l.min));
+    const std::string from = l.source.empty() ? "" : " (" + l.source + ")";
+    if (l.has_min && v < l.min && !(l.zero_ok && v == 0)) {
+      if (!l.clamp) return refuse(fmt::format("{} {} below min {}{}", l.field, asked, l.min, from));
       Append(&clamped_why, fmt::format("{} {} clamped to min {}", l.field, v, l.min));
       v = l.min;
     }
     if (l.has_max && v > l.max) {
-      if (!l.clamp) return refuse(fmt::format("{} {} above max {}", l.field, asked, l.max));
+      if (!l.clamp) return refuse(fmt::format("{} {} above max {}{}", l.field, asked, l.max, from));
       Append(&clamped_why, fmt::format("{} {} clamped to max {}", l.field, v, l.max));
       v = l.max;
     }

@@ -11,12 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "doppel/analytics/alert_engine.h"
 #include "doppel/core/reading.h"
 #include "doppel/core/status.h"
 #include "doppel/engine/annotations.h"
+#include "doppel/engine/context_service.h"
 
 namespace doppel::engine {
 
@@ -321,6 +323,57 @@ class Service {
                                   const std::string& principal, bool is_admin) {
     return FailedPrecondition("annotations are not available on this server");
   }
+
+  // --- Live MPC loop (docs/control.md) [mpcloop] -------------------------------------------
+  // Raises or clears an alert from outside the rule evaluators (the control loop's solver
+  // fallback): merged by (rule, twin, signal) like any alert, persisted and streamed.
+  virtual Status PostAlert(const analytics::AlertTransition& transition) {
+    return FailedPrecondition("alerts are not available on this server");
+  }
+  // The live MPC loop's last plan (GET /api/v1/control/plan). kFailedPrecondition when no loop
+  // runs; kNotFound before its first plan.
+  virtual Result<nlohmann::json> GetControlPlan() const {
+    return FailedPrecondition("no MPC control loop runs on this server (config control.mpc)");
+  }
+  // --- end [mpcloop] ----------------------------------------------------------------------
+
+  // --- Simulation sandboxes [simenv] (docs/control.md "Sandboxes over the API", shapes in
+  // docs/api.md). A sandbox is the station's truth model forked from a twin's current estimate.
+  // Defaults answer kFailedPrecondition so test fakes need not implement them.
+  // kInvalidArgument naming the field ("$.period_s: ..."), kNotFound for an unknown twin,
+  // kResourceExhausted when the limit of live sandboxes is reached. -> {id, seed, options, fork,
+  // observation}.
+  virtual Result<nlohmann::json> CreateSimEnv(const nlohmann::json& request, const std::string& principal) {
+    return FailedPrecondition("sim envs are not available on this server");
+  }
+  // Restarts the episode (the sandbox's seed when absent). kNotFound. -> {id, seed, observation}.
+  virtual Result<nlohmann::json> ResetSimEnv(const std::string& id, std::optional<uint64_t> seed) {
+    return FailedPrecondition("sim envs are not available on this server");
+  }
+  // One period with `action` = {"speeds_rpm": [rpm | null, ...]} held. kInvalidArgument naming
+  // the field, kNotFound, kFailedPrecondition after done. -> {observation, reward, done, ...}.
+  virtual Result<nlohmann::json> StepSimEnv(const std::string& id, const nlohmann::json& action) {
+    return FailedPrecondition("sim envs are not available on this server");
+  }
+  virtual Status DeleteSimEnv(const std::string& id) {  // kNotFound
+    return FailedPrecondition("sim envs are not available on this server");
+  }
+  virtual Result<nlohmann::json> ListSimEnvs() const {  // {"envs": [...]}
+    return FailedPrecondition("sim envs are not available on this server");
+  }
+  // --- end [simenv] -------------------------------------------------------------------------
+
+  // --- Enterprise context [context] (docs/enterprise.md; context_service.h for the shapes) ---
+  // Imports work orders or specs from a request body like `doppel import`: row errors are in
+  // the answer (nothing applied); kInvalidArgument for a bad kind, format or size.
+  virtual Result<nlohmann::json> ImportContext(const ContextImportRequest& request, std::string_view body) {
+    return FailedPrecondition("enterprise context is not available on this server");
+  }
+  // The twin's spec, its limits and its work orders. kNotFound for an unknown twin.
+  virtual Result<nlohmann::json> GetTwinContext(const std::string& twin) const {
+    return FailedPrecondition("enterprise context is not available on this server");
+  }
+  // --- end [context] ------------------------------------------------------------------------
 
   // Prometheus text exposition of every metric.
   virtual std::string RenderMetrics() const = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 namespace doppel::engine {
 
@@ -16,6 +17,9 @@ int64_t SteadyNs() {
 }
 constexpr auto kTick = std::chrono::milliseconds(50);
 constexpr int64_t kSnapshotIntervalNs = 20'000'000;
+constexpr size_t kMaxGroupReadings = 2048;  // readings per group commit (one WAL record)
+constexpr size_t kMinGroupReadings = 256;   // below this, wait up to kGroupWindow for more
+constexpr auto kGroupWindow = std::chrono::microseconds(200);
 
 // The live detectors: the NAB-tuned ensemble without its silent period after an alarm, so a
 // sustained anomaly keeps scoring high and the anomaly rules' min_duration_s/clear_score do the
@@ -114,7 +118,11 @@ void Shard::Analyze(TwinState& ts, const Reading& r) {
     }
     if (evaluator_) evaluator_->ObserveAnomaly(r.twin, r.signal, r.source_ts_ns, score, &transitions_);
   }
-  if (evaluator_) evaluator_->Observe(r.twin, r.signal, r.source_ts_ns, r.value, &transitions_);
+  if (evaluator_) {
+    evaluator_->Observe(r.twin, r.signal, r.source_ts_ns, r.value, &transitions_);
+    // The live RUL (rul_monitor.h writes rul_h) feeds the rul_below rules.
+    if (r.signal == "rul_h") evaluator_->ObserveRul(r.twin, r.source_ts_ns, r.value, &transitions_);
+  }
 }
 
 Shard::~Shard() { Stop(); }
@@ -176,11 +184,29 @@ void Shard::Run() {
     {
       std::unique_lock lk(mu_);
       not_empty_.wait_for(lk, kTick, [&] { return !queue_.empty() || stopping_; });
-      items.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-      queue_.clear();
-      queued_readings_ = 0;
-      depth_.Set(0);
-      stop = stopping_;
+      if (!stopping_ && !queue_.empty() && queued_readings_ < kMinGroupReadings) {
+        // Group commit window: when little is queued and nobody waits for it (no Ingest caller,
+        // no Drain), let more arrive first. Readings are held in the reorder buffers far longer
+        // than this anyway, and a wake-up per message costs more than the message.
+        bool waited_on = false;
+        for (const Item& it : queue_) waited_on |= it.done != nullptr || it.flush;
+        if (!waited_on) {
+          lk.unlock();
+          std::this_thread::sleep_for(kGroupWindow);
+          lk.lock();
+        }
+      }
+      // Group commit of what queued up meanwhile, bounded so one group's readings stay in
+      // cache from the log record to the twin state (a backlog is taken in several groups).
+      size_t taken = 0;
+      while (!queue_.empty() && (taken == 0 || taken + queue_.front().batch.size() <= kMaxGroupReadings)) {
+        taken += queue_.front().batch.size();
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_readings_ -= std::min(queued_readings_, taken);
+      depth_.Set(static_cast<double>(queued_readings_));
+      stop = stopping_ && queue_.empty();
     }
     not_full_.notify_all();
     Process(items);
@@ -230,48 +256,58 @@ Shard::TwinState& Shard::State(const std::string& twin) {
   return it->second;
 }
 
+Shard::TwinState::Slot& Shard::TwinState::SlotFor(const std::string& signal) {
+  if (next_slot < slots.size() && *slots[next_slot].name == signal) return slots[next_slot++];
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (*slots[i].name == signal) {
+      next_slot = i + 1;
+      return slots[i];
+    }
+  }
+  auto it = latest.try_emplace(signal).first;
+  slots.push_back(Slot{&it->first, &it->second, estimator ? estimator->Channel(signal) : -1});
+  next_slot = slots.size();
+  return slots.back();
+}
+
 void Shard::Process(std::vector<Item>& items) {
   const int64_t start = SteadyNs();
   bool flush = false;
-  // Group commit: one log record for everything that queued up meanwhile.
-  std::vector<Reading> all;
+  // Group commit: one log record for everything that queued up meanwhile (the items' batches
+  // are written as parts of one record, not copied together).
+  std::vector<const std::vector<Reading>*>& parts = parts_;
+  parts.clear();
   size_t total = 0;
-  for (const Item& it : items) total += it.batch.size();
-  if (items.size() == 1) {
-    all = std::move(items[0].batch);
-  } else {
-    all.reserve(total);
-    for (Item& it : items) std::move(it.batch.begin(), it.batch.end(), std::back_inserter(all));
-  }
   for (const Item& it : items) {
     flush |= it.flush;
-    if (!it.flush) queue_latency_.Observe(static_cast<double>(start - it.enqueued_steady_ns) * 1e-9);
+    if (it.flush) continue;
+    queue_latency_.Observe(static_cast<double>(start - it.enqueued_steady_ns) * 1e-9);
+    if (it.batch.empty()) continue;
+    parts.push_back(&it.batch);
+    total += it.batch.size();
   }
 
   Status st;
-  if (!all.empty()) {
-    st = deps_.store->Append(index_, all);
+  if (total > 0) {
+    st = deps_.store->AppendParts(index_, parts);
     int64_t stored = SteadyNs();
     store_latency_.Observe(static_cast<double>(stored - start) * 1e-9);
     if (!st.ok()) {
       store_errors_.Inc();
-      spdlog::error("shard {}: store append of {} readings failed: {}", index_, all.size(), st.ToString());
+      spdlog::error("shard {}: store append of {} readings failed: {}", index_, total, st.ToString());
     } else {
-      ingested_.Inc(all.size());
+      ingested_.Inc(total);
     }
   }
 
   // Late counts are attributed per item, so HTTP callers learn theirs.
   const TimeNs now = deps_.now_ns();
-  size_t offset = 0;
   TwinState* ts = nullptr;  // messages are one twin's: look it up once per run of readings
   const std::string* ts_twin = nullptr;
   for (Item& it : items) {
     uint64_t late = 0;
-    size_t n = it.flush ? 0 : (items.size() == 1 ? all.size() : it.batch.size());
-    if (st.ok()) {
-      for (size_t i = offset; i < offset + n; ++i) {
-        Reading& r = all[i];
+    if (st.ok() && !it.flush) {
+      for (Reading& r : it.batch) {
         if (ts == nullptr || *ts_twin != r.twin) {
           ts = &State(r.twin);
           ts_twin = &twins_.find(r.twin)->first;
@@ -280,14 +316,13 @@ void Shard::Process(std::vector<Item>& items) {
         if (!ts->reorder.Add(std::move(r), now)) ++late;
       }
     }
-    offset += n;
     late_.Inc(late);
     if (it.done && !it.flush) it.done->Done(st, late);
   }
   int64_t t_apply = SteadyNs();
   ReleaseAndApply(flush);
   if (flush) PublishSnapshots(/*force=*/true);
-  if (!all.empty()) apply_latency_.Observe(static_cast<double>(SteadyNs() - t_apply) * 1e-9);
+  if (total > 0) apply_latency_.Observe(static_cast<double>(SteadyNs() - t_apply) * 1e-9);
   for (Item& it : items) {
     if (it.flush && it.done) it.done->Done(Status::Ok(), 0);
   }
@@ -296,7 +331,6 @@ void Shard::Process(std::vector<Item>& items) {
 void Shard::ReleaseAndApply(bool flush_all) {
   if (buffered_.empty()) return;
   const TimeNs now = deps_.now_ns();
-  std::vector<Reading>& released = released_;
   std::vector<StreamEvent> events;
   const bool stream = deps_.publish && (deps_.stream_subscribers == nullptr ||
                                         deps_.stream_subscribers->load(std::memory_order_relaxed) > 0);
@@ -321,26 +355,28 @@ void Shard::ReleaseAndApply(bool flush_all) {
   buffered_.erase(std::unique(buffered_.begin(), buffered_.end()), buffered_.end());
   for (const std::string& twin : buffered_) {
     TwinState& ts = twins_.at(twin);
-    released.clear();
-    if (flush_all) {
-      ts.reorder.Flush(&released);
-    } else {
-      ts.reorder.Release(now, &released);
-    }
-    if (ts.reorder.size() > 0) still.push_back(twin);
-    if (released.empty()) continue;
-    bool est_changed = false;
-    for (const Reading& r : released) {
-      SignalValue& v = ts.latest[r.signal];
+    bool any = false, est_changed = false;
+    // Released readings are applied where the reorder buffer holds them (no copy).
+    auto apply = [&](const Reading& r) {
+      any = true;
+      TwinState::Slot& slot = ts.SlotFor(r.signal);
+      SignalValue& v = *slot.latest;
       if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, r.value, r.quality};
       if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value, {}, {}});
-      if (ts.estimator) est_changed |= ts.estimator->Add(r, level, &est_series_);
+      if (slot.channel >= 0) est_changed |= ts.estimator->Add(slot.channel, r, level, &est_series_);
       if (evaluator_ || deps_.anomaly_detection) Analyze(ts, r);
       if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr &&
           r.quality != Quality::kBad) {
         deps_.station_level->store(r.value, std::memory_order_relaxed);
       }
+    };
+    if (flush_all) {
+      ts.reorder.FlushEach(apply);
+    } else {
+      ts.reorder.ReleaseEach(now, apply);
     }
+    if (ts.reorder.size() > 0) still.push_back(twin);
+    if (!any) continue;
     if (ts.estimator) {
       est_changed |= ts.estimator->Flush(level, &est_series_);
       est_updates_.Inc(static_cast<uint64_t>(ts.estimator->updates() - ts.est_updates));

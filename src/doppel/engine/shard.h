@@ -108,6 +108,17 @@ class Shard {
     std::unordered_map<std::string, Detector> detectors;  // by signal (anomaly detection on)
     bool dirty = false;                                   // `latest` changed since its last snapshot
     int64_t snapshot_steady_ns = 0;                       // when the last snapshot was published
+    // The twin's signals, resolved once: its entry in `latest` (map nodes are stable) and its
+    // estimator channel. Devices send their signals in a fixed order, so the slot after the
+    // last one used is tried first: one string compare per released reading.
+    struct Slot {
+      const std::string* name;
+      SignalValue* latest;
+      int channel;  // estimator measurement channel, -1 if none
+    };
+    std::vector<Slot> slots;
+    size_t next_slot = 0;
+    Slot& SlotFor(const std::string& signal);
   };
 
   void Run();
@@ -142,7 +153,7 @@ class Shard {
   std::unordered_map<std::string, TwinState> twins_;
   std::vector<std::string> buffered_;                    // twins whose reorder buffer may hold readings
   std::vector<std::string> dirty_;                       // twins with TwinState::dirty set
-  std::vector<Reading> released_;                        // scratch: one twin's released readings
+  std::vector<const std::vector<Reading>*> parts_;       // scratch: one group commit's batches
   std::optional<analytics::AlertEvaluator> evaluator_;   // alert rules (shard thread)
   std::vector<analytics::AlertTransition> transitions_;  // scratch
   int64_t next_alert_tick_steady_ns_ = 0;

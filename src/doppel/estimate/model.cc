@@ -71,15 +71,22 @@ physics::Context AugmentedModel::ToContext(double t, const Eigen::VectorXd& z,
 }
 
 template <typename T>
-void AugmentedModel::Split(const VectorX<T>& z, VectorX<T>* p) const {
-  *p = Constants<T>(p_, size());
+const VectorX<T>& AugmentedModel::Params(const VectorX<T>& z) const {
+  VectorX<T>* p;
+  if constexpr (std::is_same_v<T, double>) {
+    p = &p_work_;
+  } else {
+    p = &p_work_ad_;
+  }
+  // The fixed entries are written once (the AD constants carry zero derivatives of size n).
+  if (p->size() != p_.size()) *p = Constants<T>(p_, size());
   for (int k = 0; k < na_; ++k) (*p)[aug_[static_cast<size_t>(k)]] = z[nx_ + k];
+  return *p;
 }
 
 template <typename T>
 VectorX<T> AugmentedModel::Derivative(double t, const VectorX<T>& z, const VectorX<T>& u) const {
-  VectorX<T> p;
-  Split(z, &p);
+  const VectorX<T>& p = Params(z);
   VectorX<T> dz = Constants<T>(Eigen::VectorXd::Zero(size()), size());
   VectorX<T> x = z.head(nx_);
   VectorX<T> xd(nx_);
@@ -94,24 +101,31 @@ VectorX<T> AugmentedModel::Propagate(double t0, double t1, const VectorX<T>& z0,
   VectorX<T> z = z0;
   if (!(t1 > t0) || nx_ == 0) return z;
   const VectorX<T> uu = Constants<T>(u, size());
+  // dθ/dt = 0: the parameters (θ substituted) are the same at every RK4 stage, so only the
+  // system states are integrated and θ (with its derivatives) passes through unchanged.
+  const VectorX<T>& p = Params(z0);
   const int steps = std::max(1, static_cast<int>(std::ceil((t1 - t0) / max_step - 1e-9)));
   const double h = (t1 - t0) / steps;
+  VectorX<T> x = z0.head(nx_), xs(nx_), k1(nx_), k2(nx_), k3(nx_), k4(nx_);
   for (int k = 0; k < steps; ++k) {
     const double t = t0 + k * h;
-    VectorX<T> k1 = Derivative<T>(t, z, uu);
-    VectorX<T> k2 = Derivative<T>(t + 0.5 * h, VectorX<T>(z + (0.5 * h) * k1), uu);
-    VectorX<T> k3 = Derivative<T>(t + 0.5 * h, VectorX<T>(z + (0.5 * h) * k2), uu);
-    VectorX<T> k4 = Derivative<T>(t + h, VectorX<T>(z + h * k3), uu);
-    z += (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+    sys_->CalcDerivatives(t, x, uu, p, k1);
+    xs = x + (0.5 * h) * k1;
+    sys_->CalcDerivatives(t + 0.5 * h, xs, uu, p, k2);
+    xs = x + (0.5 * h) * k2;
+    sys_->CalcDerivatives(t + 0.5 * h, xs, uu, p, k3);
+    xs = x + h * k3;
+    sys_->CalcDerivatives(t + h, xs, uu, p, k4);
+    x += (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
   }
+  z.head(nx_) = x;
   return z;
 }
 
 template <typename T>
 VectorX<T> AugmentedModel::Observe(double t, const VectorX<T>& z, const Eigen::VectorXd& u,
                                    const std::vector<int>& rows) const {
-  VectorX<T> p;
-  Split(z, &p);
+  const VectorX<T>& p = Params(z);
   VectorX<T> x = z.head(nx_);
   VectorX<T> uu = Constants<T>(u, size());
   VectorX<T> y(sys_->num_outputs());

@@ -7,6 +7,9 @@
 // measurements[k]. Prediction integrates z with fixed-step RK4 (substeps ≤ max_step_s), inputs
 // held (zero-order hold), so every filter sees the same discretization; the EKF differentiates
 // exactly that map by automatic differentiation.
+//
+// Thread safety: the evaluation methods use scratch space inside the model, so one thread at a
+// time per AugmentedModel (an estimator owns its own copy).
 #pragma once
 
 #include <string>
@@ -65,9 +68,14 @@ class AugmentedModel {
                             const std::vector<int>& rows, Eigen::VectorXd* y, Eigen::MatrixXd* H) const;
 
  private:
+  // The full parameter vector for augmented state z (θ substituted), in a scratch vector of
+  // this model (the other entries are written once): the evaluation methods are not
+  // reentrant; each estimator owns its copy of the model.
   template <typename T>
-  void Split(const VectorX<T>& z, VectorX<T>* p) const;
+  const VectorX<T>& Params(const VectorX<T>& z) const;
   const physics::System* sys_ = nullptr;
+  mutable Eigen::VectorXd p_work_;
+  mutable VectorX<AutoDiffXd> p_work_ad_;
   int nx_ = 0, na_ = 0;
   Eigen::VectorXd p_;
   std::vector<int> aug_;   // parameter indices

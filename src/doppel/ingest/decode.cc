@@ -21,22 +21,36 @@ Status Bad(std::string_view where, std::string_view what) {
   return InvalidArgument(fmt::format("{}: {}", where, what));
 }
 
-Status ReadTs(element v, std::string_view where, TimeNs* out) {
+// Where a batch element's member is, e.g. "$.readings[3].value": formatted only for an error
+// message, so valid input costs no string building.
+struct MemberOf {
+  size_t index;
+  std::string_view key;  // empty: the element itself
+};
+std::string Where(std::string_view s) { return std::string(s); }
+std::string Where(const MemberOf& m) {
+  return m.key.empty() ? fmt::format("$.readings[{}]", m.index)
+                       : fmt::format("$.readings[{}].{}", m.index, m.key);
+}
+
+template <class W>
+Status ReadTs(element v, const W& where, TimeNs* out) {
   int64_t ts;
   if (v.type() != element_type::INT64 && v.type() != element_type::UINT64) {
-    return Bad(where, "expected an integer timestamp in ns since the epoch");
+    return Bad(Where(where), "expected an integer timestamp in ns since the epoch");
   }
-  if (v.get_int64().get(ts)) return Bad(where, "timestamp out of range");
-  if (ts < 0) return Bad(where, "timestamp is negative");
+  if (v.get_int64().get(ts)) return Bad(Where(where), "timestamp out of range");
+  if (ts < 0) return Bad(Where(where), "timestamp is negative");
   *out = ts;
   return Status::Ok();
 }
 
-Status ReadQuality(element v, std::string_view where, Quality* out) {
+template <class W>
+Status ReadQuality(element v, const W& where, Quality* out) {
   std::string_view s;
-  if (v.get_string().get(s)) return Bad(where, "expected \"good\", \"uncertain\" or \"bad\"");
+  if (v.get_string().get(s)) return Bad(Where(where), "expected \"good\", \"uncertain\" or \"bad\"");
   if (!ParseQuality(std::string(s), out)) {
-    return Bad(where, fmt::format("unknown quality '{}' (expected good, uncertain or bad)", s));
+    return Bad(Where(where), fmt::format("unknown quality '{}' (expected good, uncertain or bad)", s));
   }
   return Status::Ok();
 }
@@ -69,9 +83,9 @@ Result<std::vector<Reading>> DecodeTelemetry(std::string_view twin, std::string_
   Quality quality = Quality::kGood;
   for (auto [key, v] : obj) {
     if (key == "ts") {
-      DOPPEL_RETURN_IF_ERROR(ReadTs(v, fmt::format("$.{}", key), &ts));
+      DOPPEL_RETURN_IF_ERROR(ReadTs(v, std::string_view("$.ts"), &ts));
     } else if (key == "quality") {
-      DOPPEL_RETURN_IF_ERROR(ReadQuality(v, fmt::format("$.{}", key), &quality));
+      DOPPEL_RETURN_IF_ERROR(ReadQuality(v, std::string_view("$.quality"), &quality));
     } else if (v.is_null()) {
       continue;  // a sensor that dropped out
     } else if (!IsNumber(v)) {
@@ -104,35 +118,36 @@ Result<std::vector<Reading>> DecodeIngestBatch(std::string_view body) {
     out.reserve(arr.size());
     size_t i = 0;
     for (element elem : arr) {
-      std::string at = fmt::format("$.readings[{}]", i++);
+      const size_t index = i++;
+      const MemberOf at{index, {}};
       simdjson::dom::object ro;
-      if (elem.get_object().get(ro)) return Bad(at, "expected an object");
+      if (elem.get_object().get(ro)) return Bad(Where(at), "expected an object");
       Reading r;
       bool has_twin = false, has_signal = false, has_ts = false, has_value = false;
       for (auto [k, v] : ro) {
-        std::string where = fmt::format("{}.{}", at, k);
+        const MemberOf where{index, k};
         if (k == "twin" || k == "signal") {
           std::string_view s;
-          if (v.get_string().get(s) || s.empty()) return Bad(where, "expected a non-empty string");
+          if (v.get_string().get(s) || s.empty()) return Bad(Where(where), "expected a non-empty string");
           (k == "twin" ? r.twin : r.signal) = std::string(s);
           (k == "twin" ? has_twin : has_signal) = true;
         } else if (k == "ts") {
           DOPPEL_RETURN_IF_ERROR(ReadTs(v, where, &r.source_ts_ns));
           has_ts = true;
         } else if (k == "value") {
-          if (!IsNumber(v)) return Bad(where, "expected a number");
+          if (!IsNumber(v)) return Bad(Where(where), "expected a number");
           r.value = double(v);
           has_value = true;
         } else if (k == "quality") {
           DOPPEL_RETURN_IF_ERROR(ReadQuality(v, where, &r.quality));
         } else {
-          return Bad(where, "unknown member (expected twin, signal, ts, value, quality)");
+          return Bad(Where(where), "unknown member (expected twin, signal, ts, value, quality)");
         }
       }
-      if (!has_twin) return Bad(at, "missing \"twin\"");
-      if (!has_signal) return Bad(at, "missing \"signal\"");
-      if (!has_ts) return Bad(at, "missing \"ts\"");
-      if (!has_value) return Bad(at, "missing \"value\"");
+      if (!has_twin) return Bad(Where(at), "missing \"twin\"");
+      if (!has_signal) return Bad(Where(at), "missing \"signal\"");
+      if (!has_ts) return Bad(Where(at), "missing \"ts\"");
+      if (!has_value) return Bad(Where(at), "missing \"value\"");
       out.push_back(std::move(r));
     }
   }

@@ -1,6 +1,7 @@
 #include "doppel/ingest/reorder.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace doppel::ingest {
 
@@ -13,7 +14,7 @@ bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
     head_ = 0;
   }
   if (head_ == held_.size() || held_.back().r.source_ts_ns <= ts) {
-    held_.push_back(Entry{std::move(r), arrival_ns, seq_++});
+    held_.emplace_back(std::move(r), arrival_ns, seq_++);  // constructed in place: one move
     return true;
   }
   // Out of order: after every held reading with the same or an earlier source time.
@@ -23,10 +24,7 @@ bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
   return true;
 }
 
-void ReorderBuffer::PopFront(std::vector<Reading>* out) {
-  Entry& e = held_[head_++];
-  last_released_ns_ = e.r.source_ts_ns;
-  out->push_back(std::move(e.r));
+void ReorderBuffer::Compact() {
   if (head_ == held_.size()) {
     held_.clear();
     head_ = 0;
@@ -37,16 +35,11 @@ void ReorderBuffer::PopFront(std::vector<Reading>* out) {
 }
 
 void ReorderBuffer::Release(TimeNs now_ns, std::vector<Reading>* out) {
-  const TimeNs watermark = max_seen_ns_ - lateness_ns_;
-  while (size() > 0 && held_[head_].r.source_ts_ns <= watermark) PopFront(out);
-  if (size() == 0) return;
-  // Processing-time timeout: once the oldest held reading has waited the whole allowed
-  // lateness, nothing older can still be expected; release everything held.
-  if (now_ns - held_[head_].arrival_ns >= lateness_ns_) Flush(out);
+  ReleaseEach(now_ns, [out](Reading& r) { out->push_back(std::move(r)); });
 }
 
 void ReorderBuffer::Flush(std::vector<Reading>* out) {
-  while (size() > 0) PopFront(out);
+  FlushEach([out](Reading& r) { out->push_back(std::move(r)); });
 }
 
 }  // namespace doppel::ingest

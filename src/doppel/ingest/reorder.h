@@ -27,6 +27,14 @@ class ReorderBuffer {
   void Release(TimeNs now_ns, std::vector<Reading>* out);
   // Releases everything (shutdown).
   void Flush(std::vector<Reading>* out);
+  // The same, handing each released reading to f(Reading&) in order (f may move it out; it is
+  // dropped afterwards) instead of appending it to a vector. f must not call this buffer.
+  template <class F>
+  void ReleaseEach(TimeNs now_ns, F&& f);
+  template <class F>
+  void FlushEach(F&& f) {
+    ReleaseUpTo(held_.size(), f);
+  }
 
   size_t size() const { return held_.size() - head_; }
   TimeNs last_released_ns() const { return last_released_ns_; }
@@ -37,7 +45,10 @@ class ReorderBuffer {
     TimeNs arrival_ns;
     uint64_t seq;
   };
-  void PopFront(std::vector<Reading>* out);
+  // Hands held_[head_, end) to f, then drops them.
+  template <class F>
+  void ReleaseUpTo(size_t end, F& f);
+  void Compact();
 
   TimeNs lateness_ns_;
   TimeNs max_seen_ns_ = INT64_MIN;
@@ -50,5 +61,25 @@ class ReorderBuffer {
   std::vector<Entry> held_;
   size_t head_ = 0;
 };
+
+template <class F>
+void ReorderBuffer::ReleaseEach(TimeNs now_ns, F&& f) {
+  const TimeNs watermark = max_seen_ns_ - lateness_ns_;
+  size_t end = head_;
+  while (end < held_.size() && held_[end].r.source_ts_ns <= watermark) ++end;
+  // Processing-time timeout: once the oldest held reading has waited the whole allowed
+  // lateness, nothing older can still be expected; release everything held.
+  if (end < held_.size() && now_ns - held_[end].arrival_ns >= lateness_ns_) end = held_.size();
+  ReleaseUpTo(end, f);
+}
+
+template <class F>
+void ReorderBuffer::ReleaseUpTo(size_t end, F& f) {
+  if (end == head_) return;
+  for (size_t i = head_; i < end; ++i) f(held_[i].r);
+  last_released_ns_ = held_[end - 1].r.source_ts_ns;
+  head_ = end;
+  Compact();
+}
 
 }  // namespace doppel::ingest

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <iterator>
 #include <mutex>
@@ -60,6 +61,43 @@ Status PlantOptions::Validate() const {
   if (start_time_ns < 0) return InvalidArgument("start_time_ns: negative");
   if (qos < 0 || qos > 1) return InvalidArgument(fmt::format("qos: {} outside 0..1", qos));
   if (dedup_window < 1) return InvalidArgument("dedup_window: must be at least 1");
+  if (!(std::isfinite(demand_surge_start_s) && demand_surge_start_s >= 0)) {
+    return InvalidArgument(fmt::format("demand_surge_start_s: {} must be >= 0", demand_surge_start_s));
+  }
+  if (!(std::isfinite(demand_surge_duration_s) && demand_surge_duration_s >= 0)) {
+    return InvalidArgument(fmt::format("demand_surge_duration_s: {} must be >= 0", demand_surge_duration_s));
+  }
+  if (!(std::isfinite(demand_surge_factor) && demand_surge_factor > 0 && demand_surge_factor <= 10)) {
+    return InvalidArgument(fmt::format("demand_surge_factor: {} outside (0, 10]", demand_surge_factor));
+  }
+  return Status::Ok();
+}
+
+Status ParseDemandSurge(std::string_view spec, PlantOptions* options) {
+  const char* names[3] = {"START_S", "DURATION_S", "FACTOR"};
+  double v[3] = {0, 0, 0};
+  std::string_view rest = spec;
+  for (int i = 0; i < 3; ++i) {
+    size_t colon = rest.find(':');
+    std::string_view part = i < 2 ? rest.substr(0, colon) : rest;
+    if (i < 2 && colon == std::string_view::npos) {
+      return InvalidArgument(fmt::format("demand surge '{}': expected START_S:DURATION_S:FACTOR", spec));
+    }
+    std::string text(part);
+    char* end = nullptr;
+    v[i] = text.empty() ? NAN : std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v[i])) {
+      return InvalidArgument(fmt::format("demand surge '{}': {} '{}' is not a number", spec, names[i], text));
+    }
+    if (i < 2) rest = rest.substr(colon + 1);
+  }
+  PlantOptions o = *options;
+  o.demand_surge_start_s = v[0];
+  o.demand_surge_duration_s = v[1];
+  o.demand_surge_factor = v[2];
+  if (Status s = o.Validate(); !s.ok())
+    return InvalidArgument(fmt::format("demand surge '{}': {}", spec, s.message()));
+  *options = o;
   return Status::Ok();
 }
 
@@ -408,6 +446,9 @@ Plant::Plant(platform::MessageBus* bus, PlantOptions options) {
   if (Status st = options.Validate(); !st.ok()) throw std::invalid_argument("PlantOptions: " + st.message());
   TimeNs start = ResolveStart(options.start_time_ns);
   StationParams params = StationParams::FromSeed(options.seed, options.pumps);
+  params.tank.surge_start_s = options.demand_surge_start_s;
+  params.tank.surge_duration_s = options.demand_surge_duration_s;
+  params.tank.surge_factor = options.demand_surge_factor;
   params.time_of_day_at_start_s =
       static_cast<double>((start / kNsPerS) % 86400) + static_cast<double>(start % kNsPerS) / 1e9;
   FaultSchedule faults;

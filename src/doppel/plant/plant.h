@@ -49,6 +49,11 @@ struct PlantOptions {
   TimeNs start_time_ns = 0;
   int qos = 1;
   size_t dedup_window = 1024;  // command ids remembered per plant for redelivery detection
+  // Demand surge: the town's demand × demand_surge_factor (> 0) during [demand_surge_start_s,
+  // demand_surge_start_s + demand_surge_duration_s) simulated seconds. Duration 0: no surge.
+  double demand_surge_start_s = 0;
+  double demand_surge_duration_s = 0;
+  double demand_surge_factor = 1;
 
   Status Validate() const;
 };
@@ -125,6 +130,10 @@ class Plant {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// Parses "START_S:DURATION_S:FACTOR" (simulated seconds; `doppel plant --demand-surge`) into
+// the demand_surge_* options. InvalidArgument naming the part that is wrong.
+Status ParseDemandSurge(std::string_view spec, PlantOptions* options);
 
 // Telemetry JSON of one device (docs/formats/telemetry.md). Missing values are omitted.
 std::string FormatPumpTelemetry(TimeNs ts_ns, const PumpReadings& r);

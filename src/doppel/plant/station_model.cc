@@ -226,6 +226,7 @@ double StationModel::Demand(double t_s) const {
   double h = tod / 3600.0;
   double f = tp.demand_base + tp.morning_peak * DailyBump(h, tp.morning_peak_h, tp.morning_width_h) +
              tp.evening_peak * DailyBump(h, tp.evening_peak_h, tp.evening_width_h);
+  if (t_s >= tp.surge_start_s && t_s < tp.surge_start_s + tp.surge_duration_s) f *= tp.surge_factor;
   return tp.demand_scale_m3h * f;
 }
 

@@ -83,6 +83,11 @@ struct TankParams {
   double evening_peak = 0.6;
   double evening_peak_h = 19.0;
   double evening_width_h = 2.0;
+  // A demand surge (tests, what-ifs): demand × surge_factor for t in [surge_start_s,
+  // surge_start_s + surge_duration_s) simulated seconds since t = 0. Duration 0: none.
+  double surge_start_s = 0;
+  double surge_duration_s = 0;
+  double surge_factor = 1;
 };
 
 // Local level control: a pump that has not been commanded (or was set back to "auto") runs at

@@ -39,36 +39,84 @@ uint64_t RiceCost(const uint64_t* v, size_t n, int k) {
   return bits;
 }
 
+// The Rice parameter of one block (values p[0, n), not all zero) and its cost in bits.
+int BestRiceK(const uint64_t* p, size_t n, uint64_t* cost) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]);
+  const double mean = sum / static_cast<double>(n);
+  const int guess = mean < 2 ? 0 : BitWidth(static_cast<uint64_t>(std::min(mean, 1.8e19))) - 1;
+  // The cost is (close to) convex in k: walk downhill from the guess within
+  // [guess - 4, guess + 2], preferring the smaller k on ties. Usually 2-3 evaluations.
+  const int lo = std::max(0, guess - 4), hi = std::min(63, guess + 2);
+  const int start = std::clamp(guess, lo, hi);
+  int best_k = start;
+  uint64_t best = RiceCost(p, n, start);
+  while (best_k > lo) {
+    const uint64_t c = RiceCost(p, n, best_k - 1);
+    if (c > best) break;
+    best = c;
+    --best_k;
+  }
+  const bool went_down = best_k != start;
+  while (!went_down && best_k < hi) {
+    const uint64_t c = RiceCost(p, n, best_k + 1);
+    if (c >= best) break;
+    best = c;
+    ++best_k;
+  }
+  *cost = best;
+  return best_k;
+}
+
+bool AllZero(const uint64_t* p, size_t n) {
+  uint64_t any = 0;
+  for (size_t i = 0; i < n; ++i) any |= p[i];
+  return any == 0;
+}
+
+// Bits PutRice(v) writes.
+uint64_t RiceBits(const std::vector<uint64_t>& v) {
+  uint64_t bits = 0;
+  for (size_t b = 0; b < v.size(); b += kRiceBlock) {
+    const size_t n = std::min(kRiceBlock, v.size() - b);
+    const uint64_t* p = v.data() + b;
+    if (AllZero(p, n)) {
+      bits += 1;
+      continue;
+    }
+    uint64_t cost;
+    BestRiceK(p, n, &cost);
+    bits += cost;  // includes the flag bit and k
+  }
+  return bits;
+}
+
 void PutRice(const std::vector<uint64_t>& v, BitWriter* w) {
   for (size_t b = 0; b < v.size(); b += kRiceBlock) {
     const size_t n = std::min(kRiceBlock, v.size() - b);
     const uint64_t* p = v.data() + b;
-    uint64_t any = 0;
-    double sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-      any |= p[i];
-      sum += static_cast<double>(p[i]);
-    }
-    if (any == 0) {
+    if (AllZero(p, n)) {
       w->Bit(true);
       continue;
     }
     w->Bit(false);
-    const double mean = sum / static_cast<double>(n);
-    const int guess = mean < 2 ? 0 : BitWidth(static_cast<uint64_t>(std::min(mean, 1.8e19))) - 1;
-    int best_k = 0;
-    uint64_t best = ~0ull;
-    for (int k = std::max(0, guess - 4); k <= std::min(63, guess + 2); ++k) {
-      uint64_t c = RiceCost(p, n, k);
-      if (c < best) best = c, best_k = k;
-    }
+    uint64_t cost;
+    const int best_k = BestRiceK(p, n, &cost);
     w->Write(best_k, kRiceKBits);
     for (size_t i = 0; i < n; ++i) {
       uint64_t q = p[i] >> best_k;
       if (q < static_cast<uint64_t>(kRiceEscape)) {
-        w->Write(~0ull, static_cast<int>(q));
-        w->Bit(false);
-        w->Write(p[i], best_k);
+        // q ones, a zero, then the low k bits: one write when it fits.
+        const int len = static_cast<int>(q) + 1 + best_k;
+        if (len <= 64) {
+          const uint64_t low = best_k == 0 ? 0 : (p[i] & (~0ull >> (64 - best_k)));
+          const uint64_t ones = q == 0 ? 0 : ((~0ull >> (64 - q)) << (1 + best_k));
+          w->Write(ones | low, len);
+        } else {
+          w->Write(~0ull, static_cast<int>(q));
+          w->Bit(false);
+          w->Write(p[i], best_k);
+        }
       } else {
         w->Write(~0ull, kRiceEscape);
         w->Write(p[i], 64);
@@ -123,28 +171,71 @@ double FromDecimal(int64_t i, int scale, int64_t ulp) {
   return FromBits(Bits(static_cast<double>(i) / kPow10[scale]) + static_cast<uint64_t>(ulp));
 }
 
-void EncodeDecimal(std::span<const Sample> s, int scale, int order, const std::vector<int64_t>& ints,
-                   const std::vector<uint64_t>& ulps, std::string* out) {
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
+
+// The residuals a decimal encoding of `order` Rice-codes (after the first `order` integers,
+// which go in the header).
+void DecimalResiduals(size_t count, int order, const std::vector<int64_t>& ints, std::vector<uint64_t>* res) {
+  const size_t skip = order == 2 && count > 1 ? 2 : 1;
+  res->clear();
+  for (size_t j = skip; j < count; ++j) {
+    uint64_t d = static_cast<uint64_t>(ints[j]) - static_cast<uint64_t>(ints[order == 0 ? 0 : j - 1]);
+    if (order == 2) d -= static_cast<uint64_t>(ints[j - 1]) - static_cast<uint64_t>(ints[j - 2]);
+    res->push_back(ZigZag(static_cast<int64_t>(d)));
+  }
+}
+
+// Bytes EncodeDecimal appends, given the Rice bit counts of the residuals and the ulps.
+size_t DecimalSize(size_t count, int order, const std::vector<int64_t>& ints, uint64_t bits) {
+  size_t size = 3 + VarintSize(ZigZag(ints[0]));
+  if (order == 2 && count > 1) {
+    size += VarintSize(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(ints[1]) - ints[0])));
+  }
+  const size_t bytes = static_cast<size_t>((bits + 7) / 8);
+  return size + VarintSize(bytes) + bytes;
+}
+
+void EncodeDecimal(size_t count, int scale, int order, const std::vector<int64_t>& ints,
+                   const std::vector<uint64_t>& res, const std::vector<uint64_t>& ulps, std::string* out) {
   out->push_back(static_cast<char>(kValuesDecimal));
   out->push_back(static_cast<char>(scale));
   out->push_back(static_cast<char>(order));
   coding::PutVarint(out, ZigZag(ints[0]));
-  size_t skip = 1;
-  if (order == 2 && s.size() > 1) {
+  if (order == 2 && count > 1) {
     coding::PutVarint(out, ZigZag(static_cast<int64_t>(static_cast<uint64_t>(ints[1]) - ints[0])));
-    skip = 2;
-  }
-  std::vector<uint64_t> res;
-  res.reserve(s.size());
-  for (size_t j = skip; j < s.size(); ++j) {
-    uint64_t d = static_cast<uint64_t>(ints[j]) - static_cast<uint64_t>(ints[order == 0 ? 0 : j - 1]);
-    if (order == 2) d -= static_cast<uint64_t>(ints[j - 1]) - static_cast<uint64_t>(ints[j - 2]);
-    res.push_back(ZigZag(static_cast<int64_t>(d)));
   }
   BitWriter w;
   PutRice(res, &w);
   PutRice(ulps, &w);
   coding::PutLengthPrefixed(out, w.Finish());
+}
+
+// Bits of the Gorilla XOR stream EncodeXor writes (without the length prefix).
+uint64_t XorBits(std::span<const Sample> s) {
+  uint64_t bits = 64;
+  uint64_t prev = Bits(s[0].value);
+  int lead = -1, trail = 0;
+  for (size_t j = 1; j < s.size(); ++j) {
+    const uint64_t cur = Bits(s[j].value), x = cur ^ prev;
+    prev = cur;
+    if (x == 0) {
+      bits += 1;
+      continue;
+    }
+    int l = std::min(std::countl_zero(x), 31), t = std::countr_zero(x);
+    if (lead >= 0 && l >= lead && t >= trail) {
+      bits += 2 + static_cast<uint64_t>(64 - lead - trail);
+      continue;
+    }
+    lead = l;
+    trail = t;
+    bits += 2 + 5 + 6 + static_cast<uint64_t>(64 - l - t);
+  }
+  return bits;
 }
 
 void EncodeXor(std::span<const Sample> s, std::string* out) {
@@ -186,10 +277,13 @@ void EncodeValues(std::span<const Sample> s, std::string* out) {
     coding::PutFixed64(out, Bits(s[0].value));
     return;
   }
-  std::string best;
-  EncodeXor(s, &best);
+  // Sizes first, then only the smallest encoding is written (ties: XOR, then the lower order).
+  const uint64_t xor_bytes = (XorBits(s) + 7) / 8;
+  size_t best_size = 1 + VarintSize(xor_bytes) + static_cast<size_t>(xor_bytes);
+  int best_order = -1, best_scale = 0;
   std::vector<int64_t> ints(s.size());
-  std::vector<uint64_t> ulps(s.size());
+  std::vector<uint64_t> ulps(s.size()), res;
+  res.reserve(s.size());
   for (int scale = 0; scale <= kMaxDecimalScale; ++scale) {
     bool ok = true;
     for (size_t j = 0; j < s.size() && ok; ++j) {
@@ -198,14 +292,21 @@ void EncodeValues(std::span<const Sample> s, std::string* out) {
       ulps[j] = ZigZag(u);
     }
     if (!ok) continue;
+    const uint64_t ulp_bits = RiceBits(ulps);
     for (int order = 0; order <= 2; ++order) {
-      std::string cand;
-      EncodeDecimal(s, scale, order, ints, ulps, &cand);
-      if (cand.size() < best.size()) best.swap(cand);
+      DecimalResiduals(s.size(), order, ints, &res);
+      const size_t size = DecimalSize(s.size(), order, ints, RiceBits(res) + ulp_bits);
+      if (size < best_size) best_size = size, best_order = order, best_scale = scale;
     }
     break;  // a larger scale only makes the integers larger
   }
-  out->append(best);
+  if (best_order < 0) {
+    EncodeXor(s, out);
+    return;
+  }
+  // ints and ulps still hold best_scale's values (the loop stopped there).
+  DecimalResiduals(s.size(), best_order, ints, &res);
+  EncodeDecimal(s.size(), best_scale, best_order, ints, res, ulps, out);
 }
 
 Status Bad(const std::string& what) { return Corruption("chunk: " + what); }

@@ -97,37 +97,37 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-// MSB-first bit writer.
+// MSB-first bit writer. Bits gather in a 64-bit accumulator; whole bytes go to the buffer.
 class BitWriter {
  public:
-  // Writes the low `n` bits of v (n <= 64), most significant first.
+  // Writes the low `n` bits of v (0 <= n <= 64), most significant first.
   void Write(uint64_t v, int n) {
-    while (n > 0) {
-      int take = n < free_ ? n : free_;
-      uint64_t part = (v >> (n - take)) & ((take == 64) ? ~0ull : ((1ull << take) - 1));
-      cur_ = static_cast<uint8_t>(cur_ | (part << (free_ - take)));
-      free_ -= take;
-      n -= take;
-      if (free_ == 0) {
-        buf_.push_back(static_cast<char>(cur_));
-        cur_ = 0;
-        free_ = 8;
-      }
+    if (n > 56) {  // keep the accumulator (< 8 pending bits) from overflowing
+      Write(v >> 32, n - 32);
+      n = 32;
+    }
+    if (n == 0) return;
+    v &= ~0ull >> (64 - n);
+    acc_ = (acc_ << n) | v;
+    pending_ += n;
+    while (pending_ >= 8) {
+      pending_ -= 8;
+      buf_.push_back(static_cast<char>(acc_ >> pending_));
     }
   }
   void Bit(bool b) { Write(b ? 1 : 0, 1); }
-  size_t bits() const { return buf_.size() * 8 + (8 - free_); }
+  size_t bits() const { return buf_.size() * 8 + static_cast<size_t>(pending_); }
   // The bytes written so far, the last one zero-padded.
   std::string Finish() {
     std::string out = buf_;
-    if (free_ != 8) out.push_back(static_cast<char>(cur_));
+    if (pending_ > 0) out.push_back(static_cast<char>(acc_ << (8 - pending_)));
     return out;
   }
 
  private:
   std::string buf_;
-  uint8_t cur_ = 0;
-  int free_ = 8;
+  uint64_t acc_ = 0;  // the low `pending_` bits are not yet in buf_
+  int pending_ = 0;   // 0..7 between calls
 };
 
 // MSB-first bit reader; reading past the end sets a sticky failure and yields zeros.

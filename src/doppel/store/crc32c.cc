@@ -1,6 +1,7 @@
 #include "doppel/store/crc32c.h"
 
 #include <array>
+#include <cstring>
 
 namespace doppel::store::crc32c {
 namespace {
@@ -23,9 +24,35 @@ constexpr std::array<std::array<uint32_t, 256>, 4> MakeTables() {
 
 constexpr auto kTables = MakeTables();
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DOPPEL_CRC32C_SSE42 1
+// The SSE4.2 CRC32 instruction computes exactly this CRC (Castagnoli), 8 bytes at a time.
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  uint64_t c = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);  // little-endian load, as the instruction expects
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return ~c32;
+}
+
+bool HaveSse42() {
+  static const bool have = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return have;
+}
+#endif
+
 }  // namespace
 
-uint32_t Extend(uint32_t crc, const void* data, size_t n) {
+namespace internal {
+uint32_t ExtendPortable(uint32_t crc, const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint32_t c = ~crc;
   while (n >= 4) {
@@ -38,6 +65,14 @@ uint32_t Extend(uint32_t crc, const void* data, size_t n) {
   }
   while (n-- > 0) c = kTables[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
   return ~c;
+}
+}  // namespace internal
+
+uint32_t Extend(uint32_t crc, const void* data, size_t n) {
+#ifdef DOPPEL_CRC32C_SSE42
+  if (HaveSse42()) return ExtendSse42(crc, data, n);
+#endif
+  return internal::ExtendPortable(crc, data, n);
 }
 
 }  // namespace doppel::store::crc32c

@@ -101,16 +101,17 @@ const Series* SeriesStore::Impl::Find(std::string_view twin, std::string_view si
   return it == index.end() ? nullptr : it->second.get();
 }
 
-void SeriesStore::Impl::Insert(Series* s, const Sample& x) {
+bool SeriesStore::Impl::Insert(Series* s, const Sample& x, bool count) {
   if (x.ts_ns <= s->raw_horizon) {
     // Older than data retention already dropped (and rolled up): expired on arrival.
     expired_readings.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
-  if (InsertSample(s, x)) samples.fetch_add(1, std::memory_order_relaxed);
+  const bool fresh = InsertSample(s, x);
+  if (fresh && count) samples.fetch_add(1, std::memory_order_relaxed);
   if (s->head.size() < opts.chunk_samples && s->head.size() > 1 &&
       s->head.back().ts_ns - s->head.front().ts_ns < opts.chunk_span_ns) {
-    return;  // fast path: nothing to seal
+    return fresh;  // fast path: nothing to seal
   }
   const size_t before = s->chunks.size();
   uint64_t seq = next_chunk_seq.load(std::memory_order_relaxed);
@@ -124,29 +125,46 @@ void SeriesStore::Impl::Insert(Series* s, const Sample& x) {
     chunks.fetch_add(s->chunks.size() - before, std::memory_order_relaxed);
     chunk_bytes.fetch_add(bytes, std::memory_order_relaxed);
   }
+  return fresh;
 }
 
-void SeriesStore::Impl::Apply(const std::vector<Reading>& batch, Lane& lane) {
+void SeriesStore::Impl::Apply(std::span<const Reading* const> batch, Lane& lane) {
   const std::vector<uint32_t>& ids = lane.encoder.batch_ids();
   assert(ids.size() == batch.size());
-  if (lane.series_of_id.size() < lane.encoder.series_defined()) {
-    lane.series_of_id.resize(lane.encoder.series_defined(), nullptr);
-  }
-  // Group by series, keeping batch order within each (a stable order of (id, index) pairs).
+  const size_t defined = lane.encoder.series_defined();
+  if (lane.series_of_id.size() < defined) lane.series_of_id.resize(defined, nullptr);
+  if (lane.id_count.size() < defined) lane.id_count.resize(defined, 0);
+  // Group by series, keeping batch order within each: a counting sort over the ids used.
+  auto& count = lane.id_count;
+  auto& touched = lane.touched;
   auto& order = lane.order;
+  touched.clear();
+  for (uint32_t id : ids) {
+    if (count[id]++ == 0) touched.push_back(id);
+  }
   order.resize(batch.size());
-  for (uint32_t i = 0; i < batch.size(); ++i) order[i] = {ids[i], i};
-  std::sort(order.begin(), order.end());
-  for (size_t i = 0; i < order.size();) {
-    const uint32_t id = order[i].first;
+  if (touched.size() == batch.size()) {
+    for (uint32_t i = 0; i < batch.size(); ++i) order[i] = i;  // one reading per series
+  } else {
+    // count[id] becomes the end of the id's range, then each reading is placed from the back.
+    uint32_t end = 0;
+    for (uint32_t id : touched) count[id] = end += count[id];
+    for (uint32_t i = static_cast<uint32_t>(batch.size()); i-- > 0;) order[--count[ids[i]]] = i;
+    // Now count[id] is the start of its range; touched order is range order.
+  }
+  uint64_t fresh = 0;
+  size_t i = 0;
+  for (uint32_t id : touched) {
+    count[id] = 0;
     Series*& s = lane.series_of_id[id];
-    if (s == nullptr) s = FindOrCreate(batch[order[i].second].twin, batch[order[i].second].signal);
+    if (s == nullptr) s = FindOrCreate(batch[order[i]]->twin, batch[order[i]]->signal);
     std::unique_lock lk(s->mu);
-    for (; i < order.size() && order[i].first == id; ++i) {
-      const Reading& r = batch[order[i].second];
-      Insert(s, Sample{r.source_ts_ns, r.value, r.quality});
+    for (; i < order.size() && ids[order[i]] == id; ++i) {
+      const Reading& r = *batch[order[i]];
+      fresh += Insert(s, Sample{r.source_ts_ns, r.value, r.quality}, /*count=*/false);
     }
   }
+  if (fresh > 0) samples.fetch_add(fresh, std::memory_order_relaxed);
 }
 
 void SeriesStore::Impl::Warn(std::string msg) {
@@ -410,7 +428,23 @@ Result<std::unique_ptr<SeriesStore>> SeriesStore::Open(platform::Env* env,
 }
 
 Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
-  Impl& d = *impl_;
+  const std::vector<Reading>* part = &batch;
+  return AppendParts(lane_no, std::span<const std::vector<Reading>* const>(&part, 1));
+}
+
+Status SeriesStore::AppendParts(int lane_no, std::span<const std::vector<Reading>* const> parts) {
+  // The record is encoded from pointers to the readings, so parts are not copied together.
+  // Per writer thread scratch (keeps its capacity; appends never nest).
+  thread_local std::vector<const Reading*> refs;
+  refs.clear();
+  for (const std::vector<Reading>* p : parts) {
+    for (const Reading& r : *p) refs.push_back(&r);
+  }
+  return impl_->AppendRefs(lane_no, refs);
+}
+
+Status SeriesStore::Impl::AppendRefs(int lane_no, std::span<const Reading* const> batch) {
+  Impl& d = *this;
   if (lane_no < 0 || lane_no >= static_cast<int>(d.lanes.size())) {
     return InvalidArgument("lane " + std::to_string(lane_no) + " out of range 0.." +
                            std::to_string(d.lanes.size() - 1));
@@ -428,7 +462,7 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
   if (d.opts.read_only) return FailedPrecondition("store opened read-only");
   if (batch.empty()) return Status::Ok();
   for (size_t i = 0; i < batch.size(); ++i) {
-    const Reading& r = batch[i];
+    const Reading& r = *batch[i];
     if (r.twin.empty() || r.twin.size() > wal::kMaxKeyBytes) {
       return InvalidArgument("batch[" + std::to_string(i) + "].twin: must be 1.." +
                              std::to_string(wal::kMaxKeyBytes) + " bytes");
@@ -444,7 +478,7 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
   const auto start = Clock::now();
   const std::string context = "WAL lane " + std::to_string(lane_no);
 
-  lane.encoder.Encode(batch, &lane.payload);
+  lane.encoder.EncodeRefs(batch, &lane.payload);
   if (lane.payload.size() > wal::kMaxRecordPayload) {
     lane.encoder.Abort();
     return InvalidArgument("batch of " + std::to_string(batch.size()) + " readings encodes to " +
@@ -460,7 +494,7 @@ Status SeriesStore::Append(int lane_no, const std::vector<Reading>& batch) {
       if (d.metrics.errors) d.metrics.errors->Inc();
       return WithContext(st, context);
     }
-    lane.encoder.Encode(batch, &lane.payload);  // series ids restart in the new segment
+    lane.encoder.EncodeRefs(batch, &lane.payload);  // series ids restart in the new segment
   }
   lane.record.clear();
   wal::AppendRecord(wal::kRecordTypeBatch, lane.payload, &lane.record);

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -182,6 +183,9 @@ class SeriesStore {
   // kEveryBatch fails, the batch is written and visible but maybe not durable; the error is
   // returned. An empty batch is OK and writes nothing.
   Status Append(int lane, const std::vector<Reading>& batch);
+  // The same for a batch in several parts, written as one record as if concatenated (a group
+  // commit of several producers' batches without copying them together).
+  Status AppendParts(int lane, std::span<const std::vector<Reading>* const> parts);
 
   // Samples of (twin, signal) with from_ns <= ts_ns <= to_ns, in increasing time order, at
   // most max_points of them (0: no limit), downsampled with DownsampleM4 when there are more.

@@ -55,9 +55,12 @@ struct Lane {
   wal::BatchEncoder encoder;
   std::string payload, record;
   // Writer-only: the encoder's segment series ids resolved to series (null until first used;
-  // cleared with the encoder on roll), and scratch for grouping a batch by series.
+  // cleared with the encoder on roll), and scratch for grouping a batch by series (a counting
+  // sort: readings per id, the ids in first-seen order, batch indices grouped by id).
   std::vector<Series*> series_of_id;
-  std::vector<std::pair<uint32_t, uint32_t>> order;  // (series id, index in batch)
+  std::vector<uint32_t> id_count;  // by series id; all zero between appends
+  std::vector<uint32_t> touched;   // ids of this batch, first-seen order
+  std::vector<uint32_t> order;     // batch indices grouped by id, batch order within each
 };
 
 struct StoreMetrics {
@@ -120,11 +123,13 @@ struct SeriesStore::Impl {
 
   Series* FindOrCreate(std::string_view twin, std::string_view signal);
   const Series* Find(std::string_view twin, std::string_view signal) const;
-  // Inserts into the head and seals it when full. Caller holds s->mu exclusively.
-  void Insert(Series* s, const Sample& x);
+  // Inserts into the head and seals it when full. Caller holds s->mu exclusively. Returns true
+  // when the timestamp is new to the series; with `count` it is also added to `samples`.
+  bool Insert(Series* s, const Sample& x, bool count = true);
   // Inserts a committed batch into the in-memory series, one lock per series, using the ids
   // the lane's encoder gave its readings.
-  void Apply(const std::vector<Reading>& batch, Lane& lane);
+  void Apply(std::span<const Reading* const> batch, Lane& lane);
+  Status AppendRefs(int lane, std::span<const Reading* const> batch);
 
   std::string WalPath(int lane, uint64_t seq) const {
     return opts.dir + "/" + wal::SegmentFileName(lane, seq);

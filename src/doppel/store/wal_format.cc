@@ -90,13 +90,6 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-// Length-prefixed twin then signal, into *k (reused: no allocation once it is big enough).
-void CompositeKey(const std::string& twin, const std::string& signal, std::string* k) {
-  k->clear();
-  PutLengthPrefixed(k, twin);
-  k->append(signal);
-}
-
 uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
 
@@ -150,46 +143,80 @@ void AppendRecord(uint8_t type, std::string_view payload, std::string* out) {
   for (int i = 0; i < 4; ++i) (*out)[start + i] = static_cast<char>(masked >> (8 * i));
 }
 
+uint32_t BatchEncoder::IdOf(TwinSeries* t, const Reading& r, std::string* defs, uint32_t* next) {
+  auto& sig = t->signals;
+  if (t->cursor < sig.size() && sig[t->cursor].first == r.signal) return sig[t->cursor++].second;
+  auto it = t->index.find(std::string_view(r.signal));
+  if (it != t->index.end()) {
+    t->cursor = it->second + 1;
+    return sig[it->second].second;
+  }
+  const uint32_t id = (*next)++;
+  t->index.emplace(r.signal, static_cast<uint32_t>(sig.size()));
+  sig.emplace_back(r.signal, id);
+  t->cursor = sig.size();
+  pending_.push_back(t);
+  PutLengthPrefixed(defs, r.twin);
+  PutLengthPrefixed(defs, r.signal);
+  return id;
+}
+
 void BatchEncoder::Encode(const std::vector<Reading>& batch, std::string* payload) {
+  refs_.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) refs_[i] = &batch[i];
+  EncodeRefs(std::span<const Reading* const>(refs_), payload);
+}
+
+void BatchEncoder::EncodeRefs(std::span<const Reading* const> batch, std::string* payload) {
   pending_.clear();
   std::vector<uint32_t>& ids = batch_ids_;
-  ids.clear();
-  ids.reserve(batch.size());
+  ids.resize(batch.size());
   std::string defs;
   uint32_t next = next_id_;
-  const Reading* prev_r = nullptr;
-  for (const Reading& r : batch) {
-    // Messages interleave a twin's signals; consecutive equal keys skip the lookup.
-    if (prev_r != nullptr && prev_r->signal == r.signal && prev_r->twin == r.twin) {
-      ids.push_back(ids.back());
-      continue;
+  TwinSeries* twin = nullptr;
+  const std::string* twin_name = nullptr;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Reading& r = *batch[i];
+    // Batches are runs of one twin's messages: look the twin up once per run.
+    if (twin == nullptr || *twin_name != r.twin) {
+      auto it = twins_.find(std::string_view(r.twin));
+      if (it == twins_.end()) it = twins_.emplace(r.twin, TwinSeries{}).first;
+      twin = &it->second;
+      twin_name = &it->first;
     }
-    prev_r = &r;
-    CompositeKey(r.twin, r.signal, &key_);
-    auto it = ids_.find(key_);
-    if (it == ids_.end()) {
-      it = ids_.emplace(key_, next).first;
-      ++next;
-      pending_.push_back(it->first);
-      PutLengthPrefixed(&defs, r.twin);
-      PutLengthPrefixed(&defs, r.signal);
-    }
-    ids.push_back(it->second);
+    ids[i] = IdOf(twin, r, &defs, &next);
   }
   payload->clear();
   PutVarint(payload, pending_.size());
   payload->append(defs);
   PutVarint(payload, batch.size());
+  // Per reading at most 5 (id) + 10 (ts delta) + 8 (value) + 1 (quality) bytes: write through a
+  // pointer into space reserved once, then trim.
+  constexpr size_t kMaxSampleBytes = 24;
+  size_t at = payload->size();
+  payload->resize(at + batch.size() * kMaxSampleBytes);
+  char* const base = payload->data();
+  char* p = base + at;
+  auto varint = [&p](uint64_t v) {
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+  };
   uint64_t prev = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const Reading& r = batch[i];
+    const Reading& r = *batch[i];
     uint64_t ts = static_cast<uint64_t>(r.source_ts_ns);
-    PutVarint(payload, ids[i]);
-    PutVarint(payload, ZigZag(static_cast<int64_t>(ts - prev)));  // wrapping difference
-    PutFixed64(payload, std::bit_cast<uint64_t>(r.value));
-    payload->push_back(static_cast<char>(r.quality));
+    varint(ids[i]);
+    varint(ZigZag(static_cast<int64_t>(ts - prev)));  // wrapping difference
+    const uint64_t bits = std::bit_cast<uint64_t>(r.value);
+    for (int k = 0; k < 8; ++k) p[k] = static_cast<char>(bits >> (8 * k));
+    p += 8;
+    *p++ = static_cast<char>(r.quality);
     prev = ts;
   }
+  payload->resize(static_cast<size_t>(p - base));
   pending_next_ = next;
 }
 
@@ -199,13 +226,19 @@ void BatchEncoder::Commit() {
 }
 
 void BatchEncoder::Abort() {
-  for (const std::string& k : pending_) ids_.erase(k);
+  // The series the last Encode added are the last entries of their twins, in that order.
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    TwinSeries* t = *it;
+    t->index.erase(t->index.find(std::string_view(t->signals.back().first)));
+    t->signals.pop_back();
+    t->cursor = 0;
+  }
   pending_.clear();
   pending_next_ = next_id_;
 }
 
 void BatchEncoder::Reset() {
-  ids_.clear();
+  twins_.clear();
   pending_.clear();
   next_id_ = pending_next_ = 0;
 }

@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,6 +66,8 @@ class BatchEncoder {
   // Replaces *payload with the batch payload. Readings must already be valid (non-empty keys of
   // at most kMaxKeyBytes, a known quality).
   void Encode(const std::vector<Reading>& batch, std::string* payload);
+  // The same for a batch given as pointers (e.g. several vectors written as one record).
+  void EncodeRefs(std::span<const Reading* const> batch, std::string* payload);
   void Commit();  // the ids handed out by the last Encode are now defined in the segment
   void Abort();   // forget them (the record was not written)
   void Reset();   // a new segment: no series defined
@@ -72,12 +76,27 @@ class BatchEncoder {
   const std::vector<uint32_t>& batch_ids() const { return batch_ids_; }
 
  private:
+  // Transparent string hashing, so lookups by string_view copy nothing.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // The series of one twin, in the order they were first seen. Devices send their signals in
+  // a fixed order, so the series after the last one looked up is tried first (one string
+  // compare per reading); the map is the fallback.
+  struct TwinSeries {
+    std::vector<std::pair<std::string, uint32_t>> signals;                   // (signal, id), first-seen order
+    std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> index;  // signal -> position
+    size_t cursor = 0;                                                       // position to try first
+  };
+  uint32_t IdOf(TwinSeries* t, const Reading& r, std::string* defs, uint32_t* next);
+  std::vector<const Reading*> refs_;  // scratch for the vector overload
+
   std::vector<uint32_t> batch_ids_;
-  std::string key_;                                // scratch for composite keys
-  std::unordered_map<std::string, uint32_t> ids_;  // composite key -> id
-  std::vector<std::string> pending_;               // composite keys added by the last Encode
-  uint32_t next_id_ = 0;                           // ids defined (committed) in the segment
-  uint32_t pending_next_ = 0;                      // next_id_ after the last Encode, if committed
+  std::unordered_map<std::string, TwinSeries, Hash, std::equal_to<>> twins_;
+  std::vector<TwinSeries*> pending_;  // one entry per series added by the last Encode
+  uint32_t next_id_ = 0;              // ids defined (committed) in the segment
+  uint32_t pending_next_ = 0;         // next_id_ after the last Encode, if committed
 };
 
 // Decodes one batch payload against `dict` (the series defined earlier in the segment). On

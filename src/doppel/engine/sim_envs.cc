@@ -1,0 +1,591 @@
+#include "doppel/engine/sim_envs.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "doppel/control/env.h"
+#include "doppel/engine/behavior.h"
+#include "doppel/plant/station_model.h"
+
+namespace doppel::engine {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+json NumOrNull(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json NumsOrNull(const std::vector<double>& vs) {
+  json a = json::array();
+  for (double v : vs) a.push_back(NumOrNull(v));
+  return a;
+}
+
+Result<double> Number(const json& j, const std::string& where) {
+  if (!j.is_number()) return InvalidArgument(where + ": must be a number");
+  const double v = j.get<double>();
+  if (!std::isfinite(v)) return InvalidArgument(where + ": must be finite");
+  return v;
+}
+
+// A number in [lo, hi] (hi_open: [lo, hi)).
+Result<double> NumberIn(const json& j, const std::string& where, double lo, double hi, bool hi_open = false) {
+  auto v = Number(j, where);
+  if (!v.ok()) return v;
+  if (*v < lo || *v > hi || (hi_open && *v == hi)) {
+    return InvalidArgument(
+        fmt::format("{}: {} is outside [{}, {}{}", where, *v, lo, hi, hi_open ? ")" : "]"));
+  }
+  return v;
+}
+
+Status ParseTariff(const json& j, control::Tariff* t) {
+  if (!j.is_object()) return InvalidArgument("$.tariff: must be an object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const std::string where = "$.tariff." + k;
+    double* dst = k == "night_eur_kwh"   ? &t->night_eur_kwh
+                  : k == "day_eur_kwh"   ? &t->day_eur_kwh
+                  : k == "peak_eur_kwh"  ? &t->peak_eur_kwh
+                  : k == "night_start_h" ? &t->night_start_h
+                  : k == "night_end_h"   ? &t->night_end_h
+                  : k == "peak_start_h"  ? &t->peak_start_h
+                  : k == "peak_end_h"    ? &t->peak_end_h
+                                         : nullptr;
+    if (dst == nullptr) return InvalidArgument(where + ": unknown field");
+    const bool hours = k.size() > 2 && k.compare(k.size() - 2, 2, "_h") == 0;
+    auto v = hours ? NumberIn(*it, where, 0, 24) : NumberIn(*it, where, 0, 1e3);
+    if (!v.ok()) return v.status();
+    *dst = *v;
+  }
+  if (Status s = t->Validate(); !s.ok()) return InvalidArgument("$.tariff: " + s.message());
+  return Status::Ok();
+}
+
+json TariffToJson(const control::Tariff& t) {
+  return {{"night_eur_kwh", t.night_eur_kwh}, {"day_eur_kwh", t.day_eur_kwh},
+          {"peak_eur_kwh", t.peak_eur_kwh},   {"night_start_h", t.night_start_h},
+          {"night_end_h", t.night_end_h},     {"peak_start_h", t.peak_start_h},
+          {"peak_end_h", t.peak_end_h}};
+}
+
+json OptionsToJson(const control::EnvOptions& o) {
+  return {{"pumps", o.pumps},
+          {"period_s", o.period_s},
+          {"episode_s", o.episode_s},
+          {"integration_step_s", o.integration_step_s},
+          {"time_of_day_s", o.time_of_day_at_start_s},
+          {"level_min_m", o.level_min_m},
+          {"level_max_m", o.level_max_m},
+          {"initial_level_m", o.initial_level_m},
+          {"initial_wear", NumsOrNull(o.initial_wear)},
+          {"max_speed_rpm", o.max_speed_rpm},
+          {"energy_weight", o.energy_weight},
+          {"level_penalty_eur_per_m_h", o.level_penalty_eur_per_m_h},
+          {"violation_penalty_eur", o.violation_penalty_eur},
+          {"terminal_level_m", o.terminal_level_m >= 0 ? json(o.terminal_level_m) : json(nullptr)},
+          {"terminal_shortfall_eur_per_m3", o.terminal_shortfall_eur_per_m3},
+          {"tariff", TariffToJson(o.tariff)},
+          {"wear_growth", o.wear_growth},
+          {"faults", o.faults}};
+}
+
+// The part of the fork read from the twins: per pump (twin, wear or NaN, where it came from),
+// the tank's level or NaN.
+struct Fork {
+  std::string twin;
+  std::vector<std::string> pump_twins;
+  std::vector<double> wear;
+  std::vector<std::string> wear_from;
+  std::string tank_twin;
+  double level_m = kNaN;
+  std::string level_from;
+};
+
+Result<Fork> ForkTwin(const Service& s, const std::string& id) {
+  auto t = s.GetTwin(id);
+  if (!t.ok()) return t.status();
+  Fork f;
+  f.twin = id;
+  std::vector<std::string> targets;
+  if (BehaviorModel::Find(t->model) != nullptr) {
+    targets.push_back(id);  // a pump twin: a one-pump sandbox
+  } else {
+    for (const RelationshipRef& r : t->relationships) targets.push_back(r.target);
+  }
+  for (const std::string& target : targets) {
+    auto tv = target == id ? t : s.GetTwin(target);
+    if (!tv.ok()) continue;  // a dangling relationship
+    if (BehaviorModel::Find(tv->model) != nullptr) {
+      f.pump_twins.push_back(target);
+      double w = kNaN;
+      std::string from;
+      auto e = s.GetEstimate(target);
+      if (e.ok()) {
+        for (const EstimatedValue& p : e->parameters) {
+          if (p.name == "impeller_wear" && std::isfinite(p.value)) w = std::clamp(p.value, 0.0, 0.95);
+        }
+        from = std::isfinite(w) ? "estimate" : "seed: the estimate has no impeller_wear";
+      } else {
+        from = "seed: " + e.status().message();
+      }
+      f.wear.push_back(w);
+      f.wear_from.push_back(from);
+    } else if (f.tank_twin.empty() && BehaviorModel::IsLevelSource(tv->model, "level_m")) {
+      f.tank_twin = target;
+      auto l = tv->latest.find("level_m");
+      if (l != tv->latest.end() && l->second.quality != Quality::kBad && std::isfinite(l->second.value)) {
+        f.level_m = std::clamp(l->second.value, 0.0, plant::TankParams{}.height_m);
+        f.level_from = "telemetry";
+      } else {
+        f.level_from = "default: tank twin '" + target + "' has no level_m reading";
+      }
+    }
+  }
+  if (f.pump_twins.empty()) {
+    return InvalidArgument("$.twin: '" + id + "' (" + t->model +
+                           ") is neither a pump twin nor related to any pump twin");
+  }
+  if (f.tank_twin.empty()) f.level_from = "default: '" + id + "' is related to no tank twin";
+  return f;
+}
+
+struct Parsed {
+  control::EnvOptions options;
+  uint64_t seed = 1;
+  std::optional<std::string> twin;
+  std::optional<int> pumps;
+  std::optional<double> time_of_day_s, initial_level_m;
+  std::optional<std::vector<double>> initial_wear;
+};
+
+Result<Parsed> ParseRequest(const json& j, const SimEnvLimits& lim) {
+  if (!j.is_object()) return InvalidArgument("$: the request must be a JSON object");
+  Parsed p;
+  control::EnvOptions& o = p.options;
+  const double tank_h = plant::TankParams{}.height_m;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const std::string where = "$." + k;
+    Result<double> v = 0.0;
+    if (k == "twin") {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty())
+        return InvalidArgument(where + ": must be a non-empty string (a station or pump twin id)");
+      p.twin = it->get<std::string>();
+    } else if (k == "pumps") {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > lim.max_pumps)
+        return InvalidArgument(fmt::format("{}: must be an integer in 1..{}", where, lim.max_pumps));
+      p.pumps = static_cast<int>(it->get<int64_t>());
+    } else if (k == "seed") {
+      // A parsed non-negative integer is unsigned; one built in C++ from an int is signed.
+      if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0))
+        return InvalidArgument(where + ": must be a non-negative integer");
+      p.seed = it->get<uint64_t>();
+    } else if (k == "period_s") {
+      if (!(v = NumberIn(*it, where, lim.min_period_s, lim.max_period_s)).ok()) return v.status();
+      o.period_s = *v;
+    } else if (k == "episode_s") {
+      if (!(v = NumberIn(*it, where, 1, lim.max_episode_s)).ok()) return v.status();
+      o.episode_s = *v;
+    } else if (k == "integration_step_s") {
+      if (!(v = NumberIn(*it, where, lim.min_integration_step_s, 5)).ok()) return v.status();
+      o.integration_step_s = *v;
+    } else if (k == "time_of_day_s") {
+      if (!(v = NumberIn(*it, where, 0, control::kSecondsPerDay, true)).ok()) return v.status();
+      p.time_of_day_s = *v;
+    } else if (k == "level_min_m" || k == "level_max_m") {
+      if (!(v = NumberIn(*it, where, 0, tank_h)).ok()) return v.status();
+      (k == "level_min_m" ? o.level_min_m : o.level_max_m) = *v;
+    } else if (k == "initial_level_m") {
+      if (!(v = NumberIn(*it, where, 0, tank_h)).ok()) return v.status();
+      p.initial_level_m = *v;
+    } else if (k == "terminal_level_m") {
+      if (it->is_null()) continue;
+      if (!(v = NumberIn(*it, where, 0, tank_h)).ok()) return v.status();
+      o.terminal_level_m = *v;
+    } else if (k == "max_speed_rpm") {
+      if (!(v = NumberIn(*it, where, 100, 3600)).ok()) return v.status();
+      o.max_speed_rpm = *v;
+    } else if (k == "energy_weight" || k == "level_penalty_eur_per_m_h" || k == "violation_penalty_eur" ||
+               k == "terminal_shortfall_eur_per_m3") {
+      if (!(v = NumberIn(*it, where, 0, 1e6)).ok()) return v.status();
+      (k == "energy_weight"               ? o.energy_weight
+       : k == "level_penalty_eur_per_m_h" ? o.level_penalty_eur_per_m_h
+       : k == "violation_penalty_eur"     ? o.violation_penalty_eur
+                                          : o.terminal_shortfall_eur_per_m3) = *v;
+    } else if (k == "tariff") {
+      DOPPEL_RETURN_IF_ERROR(ParseTariff(*it, &o.tariff));
+    } else if (k == "wear_growth" || k == "faults") {
+      if (!it->is_boolean()) return InvalidArgument(where + ": must be true or false");
+      (k == "faults" ? o.faults : o.wear_growth) = it->get<bool>();
+    } else if (k == "initial_wear") {
+      if (!it->is_array()) return InvalidArgument(where + ": must be an array of numbers or nulls");
+      std::vector<double> w;
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json& e = (*it)[i];
+        if (e.is_null()) {
+          w.push_back(kNaN);
+          continue;
+        }
+        if (!(v = NumberIn(e, fmt::format("{}[{}]", where, i), 0, 0.95)).ok()) return v.status();
+        w.push_back(*v);
+      }
+      p.initial_wear = std::move(w);
+    } else {
+      return InvalidArgument(where + ": unknown field");
+    }
+  }
+  if (!(o.level_min_m < o.level_max_m)) {
+    return InvalidArgument(
+        fmt::format("$.level_min_m: {} m must be below level_max_m {} m", o.level_min_m, o.level_max_m));
+  }
+  if (o.integration_step_s > o.period_s) {
+    return InvalidArgument(fmt::format("$.integration_step_s: {} s must not exceed period_s {} s",
+                                       o.integration_step_s, o.period_s));
+  }
+  if (o.episode_s < o.period_s) {
+    return InvalidArgument(
+        fmt::format("$.episode_s: {} s is shorter than one period_s ({} s)", o.episode_s, o.period_s));
+  }
+  return p;
+}
+
+const char* kAlphabet = "0123456789abcdef";
+
+}  // namespace
+
+Status SimEnvLimits::Validate() const {
+  if (max_envs < 1 || max_envs > 4096) return InvalidArgument("sim_envs.max_envs: must be in 1..4096");
+  if (!(idle_expiry_s >= 0)) return InvalidArgument("sim_envs.idle_expiry_s: must be >= 0 (0: never)");
+  if (max_pumps < 1 || max_pumps > 64) return InvalidArgument("sim_envs.max_pumps: must be in 1..64");
+  if (!(max_episode_s > 0)) return InvalidArgument("sim_envs.max_episode_s: must be > 0");
+  if (!(min_period_s > 0 && min_period_s <= max_period_s))
+    return InvalidArgument("sim_envs.min_period_s: must be > 0 and <= max_period_s");
+  if (!(min_integration_step_s > 0 && min_integration_step_s <= 5))
+    return InvalidArgument("sim_envs.min_integration_step_s: must be in (0, 5] s");
+  return Status::Ok();
+}
+
+struct SimEnvRegistry::Entry {
+  std::mutex mu;  // guards everything below except last_used_ns
+  std::unique_ptr<control::StationEnv> env;
+  std::string id, twin, created_by;
+  TimeNs created_ns = 0;
+  std::atomic<TimeNs> last_used_ns{0};
+  uint64_t seed = 1;
+  json fork;
+  int steps = 0;
+  bool done = false;
+  double episode_reward = 0;
+};
+
+SimEnvRegistry::SimEnvRegistry(const Service* twins, SimEnvLimits limits, std::function<TimeNs()> now_ns)
+    : twins_(twins), limits_(std::move(limits)), now_ns_(std::move(now_ns)) {
+  if (!now_ns_) {
+    now_ns_ = [] {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+  ids_.seed(static_cast<uint64_t>(now_ns_()) ^ reinterpret_cast<uintptr_t>(this));
+}
+
+SimEnvRegistry::~SimEnvRegistry() = default;
+
+size_t SimEnvRegistry::size() const {
+  std::lock_guard lk(mu_);
+  return envs_.size();
+}
+
+void SimEnvRegistry::ExpireLocked(TimeNs now) {
+  if (limits_.idle_expiry_s <= 0) return;
+  const TimeNs idle = static_cast<TimeNs>(limits_.idle_expiry_s * 1e9);
+  for (auto it = envs_.begin(); it != envs_.end();) {
+    if (now - it->second->last_used_ns.load() >= idle)
+      it = envs_.erase(it);  // a Step in flight keeps its entry alive through its shared_ptr
+    else
+      ++it;
+  }
+}
+
+Result<std::shared_ptr<SimEnvRegistry::Entry>> SimEnvRegistry::Find(const std::string& id) {
+  std::lock_guard lk(mu_);
+  auto it = envs_.find(id);
+  if (it == envs_.end())
+    return NotFound("sim env '" + id + "' not found (deleted, expired or never created)");
+  it->second->last_used_ns.store(now_ns_());
+  return it->second;
+}
+
+Result<json> SimEnvRegistry::Create(const json& request, const std::string& principal) {
+  auto parsed = ParseRequest(request, limits_);
+  if (!parsed.ok()) return parsed.status();
+  Parsed& p = *parsed;
+  control::EnvOptions& o = p.options;
+  json fork = nullptr;
+  if (p.twin) {
+    if (twins_ == nullptr) return FailedPrecondition("$.twin: no twins to fork on this server");
+    auto f = ForkTwin(*twins_, *p.twin);
+    if (!f.ok()) return f.status();
+    const int forked = static_cast<int>(f->pump_twins.size());
+    if (forked > limits_.max_pumps && !p.pumps) {
+      return InvalidArgument(
+          fmt::format("$.pumps: twin '{}' has {} pumps, more than {}; give pumps to take the first", *p.twin,
+                      forked, limits_.max_pumps));
+    }
+    o.pumps = p.pumps.value_or(forked);
+    o.initial_wear.assign(static_cast<size_t>(o.pumps), kNaN);
+    json pumps = json::array();
+    for (int i = 0; i < o.pumps; ++i) {
+      if (i < forked) {
+        o.initial_wear[i] = f->wear[i];
+        pumps.push_back({{"twin", f->pump_twins[i]},
+                         {"impeller_wear", NumOrNull(f->wear[i])},
+                         {"from", f->wear_from[i]}});
+      } else {
+        pumps.push_back(
+            {{"twin", nullptr}, {"impeller_wear", nullptr}, {"from", "seed: beyond the twin's pumps"}});
+      }
+    }
+    if (std::isfinite(f->level_m)) o.initial_level_m = f->level_m;
+    fork = {{"twin", f->twin},
+            {"pumps", std::move(pumps)},
+            {"tank",
+             {{"twin", f->tank_twin.empty() ? json(nullptr) : json(f->tank_twin)},
+              {"level_m", NumOrNull(f->level_m)},
+              {"from", f->level_from}}}};
+  } else if (p.pumps) {
+    o.pumps = *p.pumps;
+  }
+  if (p.initial_wear) {
+    if (static_cast<int>(p.initial_wear->size()) != o.pumps) {
+      return InvalidArgument(
+          fmt::format("$.initial_wear: has {} entries for {} pumps", p.initial_wear->size(), o.pumps));
+    }
+    o.initial_wear = *p.initial_wear;
+  }
+  if (p.initial_level_m) o.initial_level_m = *p.initial_level_m;
+  const TimeNs now = now_ns_();
+  if (p.time_of_day_s) {
+    o.time_of_day_at_start_s = *p.time_of_day_s;
+  } else {
+    const TimeNs day = static_cast<TimeNs>(control::kSecondsPerDay) * kNsPerS;
+    o.time_of_day_at_start_s = static_cast<double>(((now % day) + day) % day) / 1e9;
+  }
+  if (Status s = o.Validate(); !s.ok()) return InvalidArgument("$: " + s.message());
+  auto env = control::StationEnv::Create(o);
+  if (!env.ok()) return env.status();
+
+  auto e = std::make_shared<Entry>();
+  e->env = std::move(env).value();
+  e->twin = p.twin.value_or("");
+  e->created_by = principal;
+  e->created_ns = now;
+  e->last_used_ns.store(now);
+  e->seed = p.seed;
+  e->fork = fork;
+  control::EnvObservation ob = e->env->Reset(p.seed);
+  {
+    std::lock_guard lk(mu_);
+    ExpireLocked(now);
+    if (static_cast<int>(envs_.size()) >= limits_.max_envs) {
+      return ResourceExhausted(
+          fmt::format("sim envs: {} sandboxes are live (the limit); delete one or let one expire after "
+                      "{} s idle",
+                      envs_.size(), limits_.idle_expiry_s));
+    }
+    do {
+      std::string id = "env-";
+      const uint64_t r = ids_();
+      for (int i = 0; i < 4; ++i) id += kAlphabet[(r >> (4 * i)) & 15];
+      e->id = std::move(id);
+    } while (envs_.count(e->id) != 0);
+    envs_[e->id] = e;
+  }
+  return json{{"id", e->id},
+              {"seed", e->seed},
+              {"options", OptionsToJson(o)},
+              {"fork", e->fork},
+              {"observation", SimObservationToJson(ob)}};
+}
+
+Result<json> SimEnvRegistry::Reset(const std::string& id, std::optional<uint64_t> seed) {
+  auto e = Find(id);
+  if (!e.ok()) return e.status();
+  Entry& en = **e;
+  std::lock_guard lk(en.mu);
+  if (seed) en.seed = *seed;
+  control::EnvObservation ob = en.env->Reset(en.seed);
+  en.steps = 0;
+  en.done = false;
+  en.episode_reward = 0;
+  return json{{"id", en.id}, {"seed", en.seed}, {"observation", SimObservationToJson(ob)}};
+}
+
+Result<json> SimEnvRegistry::Step(const std::string& id, const json& action) {
+  auto e = Find(id);
+  if (!e.ok()) return e.status();
+  Entry& en = **e;
+  std::lock_guard lk(en.mu);
+  const int pumps = en.env->options().pumps;
+  if (!action.is_object()) return InvalidArgument("$.action: must be an object {\"speeds_rpm\": [...]}");
+  std::vector<std::optional<double>> act;
+  bool has_speeds = false;
+  for (auto it = action.begin(); it != action.end(); ++it) {
+    if (it.key() != "speeds_rpm") return InvalidArgument("$.action." + it.key() + ": unknown field");
+    has_speeds = true;
+    if (!it->is_array() || static_cast<int>(it->size()) != pumps) {
+      return InvalidArgument(
+          fmt::format("$.action.speeds_rpm: must be an array of {} entries (one per pump)", pumps));
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& v = (*it)[i];
+      if (v.is_null()) {
+        act.emplace_back(std::nullopt);
+      } else if (v.is_number() && std::isfinite(v.get<double>())) {
+        act.emplace_back(v.get<double>());
+      } else {
+        return InvalidArgument(fmt::format("$.action.speeds_rpm[{}]: must be a number or null", i));
+      }
+    }
+  }
+  if (!has_speeds) return InvalidArgument("$.action.speeds_rpm: required");
+  if (en.done) {
+    return FailedPrecondition(
+        fmt::format("sim env '{}': the episode is done (episode_s {} s reached); reset it", id,
+                    en.env->options().episode_s));
+  }
+  auto r = en.env->Step(act);
+  if (!r.ok()) return r.status();
+  ++en.steps;
+  en.done = r->done;
+  en.episode_reward += r->reward;
+  const control::EpisodeStats& st = en.env->stats();
+  return json{{"observation", SimObservationToJson(r->observation)},
+              {"reward", r->reward},
+              {"done", r->done},
+              {"energy_kwh", r->energy_kwh},
+              {"cost_eur", r->cost_eur},
+              {"left_band", r->left_band},
+              {"terminal_shortfall_eur", r->terminal_shortfall_eur},
+              {"step", en.steps},
+              {"episode",
+               {{"simulated_s", st.simulated_s},
+                {"reward", en.episode_reward},
+                {"energy_kwh", st.energy_kwh},
+                {"cost_eur", st.cost_eur},
+                {"pumped_m3", st.pumped_m3},
+                {"violation_s", st.violation_s},
+                {"excursions", st.excursions},
+                {"pump_starts", st.pump_starts}}}};
+}
+
+Status SimEnvRegistry::Delete(const std::string& id) {
+  std::lock_guard lk(mu_);
+  if (envs_.erase(id) == 0) return NotFound("sim env '" + id + "' not found");
+  return Status::Ok();
+}
+
+json SimEnvRegistry::List() {
+  std::vector<std::shared_ptr<Entry>> all;
+  {
+    std::lock_guard lk(mu_);
+    ExpireLocked(now_ns_());
+    for (const auto& [id, e] : envs_) all.push_back(e);
+  }
+  json arr = json::array();
+  for (const auto& e : all) {
+    std::lock_guard lk(e->mu);  // waits for a Step in flight on this sandbox
+    arr.push_back({{"id", e->id},
+                   {"twin", e->twin.empty() ? json(nullptr) : json(e->twin)},
+                   {"created_by", e->created_by},
+                   {"created_ns", e->created_ns},
+                   {"last_used_ns", e->last_used_ns.load()},
+                   {"seed", e->seed},
+                   {"steps", e->steps},
+                   {"done", e->done},
+                   {"simulated_s", e->env->stats().simulated_s},
+                   {"options", OptionsToJson(e->env->options())}});
+  }
+  return json{{"envs", std::move(arr)}};
+}
+
+Status SimEnvRegistry::Inspect(const std::string& id,
+                               const std::function<void(const control::StationEnv&)>& fn) {
+  auto e = Find(id);
+  if (!e.ok()) return e.status();
+  std::lock_guard lk((*e)->mu);
+  fn(*(*e)->env);
+  return Status::Ok();
+}
+
+json SimObservationToJson(const control::EnvObservation& ob) {
+  return {{"t_s", ob.t_s},
+          {"time_of_day_h", ob.time_of_day_h},
+          {"level_m", NumOrNull(ob.level_m)},
+          {"demand_m3h", NumOrNull(ob.demand_m3h)},
+          {"price_eur_kwh", ob.price_eur_kwh},
+          {"band", control::TariffBandName(ob.band)},
+          {"speed_rpm", NumsOrNull(ob.speed_rpm)},
+          {"flow_m3h", NumsOrNull(ob.flow_m3h)},
+          {"power_kw", NumsOrNull(ob.power_kw)}};
+}
+
+Result<control::EnvObservation> SimObservationFromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("observation: must be an object");
+  control::EnvObservation ob;
+  auto num = [&](const char* k, double* out) -> Status {
+    auto it = j.find(k);
+    if (it == j.end()) return InvalidArgument(std::string("observation.") + k + ": required");
+    if (it->is_null()) {
+      *out = kNaN;
+    } else if (it->is_number()) {
+      *out = it->get<double>();
+    } else {
+      return InvalidArgument(std::string("observation.") + k + ": must be a number or null");
+    }
+    return Status::Ok();
+  };
+  auto nums = [&](const char* k, std::vector<double>* out) -> Status {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_array())
+      return InvalidArgument(std::string("observation.") + k + ": must be an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& v = (*it)[i];
+      if (!v.is_null() && !v.is_number())
+        return InvalidArgument(fmt::format("observation.{}[{}]: must be a number or null", k, i));
+      out->push_back(v.is_null() ? kNaN : v.get<double>());
+    }
+    return Status::Ok();
+  };
+  DOPPEL_RETURN_IF_ERROR(num("t_s", &ob.t_s));
+  DOPPEL_RETURN_IF_ERROR(num("time_of_day_h", &ob.time_of_day_h));
+  DOPPEL_RETURN_IF_ERROR(num("level_m", &ob.level_m));
+  DOPPEL_RETURN_IF_ERROR(num("demand_m3h", &ob.demand_m3h));
+  DOPPEL_RETURN_IF_ERROR(num("price_eur_kwh", &ob.price_eur_kwh));
+  auto band = j.find("band");
+  if (band == j.end() || !band->is_string()) return InvalidArgument("observation.band: must be a string");
+  bool known = false;
+  for (control::TariffBand b :
+       {control::TariffBand::kNight, control::TariffBand::kDay, control::TariffBand::kPeak}) {
+    if (*band == control::TariffBandName(b)) {
+      ob.band = b;
+      known = true;
+    }
+  }
+  if (!known) return InvalidArgument("observation.band: must be night, day or peak");
+  DOPPEL_RETURN_IF_ERROR(nums("speed_rpm", &ob.speed_rpm));
+  DOPPEL_RETURN_IF_ERROR(nums("flow_m3h", &ob.flow_m3h));
+  DOPPEL_RETURN_IF_ERROR(nums("power_kw", &ob.power_kw));
+  return ob;
+}
+
+}  // namespace doppel::engine
