@@ -511,6 +511,25 @@ test('maintenance: work orders imported over the API show in the twin view', asy
   noErrors(page);
 });
 
+test('MPC plan: the tank shows the planned level inside its band, a pump its planned speeds', async () => {
+  const page = shared;
+  // The demo runs the MPC in advisory mode; its first plan comes with the first tank level.
+  const plan = await waitFor(async () => {
+    const r = await api(env.api, env.token, 'GET', '/api/v1/control/plan');
+    return r.status === 200 && r.json.running && r.json.ts !== null && r.json;
+  }, 30_000, 'the MPC to plan');
+  await page.evaluate(() => (location.hash = '#/twin/tank-1'));
+  const chart = page.locator('#mpc-plan-chart');
+  await chart.waitFor({ timeout: 15_000 });
+  const n = Number(await waitFor(async () => chart.getAttribute('data-points'), 10_000, 'plan points'));
+  if (n !== plan.planned_level_m.length) throw new Error(`plan chart has ${n} points, the plan ${plan.planned_level_m.length}`);
+  await chart.locator('canvas').first().waitFor({ timeout: 5000 });
+  await shot(page, 'mpc-plan');
+  await page.evaluate(() => (location.hash = '#/twin/pump-1'));
+  await page.locator('#mpc-plan-chart').waitFor({ timeout: 15_000 });
+  noErrors(page);
+});
+
 test('alerts: an alert is raised and acknowledged from the UI', async () => {
   needs('alerts', 'alert routes');
   const page = shared;

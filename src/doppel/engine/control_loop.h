@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,5 +149,10 @@ class ControlLoop {
 
 // The JSON of a step summary (in the plan's "last_step").
 nlohmann::json ControlLoopSummaryToJson(const ControlLoopSummary& s);
+
+// Parses the serve config's `control:` section (YAML text of that mapping, docs/config.md):
+// nullopt when no MPC loop is enabled; kInvalidArgument naming the key otherwise
+// ("config: control.mpc.pumps[1]: 'pump-1' is listed twice"). Never throws (fuzz/control_config_fuzz.cc).
+Result<std::optional<ControlLoopOptions>> ParseControlLoopConfigYaml(const std::string& yaml_text);
 
 }  // namespace doppel::engine

@@ -48,7 +48,7 @@ function render(el: HTMLElement, plan: ControlPlan & { ts: number }, twinId: str
   const head = h(
     'div',
     { class: 'small' },
-    h('span', { class: `chip ${plan.solver_status === 'solved' || plan.solver_status === 'Solve_Succeeded' ? 'ok' : 'warn'}` }, plan.solver_status),
+    h('span', { class: `chip ${/succeeded|solved|acceptable/i.test(plan.solver_status) ? 'ok' : 'warn'}` }, plan.solver_status),
     ' ',
     h('span', { class: 'muted' }, `planned at ${fmtClock(plan.ts)} · ${Math.round(plan.horizon_s / 3600)} h ahead · ${plan.planned_energy_cost_eur.toFixed(2)} € energy`),
   );
