@@ -36,6 +36,9 @@ class BusStation {
       << "mqtt:\n"
       << "  broker: " << mosquitto_.url() << "\n"
       << "  client_id: doppel-bus-" << http_port_ << "\n"
+      << "  telemetry_topic: " << prefix() << "/{twin}/telemetry\n"
+      << "  command_topic: " << prefix() << "/{twin}/commands\n"
+      << "  ack_topic: " << prefix() << "/{twin}/commands/ack\n"
       << "  provision: { \"pump-*\": \"dtmi:doppel:demo:Pump;1\", \"tank-*\": \"dtmi:doppel:demo:Tank;1\" }\n"
       << "tokens:\n"
       << "  - { token: admin-secret, role: admin }\n"
@@ -72,10 +75,14 @@ class BusStation {
     plant_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{testing::DoppelBinary(), "plant", "--broker", mosquitto_.url(), "--pumps",
                                  "3", "--rate", "5", "--seed", "7", "--client-id",
-                                 "doppel-bus-plant-" + std::to_string(http_port_)},
+                                 "doppel-bus-plant-" + std::to_string(http_port_), "--topic-prefix",
+                                 prefix()},
         dir_.file("plant.log"));
     return WaitFor([&] { return Twin("pump-1").is_object() && Twin("tank-1").is_object(); }, seconds(30));
   }
+  // Topics of this station only ("bus<port>/{twin}/..."): no other test's plant or serve can
+  // publish or receive on them, even on a broker it reached by mistake.
+  std::string prefix() const { return "bus" + std::to_string(http_port_); }
   void SignalPlant(int sig) { ::kill(plant_->pid(), sig); }
   // Stops the plant (SIGTERM) and returns its "N commands accepted" count (-1 when not logged).
   int StopPlantAndCountAccepted() {
@@ -99,13 +106,14 @@ class BusStation {
     mo.client_id = "witness-" + std::to_string(http_port_);
     mo.clean_session = true;
     witness_ = platform::NewMqttBus(mo);
-    Status s = witness_->Subscribe("plant/+/commands", 1, [this](std::string_view, std::string_view payload) {
-      json j = json::parse(payload, nullptr, false);
-      if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return;
-      std::lock_guard lk(mu_);
-      seen_[j["id"].get<std::string>()] += 1;
-      if (j.contains("request")) requests_[j["id"].get<std::string>()] = j["request"];
-    });
+    Status s =
+        witness_->Subscribe(prefix() + "/+/commands", 1, [this](std::string_view, std::string_view payload) {
+          json j = json::parse(payload, nullptr, false);
+          if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return;
+          std::lock_guard lk(mu_);
+          seen_[j["id"].get<std::string>()] += 1;
+          if (j.contains("request")) requests_[j["id"].get<std::string>()] = j["request"];
+        });
     return s.ok() && witness_->Start().ok();
   }
   int Seen(const std::string& id) {

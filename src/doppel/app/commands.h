@@ -18,7 +18,8 @@ struct PlantArgs {
   double time_scale = 1;
   bool truth = false;
   std::string client_id = "doppel-plant";
-  std::string demand_surge;  // "START_S:DURATION_S:FACTOR" (plant::ParseDemandSurge); empty: none
+  std::string demand_surge;            // "START_S:DURATION_S:FACTOR" (plant::ParseDemandSurge); empty: none
+  std::string topic_prefix = "plant";  // topics {prefix}/{twin}/telemetry|commands|commands/ack
 };
 int RunPlant(const PlantArgs& args);
 

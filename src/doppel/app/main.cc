@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   plant->add_flag("--truth", pa.truth, "Also publish the hidden truth on plant/{twin}/truth");
   plant->add_option("--client-id", pa.client_id, "MQTT client id")->capture_default_str();
+  plant
+      ->add_option("--topic-prefix", pa.topic_prefix, "Topic prefix: {prefix}/{twin}/telemetry, .../commands")
+      ->capture_default_str();
   plant->add_option("--demand-surge", pa.demand_surge,
                     "Demand surge START_S:DURATION_S:FACTOR (simulated seconds; demand x FACTOR)");
 
