@@ -14,7 +14,7 @@ bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
     head_ = 0;
   }
   if (head_ == held_.size() || held_.back().r.source_ts_ns <= ts) {
-    held_.emplace_back(std::move(r), arrival_ns, seq_++);  // constructed in place: one move
+    held_.push_back(Entry{std::move(r), arrival_ns, seq_++});
     return true;
   }
   // Out of order: after every held reading with the same or an earlier source time.
