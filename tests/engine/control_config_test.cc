@@ -37,6 +37,9 @@ TEST(ControlConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(unknown.status().message().find("control.mpd"), std::string::npos) << unknown.status().ToString();
   EXPECT_FALSE(ParseControlLoopConfigYaml("mpc: [1, 2]\n").ok());
   EXPECT_FALSE(ParseControlLoopConfigYaml("{{{").ok());
+  // Found by fuzz/control_config_fuzz.cc: a null list entry once threw out of the parser.
+  EXPECT_FALSE(
+      ParseControlLoopConfigYaml("mpc: {enabled: true, pumps:, [pump-1, pump-6], tank: tak-2}\n").ok());
 }
 
 }  // namespace

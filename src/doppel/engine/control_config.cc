@@ -32,7 +32,9 @@ Status ControlNumber(const YAML::Node& m, const std::string& path, const char* k
 
 }  // namespace
 
-Result<std::optional<ControlLoopOptions>> ParseControlLoopConfigYaml(const std::string& yaml_text) {
+namespace {
+// The parser proper; yaml-cpp may throw on conversions the checks above did not foresee.
+Result<std::optional<ControlLoopOptions>> ParseUnchecked(const std::string& yaml_text) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -139,5 +141,15 @@ Result<std::optional<ControlLoopOptions>> ParseControlLoopConfigYaml(const std::
   return std::optional<ControlLoopOptions>(std::move(o));
 }
 // --- end [mpcloop] ----------------------------------------------------------------------------
+
+}  // namespace
+
+Result<std::optional<ControlLoopOptions>> ParseControlLoopConfigYaml(const std::string& yaml_text) {
+  try {
+    return ParseUnchecked(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("config: control: ") + e.what());
+  }
+}
 
 }  // namespace doppel::engine
