@@ -15,9 +15,8 @@
 
 namespace doppel::app {
 
-namespace {
-
-bool Opt(const std::vector<std::string>& args, size_t* i, const std::string& key, std::string* out) {
+// Accepts "--key value" and "--key=value" (commands.h).
+bool TakeOption(const std::vector<std::string>& args, size_t* i, const std::string& key, std::string* out) {
   const std::string& a = args[*i];
   if (a == "--" + key && *i + 1 < args.size()) {
     *out = args[++*i];
@@ -29,6 +28,8 @@ bool Opt(const std::vector<std::string>& args, size_t* i, const std::string& key
   }
   return false;
 }
+
+namespace {
 
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
@@ -46,15 +47,15 @@ int RunDetect(const std::vector<std::string>& args) {
   analytics::DetectorConfig config;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
-    if (Opt(args, &i, "csv", &v))
+    if (TakeOption(args, &i, "csv", &v))
       csv = v;
-    else if (Opt(args, &i, "time-column", &v))
+    else if (TakeOption(args, &i, "time-column", &v))
       time_col = v;
-    else if (Opt(args, &i, "columns", &v))
+    else if (TakeOption(args, &i, "columns", &v))
       cols = v;
-    else if (Opt(args, &i, "results", &v))
+    else if (TakeOption(args, &i, "results", &v))
       results = v;
-    else if (Opt(args, &i, "set", &v)) {
+    else if (TakeOption(args, &i, "set", &v)) {
       Status st = config.Set(v);
       if (!st.ok()) return Fail(st);
     } else {
@@ -130,15 +131,15 @@ int RunRul(const std::vector<std::string>& args) {
   std::string train, out, model, test, truth;
   for (size_t i = 1; i < args.size(); ++i) {
     std::string v;
-    if (Opt(args, &i, "train", &v))
+    if (TakeOption(args, &i, "train", &v))
       train = v;
-    else if (Opt(args, &i, "out", &v))
+    else if (TakeOption(args, &i, "out", &v))
       out = v;
-    else if (Opt(args, &i, "model", &v))
+    else if (TakeOption(args, &i, "model", &v))
       model = v;
-    else if (Opt(args, &i, "test", &v))
+    else if (TakeOption(args, &i, "test", &v))
       test = v;
-    else if (Opt(args, &i, "truth", &v))
+    else if (TakeOption(args, &i, "truth", &v))
       truth = v;
     else {
       std::cerr << usage;

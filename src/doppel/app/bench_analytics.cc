@@ -17,20 +17,6 @@ namespace doppel::app {
 
 namespace {
 
-// Accepts "--key value" and "--key=value".
-bool TakeOption(const std::vector<std::string>& args, size_t* i, const std::string& key, std::string* out) {
-  const std::string& a = args[*i];
-  if (a == "--" + key && *i + 1 < args.size()) {
-    *out = args[++*i];
-    return true;
-  }
-  if (a.rfind("--" + key + "=", 0) == 0) {
-    *out = a.substr(key.size() + 3);
-    return true;
-  }
-  return false;
-}
-
 struct Published {
   const char* name;
   double standard, low_fp, low_fn;

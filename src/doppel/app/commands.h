@@ -23,6 +23,10 @@ struct PlantArgs {
 };
 int RunPlant(const PlantArgs& args);
 
+// Argument scanning for the hand-parsed subcommands (rul, detect, bench, replay): when args[*i]
+// is "--key value" (advancing *i) or "--key=value", stores the value and returns true.
+bool TakeOption(const std::vector<std::string>& args, size_t* i, const std::string& key, std::string* out);
+
 struct DemoArgs {
   int port = 8080;
   std::string data_dir = "doppel-demo-data";

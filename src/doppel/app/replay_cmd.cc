@@ -41,19 +41,6 @@ constexpr const char* kUsage =
     "  Publishes DIR/test_<subset>.txt: unit U as twin engine-U, one cycle per message on\n"
     "  <prefix>/engine-U/telemetry; every engine advances --speed cycles per second (default 10).\n";
 
-bool Opt(const std::vector<std::string>& args, size_t* i, const std::string& key, std::string* out) {
-  const std::string& a = args[*i];
-  if (a == "--" + key && *i + 1 < args.size()) {
-    *out = args[++*i];
-    return true;
-  }
-  if (a.rfind("--" + key + "=", 0) == 0) {
-    *out = a.substr(key.size() + 3);
-    return true;
-  }
-  return false;
-}
-
 bool ShutdownPending() {
   sigset_t s;
   sigemptyset(&s);
@@ -76,22 +63,22 @@ struct ReplayArgs {
 Status ParseArgs(const std::vector<std::string>& args, ReplayArgs* a) {
   for (size_t i = 1; i < args.size(); ++i) {
     std::string v;
-    if (Opt(args, &i, "broker", &v)) {
+    if (TakeOption(args, &i, "broker", &v)) {
       a->broker = v;
-    } else if (Opt(args, &i, "data", &v)) {
+    } else if (TakeOption(args, &i, "data", &v)) {
       a->data = v;
-    } else if (Opt(args, &i, "subset", &v)) {
+    } else if (TakeOption(args, &i, "subset", &v)) {
       a->subset = v;
-    } else if (Opt(args, &i, "topic-prefix", &v)) {
+    } else if (TakeOption(args, &i, "topic-prefix", &v)) {
       a->prefix = v;
-    } else if (Opt(args, &i, "client-id", &v)) {
+    } else if (TakeOption(args, &i, "client-id", &v)) {
       a->client_id = v;
-    } else if (Opt(args, &i, "speed", &v)) {
+    } else if (TakeOption(args, &i, "speed", &v)) {
       auto x = analytics::ParseNumber(v);
       if (!x.ok() || !(*x > 0 && *x <= 100000))
         return InvalidArgument("--speed: '" + v + "' must be a number in (0, 100000] (cycles per second)");
       a->speed = *x;
-    } else if (Opt(args, &i, "engines", &v)) {
+    } else if (TakeOption(args, &i, "engines", &v)) {
       auto x = analytics::ParseNumber(v);
       if (!x.ok() || *x < 1 || *x != std::floor(*x))
         return InvalidArgument("--engines: '" + v + "' must be a positive integer");
