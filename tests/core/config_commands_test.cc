@@ -100,5 +100,24 @@ TEST(ConfigCommandsTest, BadKeysAndValuesNameTheirPath) {
   }
 }
 
+// The analytics sections the engine parses itself are kept as YAML text; the section must be a
+// mapping and its key known.
+TEST(ServeConfigAnalyticsTest, WearRulSectionIsKeptForTheEngineAndMustBeAMapping) {
+  auto ok = ParseServeConfig(kBase + "analytics: {wear_rul: {impeller_threshold: 0.5, window_h: 12}}\n",
+                             "cfg.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_NE(ok->wear_rul_yaml.find("impeller_threshold: 0.5"), std::string::npos) << ok->wear_rul_yaml;
+  auto none = ParseServeConfig(kBase, "cfg.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->wear_rul_yaml.empty());
+  auto bad = ParseServeConfig(kBase + "analytics: {wear_rul: [1, 2]}\n", "cfg.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("analytics.wear_rul: expected a mapping"), std::string::npos)
+      << bad.status().message();
+  auto typo = ParseServeConfig(kBase + "analytics: {wear_rull: {}}\n", "cfg.yaml");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("wear_rull"), std::string::npos) << typo.status().message();
+}
+
 }  // namespace
 }  // namespace doppel

@@ -34,6 +34,7 @@ const UNIT_SYMBOLS: Record<string, string> = {
   watt: 'W',
   degreeCelsius: '°C',
   kelvin: 'K',
+  hour: 'h',
   metre: 'm',
   millimetre: 'mm',
   percent: '%',
@@ -52,6 +53,9 @@ const KNOWN: Record<string, Partial<SignalInfo>> = {
   vibration_mm_s: { label: 'Vibration', unit: 'mm/s', digits: 2, min: 0, max: 8, warnHigh: 4.5, alarmHigh: 7.1 },
   level_m: { label: 'Level', unit: 'm', digits: 2, min: 0, max: 5, warnLow: 0.75, alarmLow: 0.3, warnHigh: 4.6, alarmHigh: 4.9 },
   demand_m3h: { label: 'Demand', unit: 'm³/h', digits: 1, min: 0, max: 600 },
+  // Remaining useful life (a pump's from its wear trend, a turbofan's in hours): the engine's horizon
+  // (2000 h by default) means "at least that".
+  rul_h: { label: 'RUL', unit: 'h', digits: 0, min: 0, max: 2000 },
 };
 
 /** The tile KPIs per model kind, in display order. */
@@ -72,11 +76,22 @@ export const ANOMALY_PREFIX = 'anomaly.';
 const ANOMALY_WARN = 0.5;
 const ANOMALY_ALARM = 0.9;
 
+/** The twin's fused anomaly score and its multivariate components (not per-signal). */
+export const TWIN_ANOMALY: Record<string, [string, string]> = {
+  anomaly: ['twin anomaly', 'Fused anomaly score of the twin (max of per-signal, PCA and NIS)'],
+  'anomaly.pca': ['PCA anomaly', 'Multivariate anomaly score: PCA T² / SPE of the twin\'s rows'],
+  'anomaly.nis': ['NIS anomaly', 'Estimator innovation (NIS) anomaly score'],
+};
+
 export function isAnomalySignal(name: string): boolean {
-  return name.startsWith(ANOMALY_PREFIX);
+  return name in TWIN_ANOMALY || name.startsWith(ANOMALY_PREFIX);
 }
 
 export function signalInfo(name: string, content?: DtdlContent): SignalInfo {
+  if (name in TWIN_ANOMALY) {
+    const [label, title] = TWIN_ANOMALY[name];
+    return { name, label, title, unit: '', digits: 2, min: 0, max: 1, warnHigh: ANOMALY_WARN, alarmHigh: ANOMALY_ALARM };
+  }
   if (isAnomalySignal(name)) {
     const base = signalInfo(name.slice(ANOMALY_PREFIX.length));
     return { name, label: `${base.label} anomaly`, title: `Anomaly score: ${base.title}`, unit: '', digits: 2, min: 0, max: 1, warnHigh: ANOMALY_WARN, alarmHigh: ANOMALY_ALARM };

@@ -1,7 +1,11 @@
 // Enterprise context routes (docs/api.md "Enterprise context", docs/enterprise.md):
 //   POST /api/v1/context/{workorders|specs}?format=csv|json&dry_run=true   (admin)
 //        body: the CSV or JSON document, as `doppel import --file` reads it.
-//        200 {kind, records, applied, inserted, updated, unchanged, change, errors: []};
+//        200 {kind, records, applied, inserted, updated, unchanged, change, errors: [],
+//             effects}: an applied import acts on the running twins at once (Engine::ImportContext;
+//             docs/enterprise.md "What the context changes in the running twin"): effects is
+//             {replacements} for work orders (wear prior resets handed to the twins' estimators)
+//             or {alert_rules, envelope_limits} for specs (now in force), {error} when not applied;
 //        400 invalid_rows with every row error when any row is bad (nothing applied).
 //   GET  /api/v1/twins/{id}/context   (viewer): {twin, spec, limits, workorders}.
 #include "doppel/api/handlers.h"

@@ -1,5 +1,6 @@
 // `doppel detect` (streaming anomaly scores for a CSV) and `doppel rul train|predict`.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +10,9 @@
 #include <vector>
 
 #include "doppel/analytics/csv.h"
+#include "doppel/analytics/multivariate.h"
 #include "doppel/analytics/nab_corpus.h"
+#include "doppel/analytics/nab_scorer.h"
 #include "doppel/analytics/rul.h"
 #include "doppel/app/commands.h"
 
@@ -43,7 +46,7 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }  // namespace
 
 int RunDetect(const std::vector<std::string>& args) {
-  std::string csv, time_col = "timestamp", cols, results;
+  std::string csv, time_col = "timestamp", cols, results, multivariate = "1", explain = "0", pca_train;
   analytics::DetectorConfig config;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
@@ -55,12 +58,18 @@ int RunDetect(const std::vector<std::string>& args) {
       cols = v;
     else if (TakeOption(args, &i, "results", &v))
       results = v;
+    else if (TakeOption(args, &i, "multivariate", &v))
+      multivariate = v;
+    else if (TakeOption(args, &i, "explain", &v))
+      explain = v;
+    else if (TakeOption(args, &i, "pca-train-rows", &v))
+      pca_train = v;
     else if (TakeOption(args, &i, "set", &v)) {
       Status st = config.Set(v);
       if (!st.ok()) return Fail(st);
     } else {
       std::cerr << "usage: doppel detect --csv FILE [--time-column NAME] [--columns A,B] [--results DIR]"
-                   " [--set key=value]\n";
+                   " [--set key=value] [--multivariate 0|1] [--pca-train-rows N] [--explain 0|1]\n";
       return 2;
     }
   }
@@ -73,26 +82,60 @@ int RunDetect(const std::vector<std::string>& args) {
       if (h != time_col) columns.push_back(h);
   }
   if (columns.empty()) return Fail(InvalidArgument(csv + ": no value columns"));
-  // One detector per column; the row's score is the maximum over columns.
+  if (multivariate != "0" && multivariate != "1")
+    return Fail(InvalidArgument("detect: --multivariate must be 0 or 1"));
+  if (explain != "0" && explain != "1") return Fail(InvalidArgument("detect: --explain must be 0 or 1"));
+  // One detector per column (the row's univariate score is the maximum over columns); with
+  // several columns also a PCA model of the rows (docs/analytics.md, "Multivariate detectors and
+  // the fused score"), learned on the rows of the NAB probation (15 %, <= 750) unless
+  // --pca-train-rows says otherwise. The row's score is the fused max of both.
   std::vector<double> combined;
-  analytics::Series first;
-  std::vector<std::vector<double>> per_column;
+  std::vector<analytics::Series> series;
   for (const auto& c : columns) {
     auto s = analytics::ReadSeries(*table, time_col, c, csv);
     if (!s.ok()) return Fail(s.status());
     auto scores = analytics::DetectSeries(*s, config);
     if (combined.empty()) {
       combined = scores;
-      first = std::move(*s);
     } else {
       for (size_t i = 0; i < combined.size(); ++i) combined[i] = std::max(combined[i], scores[i]);
+    }
+    series.push_back(std::move(*s));
+  }
+  const std::vector<double> univariate = combined;
+  std::vector<double> pca_scores(combined.size(), 0.0);
+  if (multivariate == "1" && columns.size() >= 2) {
+    analytics::PcaDetectorOptions po;
+    po.train_rows = std::max(analytics::ProbationaryLength(combined.size()), columns.size() + 10);
+    if (!pca_train.empty()) {
+      auto n = analytics::ParseNumber(pca_train);
+      if (!n.ok() || *n < 10 || *n > 1e7 || *n != std::floor(*n))
+        return Fail(
+            InvalidArgument("detect: --pca-train-rows: '" + pca_train + "' is not an integer in 10..1e7"));
+      po.train_rows = static_cast<size_t>(*n);
+    }
+    if (po.train_rows <= columns.size())
+      return Fail(InvalidArgument("detect: --pca-train-rows must exceed the number of columns"));
+    analytics::PcaDetector pca(columns.size(), po);
+    std::vector<double> row(columns.size());
+    for (size_t i = 0; i < combined.size(); ++i) {
+      for (size_t c = 0; c < columns.size(); ++c) row[c] = series[c].values[i];
+      pca_scores[i] = pca.Update(series[0].times[i], row);
+      combined[i] = analytics::FuseAnomalyScores({univariate[i], pca_scores[i]});
     }
   }
   int tc = table->ColumnIndex(time_col);
   if (results.empty()) {
-    std::printf("timestamp,anomaly_score\n");
-    for (size_t i = 0; i < combined.size(); ++i)
-      std::printf("%s,%.6f\n", table->rows[i][tc].c_str(), combined[i]);
+    std::printf(explain == "1" ? "timestamp,anomaly_score,univariate_score,pca_score\n"
+                               : "timestamp,anomaly_score\n");
+    for (size_t i = 0; i < combined.size(); ++i) {
+      if (explain == "1") {
+        std::printf("%s,%.6f,%.6f,%.6f\n", table->rows[i][tc].c_str(), combined[i], univariate[i],
+                    pca_scores[i]);
+      } else {
+        std::printf("%s,%.6f\n", table->rows[i][tc].c_str(), combined[i]);
+      }
+    }
     return 0;
   }
   // NAB results layout: DIR/doppel/<category>/doppel_<file>.csv with

@@ -20,6 +20,8 @@ struct PlantArgs {
   std::string client_id = "doppel-plant";
   std::string demand_surge;            // "START_S:DURATION_S:FACTOR" (plant::ParseDemandSurge); empty: none
   std::string topic_prefix = "plant";  // topics {prefix}/{twin}/telemetry|commands|commands/ack
+  std::vector<std::string> replace_impeller;  // "TWIN:AT_S" each (plant::ParseImpellerReplacement)
+  std::vector<std::string> impeller_wear;     // "TWIN:WEAR" each (plant::ParseInitialImpellerWear)
 };
 int RunPlant(const PlantArgs& args);
 

@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   plant->add_option("--demand-surge", pa.demand_surge,
                     "Demand surge START_S:DURATION_S:FACTOR (simulated seconds; demand x FACTOR)");
+  plant->add_option(
+      "--replace-impeller", pa.replace_impeller,
+      "Replace a pump's impeller TWIN:AT_S (true wear 0 from that simulated second; repeatable)");
+  plant->add_option("--impeller-wear", pa.impeller_wear, "Initial impeller wear TWIN:WEAR (repeatable)");
 
   doppel::app::DemoArgs da;
   auto* demo = app.add_subcommand("demo", "Plant + engine + API in one process, no broker needed");

@@ -9,7 +9,9 @@
 #include <set>
 
 #include "doppel/analytics/alert_rules.h"
+#include "doppel/analytics/wear_prognosis.h"
 #include "doppel/engine/context_effects.h"
+#include "doppel/engine/fmu_behavior.h"
 #include "doppel/ingest/modbus_config.h"
 #include "doppel/ingest/opcua/config.h"
 #include "doppel/platform/env.h"
@@ -79,6 +81,16 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   auto specs = engine::ApplyDesignSpecs(config.data_dir, &eo.alert_rules, &eo.commands);
   if (!specs.ok()) return Status(specs.status().code(), "context.db: " + specs.status().message());
   if (*specs > 0) spdlog::info("design specs of {} twins applied as alert rules and command limits", *specs);
+  if (!config.wear_rul_yaml.empty()) {  // pump RUL from the wear trend (docs/analytics.md)
+    auto w = analytics::ParseWearRulConfigYaml(config.wear_rul_yaml, "analytics.wear_rul");
+    if (!w.ok()) return w.status();
+    eo.wear_rul = *w;
+  }
+  // FMUs as twins' behavior models (docs/fmu.md), registered before the engine binds twins.
+  if (!config.behavior_yaml.empty()) {
+    auto n = engine::RegisterFmuBehaviors(config.behavior_yaml, config.models);
+    if (!n.ok()) return n.status();
+  }
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();
   rt->engine = std::move(engine).value();

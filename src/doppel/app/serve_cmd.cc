@@ -78,6 +78,12 @@ int RunPlant(const PlantArgs& args) {
   if (!args.demand_surge.empty()) {
     if (Status s = plant::ParseDemandSurge(args.demand_surge, &po); !s.ok()) return Fail(s);
   }
+  for (const auto& spec : args.replace_impeller) {
+    if (Status s = plant::ParseImpellerReplacement(spec, &po); !s.ok()) return Fail(s);
+  }
+  for (const auto& spec : args.impeller_wear) {
+    if (Status s = plant::ParseInitialImpellerWear(spec, &po); !s.ok()) return Fail(s);
+  }
   if (Status s = po.Validate(); !s.ok()) return Fail(s);
   auto bus = platform::NewMqttBus(mo);
   plant::Plant plant(bus.get(), po);

@@ -219,7 +219,12 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
   DOPPEL_RETURN_IF_ERROR(
       r.CheckKeys(root, "",
                   {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage",
-                   "commands", "alerts", "analytics", "opcua", "modbus", "control"}));
+                   "commands", "alerts", "analytics", "opcua", "modbus", "control", "behavior"}));
+  if (YAML::Node b = root["behavior"]) {  // checked key by key in engine/behavior_config.cc
+    if (!b.IsSequence())
+      return r.Error("behavior", "expected a list of {model, fmu, outputs, ...} (docs/fmu.md)");
+    c->behavior_yaml = YAML::Dump(b);
+  }
   if (YAML::Node ctl = root["control"]) {  // [mpcloop] checked key by key in app/runtime.cc
     if (!ctl.IsMap()) return r.Error("control", "expected a mapping (docs/config.md)");
     c->control_yaml = YAML::Dump(ctl);
@@ -240,7 +245,11 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     }
   }
   if (YAML::Node a = root["analytics"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "analytics", {"anomaly_detection", "rul"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(a, "analytics", {"anomaly_detection", "rul", "wear_rul"}));
+    if (YAML::Node n = a["wear_rul"]) {
+      if (!n.IsMap()) return r.Error("analytics.wear_rul", "expected a mapping (docs/analytics.md)");
+      c->wear_rul_yaml = YAML::Dump(n);
+    }
     if (YAML::Node n = a["rul"]) {
       if (!n.IsMap()) return r.Error("analytics.rul", "expected a mapping (docs/analytics.md)");
       c->rul_yaml = YAML::Dump(n);

@@ -102,6 +102,9 @@ struct ServeConfig {
   // The `analytics.rul` section (live RUL of turbofan twins, docs/analytics.md) as YAML text,
   // parsed by the engine's RUL monitor at startup; empty: no RUL monitor.
   std::string rul_yaml;
+  // The `analytics.wear_rul` section (pump RUL from the wear trend, docs/analytics.md) as YAML
+  // text, parsed at startup; empty: the defaults (on for every twin whose estimator has wear).
+  std::string wear_rul_yaml;
   // protocol adapters (docs/opcua.md): the `opcua:` section as YAML text, parsed by the ingest
   // module at startup; empty: no OPC UA server.
   std::string opcua_yaml;
@@ -110,6 +113,9 @@ struct ServeConfig {
   // [mpcloop] The `control:` section as YAML text (docs/config.md "control"), parsed by
   // app/runtime.cc at startup; empty: no live MPC loop.
   std::string control_yaml;
+  // The `behavior:` list as YAML text (FMUs as twins' behavior models, docs/config.md
+  // "behavior"), parsed and checked by engine/fmu_behavior.h at startup; empty: none.
+  std::string behavior_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

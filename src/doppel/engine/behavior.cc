@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
 
 #include "doppel/estimate/pump_estimator.h"
 #include "doppel/physics/integrator.h"
@@ -55,23 +57,56 @@ class PumpBehavior final : public BehaviorModel {
     }
     for (const auto& m : filter_.measurements)
       measured_out_.push_back(system_->IndexOf(SignalKind::kOutput, m));
+    meas_names_ = filter_.measurements;
     init_std_ = spec.initial_std;
     process_std_ = spec.process_std;
     lower_ = spec.lower_bound;
     upper_ = spec.upper_bound;
   }
   bool ok() const { return system_ != nullptr; }
+  bool station_pump() const override { return true; }
+  estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first, const std::vector<bool>& present,
+                                            double t0) const override {
+    return estimate::DefaultPumpEstimatorSpec().InitialOptions(filter_, first, present, t0);
+  }
 };
+
+// Registered models (Register); they live for the process.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<BehaviorModel>, std::less<>> models;
+};
+Registry& TheRegistry() {
+  static Registry* r = new Registry();  // never destroyed: engines may outlive static destruction order
+  return *r;
+}
+
+const PumpBehavior* Pump() {
+  static const PumpBehavior* pump = new PumpBehavior();  // lives for the process (shared by every engine)
+  return pump;
+}
 
 }  // namespace
 
 const BehaviorModel* BehaviorModel::Find(std::string_view model_id) {
-  static const PumpBehavior* pump = [] {
-    auto* p = new PumpBehavior();  // lives for the process (shared by every engine)
-    return p;
-  }();
-  if (model_id == kPumpModel && pump->ok()) return pump;
-  return nullptr;
+  if (model_id == kPumpModel) return Pump()->ok() ? Pump() : nullptr;
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.models.find(model_id);
+  return it == r.models.end() ? nullptr : it->second.get();
+}
+
+Status BehaviorModel::Register(std::unique_ptr<BehaviorModel> model) {
+  if (model == nullptr || model->system_ == nullptr) {
+    return InvalidArgument("behavior model: no system to register");
+  }
+  const std::string id = model->model_id_;
+  if (id == kPumpModel) return AlreadyExists("behavior model for " + id + ": built in (the demo pump)");
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (r.models.count(id) > 0) return AlreadyExists("behavior model for " + id + ": already registered");
+  r.models.emplace(id, std::move(model));
+  return Status::Ok();
 }
 
 bool BehaviorModel::IsLevelSource(std::string_view model_id, std::string_view signal) {
@@ -79,8 +114,11 @@ bool BehaviorModel::IsLevelSource(std::string_view model_id, std::string_view si
 }
 
 int BehaviorModel::Channel(std::string_view signal) const {
-  for (size_t k = 0; k < filter_.measurements.size(); ++k) {
-    if (filter_.measurements[k] == signal) return static_cast<int>(k);
+  for (size_t k = 0; k < meas_names_.size(); ++k) {
+    if (meas_names_[k] == signal) return static_cast<int>(k);
+  }
+  for (size_t k = 0; k < input_channel_names_.size(); ++k) {
+    if (input_channel_names_[k] == signal) return num_measurements() + static_cast<int>(k);
   }
   return -1;
 }
@@ -89,23 +127,52 @@ double BehaviorModel::SensorStd(int k, double) const { return meas_std_[k]; }
 
 estimate::EstimatorOptions BehaviorModel::InitialOptions(const Eigen::VectorXd& first,
                                                          const std::vector<bool>& present, double t0) const {
-  return estimate::DefaultPumpEstimatorSpec().InitialOptions(filter_, first, present, t0);
+  // Generic: the system's default state and parameters with the model's tuning.
+  estimate::EstimatorOptions o;
+  (void)first;
+  (void)present;
+  const int nx = num_states();
+  o.initial_time_s = t0;
+  o.initial_mean.resize(nx + static_cast<int>(aug_param_idx_.size()));
+  o.initial_mean.head(nx) = system_->DefaultValues(SignalKind::kState);
+  const Eigen::VectorXd p = system_->DefaultValues(SignalKind::kParameter);
+  for (size_t i = 0; i < aug_param_idx_.size(); ++i)
+    o.initial_mean[nx + static_cast<int>(i)] = p[aug_param_idx_[i]];
+  o.initial_std = init_std_;
+  o.process_std = process_std_;
+  o.measurement_std = meas_std_;
+  o.lower_bound = lower_;
+  o.upper_bound = upper_;
+  return o;
 }
 
 Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(
     const estimate::EstimatorOptions& o) const {
+  if (estimator_kind_ == "ukf") return estimate::MakeUnscentedKalmanFilter(filter_, o);
   return estimate::MakeExtendedKalmanFilter(filter_, o);
 }
 
-Eigen::VectorXd BehaviorModel::Inputs(double level_m, double setpoint_rpm) const {
-  Eigen::VectorXd u = system_->DefaultValues(SignalKind::kInput);
+Eigen::VectorXd BehaviorModel::Inputs(double level_m, double setpoint_rpm,
+                                      const Eigen::VectorXd& channel_inputs) const {
+  Eigen::VectorXd u = input_defaults_.size() == system_->num_inputs()
+                          ? input_defaults_
+                          : system_->DefaultValues(SignalKind::kInput);
   if (setpoint_in_ >= 0) u[setpoint_in_] = setpoint_rpm;
   if (level_in_ >= 0) u[level_in_] = level_m;
+  for (size_t j = 0; j < input_channel_in_.size() && static_cast<Eigen::Index>(j) < channel_inputs.size();
+       ++j) {
+    const double v = channel_inputs[static_cast<Eigen::Index>(j)];
+    if (std::isfinite(v)) u[input_channel_in_[j]] = v;
+  }
   return u;
 }
 
 int BehaviorModel::InputIndex(std::string_view name) const {
-  if (name == "speed_rpm" || name == "speed_setpoint" || name == "setpoint_rpm") return setpoint_in_;
+  if (setpoint_in_ >= 0 && (name == "speed_rpm" || name == "speed_setpoint" || name == "setpoint_rpm"))
+    return setpoint_in_;
+  for (size_t j = 0; j < input_channel_names_.size(); ++j) {
+    if (input_channel_names_[j] == name) return input_channel_in_[j];
+  }
   return system_->IndexOf(SignalKind::kInput, name);
 }
 
@@ -140,7 +207,7 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
   e.last_dof = s.stats.last_dof;
   e.mean_nis_per_dof = s.stats.mean_nis_per_dof();
   e.ewma_nis_per_dof = s.stats.ewma_nis_per_dof;
-  const auto& names = m.filter_model().measurements;
+  const auto& names = m.measurement_names();
   for (int k = 0; k < static_cast<int>(s.stats.ewma_channel_nis.size()) && k < static_cast<int>(names.size());
        ++k) {
     e.ewma_channel_nis.emplace_back(names[static_cast<size_t>(k)], s.stats.ewma_channel_nis[k]);
@@ -155,10 +222,12 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
 
 TwinEstimator::TwinEstimator(const BehaviorModel* model, std::string twin, const EstimationOptions& options)
     : model_(model), twin_(std::move(twin)), opt_(options) {
-  const int m = static_cast<int>(model_->filter_model().measurements.size());
+  const int m = model_->num_measurements();
   values_ = Eigen::VectorXd::Zero(m);
   stds_ = Eigen::VectorXd::Zero(m);
   present_.assign(static_cast<size_t>(m), false);
+  inputs_latest_ = Eigen::VectorXd::Constant(model_->num_channels() - m, physics::kNaN);
+  inputs_held_ = inputs_latest_;
   for (const auto& n : model_->display_names()) series_names_.push_back("est." + n);
   series_names_.push_back("est.nis_per_dof");
 }
@@ -166,6 +235,7 @@ TwinEstimator::TwinEstimator(const BehaviorModel* model, std::string twin, const
 void TwinEstimator::Begin(TimeNs ts) {
   pending_ = true;
   pending_ts_ = ts;
+  inputs_held_ = inputs_latest_;  // reported before ts: they held over the step to ts
   std::fill(present_.begin(), present_.end(), false);
   pending_skip_ = false;
   if (has_update_) {
@@ -185,6 +255,11 @@ bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Rea
   bool changed = false;
   if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level_m, series);
   if (!pending_) Begin(r.source_ts_ns);
+  if (k >= model_->num_measurements()) {  // an input channel: held from now on, skipped group or not
+    if (r.quality != Quality::kBad && std::isfinite(r.value) && k < model_->num_channels())
+      inputs_latest_[k - model_->num_measurements()] = r.value;
+    return changed;
+  }
   if (pending_skip_ || r.quality == Quality::kBad || !std::isfinite(r.value)) return changed;
   values_[k] = r.value;
   stds_[k] = model_->SensorStd(k, r.value);
@@ -213,10 +288,13 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
     }
     est_ = std::move(e).value();
     t0_ns_ = pending_ts_;
+    maintenance_.Begin(t0_ns_);  // maintenance: replacements before the first sample are moot
   }
   const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
   if (t < est_->time()) return;
-  (void)est_->SetInputs(model_->Inputs(level_m, setpoint_));
+  (void)est_->SetInputs(model_->Inputs(level_m, setpoint_, inputs_held_));
+  // maintenance: due part replacements reset their wear prior before this step
+  if (maintenance_.pending() > 0) maintenance_.ApplyDue(est_.get(), t0_ns_, pending_ts_, twin_);
   auto rep = est_->Update(estimate::Measurement(t, values_, present_, stds_));
   if (!rep.ok()) {
     ++failures_;
@@ -332,10 +410,10 @@ Status Resolve(const BehaviorModel& m, const WhatIfOverrides& o, const std::stri
   for (const auto& [name, v] : o.inputs) {
     int i = m.InputIndex(name);
     if (i < 0) {
-      std::string known;
+      std::string known = m.InputIndex("speed_rpm") >= 0 ? "speed_rpm" : "";
       for (const auto& s : m.system().inputs()) known += (known.empty() ? "" : ", ") + s.name;
-      return InvalidArgument(fmt::format("{}.inputs.{}: unknown input of {} (known: speed_rpm, {})", where,
-                                         name, m.model_id(), known));
+      return InvalidArgument(
+          fmt::format("{}.inputs.{}: unknown input of {} (known: {})", where, name, m.model_id(), known));
     }
     out->inputs.emplace_back(i, v);
   }
@@ -422,7 +500,7 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
       out.t.push_back(std::min(req.horizon_s, static_cast<double>(k) * req.step_s));
   }
   const auto& outs = bm.measured_outputs();
-  const auto& out_names = bm.filter_model().measurements;
+  const auto& out_names = bm.measurement_names();
   std::vector<double> col(static_cast<size_t>(req.samples));
   Eigen::VectorXd y(sys.num_outputs());
   std::vector<Eigen::VectorXd> ys(static_cast<size_t>(req.samples));

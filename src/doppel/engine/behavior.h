@@ -1,10 +1,16 @@
 // Behavior models bound to twins (engine-private; docs/estimation.md "Binding to twins").
 //
 // A small registry maps a DTDL model id to a BehaviorModel: a nominal physics::System (shared,
-// const), which of its outputs the model's telemetry measures, which parameters are estimated
-// and how the estimator starts. "dtmi:doppel:demo:Pump;1" -> the pump twin diagram
-// (physics::MakePumpTwinDiagram) with an EKF estimating impeller wear, bearing wear and a flow
-// sensor bias; every other model -> none.
+// const), which of its outputs the model's telemetry measures, which telemetry feeds its inputs,
+// which parameters are estimated and how the estimator starts. Built in:
+// "dtmi:doppel:demo:Pump;1" -> the pump twin diagram (physics::MakePumpTwinDiagram) with an EKF
+// estimating impeller wear, bearing wear and a flow sensor bias. Further models are registered
+// at startup (Register; e.g. an FMU from the serve config's `behavior:` list, fmu_behavior.h);
+// every other model -> none.
+//
+// Measurement channels: [0, num_measurements()) are telemetry the model's outputs predict (the
+// estimator's measurements); [num_measurements(), num_channels()) are telemetry fed to the
+// model's inputs (held from the reading's time until the next one: zero-order hold).
 //
 // A TwinEstimator (one per bound twin, owned by the twin's shard thread) turns the readings the
 // shard releases in source-time order into estimator steps: the readings of one timestamp form
@@ -22,6 +28,7 @@
 
 #include "doppel/core/reading.h"
 #include "doppel/engine/estimation_options.h"
+#include "doppel/engine/maintenance.h"
 #include "doppel/engine/service.h"
 #include "doppel/estimate/estimator.h"
 #include "doppel/physics/system.h"
@@ -34,24 +41,34 @@ class BehaviorModel {
   const std::string& model_id() const { return model_id_; }
   const physics::System& system() const { return *system_; }
   const estimate::FilterModel& filter_model() const { return filter_; }
-  const char* estimator_kind() const { return "ekf"; }
+  const char* estimator_kind() const { return estimator_kind_.c_str(); }  // "ekf" | "ukf"
+  // The built-in station pump binding (sandboxes fork the station from these twins).
+  virtual bool station_pump() const { return false; }
 
-  // Measurement channel of a telemetry name, or -1.
+  // Channel of a telemetry name (a measurement, then an input channel), or -1.
   int Channel(std::string_view signal) const;
+  int num_measurements() const { return static_cast<int>(meas_names_.size()); }
+  int num_channels() const { return num_measurements() + static_cast<int>(input_channel_in_.size()); }
+  // Telemetry names of the measurement channels (what-if outputs and per-sensor NIS are named so).
+  const std::vector<std::string>& measurement_names() const { return meas_names_; }
   // Sensor noise std of channel k passed with a reading v: the absolute part; the estimator adds
   // the value-dependent part (vibration: 3 %) at its prediction (EstimatorOptions::
   // measurement_rel_std), so a reading's own value does not weight it.
   double SensorStd(int k, double v) const;
   // Estimator options with the initial state taken from a first sample (NaN where unknown).
-  estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first_sample,
-                                            const std::vector<bool>& present, double t0) const;
+  virtual estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first_sample,
+                                                    const std::vector<bool>& present, double t0) const;
   // The estimator for one twin.
-  Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(const estimate::EstimatorOptions& o) const;
-  // Inputs at a tank level (setpoint NaN = local control).
-  Eigen::VectorXd Inputs(double level_m, double setpoint_rpm) const;
+  virtual Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(
+      const estimate::EstimatorOptions& o) const;
+  // Inputs at a tank level (setpoint NaN = local control; both ignored by models without those
+  // inputs), with the input channels' latest values (size num_channels() - num_measurements(),
+  // or empty; NaN = not reported yet: the configured constant or the model's default).
+  Eigen::VectorXd Inputs(double level_m, double setpoint_rpm,
+                         const Eigen::VectorXd& channel_inputs = {}) const;
 
-  // Input index for a name: the model's input name or its DTDL alias ("speed_rpm" for the
-  // setpoint). -1 if unknown.
+  // Input index for a name: the model's input name, the telemetry feeding it, or the DTDL alias
+  // of the pump's setpoint ("speed_rpm"). -1 if unknown.
   int InputIndex(std::string_view name) const;
   // Parameter index for "pump.impeller_wear" or the short "impeller_wear"; -1 if unknown.
   int ParameterIndex(std::string_view name) const;
@@ -70,6 +87,10 @@ class BehaviorModel {
   // The registry: the bound behavior for a DTDL model id, or null. Thread-safe; the models live
   // for the process.
   static const BehaviorModel* Find(std::string_view model_id);
+  // Adds a model (before the engines that should bind it open; twins are bound when first
+  // seen). AlreadyExists for a model id already bound (the built-in pump included),
+  // InvalidArgument for a model without a system.
+  static Status Register(std::unique_ptr<BehaviorModel> model);
   // True if `signal` of a twin of `model_id` is the station's tank level (the pumps' input).
   static bool IsLevelSource(std::string_view model_id, std::string_view signal);
 
@@ -79,6 +100,12 @@ class BehaviorModel {
   std::unique_ptr<physics::System> system_;
   estimate::FilterModel filter_;
   Eigen::VectorXd meas_std_;
+  std::string estimator_kind_ = "ekf";
+  std::vector<std::string> meas_names_;  // telemetry of the measurement channels
+  // Input channels: telemetry name and the system input it feeds.
+  std::vector<std::string> input_channel_names_;
+  std::vector<int> input_channel_in_;
+  Eigen::VectorXd input_defaults_;  // empty = the system's defaults
   int setpoint_in_ = -1, level_in_ = -1;
   int vibration_ch_ = -1;
   std::vector<std::string> display_, units_;
@@ -111,7 +138,8 @@ class TwinEstimator {
   // Returns true when a previous group was applied (the estimate changed); appends "est.*"
   // points to `series` when one is due. `level_m` is the current tank level input.
   bool Add(const Reading& r, double level_m, std::vector<Reading>* series);
-  // The same for a reading already resolved to its measurement channel (Channel(r.signal) >= 0).
+  // The same for a reading already resolved to its channel (Channel(r.signal) >= 0). An input
+  // channel's reading is held from its timestamp on (it feeds steps at later timestamps).
   bool Add(int channel, const Reading& r, double level_m, std::vector<Reading>* series);
   // The measurement channel of a telemetry name, or -1 (the reading is then ignored).
   int Channel(std::string_view signal) const { return model_->Channel(signal); }
@@ -119,6 +147,9 @@ class TwinEstimator {
   bool Flush(double level_m, std::vector<Reading>* series);
   // A commanded speed setpoint (NaN: local level control).
   void SetSetpoint(double rpm) { setpoint_ = rpm; }
+  // maintenance: a completed part replacement, applied at the first step at or after its time
+  // (maintenance.h). Returns false for an id seen before.
+  bool AddMaintenance(const MaintenanceEvent& e) { return maintenance_.Add(e); }
   // Null until the first update.
   std::shared_ptr<const EstimateSnapshot> snapshot() const { return snap_; }
   int64_t updates() const { return updates_; }
@@ -140,11 +171,15 @@ class TwinEstimator {
   bool pending_ = false, pending_skip_ = false;
   Eigen::VectorXd values_, stds_;
   std::vector<bool> present_;
+  // Input channels: the latest reported values and those held for the gathered group (the
+  // latest before its timestamp). NaN = not reported yet.
+  Eigen::VectorXd inputs_latest_, inputs_held_;
   double level_ = 0;
   std::vector<std::string> series_names_;
   std::shared_ptr<const EstimateSnapshot> snap_;
   int64_t updates_ = 0, failures_ = 0;
   double setpoint_ = physics::kNaN;
+  MaintenanceQueue maintenance_;  // maintenance: pending prior resets
 };
 
 // What-if: forks a snapshot, samples initial states/parameters from its covariance (seeded),

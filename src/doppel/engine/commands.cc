@@ -207,6 +207,12 @@ void CommandManager::SetFleetSource(FleetSource src) {
   fleet_ = std::move(src);
 }
 
+void CommandManager::ReplaceEnvelopeLimits(const std::string& source_prefix,
+                                           std::vector<CommandLimitConfig> limits) {
+  std::lock_guard lk(mu_);
+  opts_.envelope.ReplaceLimits(source_prefix, std::move(limits));
+}
+
 Status CommandManager::Restore() {
   auto rows = meta_->ListCommands();
   if (!rows.ok()) return rows.status();

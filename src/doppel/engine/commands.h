@@ -74,6 +74,8 @@ class CommandManager {
   void SetSender(Sender sender);
   void SetOnTimeout(TimeoutHook hook);   // called from Tick, once per timed-out command
   void SetFleetSource(FleetSource src);  // latest values for the envelope's interlocks
+  // maintenance: live design-spec limits (SafetyEnvelope::ReplaceLimits), for later commands.
+  void ReplaceEnvelopeLimits(const std::string& source_prefix, std::vector<CommandLimitConfig> limits);
 
   // Puts a new command on the bus (see the modes above). The request must already be valid for
   // the model. Returns the record as it stands after the envelope and the mode (an auto

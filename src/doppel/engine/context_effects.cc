@@ -1,8 +1,15 @@
 #include "doppel/engine/context_effects.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <set>
+
+#include "doppel/engine/alert_center.h"
+#include "doppel/engine/commands.h"
+#include "doppel/engine/envelope.h"
+#include "doppel/engine/shard.h"
 
 namespace doppel::engine {
 
@@ -10,7 +17,7 @@ namespace {
 
 analytics::AlertRule SpecRule(const store::DesignSpec& spec, const store::SpecLimit& l, bool max) {
   analytics::AlertRule r;
-  r.name = fmt::format("spec.{}.{}.{}", spec.twin, l.signal, max ? "max" : "min");
+  r.name = fmt::format("{}{}.{}.{}", kSpecRulePrefix, spec.twin, l.signal, max ? "max" : "min");
   for (char& ch : r.name) {
     if (ch == ':') ch = '_';  // twin ids may hold ':', rule names may not
   }
@@ -27,7 +34,16 @@ analytics::AlertRule SpecRule(const store::DesignSpec& spec, const store::SpecLi
   return r;
 }
 
+Result<std::unique_ptr<store::ContextStore>> OpenIfExists(const std::string& data_dir) {
+  const std::string path = data_dir + "/context.db";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::unique_ptr<store::ContextStore>();
+  return store::ContextStore::Open(path);
+}
+
 }  // namespace
+
+bool IsSpecRule(const analytics::AlertRule& r) { return r.name.starts_with(kSpecRulePrefix); }
 
 SpecEffects EffectsOfSpecs(const std::vector<store::DesignSpec>& specs) {
   SpecEffects out;
@@ -45,7 +61,7 @@ SpecEffects EffectsOfSpecs(const std::vector<store::DesignSpec>& specs) {
       c.has_max = l.max.has_value();
       c.max = l.max.value_or(0);
       c.zero_ok = l.zero_ok;
-      c.source = "design spec " + l.from;
+      c.source = kSpecLimitSource + l.from;
       out.envelope_limits.push_back(std::move(c));
     }
   }
@@ -65,6 +81,70 @@ Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analyti
   for (auto& r : fx.alert_rules) alert_rules->push_back(std::move(r));
   for (auto& l : fx.envelope_limits) commands->limits.push_back(std::move(l));
   return specs->size();
+}
+
+// --- Live ------------------------------------------------------------------------------------
+
+ContextLink::ContextLink(std::string data_dir, LiveSpecTargets targets,
+                         std::vector<analytics::AlertRule> rules)
+    : data_dir_(std::move(data_dir)), t_(std::move(targets)), rules_(std::move(rules)) {}
+
+std::vector<analytics::AlertRule> ContextLink::rules() const {
+  std::lock_guard lk(mu_);
+  return rules_;
+}
+
+Result<size_t> ContextLink::SyncWorkOrders() {
+  std::lock_guard lk(mu_);
+  auto db = OpenIfExists(data_dir_);
+  if (!db.ok()) return db.status();
+  if (!*db) return size_t{0};
+  auto changes = (*db)->WorkOrderChangesSince(workorder_cursor_);
+  if (!changes.ok()) return changes.status();
+  workorder_cursor_ = changes->last_seq;
+  const std::vector<MaintenanceEvent> events = ReplacementsOf(changes->rows);
+  for (const MaintenanceEvent& e : events) t_.shards[t_.shard_of(e.twin)]->AddMaintenance(e);
+  if (!events.empty())
+    spdlog::info("context: {} completed part replacement(s) handed to the twins", events.size());
+  return events.size();
+}
+
+Result<SpecEffects> ContextLink::SyncSpecs() {
+  std::lock_guard lk(mu_);
+  auto db = OpenIfExists(data_dir_);
+  if (!db.ok()) return db.status();
+  std::vector<store::DesignSpec> specs;
+  if (*db) {
+    auto listed = (*db)->ListSpecs();
+    if (!listed.ok()) return listed.status();
+    specs = std::move(listed).value();
+  }
+  SpecEffects fx = EffectsOfSpecs(specs);
+  std::vector<analytics::AlertRule> rules;
+  std::set<std::string> evaluated;  // rule names the shards' evaluators hold now
+  for (const analytics::AlertRule& r : rules_) {
+    evaluated.insert(r.name);
+    if (!IsSpecRule(r)) rules.push_back(r);
+  }
+  for (const analytics::AlertRule& r : fx.alert_rules) rules.push_back(r);
+  if (Status v = analytics::ValidateAlertRules(rules); !v.ok()) return v;
+  CommandsConfig check;
+  check.limits = fx.envelope_limits;
+  if (auto env = SafetyEnvelope::Create(check, t_.models); !env.ok()) return env.status();
+  // Everything is valid: apply. Active alerts of the rules evaluated so far are re-armed (or
+  // cleared when their rule is gone); alerts of other sources (command_timeout) are not touched.
+  if (t_.commands != nullptr) t_.commands->ReplaceEnvelopeLimits(kSpecLimitSource, fx.envelope_limits);
+  std::vector<std::vector<analytics::Alert>> active(t_.shards.size());
+  if (t_.alerts != nullptr) {
+    for (analytics::Alert& a : t_.alerts->Active()) {
+      if (evaluated.count(a.rule)) active[t_.shard_of(a.twin)].push_back(std::move(a));
+    }
+  }
+  for (size_t i = 0; i < t_.shards.size(); ++i) t_.shards[i]->ReplaceAlertRules(rules, std::move(active[i]));
+  rules_ = std::move(rules);
+  spdlog::info("context: {} design spec(s) in force: {} alert rule(s), {} command-envelope limit(s)",
+               specs.size(), fx.alert_rules.size(), fx.envelope_limits.size());
+  return fx;
 }
 
 }  // namespace doppel::engine

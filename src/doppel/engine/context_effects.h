@@ -7,17 +7,40 @@
 //     [min, max], with 0 (stop) allowed.
 // Rules and limits name the spec fields they came from. Plain functions; the caller passes the
 // specs (from the context store) and applies the result to the engine's options at start.
+//
+// Live (docs/enterprise.md "What the context changes in the running twin"): ContextLink re-reads
+// context.db after an import through the API (Engine::ImportContext) and hands the effects to
+// the running engine: every spec's rules and envelope limits replace the previous spec ones, and
+// completed part replacements go to the twins' estimators (maintenance.h).
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "doppel/analytics/alert_rules.h"
 #include "doppel/core/config.h"
 #include "doppel/core/status.h"
+#include "doppel/engine/maintenance.h"
 #include "doppel/store/context_store.h"
 
+namespace doppel::model {
+class ModelRegistry;
+}
+
 namespace doppel::engine {
+
+class AlertCenter;
+class CommandManager;
+class Shard;
+
+// Spec rules are named "spec.<twin>.<signal>.max|min" (the "spec." prefix is reserved for them);
+// spec envelope limits have a `source` starting with kSpecLimitSource.
+inline constexpr const char* kSpecRulePrefix = "spec.";
+inline constexpr const char* kSpecLimitSource = "design spec ";
+bool IsSpecRule(const analytics::AlertRule& r);
 
 struct SpecEffects {
   std::vector<analytics::AlertRule> alert_rules;
@@ -33,5 +56,40 @@ SpecEffects EffectsOfSpecs(const std::vector<store::DesignSpec>& specs);
 // applied; errors of the context store (corrupt, locked, newer schema) pass through.
 Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analytics::AlertRule>* alert_rules,
                                 CommandsConfig* commands);
+
+// ---------------------------------------------------------------------------------------------
+// Live application.
+
+// What the engine exposes to apply spec effects while running (engine.cc fills it).
+struct LiveSpecTargets {
+  std::vector<Shard*> shards;
+  std::function<size_t(const std::string&)> shard_of;  // index into shards of a twin
+  CommandManager* commands = nullptr;
+  AlertCenter* alerts = nullptr;
+  const model::ModelRegistry* models = nullptr;
+};
+
+class ContextLink {
+ public:
+  // `rules`: the engine's alert rules at start (config rules and the start-time spec rules).
+  ContextLink(std::string data_dir, LiveSpecTargets targets, std::vector<analytics::AlertRule> rules);
+
+  // Completed part replacements among the work orders changed since the previous call (every
+  // work order at the first call) are posted to their twins' shards. Returns how many.
+  Result<size_t> SyncWorkOrders();
+  // Every spec of context.db: their alert rules replace the previous spec rules (the others are
+  // kept) on every shard, their command-envelope limits the previous spec limits. Validates all
+  // first (nothing changes on an error). Returns the effects applied.
+  Result<SpecEffects> SyncSpecs();
+  // The alert rules in force.
+  std::vector<analytics::AlertRule> rules() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::string data_dir_;
+  LiveSpecTargets t_;
+  std::vector<analytics::AlertRule> rules_;
+  int64_t workorder_cursor_ = 0;
+};
 
 }  // namespace doppel::engine

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "doppel/engine/annotations.h"
 #include "doppel/engine/behavior.h"
 #include "doppel/engine/commands.h"
+#include "doppel/engine/context_effects.h"
 #include "doppel/engine/shard.h"
 #include "doppel/engine/twin_registry.h"
 #include "doppel/model/dtdl.h"
@@ -50,6 +52,7 @@ struct Engine::Impl {
   std::unique_ptr<AlertCenter> alerts;
   std::unique_ptr<AnnotationStore> annotations;
   std::vector<std::unique_ptr<Shard>> shards;
+  std::unique_ptr<ContextLink> context;  // maintenance: live enterprise context
 
   // Stream subscribers: copy-on-write so shards publish without holding the lock.
   std::mutex sub_mu;
@@ -150,6 +153,11 @@ struct Engine::Impl {
     for (const auto& [name, v] : latest) {
       if (name.rfind("anomaly.", 0) == 0) in.anomaly = std::max(in.anomaly, std::clamp(v.value, 0.0, 1.0));
     }
+    // The twin's RUL (turbofans: the RUL monitor; pumps: the wear-trend prognosis).
+    if (auto it = latest.find("rul_h");
+        it != latest.end() && it->second.quality != Quality::kBad && std::isfinite(it->second.value)) {
+      in.rul_h = it->second.value;
+    }
     auto score = analytics::ComputeHealth(in);
     if (!score.ok()) return score.status();
     HealthView h;
@@ -172,6 +180,7 @@ struct Engine::Impl {
           h.kpis["wire_to_water_efficiency"] = *w;
       }
     }
+    if (in.rul_h) h.kpis["rul_h"] = *in.rul_h;
     return h;
   }
 
@@ -299,9 +308,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
                 impl->alerts.get(),
                 options.alert_rules,
                 options.anomaly_detection};
+    d.wear_rul = options.wear_rul;
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
   for (const analytics::Alert& a : impl->alerts->Active()) impl->ShardFor(a.twin).RestoreAlert(a);
+  {  // maintenance: the enterprise context acts on the running twins (docs/enterprise.md)
+    LiveSpecTargets t;
+    for (auto& s : impl->shards) t.shards.push_back(s.get());
+    t.shard_of = [n = impl->shards.size()](const std::string& twin) {
+      return std::hash<std::string>{}(twin) % n;
+    };
+    t.commands = impl->commands.get();
+    t.alerts = impl->alerts.get();
+    t.models = &impl->twins->models();
+    impl->context = std::make_unique<ContextLink>(options.data_dir, std::move(t), options.alert_rules);
+  }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
   impl->refused_unknown = &metrics->GetCounter("doppel_ingest_refused_batches_total",
                                                "Ingest batches refused (unknown twin or undeclared signal)");
@@ -317,6 +338,10 @@ Status Engine::Start() {
     impl_->running = true;
   }
   for (auto& s : impl_->shards) s->Start();
+  // maintenance: completed part replacements already in context.db
+  if (auto n = impl_->context->SyncWorkOrders(); !n.ok()) {
+    spdlog::error("context: work orders not applied: {}", n.status().ToString());
+  }
   impl_->housekeeping = std::thread([this] { impl_->HousekeepingLoop(); });
   return Status::Ok();
 }
@@ -430,7 +455,10 @@ Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const
   // Anomaly scores of a declared signal: "anomaly.<signal>" (docs/alerts.md).
   const bool anomaly_series =
       signal.rfind("anomaly.", 0) == 0 && t->iface->FindTelemetry(signal.substr(8)) != nullptr;
-  if (!estimate_series && !anomaly_series && t->iface->FindTelemetry(signal) == nullptr) {
+  // The twin's fused anomaly score and its multivariate components (docs/analytics.md).
+  const bool twin_anomaly_series = signal == "anomaly" || signal == "anomaly.pca" || signal == "anomaly.nis";
+  if (!estimate_series && !anomaly_series && !twin_anomaly_series &&
+      t->iface->FindTelemetry(signal) == nullptr) {
     return NotFound("twin '" + twin + "' (" + t->iface->id + ") has no telemetry '" + signal + "'");
   }
   auto samples = impl_->store->Query(twin, signal, from_ns, to_ns, max_points);
@@ -555,7 +583,27 @@ Result<nlohmann::json> Engine::ImportContext(const ContextImportRequest& request
   ContextImportRequest r = request;
   if (!r.twin_exists)
     r.twin_exists = [this](const std::string& id) { return impl_->twins->Find(id) != nullptr; };
-  return ImportContextDocument(impl_->opts.data_dir, r, body);
+  auto out = ImportContextDocument(impl_->opts.data_dir, r, body);
+  // maintenance: an applied import acts on the running twins at once.
+  if (!out.ok() || !(*out)["applied"].get<bool>() || r.dry_run) return out;
+  // The records are stored either way; a failure to apply them live is reported with them.
+  nlohmann::json fx;
+  Status st;
+  if ((*out)["kind"] == "workorders") {
+    auto n = impl_->context->SyncWorkOrders();
+    if (n.ok()) fx = {{"replacements", *n}};
+    st = n.status();
+  } else {
+    auto e = impl_->context->SyncSpecs();
+    if (e.ok()) fx = {{"alert_rules", e->alert_rules.size()}, {"envelope_limits", e->envelope_limits.size()}};
+    st = e.status();
+  }
+  if (!st.ok()) {
+    spdlog::error("context: import stored but not applied to the running twins: {}", st.ToString());
+    fx = {{"error", st.ToString()}};
+  }
+  (*out)["effects"] = std::move(fx);
+  return out;
 }
 
 Result<nlohmann::json> Engine::GetTwinContext(const std::string& twin) const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "doppel/core/config.h"
+#include "doppel/analytics/wear_prognosis.h"
 #include "doppel/core/metrics.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
@@ -60,6 +61,8 @@ struct EngineOptions {
   // streaming anomaly detector per twin signal (scores as "anomaly.<signal>" series).
   std::vector<analytics::AlertRule> alert_rules;
   bool anomaly_detection = false;
+  // Pump RUL from the estimated wear trend ("rul_h" with its p5/p95 band; docs/analytics.md).
+  analytics::WearRulOptions wear_rul;
   // [simenv] Simulation sandboxes (POST /api/v1/sim/envs): how many, idle expiry, request bounds.
   SimEnvLimits sim_envs;
 

@@ -207,4 +207,9 @@ void SafetyEnvelope::RecordSent(const std::string& twin, const std::string& comm
   }
 }
 
+void SafetyEnvelope::ReplaceLimits(const std::string& source_prefix, std::vector<CommandLimitConfig> limits) {
+  std::erase_if(limits_, [&](const CommandLimitConfig& l) { return l.source.starts_with(source_prefix); });
+  for (CommandLimitConfig& l : limits) limits_.push_back(std::move(l));
+}
+
 }  // namespace doppel::engine

@@ -66,6 +66,10 @@ class SafetyEnvelope {
                   TimeNs at_ns);
 
   bool empty() const { return limits_.empty() && interlocks_.empty(); }
+  // maintenance: replaces the limits whose `source` starts with `source_prefix` (the design-spec
+  // limits, "design spec ...") by `limits`, appended after the others; the rate references of
+  // sent commands are kept. The caller validates `limits` (Create with them).
+  void ReplaceLimits(const std::string& source_prefix, std::vector<CommandLimitConfig> limits);
 
  private:
   struct Last {

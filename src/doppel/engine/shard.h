@@ -21,6 +21,8 @@
 
 #include "doppel/analytics/alert_engine.h"
 #include "doppel/analytics/detector.h"
+#include "doppel/analytics/multivariate.h"    // multivariate: the fused twin score
+#include "doppel/analytics/wear_prognosis.h"  // wear RUL
 #include "doppel/core/metrics.h"
 #include "doppel/engine/alert_center.h"
 #include "doppel/engine/behavior.h"
@@ -64,6 +66,9 @@ struct ShardDeps {
   AlertCenter* alerts = nullptr;                  // null: no alert evaluation
   std::vector<analytics::AlertRule> alert_rules;  // validated by the engine
   bool anomaly_detection = false;
+  // wear RUL: pump twins' remaining useful life from their estimated wear trend (rul_h, rul_p5_h,
+  // rul_p95_h; docs/analytics.md "Pump RUL from the wear trend"). On by default.
+  analytics::WearRulOptions wear_rul{};
 };
 
 class Shard {
@@ -85,6 +90,13 @@ class Shard {
   void SetSetpoint(const std::string& twin, double rpm);
   // The twin's current estimate (immutable snapshot); null when unbound or none yet.
   std::shared_ptr<const EstimateSnapshot> Estimate(const std::string& twin) const;
+  // maintenance: a completed part replacement for the twin's estimator (maintenance.h); handed
+  // over on the shard thread like setpoints.
+  void AddMaintenance(const MaintenanceEvent& e);
+  // maintenance: replaces the alert rules (validated by the caller) from the shard's next loop.
+  // The evaluator is rebuilt (hold timers and rate windows restart); `active` (this shard's
+  // active alerts) are re-armed, and those whose rule is gone are cleared.
+  void ReplaceAlertRules(std::vector<analytics::AlertRule> rules, std::vector<analytics::Alert> active);
 
  private:
   struct Item {
@@ -97,17 +109,41 @@ class Shard {
     explicit TwinState(TimeNs lateness) : reorder(lateness) {}
     ingest::ReorderBuffer reorder;
     LatestValues latest;
-    bool level_source = false;                  // a tank twin: its level_m feeds the pumps
-    std::unique_ptr<TwinEstimator> estimator;   // bound twins only
+    bool level_source = false;                 // a tank twin: its level_m feeds the pumps
+    std::unique_ptr<TwinEstimator> estimator;  // bound twins only
+    // wear RUL: one prognosis per estimated wear entry (augmented index); null until the first
+    // estimate, empty when the twin's estimator has no wear.
+    std::unique_ptr<std::vector<std::pair<int, analytics::WearPrognosis>>> wear_rul;
     int64_t est_updates = 0, est_failures = 0;  // counted into the metrics so far
     struct Detector {
       analytics::EnsembleDetector detector;
       TimeNs stored_ns = INT64_MIN;  // last score written to the store
       double max_since_stored = 0;
+      int mv_channel = -1;  // multivariate: PCA channel (-1: not yet assigned, -2: not in the model)
     };
     std::unordered_map<std::string, Detector> detectors;  // by signal (anomaly detection on)
-    bool dirty = false;                                   // `latest` changed since its last snapshot
-    int64_t snapshot_steady_ns = 0;                       // when the last snapshot was published
+    // multivariate: the twin-level fused score "anomaly" = max(anomaly.<signal> of the row,
+    // anomaly.pca, anomaly.nis) (docs/analytics.md "Multivariate detectors and the fused score").
+    // A row is the readings of one source time (as the estimator groups them); PCA channels are
+    // the signals seen in the twin's first kMultivarDiscoveryRows rows.
+    struct Multivar {
+      std::vector<std::string> names;  // PCA channels
+      std::vector<double> row;         // values since the last PCA row (NaN: none)
+      TimeNs row_ts = INT64_MIN;       // source time of the open row
+      TimeNs scored_ts = INT64_MIN;    // last row given to the PCA (at most one per second)
+      size_t rows = 0;                 // rows closed
+      bool open = false;               // a row has readings not yet closed
+      double univariate = 0;           // max anomaly.<signal> of the open row
+      std::optional<analytics::PcaDetector> pca;
+      analytics::NisDetector nis;
+      int64_t nis_updates = 0;  // estimator updates already scored
+      double pca_score = 0, nis_score = 0;
+      TimeNs stored_ns = INT64_MIN;                    // last point written to the store
+      double max_fused = 0, max_pca = 0, max_nis = 0;  // since then
+    };
+    std::unique_ptr<Multivar> multivar;  // anomaly detection on: created with the first reading
+    bool dirty = false;                  // `latest` changed since its last snapshot
+    int64_t snapshot_steady_ns = 0;      // when the last snapshot was published
     // The twin's signals, resolved once: its entry in `latest` (map nodes are stable) and its
     // estimator channel. Devices send their signals in a fixed order, so the slot after the
     // last one used is tried first: one string compare per released reading.
@@ -131,6 +167,15 @@ class Shard {
   void PublishSnapshots(bool force);
   // Anomaly score and alert rules for one released reading (shard thread).
   void Analyze(TwinState& ts, const Reading& r);
+  // multivariate: a reading's value and score into the twin's open row; closing a row scores it.
+  void MultivarAdd(TwinState& ts, TwinState::Detector& d, const Reading& r, double score);
+  void MultivarClose(TwinState& ts, const std::string& twin);
+  // wear RUL: feeds the twin's latest estimate to its prognoses; when a point closes, writes the
+  // RUL readings (latest values, store, `events`, alert rules).
+  void UpdateWearRul(TwinState& ts, const std::string& twin, std::vector<StreamEvent>* events);
+  void ApplyRuleChange();  // maintenance: a queued ReplaceAlertRules (shard thread)
+  // Clears an active alert whose rule no longer exists (it would otherwise stay raised).
+  void ClearOrphanAlert(const analytics::Alert& a, const char* reason);
 
  public:
   // Re-arms the evaluator with an alert that was active before a restart (before Start()).
@@ -147,6 +192,12 @@ class Shard {
   size_t queued_readings_ = 0;
   bool stopping_ = false;
   std::vector<std::pair<std::string, double>> setpoints_;  // to hand to estimators
+  std::vector<MaintenanceEvent> maintenance_;              // maintenance: to hand to estimators
+  struct RuleChange {
+    std::vector<analytics::AlertRule> rules;
+    std::vector<analytics::Alert> active;
+  };
+  std::optional<RuleChange> rule_change_;  // maintenance: applied by the shard thread
   std::thread thread_;
 
   // Owned by the shard thread.

@@ -115,7 +115,7 @@ Result<Fork> ForkTwin(const Service& s, const std::string& id) {
   Fork f;
   f.twin = id;
   std::vector<std::string> targets;
-  if (BehaviorModel::Find(t->model) != nullptr) {
+  if (const BehaviorModel* b = BehaviorModel::Find(t->model); b != nullptr && b->station_pump()) {
     targets.push_back(id);  // a pump twin: a one-pump sandbox
   } else {
     for (const RelationshipRef& r : t->relationships) targets.push_back(r.target);
@@ -123,7 +123,7 @@ Result<Fork> ForkTwin(const Service& s, const std::string& id) {
   for (const std::string& target : targets) {
     auto tv = target == id ? t : s.GetTwin(target);
     if (!tv.ok()) continue;  // a dangling relationship
-    if (BehaviorModel::Find(tv->model) != nullptr) {
+    if (const BehaviorModel* b = BehaviorModel::Find(tv->model); b != nullptr && b->station_pump()) {
       f.pump_twins.push_back(target);
       double w = kNaN;
       std::string from;

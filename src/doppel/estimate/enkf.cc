@@ -1,5 +1,6 @@
 // Stochastic ensemble Kalman filter with perturbed observations.
 #include <Eigen/Cholesky>
+#include <Eigen/QR>
 #include <cmath>
 #include <random>
 
@@ -57,6 +58,31 @@ class EnsembleKalmanFilter final : public Estimator {
       return InvalidArgument("enkf: Reset with wrong sizes");
     }
     if (!Sample(mean, covariance)) return InvalidArgument("enkf: Reset needs an SPD covariance");
+    return Status::Ok();
+  }
+  Status ResetEntry(int index, double mean, double variance) override {
+    DOPPEL_RETURN_IF_ERROR(CheckResetEntry(index, mean, variance));
+    const Eigen::Index N = E_.cols(), n = size(), i = index;
+    Eigen::VectorXd d = Draw(N);
+    d.array() -= d.mean();
+    // Remove the components along the other entries' deviations (their columns are centred, so
+    // d stays centred): the sample cross-covariances become exactly 0.
+    Eigen::MatrixXd others(N, n - 1);
+    const Eigen::VectorXd xm = E_.rowwise().mean();
+    for (Eigen::Index k = 0, c = 0; k < n; ++k) {
+      if (k != i) others.col(c++) = (E_.row(k).transpose().array() - xm[k]).matrix();
+    }
+    if (n > 1) {
+      const Eigen::VectorXd projected = d - others * others.colPivHouseholderQr().solve(d);
+      if (projected.norm() > 1e-6 * d.norm()) d = projected;  // members <= n: keep the plain draw
+    }
+    const double ss = d.squaredNorm();
+    if (!(ss > 0)) return FailedPrecondition("enkf: ResetEntry drew a degenerate ensemble");
+    d *= std::sqrt(variance * static_cast<double>(N - 1) / ss);
+    double m = mean;
+    if (opt_.lower_bound.size()) m = std::max(m, opt_.lower_bound[i]);
+    if (opt_.upper_bound.size()) m = std::min(m, opt_.upper_bound[i]);
+    E_.row(i) = (d.array() + m).matrix().transpose();
     return Status::Ok();
   }
 

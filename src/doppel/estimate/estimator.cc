@@ -169,6 +169,30 @@ Result<double> Estimator::StdDev(std::string_view name) const {
   return NotFound("estimator: no state named '" + std::string(name) + "'");
 }
 
+Status Estimator::CheckResetEntry(int index, double mean, double variance) const {
+  if (index < 0 || index >= size()) {
+    return InvalidArgument("estimator: ResetEntry index " + std::to_string(index) + " outside [0, " +
+                           std::to_string(size()) + ")");
+  }
+  if (!std::isfinite(mean)) return InvalidArgument("estimator: ResetEntry mean not finite");
+  if (!(variance > 0) || !std::isfinite(variance)) {
+    return InvalidArgument("estimator: ResetEntry variance must be > 0 and finite, got " + Num(variance));
+  }
+  return Status::Ok();
+}
+
+Status Estimator::ResetEntry(int index, double mean, double variance) {
+  DOPPEL_RETURN_IF_ERROR(CheckResetEntry(index, mean, variance));
+  Eigen::VectorXd z = this->mean();
+  Eigen::MatrixXd P = covariance();
+  z[index] = mean;
+  ApplyBounds(z);
+  P.row(index).setZero();
+  P.col(index).setZero();
+  P(index, index) = variance;
+  return Reset(z, P);
+}
+
 Eigen::VectorXd Estimator::ProcessVariance(double dt) const { return opt_.process_std.array().square() * dt; }
 
 void Estimator::ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const {

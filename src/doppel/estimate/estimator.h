@@ -122,6 +122,15 @@ class Estimator {
   virtual Eigen::MatrixXd covariance() const = 0;
   // Replaces the estimate (size n, SPD covariance), e.g. to re-initialize after a divergence.
   virtual Status Reset(const Eigen::VectorXd& mean, const Eigen::MatrixXd& covariance) = 0;
+  // Re-initializes ONE entry of the augmented state to a fresh prior, e.g. a replaced part's wear
+  // (docs/enterprise.md): mean[index] := `mean` (clamped to the bounds), P(index, index) :=
+  // `variance` (> 0), and its cross-covariances with every other entry := 0; the other entries'
+  // means and covariances are unchanged. KF/EKF/UKF edit the Gaussian exactly. The EnKF redraws
+  // that entry of every member, centred and made orthogonal to the other entries' deviations, so
+  // the ensemble's mean, variance and zero cross-covariances are exact too (with members > n;
+  // with fewer the cross-covariances are only zero in expectation). Time does not move.
+  // InvalidArgument for an index outside [0, n), a non-finite mean or a variance <= 0 / non-finite.
+  virtual Status ResetEntry(int index, double mean, double variance);
   Result<double> Mean(std::string_view name) const;
   Result<double> StdDev(std::string_view name) const;
   // The system context at time() with the mean state and estimated parameters: fork it into a
@@ -142,6 +151,8 @@ class Estimator {
   Eigen::VectorXd ProcessVariance(double dt) const;  // diag of Qd = diag(process_std²)·dt
   void ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const;
   Status Fail(Status s);  // counts a divergence, keeps the message
+  // The argument rules of ResetEntry (InvalidArgument naming the broken one).
+  Status CheckResetEntry(int index, double mean, double variance) const;
 
   AugmentedModel model_;
   EstimatorOptions opt_;

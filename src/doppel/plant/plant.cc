@@ -67,9 +67,70 @@ Status PlantOptions::Validate() const {
   if (!(std::isfinite(demand_surge_duration_s) && demand_surge_duration_s >= 0)) {
     return InvalidArgument(fmt::format("demand_surge_duration_s: {} must be >= 0", demand_surge_duration_s));
   }
+  auto pump_ok = [&](const std::string& twin) {
+    for (int i = 1; i <= pumps; ++i) {
+      if (twin == fmt::format("pump-{}", i)) return true;
+    }
+    return false;
+  };
+  for (const auto& [twin, w] : initial_impeller_wear) {
+    if (!pump_ok(twin)) return InvalidArgument(fmt::format("initial_impeller_wear: no pump '{}'", twin));
+    if (!(w >= 0 && w <= 1)) {
+      return InvalidArgument(fmt::format("initial_impeller_wear: {} of {} outside [0, 1]", w, twin));
+    }
+  }
+  for (const ImpellerReplacement& r : impeller_replacements) {
+    if (!pump_ok(r.twin)) return InvalidArgument(fmt::format("impeller_replacements: no pump '{}'", r.twin));
+    if (!(std::isfinite(r.at_s) && r.at_s >= 0)) {
+      return InvalidArgument(
+          fmt::format("impeller_replacements: at_s {} of {} must be >= 0", r.at_s, r.twin));
+    }
+  }
   if (!(std::isfinite(demand_surge_factor) && demand_surge_factor > 0 && demand_surge_factor <= 10)) {
     return InvalidArgument(fmt::format("demand_surge_factor: {} outside (0, 10]", demand_surge_factor));
   }
+  return Status::Ok();
+}
+
+namespace {
+// "TWIN:NUMBER" -> (twin, number); InvalidArgument naming `what`.
+Status ParseTwinNumber(std::string_view spec, const char* what, const char* number_name, std::string* twin,
+                       double* v) {
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return InvalidArgument(fmt::format("{} '{}': expected TWIN:{}", what, spec, number_name));
+  }
+  std::string text(spec.substr(colon + 1));
+  char* end = nullptr;
+  *v = text.empty() ? NAN : std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(*v)) {
+    return InvalidArgument(fmt::format("{} '{}': {} '{}' is not a number", what, spec, number_name, text));
+  }
+  *twin = std::string(spec.substr(0, colon));
+  return Status::Ok();
+}
+}  // namespace
+
+Status ParseImpellerReplacement(std::string_view spec, PlantOptions* options) {
+  PlantOptions o = *options;
+  PlantOptions::ImpellerReplacement r;
+  DOPPEL_RETURN_IF_ERROR(ParseTwinNumber(spec, "impeller replacement", "AT_S", &r.twin, &r.at_s));
+  o.impeller_replacements.push_back(r);
+  if (Status s = o.Validate(); !s.ok())
+    return InvalidArgument(fmt::format("impeller replacement '{}': {}", spec, s.message()));
+  *options = std::move(o);
+  return Status::Ok();
+}
+
+Status ParseInitialImpellerWear(std::string_view spec, PlantOptions* options) {
+  PlantOptions o = *options;
+  std::string twin;
+  double w = 0;
+  DOPPEL_RETURN_IF_ERROR(ParseTwinNumber(spec, "impeller wear", "WEAR", &twin, &w));
+  o.initial_impeller_wear.emplace_back(twin, w);
+  if (Status s = o.Validate(); !s.ok())
+    return InvalidArgument(fmt::format("impeller wear '{}': {}", spec, s.message()));
+  *options = std::move(o);
   return Status::Ok();
 }
 
@@ -151,7 +212,8 @@ struct Plant::Impl {
   std::deque<std::string> done_order;
   PlantStats stats;
   bool subscribed = false;
-  RateLimiter log_limit;  // bad commands are outside input: never flood the log
+  RateLimiter log_limit;       // bad commands are outside input: never flood the log
+  std::vector<bool> replaced;  // impeller_replacements done
 
   template <typename... Args>
   void LogBadCommand(spdlog::level::level_enum lvl, fmt::format_string<Args...> f, Args&&... args) {
@@ -233,10 +295,27 @@ struct Plant::Impl {
   }
 
   // Advances one sample period and returns the messages to publish (called with mu held).
+  // Impeller replacements whose time has come: the true wear becomes 0 (a new impeller).
+  void ReplaceDueImpellersLocked(double t) {
+    replaced.resize(opts.impeller_replacements.size(), false);
+    for (size_t k = 0; k < replaced.size(); ++k) {
+      const PlantOptions::ImpellerReplacement& r = opts.impeller_replacements[k];
+      if (replaced[k] || r.at_s > t) continue;
+      replaced[k] = true;
+      for (size_t i = 0; i < sim.state().pumps.size(); ++i) {
+        if (PumpId(i) != r.twin) continue;
+        spdlog::info("plant: {} impeller replaced at t = {} s (wear {} -> 0)", r.twin, t,
+                     sim.state().pumps[i].impeller_wear);
+        sim.mutable_state().pumps[i].impeller_wear = 0;
+      }
+    }
+  }
+
   std::vector<Outgoing> TickLocked() {
     ++tick_count;
     double t = static_cast<double>(tick_count) * period_s();
     sim.AdvanceTo(t, inputs);
+    ReplaceDueImpellersLocked(t);
     StationReadings r = Measure(model, t, sim.state(), inputs, noise_rng);
     TimeNs ts = TsAt(t);
     std::vector<Outgoing> out;
@@ -449,6 +528,11 @@ Plant::Plant(platform::MessageBus* bus, PlantOptions options) {
   params.tank.surge_start_s = options.demand_surge_start_s;
   params.tank.surge_duration_s = options.demand_surge_duration_s;
   params.tank.surge_factor = options.demand_surge_factor;
+  for (const auto& [twin, w] : options.initial_impeller_wear) {
+    for (size_t i = 0; i < params.pumps.size(); ++i) {
+      if (twin == fmt::format("pump-{}", i + 1)) params.pumps[i].initial_impeller_wear = w;
+    }
+  }
   params.time_of_day_at_start_s =
       static_cast<double>((start / kNsPerS) % 86400) + static_cast<double>(start % kNsPerS) / 1e9;
   FaultSchedule faults;

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "doppel/core/reading.h"
@@ -54,6 +55,17 @@ struct PlantOptions {
   double demand_surge_start_s = 0;
   double demand_surge_duration_s = 0;
   double demand_surge_factor = 1;
+  // Hidden-truth maintenance (tests and demos; docs/enterprise.md). Twins are "pump-1".."pump-N".
+  // Initial impeller wear of a pump in [0, 1] instead of the seed's draw
+  // (`doppel plant --impeller-wear TWIN:WEAR`).
+  std::vector<std::pair<std::string, double>> initial_impeller_wear;
+  // A new impeller: the pump's true impeller wear becomes 0 at the first tick at or after at_s
+  // simulated seconds, at_s >= 0 (`doppel plant --replace-impeller TWIN:AT_S`).
+  struct ImpellerReplacement {
+    std::string twin;
+    double at_s = 0;
+  };
+  std::vector<ImpellerReplacement> impeller_replacements;
 
   Status Validate() const;
 };
@@ -134,6 +146,11 @@ class Plant {
 // Parses "START_S:DURATION_S:FACTOR" (simulated seconds; `doppel plant --demand-surge`) into
 // the demand_surge_* options. InvalidArgument naming the part that is wrong.
 Status ParseDemandSurge(std::string_view spec, PlantOptions* options);
+// Parse "TWIN:AT_S" / "TWIN:WEAR" and append to impeller_replacements / initial_impeller_wear
+// (the CLI's --replace-impeller / --impeller-wear). InvalidArgument naming the part that is wrong;
+// the twin is checked against options->pumps.
+Status ParseImpellerReplacement(std::string_view spec, PlantOptions* options);
+Status ParseInitialImpellerWear(std::string_view spec, PlantOptions* options);
 
 // Telemetry JSON of one device (docs/formats/telemetry.md). Missing values are omitted.
 std::string FormatPumpTelemetry(TimeNs ts_ns, const PumpReadings& r);

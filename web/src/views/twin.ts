@@ -75,8 +75,11 @@ export const twinView: View = async (root, ctx, route) => {
   const names = [...telemetry.map((c) => c.name)];
   for (const s of Object.keys(twin.telemetry)) if (!names.includes(s) && !isAnomalySignal(s)) names.push(s);
   // The per-signal anomaly scores (0..1) come last, after the estimates, in the order of their signals.
-  const anomalyNames = names.map((s) => ANOMALY_PREFIX + s).filter((s) => s in twin.telemetry);
-  // Signals published with a p5/p95 band (the live RUL: rul_cycles, rul_p5_cycles, rul_p95_cycles)
+  const anomalyNames = ['anomaly', 'anomaly.pca', 'anomaly.nis', ...names.map((s) => ANOMALY_PREFIX + s)].filter(
+    (s) => s in twin.telemetry,
+  );
+  // Signals published with a p5/p95 band (the live RUL: a turbofan's rul_cycles, rul_p5_cycles,
+  // rul_p95_cycles; a pump's rul_h, rul_p5_h, rul_p95_h from its wear trend)
   // get one chart with the band; the quantile series have no chart of their own.
   const quantilesOf = new Map<string, [string, string]>();
   for (const s of names) {
@@ -88,7 +91,9 @@ export const twinView: View = async (root, ctx, route) => {
   }
   const quantileSeries = new Set([...quantilesOf.values()].flat());
   for (let i = names.length - 1; i >= 0; i--) if (quantileSeries.has(names[i])) names.splice(i, 1);
-  // A banded prediction (the RUL) is the headline of its twin: first.
+  // A banded prediction (the RUL) is the headline of its twin: first. One the twin has no value
+  // of yet (a pump's RUL needs an hour of wear trend) gets no empty chart.
+  for (let i = names.length - 1; i >= 0; i--) if (quantilesOf.has(names[i]) && !(names[i] in twin.telemetry)) names.splice(i, 1);
   names.sort((a, b) => Number(quantilesOf.has(b)) - Number(quantilesOf.has(a)));
 
   // The estimate (pump twins with a bound behavior model): which names it has, their latest std.
