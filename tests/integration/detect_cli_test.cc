@@ -75,7 +75,7 @@ size_t LongestRun(const std::vector<Row>& rows, size_t from, size_t to, double l
   return best;
 }
 
-TEST(DetectCli, SeveralColumnsAddTheMultivariateScoreThatSeesACorrelationBreak) {
+TEST(IntegrationDetectCli, SeveralColumnsAddTheMultivariateScoreThatSeesACorrelationBreak) {
   testing::TempDir dir;
   const std::string csv = dir.file("pair.csv");
   const size_t rows = 3000, break_at = 2400;

@@ -83,7 +83,7 @@ struct PlantRun {
 
 double PriorStd() { return estimate::DefaultPumpEstimatorSpec().initial_std[2]; }
 
-TEST(ImpellerResetIT, ACompletedReplacementWorkOrderResetsTheWearEstimate) {
+TEST(IntegrationImpellerReset, ACompletedReplacementWorkOrderResetsTheWearEstimate) {
   PlantRun run;
   ASSERT_NO_FATAL_FAILURE(run.Start());
   json s = run.StepTo(kConvergedS);
@@ -121,7 +121,7 @@ TEST(ImpellerResetIT, ACompletedReplacementWorkOrderResetsTheWearEstimate) {
             << " (truth " << run.TrueWear() << ")\n";
 }
 
-TEST(ImpellerResetIT, WithoutTheWorkOrderTheEstimateKeepsTheOldImpellersWear) {
+TEST(IntegrationImpellerReset, WithoutTheWorkOrderTheEstimateKeepsTheOldImpellersWear) {
   PlantRun run;
   ASSERT_NO_FATAL_FAILURE(run.Start());
   run.StepTo(kReplaceS - 1);

@@ -62,7 +62,7 @@ std::vector<double> TrueFailureTimes(plant::StationSimulator sim, const plant::S
   return t;
 }
 
-TEST(PumpRulAgainstPlantTruth, RulIsWithinTwentyPercentOfTheTrueTimeToThresholdAfter30Hours) {
+TEST(IntegrationPumpRulAgainstPlantTruth, RulIsWithinTwentyPercentOfTheTrueTimeToThresholdAfter30Hours) {
   testing::TempDir dir;
   MetricsRegistry metrics;
   std::atomic<TimeNs> now{kT0};
