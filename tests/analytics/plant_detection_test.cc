@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "analytics/plant_harness.h"
 #include "doppel/analytics/alert_engine.h"
 #include "doppel/analytics/alert_rules.h"
 #include "doppel/analytics/detector.h"
@@ -29,10 +30,9 @@ namespace {
 using plant::Fault;
 using plant::FaultKind;
 
-// The demo's anomaly rule, verbatim from kDemoAlertRules (src/doppel/app/serve_cmd.cc).
-constexpr const char* kDemoAnomalyRule =
-    "- {name: anomalous_signal, kind: anomaly, twins: \"pump-*\", signal: \"*\", min_score: 0.9, "
-    "clear_score: 0.5, min_duration_s: 3, severity: info}\n";
+using plant_harness::kDemoAnomalyRule;
+using plant_harness::Median;
+using plant_harness::Raise;
 
 // The default DetectorConfig silences a detector for 50 rows after any score >= alarm_level (0.5),
 // so a score >= 0.9 never lasts more than one row and a rule with min_duration_s > 0 can never
@@ -55,12 +55,6 @@ struct RunSpec {
   std::string rules_yaml = kDemoAnomalyRule;
 };
 
-struct Raise {
-  int pump = 0;
-  double t_s = 0;  // simulated seconds since the start
-  std::string signal;
-};
-
 struct RunResult {
   std::vector<Fault> faults;  // the plant's truth: the whole schedule
   std::vector<Raise> raises;  // in time order
@@ -72,9 +66,6 @@ RunResult Simulate(const RunSpec& spec) {
   plant::FaultSchedule schedule;
   if (spec.faults) schedule = plant::FaultSchedule::FromSeed(spec.seed, spec.pumps, kDay_s);
   const plant::StationModel model(std::move(params), std::move(schedule));
-  plant::StationSimulator sim(&model, model.DefaultState(), /*step_s=*/0.1);
-  const plant::StationInputs inputs = model.DefaultInputs();
-  std::mt19937_64 noise(plant::DeriveSeed(spec.seed, /*stream=*/3));  // as plant::Plant
 
   RunResult res;
   res.faults = model.faults().faults();
@@ -91,28 +82,24 @@ RunResult Simulate(const RunSpec& spec) {
   std::vector<std::string> twins;
   for (size_t i = 0; i < pumps; ++i) twins.push_back("pump-" + std::to_string(i + 1));
 
-  const long ticks = static_cast<long>(spec.hours * 3600.0);  // 1 Hz
   std::vector<AlertTransition> out;
-  for (long k = 1; k <= ticks; ++k) {
-    const double t = static_cast<double>(k);
-    sim.AdvanceTo(t, inputs);
-    const plant::StationReadings r = plant::Measure(model, t, sim.state(), inputs, noise);
-    const TimeNs ts = static_cast<TimeNs>(k) * kNsPerS;
-    for (size_t i = 0; i < pumps; ++i) {
-      for (size_t s = 0; s < plant::kNumPumpSignals; ++s) {
-        const std::optional<double>& v = r.pumps[i].values[s];
-        if (!v) continue;  // dropped out: the engine gets no reading either
-        const double score = detectors[i][s].Update(ts, *v);
-        out.clear();
-        evaluator->ObserveAnomaly(twins[i], plant::PumpSignalName(static_cast<plant::PumpSignal>(s)), ts,
-                                  score, &out);
-        for (const AlertTransition& tr : out) {
-          if (tr.kind == AlertTransition::Kind::kRaised)
-            res.raises.push_back({static_cast<int>(i), t, tr.signal});
+  plant_harness::RunAtOneHertz(
+      model, spec.seed, spec.hours, [&](double t, TimeNs ts, const plant::StationReadings& r) {
+        for (size_t i = 0; i < pumps; ++i) {
+          for (size_t s = 0; s < plant::kNumPumpSignals; ++s) {
+            const std::optional<double>& v = r.pumps[i].values[s];
+            if (!v) continue;  // dropped out: the engine gets no reading either
+            const double score = detectors[i][s].Update(ts, *v);
+            out.clear();
+            evaluator->ObserveAnomaly(twins[i], plant::PumpSignalName(static_cast<plant::PumpSignal>(s)), ts,
+                                      score, &out);
+            for (const AlertTransition& tr : out) {
+              if (tr.kind == AlertTransition::Kind::kRaised)
+                res.raises.push_back({static_cast<int>(i), t, tr.signal});
+            }
+          }
         }
-      }
-    }
-  }
+      });
   return res;
 }
 
@@ -162,13 +149,6 @@ std::vector<Onset> Onsets(const std::vector<RunResult>& runs, FaultKind kind, do
     }
   }
   return onsets;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // Bounds (docs/analytics.md): chosen with margin over the measured figures in the header.

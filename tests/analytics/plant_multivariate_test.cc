@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "analytics/plant_harness.h"
 #include "doppel/analytics/alert_engine.h"
 #include "doppel/analytics/alert_rules.h"
 #include "doppel/analytics/detector.h"
@@ -29,10 +30,9 @@ namespace {
 using plant::Fault;
 using plant::FaultKind;
 
-// The demo's anomaly rule (src/doppel/app/serve_cmd.cc), as in plant_detection_test.cc.
-constexpr const char* kDemoAnomalyRule =
-    "- {name: anomalous_signal, kind: anomaly, twins: \"pump-*\", signal: \"*\", min_score: 0.9, "
-    "clear_score: 0.5, min_duration_s: 3, severity: info}\n";
+using plant_harness::kDemoAnomalyRule;
+using plant_harness::Median;
+using plant_harness::Raise;
 
 struct RunSpec {
   uint64_t seed = 1;
@@ -41,19 +41,10 @@ struct RunSpec {
   std::vector<Fault> faults;  // explicit schedule (none: fault-free)
 };
 
-struct Raise {
-  int pump = 0;
-  double t_s = 0;
-  std::string signal;  // "anomaly" for the fused score
-};
-
 std::vector<Raise> Simulate(const RunSpec& spec) {
   plant::StationParams params = plant::StationParams::FromSeed(spec.seed, spec.pumps);
   params.time_of_day_at_start_s = 0;
   const plant::StationModel model(std::move(params), plant::FaultSchedule(spec.faults));
-  plant::StationSimulator sim(&model, model.DefaultState(), /*step_s=*/0.1);
-  const plant::StationInputs inputs = model.DefaultInputs();
-  std::mt19937_64 noise(plant::DeriveSeed(spec.seed, /*stream=*/3));
 
   auto rules = ParseAlertRulesYamlText(kDemoAnomalyRule, "test rules");
   EXPECT_TRUE(rules.ok());
@@ -71,40 +62,30 @@ std::vector<Raise> Simulate(const RunSpec& spec) {
   std::vector<Raise> raises;
   std::vector<AlertTransition> out;
   std::vector<double> row(plant::kNumPumpSignals);
-  const long ticks = static_cast<long>(spec.hours * 3600.0);
-  for (long k = 1; k <= ticks; ++k) {
-    const double t = static_cast<double>(k);
-    sim.AdvanceTo(t, inputs);
-    const plant::StationReadings r = plant::Measure(model, t, sim.state(), inputs, noise);
-    const TimeNs ts = static_cast<TimeNs>(k) * kNsPerS;
-    for (size_t i = 0; i < pumps; ++i) {
-      const std::string twin = "pump-" + std::to_string(i + 1);
-      out.clear();
-      double u_max = 0;
-      for (size_t s = 0; s < plant::kNumPumpSignals; ++s) {
-        const std::optional<double>& v = r.pumps[i].values[s];
-        row[s] = v ? *v : std::numeric_limits<double>::quiet_NaN();
-        if (!v) continue;
-        const double score = uni[i][s].Update(ts, *v);
-        u_max = std::max(u_max, score);
-        evaluator->ObserveAnomaly(twin, plant::PumpSignalName(static_cast<plant::PumpSignal>(s)), ts, score,
-                                  &out);
-      }
-      const double fused = FuseAnomalyScores({u_max, pca[i].Update(ts, row)});
-      evaluator->ObserveAnomaly(twin, "anomaly", ts, fused, &out);
-      for (const AlertTransition& tr : out) {
-        if (tr.kind == AlertTransition::Kind::kRaised) raises.push_back({static_cast<int>(i), t, tr.signal});
-      }
-    }
-  }
+  plant_harness::RunAtOneHertz(
+      model, spec.seed, spec.hours, [&](double t, TimeNs ts, const plant::StationReadings& r) {
+        for (size_t i = 0; i < pumps; ++i) {
+          const std::string twin = "pump-" + std::to_string(i + 1);
+          out.clear();
+          double u_max = 0;
+          for (size_t s = 0; s < plant::kNumPumpSignals; ++s) {
+            const std::optional<double>& v = r.pumps[i].values[s];
+            row[s] = v ? *v : std::numeric_limits<double>::quiet_NaN();
+            if (!v) continue;
+            const double score = uni[i][s].Update(ts, *v);
+            u_max = std::max(u_max, score);
+            evaluator->ObserveAnomaly(twin, plant::PumpSignalName(static_cast<plant::PumpSignal>(s)), ts,
+                                      score, &out);
+          }
+          const double fused = FuseAnomalyScores({u_max, pca[i].Update(ts, row)});
+          evaluator->ObserveAnomaly(twin, "anomaly", ts, fused, &out);
+          for (const AlertTransition& tr : out) {
+            if (tr.kind == AlertTransition::Kind::kRaised)
+              raises.push_back({static_cast<int>(i), t, tr.signal});
+          }
+        }
+      });
   return raises;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // Bounds (README, docs/analytics.md), with margin over the measured figures.

@@ -125,27 +125,6 @@ int BehaviorModel::Channel(std::string_view signal) const {
 
 double BehaviorModel::SensorStd(int k, double) const { return meas_std_[k]; }
 
-estimate::EstimatorOptions BehaviorModel::InitialOptions(const Eigen::VectorXd& first,
-                                                         const std::vector<bool>& present, double t0) const {
-  // Generic: the system's default state and parameters with the model's tuning.
-  estimate::EstimatorOptions o;
-  (void)first;
-  (void)present;
-  const int nx = num_states();
-  o.initial_time_s = t0;
-  o.initial_mean.resize(nx + static_cast<int>(aug_param_idx_.size()));
-  o.initial_mean.head(nx) = system_->DefaultValues(SignalKind::kState);
-  const Eigen::VectorXd p = system_->DefaultValues(SignalKind::kParameter);
-  for (size_t i = 0; i < aug_param_idx_.size(); ++i)
-    o.initial_mean[nx + static_cast<int>(i)] = p[aug_param_idx_[i]];
-  o.initial_std = init_std_;
-  o.process_std = process_std_;
-  o.measurement_std = meas_std_;
-  o.lower_bound = lower_;
-  o.upper_bound = upper_;
-  return o;
-}
-
 Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(
     const estimate::EstimatorOptions& o) const {
   if (estimator_kind_ == "ukf") return estimate::MakeUnscentedKalmanFilter(filter_, o);

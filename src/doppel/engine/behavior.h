@@ -56,11 +56,11 @@ class BehaviorModel {
   // measurement_rel_std), so a reading's own value does not weight it.
   double SensorStd(int k, double v) const;
   // Estimator options with the initial state taken from a first sample (NaN where unknown).
+  // Each model has its own tuning (the pump spec, an FMU binding's config).
   virtual estimate::EstimatorOptions InitialOptions(const Eigen::VectorXd& first_sample,
-                                                    const std::vector<bool>& present, double t0) const;
+                                                    const std::vector<bool>& present, double t0) const = 0;
   // The estimator for one twin.
-  virtual Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(
-      const estimate::EstimatorOptions& o) const;
+  Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(const estimate::EstimatorOptions& o) const;
   // Inputs at a tank level (setpoint NaN = local control; both ignored by models without those
   // inputs), with the input channels' latest values (size num_channels() - num_measurements(),
   // or empty; NaN = not reported yet: the configured constant or the model's default).

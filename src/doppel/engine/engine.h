@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "doppel/core/config.h"
 #include "doppel/analytics/wear_prognosis.h"
+#include "doppel/core/config.h"
 #include "doppel/core/metrics.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
