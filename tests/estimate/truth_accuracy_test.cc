@@ -54,7 +54,7 @@ struct Scenario {
 using Observer = std::function<void(int pump, double t, const Estimator& e, const Eigen::VectorXd& truth)>;
 
 class TruthAccuracy : public ::testing::Test {
- protected:
+ public:  // Run is used by the Monte-Carlo helpers below
   void SetUp() override {
     auto d = physics::MakePumpTwinDiagram();
     ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -237,7 +237,69 @@ struct NeesAccumulator {
   }
 };
 
+// 40 plant seeds × 3 pumps, wear drawn U(0.05, 0.5); NEES recorded at 5–30 min. `process_std`
+// overrides the binding's process noise when not empty.
+NeesAccumulator RunNeesMonteCarlo(const TruthAccuracy& fixture, const Eigen::VectorXd& process_std);
+
+// Two-sided 95 % bounds of the average NEES of a d-dimensional block over n filters (χ²(d·n)/n
+// quantiles by Wilson–Hilferty).
+std::pair<double, double> AverageNeesBounds(double d, int n) {
+  return {ChiSquareQuantile(0.025, d * n) / n, ChiSquareQuantile(0.975, d * n) / n};
+}
+
+void PrintNees(const NeesAccumulator& acc, size_t k) {
+  const int n = acc.count[k];
+  const auto [lo3, hi3] = AverageNeesBounds(3, n);
+  const auto [lo5, hi5] = AverageNeesBounds(5, n);
+  const Eigen::VectorXd comp = acc.sum_component[k] / n;
+  std::printf(
+      "t=%5.0f s: NEES hidden %.3f in [%.3f, %.3f]; full %.3f (bounds [%.3f, %.3f]); e²/P per state %.2f "
+      "%.2f %.2f %.2f %.2f\n",
+      acc.checks_s[k], acc.sum_hidden[k] / n, lo3, hi3, acc.sum[k] / n, lo5, hi5, comp[0], comp[1], comp[2],
+      comp[3], comp[4]);
+}
+
 TEST_F(TruthAccuracy, NeesOverMonteCarloRunsStaysInsideChiSquareBounds) {
+  const NeesAccumulator acc = RunNeesMonteCarlo(*this, Eigen::VectorXd());
+  for (size_t k = 0; k < acc.checks_s.size(); ++k) {
+    SCOPED_TRACE(::testing::Message() << "t=" << acc.checks_s[k] << " s");
+    const int n = acc.count[k];
+    ASSERT_EQ(n, 120);
+    // The hidden quantities (impeller wear, bearing wear, flow bias): inside the two-sided bounds.
+    const auto [lo3, hi3] = AverageNeesBounds(3, n);
+    EXPECT_GE(acc.sum_hidden[k] / n, lo3);
+    EXPECT_LE(acc.sum_hidden[k] / n, hi3);
+    // The full state [speed, motor temperature, hidden]: never overconfident (upper bound). With
+    // the shipped process noise it is conservative (below the lower bound): the temperature's
+    // random walk keeps a margin for thermal-model mismatch that the simulated plant does not
+    // have (e²/P ≈ 0.45; see the next test and docs/estimation.md).
+    EXPECT_LE(acc.sum[k] / n, AverageNeesBounds(5, n).second);
+    PrintNees(acc, k);
+  }
+}
+
+// The plant's motor temperature follows the twin's thermal law exactly (no process noise), so a
+// filter told so (temperature random walk 1e-5 K/√s instead of the shipped 0.002) is consistent
+// in all five states: the full-state NEES is inside its two-sided bounds at every check.
+TEST_F(TruthAccuracy, FullStateNeesIsInsideChiSquareBoundsWhenProcessNoiseMatchesThePlant) {
+  Eigen::VectorXd q = DefaultPumpEstimatorSpec().process_std;
+  q[1] = 1e-5;
+  const NeesAccumulator acc = RunNeesMonteCarlo(*this, q);
+  for (size_t k = 0; k < acc.checks_s.size(); ++k) {
+    SCOPED_TRACE(::testing::Message() << "t=" << acc.checks_s[k] << " s");
+    const int n = acc.count[k];
+    ASSERT_EQ(n, 120);
+    const auto [lo5, hi5] = AverageNeesBounds(5, n);
+    EXPECT_GE(acc.sum[k] / n, lo5);
+    EXPECT_LE(acc.sum[k] / n, hi5);
+    const auto [lo3, hi3] = AverageNeesBounds(3, n);
+    EXPECT_GE(acc.sum_hidden[k] / n, lo3);
+    EXPECT_LE(acc.sum_hidden[k] / n, hi3);
+    PrintNees(acc, k);
+  }
+}
+
+NeesAccumulator RunNeesMonteCarlo(const TruthAccuracy& fixture, const Eigen::VectorXd& process_std) {
   constexpr int kRuns = 40, kPumps = 3;
   NeesAccumulator acc({300, 600, 900, 1200, 1500, 1800});
   for (int run = 0; run < kRuns; ++run) {
@@ -250,31 +312,11 @@ TEST_F(TruthAccuracy, NeesOverMonteCarloRunsStaysInsideChiSquareBounds) {
       sc.bearing_wear.push_back(w(draw));
     }
     sc.horizon_s = acc.checks_s.back() + 2;
-    auto sum = Run(sc, acc.ForRun(kPumps));
+    sc.process_std = process_std;
+    auto sum = fixture.Run(sc, acc.ForRun(kPumps));
     for (const auto& s : sum) EXPECT_EQ(s.divergences, 0);
   }
-  for (size_t k = 0; k < acc.checks_s.size(); ++k) {
-    SCOPED_TRACE(::testing::Message() << "t=" << acc.checks_s[k] << " s");
-    const int n = acc.count[k];
-    ASSERT_EQ(n, kRuns * kPumps);
-    // The hidden quantities (impeller wear, bearing wear, flow bias): two-sided 95 % bounds of
-    // the average NEES, χ²(3N)/N quantiles by Wilson–Hilferty.
-    const double hidden = acc.sum_hidden[k] / n;
-    const double lo3 = ChiSquareQuantile(0.025, 3.0 * n) / n, hi3 = ChiSquareQuantile(0.975, 3.0 * n) / n;
-    EXPECT_GE(hidden, lo3);
-    EXPECT_LE(hidden, hi3);
-    // The full state [speed, motor temperature, hidden]: never overconfident (upper bound). It
-    // is conservative (below the lower bound): the motor temperature's e²/P is ≈ 0.45
-    // (docs/estimation.md).
-    const double full = acc.sum[k] / n;
-    const double hi5 = ChiSquareQuantile(0.975, 5.0 * n) / n, lo5 = ChiSquareQuantile(0.025, 5.0 * n) / n;
-    EXPECT_LE(full, hi5);
-    const Eigen::VectorXd comp = acc.sum_component[k] / n;
-    std::printf(
-        "t=%5.0f s: NEES hidden %.3f in [%.3f, %.3f]; full %.3f (bounds [%.3f, %.3f]); e²/P per state %.2f "
-        "%.2f %.2f %.2f %.2f\n",
-        acc.checks_s[k], hidden, lo3, hi3, full, lo5, hi5, comp[0], comp[1], comp[2], comp[3], comp[4]);
-  }
+  return acc;
 }
 
 TEST_F(TruthAccuracy, EstimateConvergesWithTwentyPercentDroppedReadingsAndIrregularTiming) {
