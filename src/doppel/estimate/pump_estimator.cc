@@ -25,7 +25,7 @@ PumpEstimatorSpec MakeDefault() {
   s.lower_bound << 0, -kInf, 0, 0, -kInf;
   s.upper_bound.resize(5);
   s.upper_bound << kInf, kInf, 1, 1, kInf;
-  s.max_step_s = 0.5;
+  s.max_step_s = 1.0;
   return s;
 }
 

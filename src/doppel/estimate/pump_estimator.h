@@ -25,7 +25,7 @@ struct PumpEstimatorSpec {
   Eigen::VectorXd initial_std;
   Eigen::VectorXd process_std;  // per √s
   Eigen::VectorXd lower_bound, upper_bound;
-  double max_step_s = 0.5;  // RK4 substep of the prediction
+  double max_step_s = 1.0;  // RK4 substep of the prediction (error: OneSecondPredictionSubstep... test)
 
   // FilterModel on `twin` (a pump twin diagram; not owned, must outlive the estimators) with
   // `parameters` (all of the twin's parameters, empty = nominal).
