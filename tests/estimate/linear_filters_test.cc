@@ -82,6 +82,60 @@ TEST(KalmanFilterTest, ConstantVelocityEqualsBatchLeastSquares) {
   EXPECT_TRUE((*kf)->covariance().isApprox(F * C0 * F.transpose(), 1e-8));
 }
 
+// The update runs one scalar update per sensor; with several correlated outputs it must equal
+// the textbook batch update K = PH'S⁻¹ (S = HPH' + R), P = (I − KH)P(I − KH)' + KRK', with the
+// NIS ν'S⁻¹ν, computed here with full matrices. One update, a missing sensor, then all three.
+TEST(KalmanFilterTest, SequentialUpdateEqualsTheBatchUpdateWithSeveralSensors) {
+  physics::LinearSystemSpec spec;
+  spec.A = Eigen::MatrixXd::Zero(3, 3);  // static state: prediction leaves z and P unchanged
+  spec.C.resize(3, 3);
+  spec.C << 1.0, 0.5, 0.0,  //
+      0.0, 2.0, -1.0,       //
+      0.3, 0.0, 1.5;
+  auto sys = std::move(physics::LinearSystem::Create("three", spec)).value();
+  EstimatorOptions o;
+  o.initial_mean = Eigen::Vector3d(0.5, -1.0, 2.0);
+  o.initial_std = Eigen::Vector3d(1.0, 2.0, 0.5);
+  o.process_std = Eigen::Vector3d::Zero();
+  o.measurement_std = Eigen::Vector3d(0.3, 0.7, 0.2);
+  auto kf = MakeKalmanFilter({sys.get(), {}, {}, {"y0", "y1", "y2"}}, o);
+  ASSERT_TRUE(kf.ok()) << kf.status().ToString();
+
+  Eigen::VectorXd z = o.initial_mean;
+  Eigen::MatrixXd P = o.initial_std.array().square().matrix().asDiagonal();
+  const Eigen::Vector3d y1(1.2, -0.4, 3.1), y2(0.9, -0.9, 2.6);
+  for (int step = 0; step < 2; ++step) {
+    const std::vector<bool> present = step == 0 ? std::vector<bool>{true, false, true} : std::vector<bool>{};
+    const Eigen::Vector3d& y = step == 0 ? y1 : y2;
+    std::vector<int> rows;
+    for (int k = 0; k < 3; ++k)
+      if (present.empty() || present[static_cast<size_t>(k)]) rows.push_back(k);
+    const auto m = static_cast<Eigen::Index>(rows.size());
+    Eigen::MatrixXd H(m, 3), R = Eigen::MatrixXd::Zero(m, m);
+    Eigen::VectorXd yy(m);
+    for (Eigen::Index i = 0; i < m; ++i) {
+      H.row(i) = spec.C.row(rows[static_cast<size_t>(i)]);
+      R(i, i) = std::pow(o.measurement_std[rows[static_cast<size_t>(i)]], 2);
+      yy[i] = y[rows[static_cast<size_t>(i)]];
+    }
+    const Eigen::MatrixXd S = H * P * H.transpose() + R;
+    const Eigen::MatrixXd K = P * H.transpose() * S.inverse();
+    const Eigen::VectorXd nu = yy - H * z;
+    const Eigen::MatrixXd IKH = Eigen::MatrixXd::Identity(3, 3) - K * H;
+    z += K * nu;
+    P = IKH * P * IKH.transpose() + K * R * K.transpose();
+    const double nis = nu.dot(S.inverse() * nu);
+
+    auto rep = (*kf)->Update(Measurement(1.0 + step, y, present));
+    ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+    EXPECT_EQ(rep->dof, m);
+    EXPECT_NEAR(rep->nis, nis, 1e-10 * (1 + nis));
+    EXPECT_TRUE(rep->innovation_std.isApprox(S.diagonal().cwiseSqrt(), 1e-12));
+    EXPECT_TRUE((*kf)->mean().isApprox(z, 1e-12)) << (*kf)->mean().transpose() << " vs " << z.transpose();
+    EXPECT_TRUE((*kf)->covariance().isApprox(P, 1e-12)) << (*kf)->covariance() << "\nvs\n" << P;
+  }
+}
+
 TEST(UnscentedKalmanFilterTest, OnLinearSystemEqualsKalmanFilter) {
   auto sys = ConstantVelocity();
   EstimatorOptions o = CvOptions(0.2, 0.5);

@@ -242,18 +242,35 @@ bool GaussianEstimator::Innovation(const Eigen::VectorXd& nu, const Eigen::Matri
 
 Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::VectorXd& nu,
                                        const Eigen::VectorXd& r, UpdateReport* rep) {
-  const Eigen::MatrixXd PHt = P_ * H.transpose();
-  Eigen::MatrixXd S = H * PHt;
-  S.diagonal() += r;
-  Symmetrize(&S);
-  if (!Innovation(nu, S, rep))
-    return FailedPrecondition("update: innovation covariance not positive definite");
+  // R is diagonal, so the batch update equals m scalar updates in turn, each against the same
+  // linearization H with the innovation the previous ones left: ν_i' = ν_i − h_i (z' − z). Per
+  // channel a = P h_i', s = h_i a + r_i, z += a ν_i'/s, P −= a a'/s (the Joseph form with the
+  // optimal gain k = a/s reduces to this). The batch NIS ν'S⁻¹ν is the sum of ν_i'²/s (S's
+  // LDLᵀ factorization) — no m×m matrix is formed or inverted.
+  const Eigen::Index m = nu.size(), n = size();
+  rep->dof = static_cast<int>(m);
+  rep->innovation = nu;
+  rep->innovation_std.resize(m);
+  Eigen::VectorXd z = z_;
+  Eigen::MatrixXd P = P_;
+  Eigen::VectorXd a(n);
+  double nis = 0;
+  for (Eigen::Index i = 0; i < m; ++i) {
+    const auto h = H.row(i);
+    rep->innovation_std[i] = std::sqrt(std::max(0.0, h.dot(P_ * h.transpose()) + r[i]));  // sqrt(S_ii)
+    a.noalias() = P * h.transpose();
+    const double s = h.dot(a) + r[i];
+    if (!(s > 0) || !std::isfinite(s))
+      return FailedPrecondition("update: innovation covariance not positive definite");
+    const double v = nu[i] - h.dot(z - z_);
+    nis += v * v / s;
+    z.noalias() += a * (v / s);
+    P.noalias() -= a * (a.transpose() / s);
+  }
+  rep->nis = nis;
+  if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
+  rep->rejected = opt_.nis_gate > 0 && nis > opt_.nis_gate;
   if (rep->rejected) return Status::Ok();
-  Eigen::LLT<Eigen::MatrixXd> llt(S);
-  const Eigen::MatrixXd K = llt.solve(PHt.transpose()).transpose();  // n×m
-  Eigen::VectorXd z = z_ + K * nu;
-  const Eigen::MatrixXd IKH = Eigen::MatrixXd::Identity(size(), size()) - K * H;
-  Eigen::MatrixXd P = IKH * P_ * IKH.transpose() + K * r.asDiagonal() * K.transpose();
   Symmetrize(&P);
   if (!z.allFinite() || !IsSpd(P)) return FailedPrecondition("update: covariance lost positive definiteness");
   ApplyBounds(z);
