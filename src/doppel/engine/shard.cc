@@ -106,13 +106,13 @@ void Shard::Analyze(TwinState& ts, const Reading& r) {
     if (it == ts.detectors.end()) {
       it = ts.detectors
                .emplace(r.signal, TwinState::Detector{analytics::EnsembleDetector(LiveDetectorConfig()),
-                                                      INT64_MIN, 0.0})
+                                                      INT64_MIN, 0.0, -1, "anomaly." + r.signal})
                .first;
     }
     TwinState::Detector& d = it->second;
     const double score = d.detector.Update(r.source_ts_ns, r.value);
     d.max_since_stored = std::max(d.max_since_stored, score);
-    const std::string name = "anomaly." + r.signal;
+    const std::string& name = d.series;
     SignalValue& v = ts.latest[name];
     if (r.source_ts_ns >= v.ts_ns) v = SignalValue{r.source_ts_ns, score, Quality::kGood};
     if (d.stored_ns == INT64_MIN || r.source_ts_ns - d.stored_ns >= kNsPerS) {

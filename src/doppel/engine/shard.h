@@ -120,6 +120,7 @@ class Shard {
       TimeNs stored_ns = INT64_MIN;  // last score written to the store
       double max_since_stored = 0;
       int mv_channel = -1;  // multivariate: PCA channel (-1: not yet assigned, -2: not in the model)
+      std::string series;   // "anomaly.<signal>", built once
     };
     std::unordered_map<std::string, Detector> detectors;  // by signal (anomaly detection on)
     // multivariate: the twin-level fused score "anomaly" = max(anomaly.<signal> of the row,
