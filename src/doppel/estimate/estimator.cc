@@ -251,21 +251,37 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
   rep->dof = static_cast<int>(m);
   rep->innovation = nu;
   rep->innovation_std.resize(m);
-  Eigen::VectorXd z = z_;
+  // Plain loops: n and m are small (a few to a few dozen), where Eigen's dynamic-size products
+  // cost more in dispatch and temporaries than in arithmetic.
+  Eigen::VectorXd z = z_, a(n), a0(n);
   Eigen::MatrixXd P = P_;
-  Eigen::VectorXd a(n);
   double nis = 0;
   for (Eigen::Index i = 0; i < m; ++i) {
-    const auto h = H.row(i);
-    rep->innovation_std[i] = std::sqrt(std::max(0.0, h.dot(P_ * h.transpose()) + r[i]));  // sqrt(S_ii)
-    a.noalias() = P * h.transpose();
-    const double s = h.dot(a) + r[i];
+    double hz = 0, hz0 = 0, s0 = r[i], s = r[i];
+    for (Eigen::Index c = 0; c < n; ++c) {
+      double ac = 0, a0c = 0;
+      for (Eigen::Index k = 0; k < n; ++k) {
+        ac += P(c, k) * H(i, k);
+        a0c += P_(c, k) * H(i, k);
+      }
+      a[c] = ac;
+      a0[c] = a0c;
+    }
+    for (Eigen::Index k = 0; k < n; ++k) {
+      s += H(i, k) * a[k];
+      s0 += H(i, k) * a0[k];
+      hz += H(i, k) * z[k];
+      hz0 += H(i, k) * z_[k];
+    }
+    rep->innovation_std[i] = std::sqrt(std::max(0.0, s0));  // sqrt(S_ii), S at the prior
     if (!(s > 0) || !std::isfinite(s))
       return FailedPrecondition("update: innovation covariance not positive definite");
-    const double v = nu[i] - h.dot(z - z_);
+    const double v = nu[i] - (hz - hz0);
     nis += v * v / s;
-    z.noalias() += a * (v / s);
-    P.noalias() -= a * (a.transpose() / s);
+    for (Eigen::Index c = 0; c < n; ++c) {
+      z[c] += a[c] * (v / s);
+      for (Eigen::Index k = 0; k < n; ++k) P(c, k) -= a[c] * a[k] / s;
+    }
   }
   rep->nis = nis;
   if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
