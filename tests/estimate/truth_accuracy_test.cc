@@ -7,8 +7,9 @@
 // Plant parameters: StationParams::Nominal, i.e. the pumps' curves (H0, k, η_bep, Q_bep) are
 // the twin's nominal ones and only the hidden degradation (wear, biases) differs. With
 // FromSeed's ±3 % spread of H0 the nominal twin cannot tell a curve offset from wear (0.03 of
-// H0 looks like 0.1 of impeller wear); CalibratedTwinRemovesTheSeededCurveSpread shows the
-// remedy: fit the curve on a commissioning run of the new pump, then estimate wear with it.
+// H0 looks like 0.1 of impeller wear). The remedy, not exercised here: fit the curve on a
+// commissioning run of the new pump (`doppel fit --params shutoff_head_m,curve_k`), then estimate
+// wear with it (docs/estimation.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,9 +1,11 @@
 // `doppel fit --data DIR --twin ID --from T0 --to T1 [--params a,b] [--level-twin tank-1]
-//              [--max-samples N]`
+//              [--max-samples N] [--online [--forgetting 0.999]]`
 //
 // Fits parameters of the pump twin's nominal model (physics::MakePumpTwinDiagram) to a twin's
 // stored history with Ceres (Levenberg–Marquardt, bounded), and prints the fit error per output
-// before (nominal) and after, then one JSON line.
+// before (nominal) and after, then one JSON line. With --online the same samples go, in time
+// order, through estimate::RecursiveFit (recursive least squares with exponential forgetting):
+// the parameters as they stand after the last sample, their trajectory, and the same error table.
 //
 // The fit is quasi-static: every stored message gives the measured speed and motor temperature
 // (the model's states, measured directly with small noise) and the tank level (input, from the
@@ -16,6 +18,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -23,6 +26,7 @@
 #include <sstream>
 
 #include "doppel/app/commands.h"
+#include "doppel/estimate/recursive_fit.h"
 #include "doppel/physics/station.h"
 #include "doppel/platform/env.h"
 #include "doppel/store/series_store.h"
@@ -37,6 +41,7 @@ const std::vector<std::string> kResidualSignals = {"flow_m3h", "discharge_pressu
 const double kStd[] = {1.0, 0.01, 0.1, 0.1};  // sensor noise (vibration: 0.05 + 3 %, see below)
 
 struct Row {
+  TimeNs ts = 0;
   Eigen::VectorXd x, u;
   double y[4];
   bool present[4];
@@ -97,6 +102,97 @@ std::vector<ErrorStats> Errors(const physics::System& sys, const std::vector<Row
   return e;
 }
 
+void PrintErrors(const std::vector<ErrorStats>& before, const std::vector<ErrorStats>& after,
+                 nlohmann::json* jo) {
+  std::cout << fmt::format("{:<28} {:>12} {:>12} {:>12} {:>12}\n", "output", "rmse nominal", "rmse fitted",
+                           "bias fitted", "samples");
+  *jo = nlohmann::json::object();
+  for (int k = 0; k < 4; ++k) {
+    const auto& b = before[static_cast<size_t>(k)];
+    const auto& a = after[static_cast<size_t>(k)];
+    std::cout << fmt::format("{:<28} {:>12.4g} {:>12.4g} {:>12.4g} {:>12}\n",
+                             kResidualSignals[static_cast<size_t>(k)], b.rmse, a.rmse, a.bias, a.n);
+    (*jo)[kResidualSignals[static_cast<size_t>(k)]] = {
+        {"rmse_nominal", b.rmse}, {"rmse", a.rmse}, {"bias", a.bias}, {"samples", a.n}};
+  }
+}
+
+// --online: the samples in time order through estimate::RecursiveFit. Prior: the nominal value,
+// std 0.3 for a wear and 10 % of the nominal value (1 if it is 0) otherwise; bounds as the batch
+// fit's. The error table uses the final parameters over all samples (a changing parameter shows
+// as a bias there; the trajectory shows the change).
+int RunOnlineFit(const physics::System& sys, const std::string& twin, const std::vector<Row>& rows,
+                 size_t messages, const std::vector<int>& fit, const std::vector<int>& outs,
+                 const Eigen::VectorXd& p0, double forgetting) {
+  estimate::RecursiveFitOptions o;
+  o.forgetting = forgetting;
+  const auto n = static_cast<Eigen::Index>(fit.size());
+  o.initial_std.resize(n);
+  o.lower_bound = Eigen::VectorXd::Constant(n, -INFINITY);
+  o.upper_bound = Eigen::VectorXd::Constant(n, INFINITY);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const int j = fit[static_cast<size_t>(i)];
+    const std::string& name = sys.parameters()[static_cast<size_t>(j)].name;
+    o.parameters.push_back(name);
+    const bool wear = name.find("wear") != std::string::npos;
+    o.initial_std[i] = wear ? 0.3 : (p0[j] != 0 ? 0.1 * std::abs(p0[j]) : 1.0);
+    if (wear)
+      o.lower_bound[i] = 0, o.upper_bound[i] = 1;
+    else if (p0[j] > 0)
+      o.lower_bound[i] = 0;
+  }
+  o.outputs = kResidualSignals;
+  auto rf = estimate::RecursiveFit::Create(sys, p0, o);
+  if (!rf.ok()) return Fail(rf.status());
+  nlohmann::json traj = nlohmann::json::array();
+  const size_t every = std::max<size_t>(1, rows.size() / 10);
+  size_t failed = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    Eigen::VectorXd y(4), sd(4);
+    std::vector<bool> present(4);
+    for (int k = 0; k < 4; ++k) {
+      y[k] = r.y[k];
+      sd[k] = r.sd[k];
+      present[static_cast<size_t>(k)] = r.present[k];
+    }
+    if (!rf->Update(r.x, r.u, y, present, sd).ok()) ++failed;
+    if ((i + 1) % every == 0 || i + 1 == rows.size()) {
+      nlohmann::json pt = {{"ts_ns", r.ts}};
+      for (Eigen::Index k = 0; k < n; ++k) pt[o.parameters[static_cast<size_t>(k)]] = rf->value()[k];
+      traj.push_back(pt);
+    }
+  }
+  const Eigen::VectorXd p = rf->all_parameters();
+  const Eigen::VectorXd sdev = rf->stddev();
+  std::cout << fmt::format(
+      "twin {}: {} samples (of {} messages), {} parameters, online (forgetting {}), {} "
+      "samples skipped\n",
+      twin, rows.size(), messages, n, forgetting, failed);
+  std::cout << fmt::format("{:<28} {:>12} {:>12} {:>10}\n", "parameter", "nominal", "online", "std");
+  nlohmann::json jp = nlohmann::json::object();
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const auto& s = sys.parameters()[static_cast<size_t>(fit[static_cast<size_t>(i)])];
+    std::cout << fmt::format("{:<28} {:>12.5g} {:>12.5g} {:>10.3g}\n", s.name,
+                             p0[fit[static_cast<size_t>(i)]], rf->value()[i], sdev[i]);
+    jp[s.name] = {{"nominal", p0[fit[static_cast<size_t>(i)]]},
+                  {"value", rf->value()[i]},
+                  {"std", sdev[i]},
+                  {"unit", s.unit}};
+  }
+  nlohmann::json jo;
+  PrintErrors(Errors(sys, rows, p0, outs), Errors(sys, rows, p, outs), &jo);
+  nlohmann::json j = {{"fit", twin},
+                      {"mode", "online"},
+                      {"forgetting", forgetting},
+                      {"samples", rows.size()},
+                      {"skipped", failed},
+                      {"parameters", jp},
+                      {"outputs", jo},
+                      {"trajectory", traj}};
+  std::cout << j.dump() << "\n";
+  return 0;
+}
 }  // namespace
 
 int RunFit(const std::vector<std::string>& args) {
@@ -105,8 +201,9 @@ int RunFit(const std::vector<std::string>& args) {
       std::cout
           << "usage: doppel fit --data DIR --twin ID --from T0 --to T1 [--params "
              "impeller_wear,bearing_wear]\n"
-             "                  [--level-twin tank-1] [--max-samples 5000]\n"
-             "  T0, T1: ns since the epoch (source time). Fits the pump twin's parameters with Ceres.\n";
+             "                  [--level-twin tank-1] [--max-samples 5000] [--online [--forgetting 0.999]]\n"
+             "  T0, T1: ns since the epoch (source time). Fits the pump twin's parameters with Ceres;\n"
+             "  --online: recursive least squares over the samples in time order (forgetting in (0, 1]).\n";
       return 0;
     }
   }
@@ -180,6 +277,7 @@ int RunFit(const std::vector<std::string>& args) {
     if (auto it = temp.find(ts); it != temp.end()) last_temp = it->second;
     if (idx++ % stride != 0) continue;
     Row r;
+    r.ts = ts;
     r.x.resize(2);
     r.x << n, last_temp;
     r.u = u0;
@@ -200,6 +298,15 @@ int RunFit(const std::vector<std::string>& args) {
   if (rows.empty()) return Fail(NotFound("no samples with both speed and another pump sensor"));
 
   const Eigen::VectorXd p0 = sys.DefaultValues(SignalKind::kParameter);
+  if (std::find(args.begin(), args.end(), "--online") != args.end()) {
+    double forgetting = 0.999;
+    try {
+      forgetting = std::stod(Arg(args, "forgetting", "0.999"));
+    } catch (const std::exception&) {
+      return Fail(InvalidArgument("--forgetting: expected a number in (0, 1]"));
+    }
+    return RunOnlineFit(sys, twin, rows, speed.size(), fit, outs, p0, forgetting);
+  }
   std::vector<double> theta;
   for (int i : fit) theta.push_back(p0[i]);
   ceres::Problem problem;
@@ -258,17 +365,8 @@ int RunFit(const std::vector<std::string>& args) {
                   {"std", std::isfinite(sdev[i]) ? nlohmann::json(sdev[i]) : nlohmann::json()},
                   {"unit", s.unit}};
   }
-  std::cout << fmt::format("{:<28} {:>12} {:>12} {:>12} {:>12}\n", "output", "rmse nominal", "rmse fitted",
-                           "bias fitted", "samples");
-  nlohmann::json jo = nlohmann::json::object();
-  for (int k = 0; k < 4; ++k) {
-    const auto& b = before[static_cast<size_t>(k)];
-    const auto& a = after[static_cast<size_t>(k)];
-    std::cout << fmt::format("{:<28} {:>12.4g} {:>12.4g} {:>12.4g} {:>12}\n",
-                             kResidualSignals[static_cast<size_t>(k)], b.rmse, a.rmse, a.bias, a.n);
-    jo[kResidualSignals[static_cast<size_t>(k)]] = {
-        {"rmse_nominal", b.rmse}, {"rmse", a.rmse}, {"bias", a.bias}, {"samples", a.n}};
-  }
+  nlohmann::json jo;
+  PrintErrors(before, after, &jo);
   nlohmann::json j = {{"fit", twin},
                       {"samples", rows.size()},
                       {"converged", summary.termination_type == ceres::CONVERGENCE},

@@ -1,0 +1,130 @@
+// `doppel fit` on a real store: the plant's readings of one pump go through an Engine into its
+// data directory (as `doppel serve` would store them), then the real binary fits the pump twin's
+// wear to that history, in batch (Ceres) and online (recursive least squares) mode, against the
+// plant's hidden truth (docs/estimation.md, "Offline fit" and "Online fit").
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "doppel/engine/engine.h"
+#include "doppel/plant/station_model.h"
+#include "doppel/platform/env.h"
+#include "harness.h"
+#include "testing/test_util.h"
+
+namespace doppel::engine {
+namespace {
+
+constexpr TimeNs kT0 = 1'700'000'000LL * kNsPerS;
+constexpr double kImpeller = 0.25, kBearing = 0.10;  // the plant's hidden wear (constant here)
+constexpr int kSeconds = 1200;
+
+// Stores 20 min of one pump's and the tank's readings (1 Hz) in `data_dir`.
+void StorePlantHistory(const std::string& data_dir) {
+  MetricsRegistry metrics;
+  EngineOptions o;
+  o.data_dir = data_dir;
+  o.models_dir = testing::SourceDir() + "/examples/models";
+  o.shards = 1;
+  o.provision = {{"pump-*", "dtmi:doppel:demo:Pump;1"}, {"tank-*", "dtmi:doppel:demo:Tank;1"}};
+  o.fsync = store::FsyncPolicy::kNever;
+  o.now_ns = [] { return kT0 + static_cast<TimeNs>(kSeconds + 60) * kNsPerS; };
+  auto engine = Engine::Open(o, &metrics, platform::DefaultEnv());
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  ASSERT_TRUE((*engine)->Start().ok());
+  plant::StationParams params = plant::StationParams::Nominal(1);
+  params.time_of_day_at_start_s = static_cast<double>((kT0 / kNsPerS) % 86400);
+  params.pumps[0].initial_impeller_wear = kImpeller;
+  params.pumps[0].initial_bearing_wear = kBearing;
+  params.pumps[0].impeller_wear_rate_per_s = 0;
+  params.pumps[0].bearing_wear_rate_per_s = 0;
+  const plant::StationModel model(std::move(params), plant::FaultSchedule());
+  plant::StationSimulator sim(&model, model.DefaultState(), 0.1);
+  const plant::StationInputs u = model.DefaultInputs();
+  std::mt19937_64 noise(plant::DeriveSeed(5, 3));
+  for (int s = 1; s <= kSeconds; ++s) {
+    sim.AdvanceTo(s, u);
+    const plant::StationReadings r = plant::Measure(model, s, sim.state(), u, noise);
+    const TimeNs ts = kT0 + static_cast<TimeNs>(s) * kNsPerS;
+    std::vector<Reading> batch;
+    for (int k = 0; k < plant::kNumPumpSignals; ++k) {
+      const auto& v = r.pumps[0].values[static_cast<size_t>(k)];
+      if (v)
+        batch.push_back(Reading{"pump-1", plant::PumpSignalName(static_cast<plant::PumpSignal>(k)), ts, *v,
+                                Quality::kGood});
+    }
+    batch.push_back(Reading{"tank-1", "level_m", ts, r.level_m, Quality::kGood});
+    ASSERT_TRUE((*engine)->Submit(std::move(batch)).ok());
+  }
+  (*engine)->Drain();
+  (*engine)->Stop();
+}
+
+// Runs `doppel fit ARGS` to completion; returns its last output line parsed as JSON.
+nlohmann::json RunFit(const testing::TempDir& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string log = dir.file("fit.log");
+  std::remove(log.c_str());
+  testing::ChildProcess p(argv, log);
+  EXPECT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(120),
+                                   std::chrono::milliseconds(20)));
+  std::ifstream f(log);
+  std::string line, last;
+  while (std::getline(f, line)) {
+    if (!line.empty() && line[0] == '{') last = line;
+  }
+  EXPECT_FALSE(last.empty()) << "no JSON line from doppel fit";
+  return last.empty() ? nlohmann::json::object() : nlohmann::json::parse(last);
+}
+
+TEST(IntegrationFitCli, BatchAndOnlineFitsRecoverThePumpsHiddenWearFromStoredHistory) {
+  testing::TempDir dir;
+  const std::string data = dir.file("data");
+  ASSERT_NO_FATAL_FAILURE(StorePlantHistory(data));
+  const std::vector<std::string> common = {
+      "--data", data,
+      "--twin", "pump-1",
+      "--from", std::to_string(kT0),
+      "--to",   std::to_string(kT0 + static_cast<TimeNs>(kSeconds + 1) * kNsPerS)};
+  nlohmann::json batch = RunFit(dir, common);
+  std::vector<std::string> online_args = common;
+  online_args.insert(online_args.end(), {"--online", "--forgetting", "0.999"});
+  nlohmann::json online = RunFit(dir, online_args);
+  std::printf("batch: %s\nonline: %s\n", batch.dump().c_str(), online.dump().substr(0, 600).c_str());
+
+  for (const nlohmann::json* j : {&batch, &online}) {
+    ASSERT_TRUE(j->contains("parameters")) << j->dump();
+    EXPECT_GE(j->at("samples").get<int>(), kSeconds - 5);
+    const auto& p = j->at("parameters");
+    EXPECT_NEAR(p.at("pump.impeller_wear").at("value").get<double>(), kImpeller, 0.02);
+    EXPECT_NEAR(p.at("pump.bearing_wear").at("value").get<double>(), kBearing, 0.02);
+    // The fitted model explains the flow better than the nominal (unworn) one.
+    const auto& flow = j->at("outputs").at("flow_m3h");
+    EXPECT_LT(flow.at("rmse").get<double>(), flow.at("rmse_nominal").get<double>());
+  }
+  EXPECT_EQ(online.at("mode"), "online");
+  EXPECT_GE(online.at("trajectory").size(), 5u);
+  EXPECT_NEAR(online.at("parameters").at("pump.impeller_wear").at("value").get<double>(),
+              batch.at("parameters").at("pump.impeller_wear").at("value").get<double>(), 0.01);
+
+  // A bad forgetting factor is an error naming it, not a fit.
+  std::vector<std::string> bad = common;
+  bad.insert(bad.end(), {"--online", "--forgetting", "1.5"});
+  std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
+  argv.insert(argv.end(), bad.begin(), bad.end());
+  const std::string log = dir.file("bad.log");
+  testing::ChildProcess p(argv, log);
+  ASSERT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(60),
+                                   std::chrono::milliseconds(20)));
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_NE(ss.str().find("forgetting"), std::string::npos) << ss.str();
+}
+
+}  // namespace
+}  // namespace doppel::engine
