@@ -144,9 +144,66 @@ TEST(RecursiveFitTest, WithForgettingItFollowsAChangedWearAndWithoutItLags) {
       EXPECT_NEAR(fit->value()[0], 0.35, 0.015);
       EXPECT_NEAR(fit->value()[1], 0.10, 0.02);
     } else {
-      EXPECT_LT(fit->value()[0], 0.30);  // the average of both stretches, not the current wear
+      EXPECT_NEAR(fit->value()[0], 0.277, 0.02);  // ≈ the average of both stretches, not 0.35
     }
   }
+}
+
+// A subset fitted in another order than the system declares it: value() follows the options'
+// order, all_parameters() puts each value in its own slot, the rest stay nominal.
+TEST(RecursiveFitTest, AFittedSubsetInAnyOrderLandsInTheRightParameters) {
+  LinearInParameters sys;  // defaults a = 1, b = −0.5, c = 2
+  RecursiveFitOptions o;
+  o.parameters = {"c", "a"};
+  o.outputs = {"y0", "y1"};
+  o.initial_std = Eigen::Vector2d(5.0, 5.0);
+  auto fit = RecursiveFit::Create(sys, {}, o);
+  ASSERT_TRUE(fit.ok()) << fit.status().ToString();
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> uu(-2, 2);
+  for (int k = 0; k < 100; ++k) {  // noise-free, truth a = 0.7, b = −0.5 (nominal), c = −0.4
+    const Eigen::Vector2d u(uu(rng), uu(rng));
+    const Eigen::Vector2d y(0.7 * u[0] - 0.5 * u[1], -0.4 * u[0] + 0.7);
+    ASSERT_TRUE(fit->Update(Eigen::VectorXd(), u, y, {}, Eigen::Vector2d(0.1, 0.1)).ok());
+  }
+  EXPECT_NEAR(fit->value()[0], -0.4, 1e-4);  // c (the prior pulls by ≈ 1e-5)
+  EXPECT_NEAR(fit->value()[1], 0.7, 1e-4);   // a
+  const Eigen::VectorXd p = fit->all_parameters();
+  EXPECT_DOUBLE_EQ(p[0], fit->value()[1]);
+  EXPECT_DOUBLE_EQ(p[1], -0.5);
+  EXPECT_DOUBLE_EQ(p[2], fit->value()[0]);
+}
+
+// With forgetting and a parameter the samples say nothing about (u1 = 0: b is unobservable), its
+// variance would grow as λ⁻ᵏ; it is capped at the prior's, and the step reports it. A bound holds
+// even when the data pull beyond it.
+TEST(RecursiveFitTest, AnUnexcitedParameterKeepsItsPriorVarianceAndBoundsHold) {
+  LinearInParameters sys;
+  RecursiveFitOptions o;
+  o.parameters = {"a", "b"};
+  o.outputs = {"y0"};
+  o.forgetting = 0.9;
+  o.initial_std = Eigen::Vector2d(1.0, 0.5);
+  o.lower_bound = Eigen::Vector2d(-10, -10);
+  o.upper_bound = Eigen::Vector2d(0.5, 10);  // the data say a = 0.7
+  auto fit = RecursiveFit::Create(sys, Eigen::Vector3d(0.0, -0.5, 2.0), o);
+  ASSERT_TRUE(fit.ok()) << fit.status().ToString();
+  bool capped = false;
+  for (int k = 0; k < 100; ++k) {
+    const Eigen::Vector2d u(1.0 + 0.01 * k, 0.0);
+    auto step = fit->Update(Eigen::VectorXd(), u, Eigen::VectorXd::Constant(1, 0.7 * u[0]), {},
+                            Eigen::VectorXd::Constant(1, 0.1));
+    ASSERT_TRUE(step.ok()) << step.status().ToString();
+    capped |= step->capped;
+  }
+  EXPECT_TRUE(capped);
+  EXPECT_NEAR(fit->stddev()[1], 0.5, 1e-12);  // b: at its prior, not 0.5·0.9^-50
+  EXPECT_LT(fit->stddev()[0], 0.1);           // a: learned
+  EXPECT_DOUBLE_EQ(fit->value()[0], 0.5);     // clamped at its upper bound
+  // A start outside the bounds is an error naming the parameter.
+  auto outside = RecursiveFit::Create(sys, Eigen::Vector3d(0.9, -0.5, 2.0), o);
+  EXPECT_NE(outside.status().message().find("'a' is outside its bounds"), std::string::npos)
+      << outside.status().ToString();
 }
 
 TEST(RecursiveFitTest, BadOptionsAndSamplesAreErrorsNamingTheField) {
@@ -166,6 +223,9 @@ TEST(RecursiveFitTest, BadOptionsAndSamplesAreErrorsNamingTheField) {
   o.parameters = {"a", "a"};
   EXPECT_NE(RecursiveFit::Create(sys, {}, o).status().message().find("twice"), std::string::npos);
   o.parameters = {"a"};
+  o.outputs = {"y0", "y0"};
+  EXPECT_NE(RecursiveFit::Create(sys, {}, o).status().message().find("outputs: 'y0' listed twice"),
+            std::string::npos);
   o.outputs = {"y9"};
   EXPECT_NE(RecursiveFit::Create(sys, {}, o).status().message().find("'y9'"), std::string::npos);
   o.outputs = {"y0"};

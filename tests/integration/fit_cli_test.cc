@@ -111,19 +111,27 @@ TEST(IntegrationFitCli, BatchAndOnlineFitsRecoverThePumpsHiddenWearFromStoredHis
   EXPECT_NEAR(online.at("parameters").at("pump.impeller_wear").at("value").get<double>(),
               batch.at("parameters").at("pump.impeller_wear").at("value").get<double>(), 0.01);
 
-  // A bad forgetting factor is an error naming it, not a fit.
-  std::vector<std::string> bad = common;
-  bad.insert(bad.end(), {"--online", "--forgetting", "1.5"});
-  std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
-  argv.insert(argv.end(), bad.begin(), bad.end());
-  const std::string log = dir.file("bad.log");
-  testing::ChildProcess p(argv, log);
-  ASSERT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(60),
-                                   std::chrono::milliseconds(20)));
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  EXPECT_NE(ss.str().find("forgetting"), std::string::npos) << ss.str();
+  // A bad forgetting factor, or one without --online, is an error naming the flag, not a fit.
+  const std::vector<std::vector<std::string>> bad_flags = {
+      {"--online", "--forgetting", "1.5"}, {"--online", "--forgetting", "0.99x"}, {"--forgetting", "0.99"}};
+  for (const auto& flags : bad_flags) {
+    std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
+    argv.insert(argv.end(), common.begin(), common.end());
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const std::string log = dir.file("bad.log");
+    std::remove(log.c_str());
+    testing::ChildProcess p(argv, log);
+    ASSERT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(60),
+                                     std::chrono::milliseconds(20)));
+    std::ifstream f(log);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string out = ss.str();
+    EXPECT_NE(out.find(flags.size() == 3 ? "is not a number in (0, 1]" : "only with --online"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("\n{"), std::string::npos) << "a fit ran: " << out;
+  }
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ int RunEstimateBench(const std::vector<std::string>& args) {
                "shard...\n";
   // Each pass runs all three (parse only with the same decoder, the pipeline without and with
   // estimation) back to back, and each keeps its cheapest pass (CPU time): the machine's state
-  // (frequency, neighbours) changes between passes, and the ratio should compare like with like.
+  // (frequency, neighbours) changes between passes, so all three sample the same spread of it.
   double parse_cpu = 1e30;
   Result<PipelineCost> base = PipelineCost{1e30, 0, 0}, full = PipelineCost{1e30, 0, 0};
   for (int pass = 0; pass < 3; ++pass) {

@@ -218,6 +218,19 @@ int RunFit(const std::vector<std::string>& args) {
     return Fail(InvalidArgument("--from/--to: expected integers (ns since the epoch)"));
   }
   if (from > to) return Fail(InvalidArgument("--from: after --to"));
+  const bool online = std::find(args.begin(), args.end(), "--online") != args.end();
+  double forgetting = 0.999;
+  if (const std::string f = Arg(args, "forgetting"); !f.empty()) {
+    if (!online) return Fail(InvalidArgument("--forgetting: only with --online"));
+    size_t used = 0;
+    try {
+      forgetting = std::stod(f, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != f.size() || !(forgetting > 0 && forgetting <= 1))
+      return Fail(InvalidArgument("--forgetting: '" + f + "' is not a number in (0, 1]"));
+  }
   const std::string level_twin = Arg(args, "level-twin", "tank-1");
   const size_t max_samples = std::stoul(Arg(args, "max-samples", "5000"));
   std::vector<std::string> names;
@@ -298,15 +311,7 @@ int RunFit(const std::vector<std::string>& args) {
   if (rows.empty()) return Fail(NotFound("no samples with both speed and another pump sensor"));
 
   const Eigen::VectorXd p0 = sys.DefaultValues(SignalKind::kParameter);
-  if (std::find(args.begin(), args.end(), "--online") != args.end()) {
-    double forgetting = 0.999;
-    try {
-      forgetting = std::stod(Arg(args, "forgetting", "0.999"));
-    } catch (const std::exception&) {
-      return Fail(InvalidArgument("--forgetting: expected a number in (0, 1]"));
-    }
-    return RunOnlineFit(sys, twin, rows, speed.size(), fit, outs, p0, forgetting);
-  }
+  if (online) return RunOnlineFit(sys, twin, rows, speed.size(), fit, outs, p0, forgetting);
   std::vector<double> theta;
   for (int i : fit) theta.push_back(p0[i]);
   ceres::Problem problem;

@@ -278,9 +278,19 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
       return FailedPrecondition("update: innovation covariance not positive definite");
     const double v = nu[i] - (hz - hz0);
     nis += v * v / s;
+    // Joseph form per channel, k = a/s: B = (I − k h)P = P − k a', then P = B(I − k h)' + r k k'
+    // = B − (B h')k' + r k k' (PSD by construction, unlike P − a a'/s in rounding).
     for (Eigen::Index c = 0; c < n; ++c) {
       z[c] += a[c] * (v / s);
-      for (Eigen::Index k = 0; k < n; ++k) P(c, k) -= a[c] * a[k] / s;
+      for (Eigen::Index k = 0; k < n; ++k) P(c, k) -= a[c] / s * a[k];
+    }
+    for (Eigen::Index c = 0; c < n; ++c) {
+      double bh = 0;
+      for (Eigen::Index k = 0; k < n; ++k) bh += P(c, k) * H(i, k);
+      a0[c] = bh;  // B h' (a0 is free again)
+    }
+    for (Eigen::Index c = 0; c < n; ++c) {
+      for (Eigen::Index k = 0; k < n; ++k) P(c, k) += (r[i] * a[c] / s - a0[c]) * (a[k] / s);
     }
   }
   rep->nis = nis;

@@ -13,8 +13,9 @@ class GaussianEstimator : public Estimator {
 
  protected:
   GaussianEstimator(AugmentedModel model, EstimatorOptions options);
-  // Kalman update with linear(ized) H and diagonal R = diag(r): z += Kν, P = (I−KH)P, computed
-  // as one scalar update per channel (no m×m inverse); fills the report's NIS and ν, sqrt(diag S).
+  // Kalman update with linear(ized) H and diagonal R = diag(r): z += Kν and P in Joseph form,
+  // computed as one scalar update per channel (no m×m inverse); fills the report's NIS and ν,
+  // sqrt(diag S).
   Status LinearUpdate(const Eigen::MatrixXd& H, const Eigen::VectorXd& nu, const Eigen::VectorXd& r,
                       UpdateReport* report);
   // P symmetric, finite and Cholesky-factorizable.

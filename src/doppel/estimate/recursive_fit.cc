@@ -24,6 +24,10 @@ Status RecursiveFitOptions::Validate() const {
     if (!seen.insert(n).second) return InvalidArgument("parameters: '" + n + "' listed twice");
   }
   if (outputs.empty()) return InvalidArgument("outputs: at least one measured output");
+  seen.clear();
+  for (const auto& n : outputs) {
+    if (!seen.insert(n).second) return InvalidArgument("outputs: '" + n + "' listed twice");
+  }
   if (!(forgetting > 0 && forgetting <= 1))
     return InvalidArgument("forgetting: " + Num(forgetting) + " is outside (0, 1]");
   const auto n = static_cast<Eigen::Index>(parameters.size());
@@ -73,9 +77,18 @@ Result<RecursiveFit> RecursiveFit::Create(const physics::System& system, Eigen::
     return InvalidArgument("parameters: at most " + std::to_string(physics::kMaxAutoDiffDerivatives) +
                            " can be fitted at once");
   }
+  if (!parameters.allFinite()) return InvalidArgument("parameters: not all finite");
   f.p_ = std::move(parameters);
   f.theta_.resize(nt);
-  for (Eigen::Index i = 0; i < nt; ++i) f.theta_[i] = f.p_[f.fit_[static_cast<size_t>(i)]];
+  for (Eigen::Index i = 0; i < nt; ++i) {
+    const double v = f.p_[f.fit_[static_cast<size_t>(i)]];
+    const std::string& name = options.parameters[static_cast<size_t>(i)];
+    if ((options.lower_bound.size() && v < options.lower_bound[i]) ||
+        (options.upper_bound.size() && v > options.upper_bound[i]))
+      return InvalidArgument("parameters: the starting value " + Num(v) + " of '" + name +
+                             "' is outside its bounds");
+    f.theta_[i] = v;
+  }
   f.cap_ = options.initial_std.array().square();
   f.P_ = f.cap_.asDiagonal();
   f.opt_ = std::move(options);
@@ -162,6 +175,8 @@ Result<RecursiveFitStep> RecursiveFit::Update(const Eigen::VectorXd& x, const Ei
   if (opt_.lower_bound.size()) theta = theta.cwiseMax(opt_.lower_bound);
   if (opt_.upper_bound.size()) theta = theta.cwiseMin(opt_.upper_bound);
   if (!theta.allFinite() || !P.allFinite()) return FailedPrecondition("recursive fit: step not finite");
+  if (Eigen::LLT<Eigen::MatrixXd>(P).info() != Eigen::Success)
+    return FailedPrecondition("recursive fit: covariance lost positive definiteness");
   theta_ = theta;
   P_ = P;
   for (Eigen::Index i = 0; i < nt; ++i) p_[fit_[static_cast<size_t>(i)]] = theta_[i];

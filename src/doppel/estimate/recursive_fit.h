@@ -51,14 +51,16 @@ struct RecursiveFitStep {
 class RecursiveFit {
  public:
   // `parameters`: all num_parameters() values of `system` (the nominal ones, empty = defaults);
-  // the fitted ones start there. InvalidArgument / NotFound naming what is wrong.
+  // the fitted ones start there (inside their bounds). InvalidArgument / NotFound naming what is
+  // wrong.
   static Result<RecursiveFit> Create(const physics::System& system, Eigen::VectorXd parameters,
                                      RecursiveFitOptions options);
 
   // One sample: x (num_states), u (num_inputs), y and sd (size outputs; sd > 0 where present),
   // present (size outputs, or empty = all). InvalidArgument (naming the entry) for wrong sizes or
   // a non-finite present value or std; a sample with no output present is a no-op. A
-  // non-finite model output or Jacobian leaves θ unchanged (FailedPrecondition).
+  // non-finite model output or Jacobian, or a step that would leave P not positive definite,
+  // leaves θ and P unchanged (FailedPrecondition).
   Result<RecursiveFitStep> Update(const Eigen::VectorXd& x, const Eigen::VectorXd& u,
                                   const Eigen::VectorXd& y, const std::vector<bool>& present,
                                   const Eigen::VectorXd& sd);
