@@ -33,7 +33,24 @@ struct MpcStationOptions {
   double time_scale = 100;    // plant: simulated seconds per wall second
   double rate_hz = 5;         // plant: messages per device per wall second
   std::string surge;          // plant --demand-surge
+  // Time of day (UTC, s) of the plant's simulated t = 0: where on the daily demand profile the run
+  // falls (the next such instant from now, so source time never runs behind the wall clock).
+  // Fixed, so every run sees the same demand: started at the wall clock, a run late in the UTC
+  // evening met so little demand that the MPC's first speeds held for the whole run (3 commands).
+  // 18:00: the evening peak, where the surge matters. < 0: now, whatever time of day that is.
+  double start_time_of_day_s = 18 * 3600;
 };
+
+// The next wall-clock instant (ns since the epoch) at `tod_s` seconds past midnight UTC.
+int64_t NextTimeOfDayNs(double tod_s) {
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const int64_t midnight = now_s - now_s % 86400;
+  int64_t t = midnight + static_cast<int64_t>(tod_s);
+  if (t < now_s) t += 86400;
+  return t * 1'000'000'000LL;
+}
 
 class MpcStation {
  public:
@@ -101,6 +118,10 @@ class MpcStation {
     if (!o_.surge.empty()) {
       args.push_back("--demand-surge");
       args.push_back(o_.surge);
+    }
+    if (o_.start_time_of_day_s >= 0) {
+      args.push_back("--start-time");
+      args.push_back(std::to_string(NextTimeOfDayNs(o_.start_time_of_day_s)));
     }
     plant_ = std::make_unique<testing::ChildProcess>(args, dir_.file("plant.log"));
     return WaitFor([&] { return Twin("pump-3").is_object() && Twin("tank-1").is_object(); }, seconds(30));
@@ -194,8 +215,9 @@ std::string AuditStatuses(const json& cmd) {
 
 TEST(IntegrationMpcLoop, InAutoModeTheTrueLevelStaysInTheBandThroughADemandSurge) {
   // 100x real time: the surge (demand x 1.4 for 30 simulated minutes, from minute 10) lasts 18 s.
-  // x 1.4 keeps the morning peak (390 m3/h x 1.4) within the three pumps' capacity at
-  // max_speed_rpm (~3 x 220 m3/h), whatever time of day (UTC) the test runs at.
+  // x 1.4 keeps even the morning peak (390 m3/h x 1.4) within the three pumps' capacity at
+  // max_speed_rpm (~3 x 220 m3/h); the run starts at 18:00 UTC of simulated time (see
+  // MpcStationOptions).
   MpcStationOptions o;
   o.surge = "600:1800:1.4";
   MpcStation st(o);

@@ -22,6 +22,9 @@ struct PlantArgs {
   std::string topic_prefix = "plant";  // topics {prefix}/{twin}/telemetry|commands|commands/ack
   std::vector<std::string> replace_impeller;  // "TWIN:AT_S" each (plant::ParseImpellerReplacement)
   std::vector<std::string> impeller_wear;     // "TWIN:WEAR" each (plant::ParseInitialImpellerWear)
+  // Source time of simulated t = 0, ns since the epoch (also the demand profile's time of day);
+  // 0: the wall clock at start.
+  int64_t start_time_ns = 0;
 };
 int RunPlant(const PlantArgs& args);
 

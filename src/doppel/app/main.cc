@@ -48,6 +48,12 @@ int main(int argc, char** argv) {
       "--replace-impeller", pa.replace_impeller,
       "Replace a pump's impeller TWIN:AT_S (true wear 0 from that simulated second; repeatable)");
   plant->add_option("--impeller-wear", pa.impeller_wear, "Initial impeller wear TWIN:WEAR (repeatable)");
+  plant
+      ->add_option(
+          "--start-time", pa.start_time_ns,
+          "Source time of simulated t = 0, ns since the epoch; sets the demand profile's time of day "
+          "(default: now)")
+      ->check(CLI::NonNegativeNumber);
 
   doppel::app::DemoArgs da;
   auto* demo = app.add_subcommand("demo", "Plant + engine + API in one process, no broker needed");

@@ -75,6 +75,7 @@ int RunPlant(const PlantArgs& args) {
   po.time_scale = args.time_scale;
   po.publish_truth = args.truth;
   po.topic_prefix = args.topic_prefix;
+  po.start_time_ns = args.start_time_ns;
   if (!args.demand_surge.empty()) {
     if (Status s = plant::ParseDemandSurge(args.demand_surge, &po); !s.ok()) return Fail(s);
   }
