@@ -282,7 +282,7 @@ TEST_F(TruthAccuracy, NeesOverMonteCarloRunsStaysInsideChiSquareBounds) {
 // The plant's motor temperature follows the twin's thermal law exactly (no process noise), so a
 // filter told so (temperature random walk 1e-5 K/√s instead of the shipped 0.002) is consistent
 // in all five states: the full-state NEES is inside its two-sided bounds at every check.
-TEST_F(TruthAccuracy, FullStateNeesIsInsideChiSquareBoundsWhenProcessNoiseMatchesThePlant) {
+TEST_F(TruthAccuracy, NeesOfTheFullStateIsInsideChiSquareBoundsWhenProcessNoiseMatchesThePlant) {
   Eigen::VectorXd q = DefaultPumpEstimatorSpec().process_std;
   q[1] = 1e-5;
   const NeesAccumulator acc = RunNeesMonteCarlo(*this, q);
