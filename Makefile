@@ -52,9 +52,8 @@ test-e2e:
 
 # The unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer. Excluded: the
 # real-process integration suites, and the two 120-filter NEES Monte Carlo tests (2 s each in
-# RelWithDebInfo, over
-# 5 min in a Debug sanitizer build; both are named TruthAccuracy.Nees*); the estimators run under the
-# sanitizers in their other tests.
+# RelWithDebInfo, over 5 min in a Debug sanitizer build; both are named TruthAccuracy.Nees*); the
+# estimators run under the sanitizers in their other tests.
 test-asan:
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDOPPEL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
