@@ -27,18 +27,9 @@ struct Row {
 
 // Runs `doppel detect ARGS` to completion; its output (stdout and stderr) in *out.
 bool RunDetect(const testing::TempDir& dir, const std::vector<std::string>& args, std::string* out) {
-  std::vector<std::string> argv = {testing::DoppelBinary(), "detect"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const std::string log = dir.file("detect.log");
-  std::remove(log.c_str());
-  testing::ChildProcess p(argv, log);
-  const bool exited = integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(60),
-                                           std::chrono::milliseconds(20));
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  *out = ss.str();
-  return exited;
+  std::vector<std::string> a = {"detect"};
+  a.insert(a.end(), args.begin(), args.end());
+  return integration::RunDoppel(a, dir.file("detect.log"), out);
 }
 
 std::vector<Row> ParseScores(const std::string& text, bool explain) {

@@ -4,7 +4,6 @@
 // plant's hidden truth (docs/estimation.md, "Offline fit" and "Online fit").
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -63,21 +62,23 @@ void StorePlantHistory(const std::string& data_dir) {
   (*engine)->Stop();
 }
 
-// Runs `doppel fit ARGS` to completion; returns its last output line parsed as JSON.
+// Runs `doppel fit ARGS` to completion; its output (stdout and stderr) in *out.
+bool RunFitCli(const testing::TempDir& dir, const std::vector<std::string>& args, std::string* out) {
+  std::vector<std::string> a = {"fit"};
+  a.insert(a.end(), args.begin(), args.end());
+  return integration::RunDoppel(a, dir.file("fit.log"), out, std::chrono::seconds(120));
+}
+
+// Runs `doppel fit ARGS`; returns its last output line parsed as JSON.
 nlohmann::json RunFit(const testing::TempDir& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const std::string log = dir.file("fit.log");
-  std::remove(log.c_str());
-  testing::ChildProcess p(argv, log);
-  EXPECT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(120),
-                                   std::chrono::milliseconds(20)));
-  std::ifstream f(log);
+  std::string out;
+  EXPECT_TRUE(RunFitCli(dir, args, &out));
+  std::istringstream in(out);
   std::string line, last;
-  while (std::getline(f, line)) {
+  while (std::getline(in, line)) {
     if (!line.empty() && line[0] == '{') last = line;
   }
-  EXPECT_FALSE(last.empty()) << "no JSON line from doppel fit";
+  EXPECT_FALSE(last.empty()) << "no JSON line from doppel fit: " << out;
   return last.empty() ? nlohmann::json::object() : nlohmann::json::parse(last);
 }
 
@@ -115,18 +116,10 @@ TEST(IntegrationFitCli, BatchAndOnlineFitsRecoverThePumpsHiddenWearFromStoredHis
   const std::vector<std::vector<std::string>> bad_flags = {
       {"--online", "--forgetting", "1.5"}, {"--online", "--forgetting", "0.99x"}, {"--forgetting", "0.99"}};
   for (const auto& flags : bad_flags) {
-    std::vector<std::string> argv = {testing::DoppelBinary(), "fit"};
-    argv.insert(argv.end(), common.begin(), common.end());
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    const std::string log = dir.file("bad.log");
-    std::remove(log.c_str());
-    testing::ChildProcess p(argv, log);
-    ASSERT_TRUE(integration::WaitFor([&] { return !p.running(); }, std::chrono::seconds(60),
-                                     std::chrono::milliseconds(20)));
-    std::ifstream f(log);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string out = ss.str();
+    std::vector<std::string> args = common;
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::string out;
+    ASSERT_TRUE(RunFitCli(dir, args, &out));
     EXPECT_NE(out.find(flags.size() == 3 ? "is not a number in (0, 1]" : "only with --online"),
               std::string::npos)
         << out;

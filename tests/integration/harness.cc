@@ -30,6 +30,20 @@ int64_t WallNowNs() {
       .count();
 }
 
+bool RunDoppel(const std::vector<std::string>& args, const std::string& log, std::string* out,
+               std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {testing::DoppelBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::remove(log.c_str());
+  testing::ChildProcess p(argv, log);
+  const bool exited = WaitFor([&] { return !p.running(); }, timeout, std::chrono::milliseconds(20));
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return exited;
+}
+
 std::string TailFile(const std::string& path, size_t lines) {
   std::ifstream in(path);
   if (!in) return "";

@@ -36,6 +36,10 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
 int64_t WallNowNs();
 // The last `lines` lines of a file ("" when missing).
 std::string TailFile(const std::string& path, size_t lines = 40);
+// Runs `doppel SUBCOMMAND ARGS...` (args[0] is the subcommand) to completion with its stdout and
+// stderr in `log`; *out gets that output. False if it did not exit within `timeout`.
+bool RunDoppel(const std::vector<std::string>& args, const std::string& log, std::string* out,
+               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // A Station starts a plant only when StartPlant() is called (SharedStation() does).
 struct StationOptions {

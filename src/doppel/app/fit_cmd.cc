@@ -74,6 +74,17 @@ std::string Arg(const std::vector<std::string>& args, const std::string& key, co
   return def;
 }
 
+// Bounds of a fitted parameter, the same for both modes: a wear in [0, 1], a positive nominal
+// value stays >= 0, anything else is free.
+struct Bounds {
+  double lo = -INFINITY, hi = INFINITY;
+};
+Bounds BoundsOf(const std::string& name, double nominal) {
+  if (name.find("wear") != std::string::npos) return {0.0, 1.0};
+  if (nominal > 0) return {0.0, INFINITY};
+  return {};
+}
+
 struct ErrorStats {
   double rmse = 0, bias = 0;
   int n = 0;
@@ -128,18 +139,17 @@ int RunOnlineFit(const physics::System& sys, const std::string& twin, const std:
   o.forgetting = forgetting;
   const auto n = static_cast<Eigen::Index>(fit.size());
   o.initial_std.resize(n);
-  o.lower_bound = Eigen::VectorXd::Constant(n, -INFINITY);
-  o.upper_bound = Eigen::VectorXd::Constant(n, INFINITY);
+  o.lower_bound.resize(n);
+  o.upper_bound.resize(n);
   for (Eigen::Index i = 0; i < n; ++i) {
     const int j = fit[static_cast<size_t>(i)];
     const std::string& name = sys.parameters()[static_cast<size_t>(j)].name;
     o.parameters.push_back(name);
     const bool wear = name.find("wear") != std::string::npos;
     o.initial_std[i] = wear ? 0.3 : (p0[j] != 0 ? 0.1 * std::abs(p0[j]) : 1.0);
-    if (wear)
-      o.lower_bound[i] = 0, o.upper_bound[i] = 1;
-    else if (p0[j] > 0)
-      o.lower_bound[i] = 0;
+    const Bounds b = BoundsOf(name, p0[j]);
+    o.lower_bound[i] = b.lo;
+    o.upper_bound[i] = b.hi;
   }
   o.outputs = kResidualSignals;
   auto rf = estimate::RecursiveFit::Create(sys, p0, o);
@@ -323,13 +333,9 @@ int RunFit(const std::vector<std::string>& args) {
     problem.AddResidualBlock(cost, new ceres::HuberLoss(3.0), theta.data());
   }
   for (size_t i = 0; i < fit.size(); ++i) {
-    const std::string& n = sys.parameters()[static_cast<size_t>(fit[i])].name;
-    if (n.find("wear") != std::string::npos) {
-      problem.SetParameterLowerBound(theta.data(), static_cast<int>(i), 0.0);
-      problem.SetParameterUpperBound(theta.data(), static_cast<int>(i), 1.0);
-    } else if (p0[fit[i]] > 0) {
-      problem.SetParameterLowerBound(theta.data(), static_cast<int>(i), 0.0);
-    }
+    const Bounds b = BoundsOf(sys.parameters()[static_cast<size_t>(fit[i])].name, p0[fit[i]]);
+    if (std::isfinite(b.lo)) problem.SetParameterLowerBound(theta.data(), static_cast<int>(i), b.lo);
+    if (std::isfinite(b.hi)) problem.SetParameterUpperBound(theta.data(), static_cast<int>(i), b.hi);
   }
   ceres::Solver::Options opts;
   opts.linear_solver_type = ceres::DENSE_QR;

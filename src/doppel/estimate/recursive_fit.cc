@@ -1,21 +1,14 @@
 #include "doppel/estimate/recursive_fit.h"
 
+#include <fmt/format.h>
+
 #include <Eigen/Cholesky>
 #include <cmath>
-#include <cstdio>
 #include <set>
 
 namespace doppel::estimate {
 
 using physics::SignalKind;
-
-namespace {
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-}  // namespace
 
 Status RecursiveFitOptions::Validate() const {
   if (parameters.empty()) return InvalidArgument("parameters: at least one parameter to fit");
@@ -29,7 +22,7 @@ Status RecursiveFitOptions::Validate() const {
     if (!seen.insert(n).second) return InvalidArgument("outputs: '" + n + "' listed twice");
   }
   if (!(forgetting > 0 && forgetting <= 1))
-    return InvalidArgument("forgetting: " + Num(forgetting) + " is outside (0, 1]");
+    return InvalidArgument(fmt::format("forgetting: {} is outside (0, 1]", forgetting));
   const auto n = static_cast<Eigen::Index>(parameters.size());
   if (initial_std.size() != n) {
     return InvalidArgument("initial_std: has " + std::to_string(initial_std.size()) +
@@ -85,8 +78,8 @@ Result<RecursiveFit> RecursiveFit::Create(const physics::System& system, Eigen::
     const std::string& name = options.parameters[static_cast<size_t>(i)];
     if ((options.lower_bound.size() && v < options.lower_bound[i]) ||
         (options.upper_bound.size() && v > options.upper_bound[i]))
-      return InvalidArgument("parameters: the starting value " + Num(v) + " of '" + name +
-                             "' is outside its bounds");
+      return InvalidArgument(
+          fmt::format("parameters: the starting value {} of '{}' is outside its bounds", v, name));
     f.theta_[i] = v;
   }
   f.cap_ = options.initial_std.array().square();
