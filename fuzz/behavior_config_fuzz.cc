@@ -1,5 +1,6 @@
-// libFuzzer: any bytes as the serve config's `behavior:` list give parsed entries or an error
-// naming the key, never a crash (engine/behavior_config.h; no files are touched).
+// libFuzzer: any bytes as the serve config's `behavior:` list, and as its `calibration:` list,
+// give parsed entries or an error naming the key, never a crash (engine/behavior_config.h; no
+// files are touched).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,5 +10,6 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   (void)doppel::engine::ParseBehaviorConfigYaml(text);
+  (void)doppel::engine::ParseCalibrationYaml(text);
   return 0;
 }

@@ -47,12 +47,25 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
       {"listen: [1, 2", "cfg.yaml: line"},
       {"", "empty configuration"},
       {"listen: 127.0.0.1:1", "tokens: at least one token"},
+      {"tokens: [{token: a, role: admin}]\ncalibration: {pump-1: {curve_k: 1}}",
+       "cfg.yaml: calibration: expected a list of {twins, parameters}"},
   };
   for (const auto& c : cases) {
     auto r = ParseServeConfig(c.yaml, "cfg.yaml");
     ASSERT_FALSE(r.ok()) << c.yaml;
     EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status().message();
   }
+}
+
+TEST(ServeConfigTest, CalibrationListIsKeptForTheEngineToCheck) {
+  auto c = ParseServeConfig(
+      "tokens: [{token: a, role: admin}]\ncalibration:\n  - {twins: pump-2, parameters: {curve_k: 6.9e-4}}\n",
+      "cfg.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_NE(c->calibration_yaml.find("pump-2"), std::string::npos) << c->calibration_yaml;
+  auto none = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->calibration_yaml.empty());
 }
 
 TEST(ServeConfigTest, RetentionRulesParseWithDurations) {

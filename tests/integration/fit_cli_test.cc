@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
+#include "doppel/engine/behavior_config.h"
 #include "doppel/engine/engine.h"
 #include "doppel/plant/station_model.h"
 #include "doppel/platform/env.h"
@@ -74,6 +76,15 @@ bool RunFitCli(const testing::TempDir& dir, const std::vector<std::string>& args
 nlohmann::json RunFit(const testing::TempDir& dir, const std::vector<std::string>& args) {
   std::string out;
   EXPECT_TRUE(RunFitCli(dir, args, &out));
+  // The entry to paste into the serve config's `calibration:` list parses as one.
+  const size_t entry = out.find("\n  - {twins: pump-1, parameters: {pump.impeller_wear: ");
+  EXPECT_NE(entry, std::string::npos) << out;
+  if (entry != std::string::npos) {
+    const std::string line = out.substr(entry + 1, out.find('\n', entry + 1) - entry - 1);
+    auto parsed = engine::ParseCalibrationYaml(line);
+    EXPECT_TRUE(parsed.ok() && parsed->size() == 1 && (*parsed)[0].parameters.size() == 2)
+        << line << " " << parsed.status().ToString();
+  }
   std::istringstream in(out);
   std::string line, last;
   while (std::getline(in, line)) {
@@ -133,6 +144,27 @@ TEST(IntegrationFitCli, BatchAndOnlineFitsRecoverThePumpsHiddenWearFromStoredHis
         << out;
     EXPECT_EQ(out.find("\n{"), std::string::npos) << "a fit ran: " << out;
   }
+}
+
+// `doppel serve` checks the `calibration:` list at startup: a name no behavior model has stops it
+// with the entry and key named (the check itself: Calibration.StartupCheck* in engine_test).
+TEST(IntegrationFitCli, ServeRefusesACalibrationOfAnUnknownParameterNamingIt) {
+  testing::TempDir dir;
+  auto config = [&](const std::string& name) {
+    const std::string path = dir.file(name + ".yaml");
+    std::ofstream(path) << "listen: 127.0.0.1:0\n"
+                        << "data_dir: " << dir.file("data-" + name) << "\n"
+                        << "models: " << testing::SourceDir() << "/examples/models\n"
+                        << "tokens: [{token: admin-secret, role: admin}]\n"
+                        << "calibration:\n  - {twins: 'pump-*', parameters: {" << name << ": 7.0e-4}}\n";
+    return path;
+  };
+  std::string out;
+  ASSERT_TRUE(integration::RunDoppel({"serve", "--config", config("curve_kk")}, dir.file("bad.log"), &out,
+                                     std::chrono::seconds(30)));
+  EXPECT_NE(out.find("config: calibration[0].parameters.curve_kk: not a parameter of any behavior model"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

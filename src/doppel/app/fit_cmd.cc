@@ -131,6 +131,19 @@ std::vector<ErrorStats> Errors(const physics::System& sys, const std::vector<Row
   return e;
 }
 
+// The serve config's `calibration:` entry for what was fitted (docs/config.md "calibration").
+void PrintCalibrationEntry(const physics::System& sys, const std::string& twin, const std::vector<int>& fit,
+                           const Eigen::VectorXd& p) {
+  std::string params;
+  for (int i : fit) {
+    params += fmt::format("{}{}: {:.6g}", params.empty() ? "" : ", ",
+                          sys.parameters()[static_cast<size_t>(i)].name, p[i]);
+  }
+  std::cout << fmt::format(
+      "calibration entry (serve config, docs/config.md):\n  - {{twins: {}, parameters: {{{}}}}}\n", twin,
+      params);
+}
+
 void PrintErrors(const std::vector<ErrorStats>& before, const std::vector<ErrorStats>& after,
                  nlohmann::json* jo) {
   std::cout << fmt::format("{:<28} {:>12} {:>12} {:>12} {:>12}\n", "output", "rmse nominal", "rmse fitted",
@@ -213,6 +226,7 @@ int RunOnlineFit(const physics::System& sys, const std::string& twin, const std:
   }
   nlohmann::json jo;
   PrintErrors(Errors(sys, rows, p0, outs), Errors(sys, rows, p, outs), &jo);
+  PrintCalibrationEntry(sys, twin, fit, p);
   nlohmann::json j = {{"fit", twin},
                       {"mode", "online"},
                       {"forgetting", forgetting},
@@ -411,6 +425,7 @@ int RunFit(const std::vector<std::string>& args) {
   }
   nlohmann::json jo;
   PrintErrors(before, after, &jo);
+  PrintCalibrationEntry(sys, twin, fit, p);
   nlohmann::json j = {{"fit", twin},
                       {"samples", rows.size()},
                       {"converged", summary.termination_type == ceres::CONVERGENCE},

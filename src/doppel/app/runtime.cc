@@ -10,6 +10,7 @@
 
 #include "doppel/analytics/alert_rules.h"
 #include "doppel/analytics/wear_prognosis.h"
+#include "doppel/engine/calibration.h"
 #include "doppel/engine/context_effects.h"
 #include "doppel/engine/fmu_behavior.h"
 #include "doppel/ingest/modbus_config.h"
@@ -90,6 +91,14 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   if (!config.behavior_yaml.empty()) {
     auto n = engine::RegisterFmuBehaviors(config.behavior_yaml, config.models);
     if (!n.ok()) return n.status();
+  }
+  // Per-twin calibrated parameters (docs/estimation.md "Calibration"), checked against the
+  // behavior models registered by now.
+  if (!config.calibration_yaml.empty()) {
+    auto cal = engine::ParseCalibrationYaml(config.calibration_yaml);
+    if (!cal.ok()) return cal.status();
+    DOPPEL_RETURN_IF_ERROR(engine::CheckCalibrations(*cal, config.models));
+    eo.estimation.calibrations = std::move(cal).value();
   }
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();

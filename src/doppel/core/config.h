@@ -116,6 +116,10 @@ struct ServeConfig {
   // The `behavior:` list as YAML text (FMUs as twins' behavior models, docs/config.md
   // "behavior"), parsed and checked by engine/fmu_behavior.h at startup; empty: none.
   std::string behavior_yaml;
+  // The `calibration:` list as YAML text (per-twin parameter values, docs/estimation.md
+  // "Calibration"), parsed by engine/behavior_config.h and checked against the behavior models at
+  // startup; empty: every twin runs its model's nominal parameters.
+  std::string calibration_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

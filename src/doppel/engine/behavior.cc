@@ -5,12 +5,14 @@
 
 #include <Eigen/Cholesky>
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <mutex>
 
+#include "doppel/engine/calibration.h"
 #include "doppel/estimate/pump_estimator.h"
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
@@ -127,8 +129,14 @@ double BehaviorModel::SensorStd(int k, double) const { return meas_std_[k]; }
 
 Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(
     const estimate::EstimatorOptions& o) const {
-  if (estimator_kind_ == "ukf") return estimate::MakeUnscentedKalmanFilter(filter_, o);
-  return estimate::MakeExtendedKalmanFilter(filter_, o);
+  return MakeEstimator(filter_, o);
+}
+
+Result<std::unique_ptr<estimate::Estimator>> BehaviorModel::MakeEstimator(
+    const estimate::FilterModel& filter, const estimate::EstimatorOptions& o) const {
+  assert(filter.system == filter_.system);
+  if (estimator_kind_ == "ukf") return estimate::MakeUnscentedKalmanFilter(filter, o);
+  return estimate::MakeExtendedKalmanFilter(filter, o);
 }
 
 Eigen::VectorXd BehaviorModel::Inputs(double level_m, double setpoint_rpm,
@@ -259,7 +267,15 @@ bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
 
 void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   if (!est_) {
-    auto e = model_->MakeEstimator(model_->InitialOptions(values_, present_, 0.0));
+    estimate::EstimatorOptions o = model_->InitialOptions(values_, present_, 0.0);
+    estimate::FilterModel filter = model_->filter_model();
+    if (const TwinCalibration* c = FindCalibration(opt_.calibrations, twin_)) {
+      for (const std::string& name : ApplyCalibration(*model_, *c, &filter, &o)) {
+        spdlog::warn("twin {}: {}.parameters.{}: not a parameter of {}; skipped", twin_, c->where, name,
+                     model_->model_id());
+      }
+    }
+    auto e = model_->MakeEstimator(filter, o);
     if (!e.ok()) {
       ++failures_;
       spdlog::warn("twin {}: estimator not created: {}", twin_, e.status().ToString());

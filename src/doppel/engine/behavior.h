@@ -61,6 +61,10 @@ class BehaviorModel {
                                                     const std::vector<bool>& present, double t0) const = 0;
   // The estimator for one twin.
   Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(const estimate::EstimatorOptions& o) const;
+  // The same on a copy of filter_model() with other parameter values (a calibrated twin,
+  // calibration.h); `filter.system` must be &system().
+  Result<std::unique_ptr<estimate::Estimator>> MakeEstimator(const estimate::FilterModel& filter,
+                                                             const estimate::EstimatorOptions& o) const;
   // Inputs at a tank level (setpoint NaN = local control; both ignored by models without those
   // inputs), with the input channels' latest values (size num_channels() - num_measurements(),
   // or empty; NaN = not reported yet: the configured constant or the model's default).

@@ -232,7 +232,48 @@ Result<std::vector<FmuBehaviorConfig>> ParseUnchecked(const std::string& yaml_te
   return out;
 }
 
+Result<std::vector<TwinCalibration>> ParseCalibrationUnchecked(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("config: calibration: ") + e.what());
+  }
+  std::vector<TwinCalibration> out;
+  if (!root || root.IsNull()) return out;
+  if (!root.IsSequence()) return KeyError("calibration", "expected a list of {twins, parameters}");
+  for (size_t i = 0; i < root.size(); ++i) {
+    const YAML::Node e = root[i];
+    TwinCalibration c;
+    c.where = fmt::format("calibration[{}]", i);
+    if (!e.IsMap()) return KeyError(c.where, "expected a mapping {twins, parameters}");
+    DOPPEL_RETURN_IF_ERROR(CheckKeys(e, c.where, {"twins", "parameters"}));
+    if (!e["twins"]) return KeyError(c.where + ".twins", "missing (a twin id or glob, e.g. pump-2)");
+    DOPPEL_RETURN_IF_ERROR(Text(e["twins"], c.where + ".twins", &c.twins));
+    if (!e["parameters"]) return KeyError(c.where + ".parameters", "missing (parameter name -> value)");
+    DOPPEL_RETURN_IF_ERROR(
+        ForEachEntry(e["parameters"], c.where + ".parameters", "parameter name to number",
+                     [&](const std::string& name, const YAML::Node& v, const std::string& p) {
+                       double x = 0;
+                       DOPPEL_RETURN_IF_ERROR(Number(v, p, &x));
+                       c.parameters.emplace_back(name, x);
+                       return Status::Ok();
+                     }));
+    if (c.parameters.empty()) return KeyError(c.where + ".parameters", "must set at least one parameter");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 }  // namespace
+
+Result<std::vector<TwinCalibration>> ParseCalibrationYaml(const std::string& yaml_text) {
+  try {
+    return ParseCalibrationUnchecked(yaml_text);
+  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
+    return InvalidArgument(std::string("config: calibration: ") + e.what());
+  }
+}
 
 Result<std::vector<FmuBehaviorConfig>> ParseBehaviorConfigYaml(const std::string& yaml_text) {
   try {

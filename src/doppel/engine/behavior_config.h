@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "doppel/core/status.h"
+#include "doppel/engine/estimation_options.h"
 
 namespace doppel::engine {
 
@@ -73,5 +74,17 @@ struct FmuBehaviorConfig {
 // Parses the `behavior:` list (YAML text of the list itself). An empty or null document is an
 // empty list. InvalidArgument naming the key: "config: behavior[0].outputs: ...".
 Result<std::vector<FmuBehaviorConfig>> ParseBehaviorConfigYaml(const std::string& yaml_text);
+
+// The `calibration:` list (YAML text of the list itself; docs/estimation.md "Calibration"):
+//
+//   calibration:
+//     - twins: pump-2                 # twin-id glob, required; the first matching entry wins
+//       parameters: {shutoff_head_m: 41.8, curve_k: 0.00213}   # at least one, finite numbers
+//
+// Pure, like ParseBehaviorConfigYaml (fuzzed by fuzz/behavior_config_fuzz.cc). An empty or null
+// document is an empty list. InvalidArgument naming the key: "config: calibration[0].parameters.
+// curve_k: expected a number".
+Result<std::vector<TwinCalibration>> ParseCalibrationYaml(const std::string& yaml_text);
+// What is checked against the behavior models: engine/calibration.h.
 
 }  // namespace doppel::engine

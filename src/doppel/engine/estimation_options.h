@@ -1,7 +1,26 @@
 // Estimation settings of the engine (EngineOptions::estimation; docs/estimation.md).
 #pragma once
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace doppel::engine {
+
+// Calibrated parameter values for some twins (the serve config's `calibration:` list; docs/
+// estimation.md "Calibration"), e.g. a pump's measured curve from `doppel fit`. They replace the
+// behavior model's nominal values in every twin whose id matches `twins` (a glob; the first
+// matching entry wins); an estimated parameter (a wear) starts from its value instead. A name
+// that is not a parameter of the twin's behavior model is skipped with a warning when the twin
+// is bound (the startup check, CheckCalibrations in behavior_config.h, refuses names no behavior
+// model knows).
+struct TwinCalibration {
+  std::string where;  // "calibration[0]": names the entry in messages
+  std::string twins;  // twin-id glob
+  // Parameter name (the model's, e.g. "pump.curve_k", or its short form "curve_k") -> value, in
+  // the parameter's unit.
+  std::vector<std::pair<std::string, double>> parameters;
+};
 
 struct EstimationOptions {
   bool enabled = true;
@@ -15,6 +34,8 @@ struct EstimationOptions {
   double series_interval_s = 1.0;
   // Tank level used for the pumps' level_m input until a Tank twin reports one.
   double default_level_m = 2.5;
+  // Per-twin parameter values (see TwinCalibration); empty: every twin runs its model's nominal ones.
+  std::vector<TwinCalibration> calibrations;
 };
 
 }  // namespace doppel::engine

@@ -1,0 +1,83 @@
+// Per-twin calibrated parameters (calibration.h).
+#include "doppel/engine/calibration.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "doppel/core/glob.h"
+#include "doppel/engine/behavior.h"
+#include "doppel/model/dtdl.h"
+
+namespace doppel::engine {
+
+using physics::SignalKind;
+
+const TwinCalibration* FindCalibration(const std::vector<TwinCalibration>& calibrations,
+                                       std::string_view twin) {
+  for (const TwinCalibration& c : calibrations) {
+    if (GlobMatch(c.twins, twin)) return &c;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const TwinCalibration& calibration,
+                                          estimate::FilterModel* filter,
+                                          estimate::EstimatorOptions* options) {
+  const physics::System& sys = model.system();
+  if (filter->parameters.size() != sys.num_parameters())
+    filter->parameters = sys.DefaultValues(SignalKind::kParameter);
+  const std::vector<int>& estimated = model.estimated_parameter_indices();
+  if (options->initial_mean.size() == 0) {  // the documented default, made explicit to override it
+    options->initial_mean.resize(sys.num_states() + static_cast<Eigen::Index>(estimated.size()));
+    options->initial_mean.head(sys.num_states()) = sys.DefaultValues(SignalKind::kState);
+    for (size_t j = 0; j < estimated.size(); ++j) {
+      options->initial_mean[sys.num_states() + static_cast<Eigen::Index>(j)] =
+          filter->parameters[estimated[j]];
+    }
+  }
+  std::vector<std::string> unknown;
+  for (const auto& [name, value] : calibration.parameters) {
+    const int i = model.ParameterIndex(name);
+    if (i < 0) {
+      unknown.push_back(name);
+      continue;
+    }
+    filter->parameters[i] = value;
+    const auto it = std::find(estimated.begin(), estimated.end(), i);
+    if (it != estimated.end()) options->initial_mean[sys.num_states() + (it - estimated.begin())] = value;
+  }
+  return unknown;
+}
+
+Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations, const std::string& models_dir) {
+  if (calibrations.empty()) return Status::Ok();
+  auto models = model::LoadModelsFromDirectory(models_dir);
+  if (!models.ok()) return models.status();
+  std::vector<const BehaviorModel*> bound;
+  for (const model::Interface* i : models->List()) {
+    if (const BehaviorModel* b = BehaviorModel::Find(i->id)) bound.push_back(b);
+  }
+  for (const TwinCalibration& c : calibrations) {
+    for (const auto& [name, value] : c.parameters) {
+      const std::string key = fmt::format("config: {}.parameters.{}", c.where, name);
+      bool known = false;
+      for (const BehaviorModel* b : bound) known |= b->ParameterIndex(name) >= 0;
+      if (!known) {
+        std::string list;
+        for (const BehaviorModel* b : bound) {
+          list += fmt::format("{}{}:", list.empty() ? "" : "; ", b->model_id());
+          for (const auto& p : b->system().parameters()) list += " " + p.name;
+        }
+        return InvalidArgument(
+            fmt::format("{}: not a parameter of any behavior model ({})", key,
+                        list.empty() ? "no DTDL model in " + models_dir + " has one" : list));
+      }
+      if (name.find("wear") != std::string::npos && !(value >= 0 && value <= 1))
+        return InvalidArgument(fmt::format("{}: a wear must be in [0, 1], got {}", key, value));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace doppel::engine

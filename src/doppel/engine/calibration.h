@@ -1,0 +1,35 @@
+// Per-twin calibrated parameters (EstimationOptions::calibrations, the serve config's
+// `calibration:` list; docs/estimation.md "Calibration"), resolved against a twin's behavior
+// model when the twin's estimator starts.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "doppel/core/status.h"
+#include "doppel/engine/estimation_options.h"
+#include "doppel/estimate/estimator.h"
+
+namespace doppel::engine {
+
+class BehaviorModel;
+
+// The first entry whose `twins` glob matches `twin`, or null.
+const TwinCalibration* FindCalibration(const std::vector<TwinCalibration>& calibrations,
+                                       std::string_view twin);
+
+// Applies a calibration to the filter model and initial options of one twin of `model`: a fixed
+// parameter's value goes into filter->parameters (filled with the system's defaults first if
+// empty), an estimated one's becomes its initial mean in options->initial_mean. Returns the names
+// `model` does not know (skipped; the caller warns).
+std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const TwinCalibration& calibration,
+                                          estimate::FilterModel* filter, estimate::EstimatorOptions* options);
+
+// Startup check (after the FMU behaviors are registered): every parameter name is a parameter of
+// the behavior model of at least one DTDL model in `models_dir`, and a wear lies in [0, 1].
+// InvalidArgument naming the entry, e.g. "config: calibration[0].parameters.curve_kk: not a
+// parameter of any behavior model (dtmi:doppel:demo:Pump;1: pump.shutoff_head_m, ...)".
+Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations, const std::string& models_dir);
+
+}  // namespace doppel::engine
