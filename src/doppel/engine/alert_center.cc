@@ -1,46 +1,34 @@
 #include "doppel/engine/alert_center.h"
 
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
+
+#include "doppel/store/sqlite_db.h"
 
 namespace doppel::engine {
 
 namespace {
 
-Status SqlError(sqlite3* db, const std::string& what) {
-  return IOError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
-}
+enum Statement { kPutAlert, kListAlerts };
 
 }  // namespace
 
 Result<std::unique_ptr<AlertCenter>> AlertCenter::Open(const std::string& path, MetricsRegistry* metrics,
                                                        Publish publish) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Status s = SqlError(db, "alerts: cannot open " + path);
-    sqlite3_close(db);
-    return s;
-  }
-  const char* ddl =
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-      "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);";
-  if (sqlite3_exec(db, ddl, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Status s = SqlError(db, "alerts: cannot create the table in " + path);
-    sqlite3_close(db);
-    return s;
-  }
-  std::unique_ptr<AlertCenter> c(new AlertCenter(db, metrics, std::move(publish)));
+  auto db = std::make_unique<store::SqliteDb>();
+  store::SqliteSchema schema;
+  schema.sql = "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);";
+  DOPPEL_RETURN_IF_ERROR(db->Open(
+      path, schema,
+      {"INSERT OR REPLACE INTO alerts (id, doc) VALUES (?1, ?2)", "SELECT id, doc FROM alerts ORDER BY id"}));
   // Restore.
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, "SELECT id, doc FROM alerts ORDER BY id", -1, &st, nullptr) != SQLITE_OK) {
-    return SqlError(db, "alerts: cannot read " + path);
-  }
+  auto stored = db->RunList<std::pair<int64_t, std::string>>(
+      db->Get(kListAlerts),
+      [](sqlite3_stmt* s) { return std::make_pair(sqlite3_column_int64(s, 0), store::ColumnText(s, 1)); },
+      "read alerts");
+  if (!stored.ok()) return stored.status();
   std::vector<analytics::Alert> rows;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    const int64_t id = sqlite3_column_int64(st, 0);
-    const char* doc = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
-    nlohmann::json j = nlohmann::json::parse(doc ? doc : "", nullptr, /*allow_exceptions=*/false);
+  for (const auto& [id, doc] : *stored) {
+    nlohmann::json j = nlohmann::json::parse(doc, nullptr, /*allow_exceptions=*/false);
     auto a = analytics::AlertFromJson(j, path + ": alert " + std::to_string(id));
     if (!a.ok()) {
       spdlog::warn("alerts: skipping a damaged row: {}", a.status().ToString());
@@ -48,36 +36,29 @@ Result<std::unique_ptr<AlertCenter>> AlertCenter::Open(const std::string& path, 
     }
     rows.push_back(std::move(*a));
   }
-  sqlite3_finalize(st);
+  std::unique_ptr<AlertCenter> c(new AlertCenter(std::move(db), metrics, std::move(publish)));
   if (Status s = c->book_.Restore(rows); !s.ok()) return s;
   if (!rows.empty()) spdlog::info("alerts: restored {} alerts from {}", rows.size(), path);
   return c;
 }
 
-AlertCenter::AlertCenter(sqlite3* db, MetricsRegistry* metrics, Publish publish)
-    : db_(db),
+AlertCenter::AlertCenter(std::unique_ptr<store::SqliteDb> db, MetricsRegistry* metrics, Publish publish)
+    : db_(std::move(db)),
       publish_(std::move(publish)),
       raised_(
           metrics->GetCounter("doppel_alerts_raised_total", "Alerts raised (not counting merged repeats)")),
       store_errors_(
           metrics->GetCounter("doppel_alert_store_errors_total", "Alert writes to SQLite that failed")) {}
 
-AlertCenter::~AlertCenter() { sqlite3_close(db_); }
+AlertCenter::~AlertCenter() = default;
 
 void AlertCenter::Persist(const analytics::Alert& a) {
-  sqlite3_stmt* st = nullptr;
-  const std::string doc = analytics::AlertToJson(a).dump();
-  bool ok = sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO alerts (id, doc) VALUES (?, ?)", -1, &st,
-                               nullptr) == SQLITE_OK;
-  if (ok) {
-    sqlite3_bind_int64(st, 1, static_cast<int64_t>(a.id));
-    sqlite3_bind_text(st, 2, doc.data(), static_cast<int>(doc.size()), SQLITE_TRANSIENT);
-    ok = sqlite3_step(st) == SQLITE_DONE;
-  }
-  sqlite3_finalize(st);
-  if (!ok) {
+  sqlite3_stmt* st = db_->Get(kPutAlert);
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(a.id));
+  store::BindText(st, 2, analytics::AlertToJson(a).dump());
+  if (Status s = db_->RunWrite(st, "persist alert " + std::to_string(a.id)); !s.ok()) {
     store_errors_.Inc();
-    spdlog::error("alerts: cannot persist alert {}: {}", a.id, sqlite3_errmsg(db_));
+    spdlog::error("alerts: {}", s.ToString());
   }
 }
 

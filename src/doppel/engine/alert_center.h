@@ -22,7 +22,9 @@
 #include "doppel/core/metrics.h"
 #include "doppel/core/status.h"
 
-struct sqlite3;
+namespace doppel::store {
+class SqliteDb;
+}  // namespace doppel::store
 
 namespace doppel::engine {
 
@@ -44,11 +46,11 @@ class AlertCenter {
   std::vector<analytics::Alert> Active() const;
 
  private:
-  AlertCenter(sqlite3* db, MetricsRegistry* metrics, Publish publish);
+  AlertCenter(std::unique_ptr<store::SqliteDb> db, MetricsRegistry* metrics, Publish publish);
   void Persist(const analytics::Alert& a);  // caller holds mu_
 
   mutable std::mutex mu_;
-  sqlite3* db_;
+  std::unique_ptr<store::SqliteDb> db_;
   analytics::AlertBook book_;
   Publish publish_;
   Counter& raised_;

@@ -1,9 +1,9 @@
 #include "doppel/engine/annotations.h"
 
-#include <sqlite3.h>
-
 #include <cmath>
 #include <nlohmann/json.hpp>
+
+#include "doppel/store/sqlite_db.h"
 
 namespace doppel::engine {
 
@@ -12,20 +12,8 @@ namespace {
 constexpr size_t kMaxText = 4000;
 constexpr size_t kMaxSignal = 256;
 
-Status SqlError(sqlite3* db, const std::string& what) {
-  return IOError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
-}
-
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  ~Stmt() { sqlite3_finalize(s); }
-};
-
 Annotation FromRow(sqlite3_stmt* s) {
-  auto text = [&](int col) {
-    const unsigned char* p = sqlite3_column_text(s, col);
-    return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-  };
+  auto text = [&](int col) { return store::ColumnText(s, col); };
   Annotation a;
   a.id = "a-" + std::to_string(sqlite3_column_int64(s, 0));
   a.twin = text(1);
@@ -54,6 +42,18 @@ int64_t ParseId(const std::string& id) {
 
 constexpr const char* kColumns = "id, twin, author, created_ns, text, from_ns, to_ns, signal, ax, ay, az";
 
+enum Statement { kInsert, kList, kGet, kDelete, kMaxId };
+
+std::vector<std::string> Statements() {
+  const std::string c = kColumns;
+  return {"INSERT INTO annotations (" + c + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+          "SELECT " + c +
+              " FROM annotations WHERE twin = ?1 AND to_ns >= ?2 AND from_ns <= ?3 ORDER BY from_ns, id",
+          "SELECT " + c + " FROM annotations WHERE id = ?1 AND twin = ?2",
+          "DELETE FROM annotations WHERE id = ?1 AND twin = ?2",
+          "SELECT COALESCE(MAX(id), 0) FROM annotations"};
+}
+
 }  // namespace
 
 nlohmann::json AnnotationToJson(const Annotation& a) {
@@ -67,35 +67,24 @@ nlohmann::json AnnotationToJson(const Annotation& a) {
 }
 
 Result<std::unique_ptr<AnnotationStore>> AnnotationStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Status s = SqlError(db, "annotations: cannot open " + path);
-    sqlite3_close(db);
-    return s;
-  }
-  const char* ddl =
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+  auto db = std::make_unique<store::SqliteDb>();
+  store::SqliteSchema schema;
+  schema.sql =
       "CREATE TABLE IF NOT EXISTS annotations (id INTEGER PRIMARY KEY, twin TEXT NOT NULL, author TEXT NOT "
       "NULL, created_ns INTEGER NOT NULL, text TEXT NOT NULL, from_ns INTEGER NOT NULL, to_ns INTEGER NOT "
       "NULL, signal TEXT NOT NULL, ax REAL, ay REAL, az REAL);"
       "CREATE INDEX IF NOT EXISTS annotations_twin ON annotations (twin, from_ns);";
-  if (sqlite3_exec(db, ddl, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Status s = SqlError(db, "annotations: cannot create the table in " + path);
-    sqlite3_close(db);
-    return s;
-  }
-  Stmt st;
-  int64_t max_id = 0;
-  if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM annotations", -1, &st.s, nullptr) ==
-          SQLITE_OK &&
-      sqlite3_step(st.s) == SQLITE_ROW) {
-    max_id = sqlite3_column_int64(st.s, 0);
-  }
-  return std::unique_ptr<AnnotationStore>(new AnnotationStore(db, static_cast<uint64_t>(max_id) + 1));
+  DOPPEL_RETURN_IF_ERROR(db->Open(path, schema, Statements()));
+  auto max_id = db->RunList<int64_t>(
+      db->Get(kMaxId), [](sqlite3_stmt* s) { return sqlite3_column_int64(s, 0); }, "read the last id");
+  if (!max_id.ok()) return max_id.status();
+  const int64_t next = max_id->empty() ? 1 : max_id->front() + 1;
+  return std::unique_ptr<AnnotationStore>(new AnnotationStore(std::move(db), static_cast<uint64_t>(next)));
 }
 
-AnnotationStore::~AnnotationStore() { sqlite3_close(db_); }
+AnnotationStore::AnnotationStore(std::unique_ptr<store::SqliteDb> db, uint64_t next_id)
+    : db_(std::move(db)), next_id_(next_id) {}
+AnnotationStore::~AnnotationStore() = default;
 
 Result<Annotation> AnnotationStore::Create(Annotation a, TimeNs now_ns) {
   if (a.text.empty() || a.text.size() > kMaxText) {
@@ -107,29 +96,22 @@ Result<Annotation> AnnotationStore::Create(Annotation a, TimeNs now_ns) {
     return InvalidArgument("anchor: x, y and z must be finite numbers");
   }
   std::lock_guard lk(mu_);
-  Stmt st;
-  if (sqlite3_prepare_v2(
-          db_,
-          "INSERT INTO annotations (id, twin, author, created_ns, text, from_ns, to_ns, signal, "
-          "ax, ay, az) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-          -1, &st.s, nullptr) != SQLITE_OK) {
-    return SqlError(db_, "annotations: insert");
-  }
+  sqlite3_stmt* st = db_->Get(kInsert);
   const int64_t id = static_cast<int64_t>(next_id_);
-  sqlite3_bind_int64(st.s, 1, id);
-  sqlite3_bind_text(st.s, 2, a.twin.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st.s, 3, a.author.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st.s, 4, now_ns);
-  sqlite3_bind_text(st.s, 5, a.text.data(), static_cast<int>(a.text.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st.s, 6, a.from_ns);
-  sqlite3_bind_int64(st.s, 7, a.to_ns);
-  sqlite3_bind_text(st.s, 8, a.signal.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 1, id);
+  store::BindText(st, 2, a.twin);
+  store::BindText(st, 3, a.author);
+  sqlite3_bind_int64(st, 4, now_ns);
+  store::BindText(st, 5, a.text);
+  sqlite3_bind_int64(st, 6, a.from_ns);
+  sqlite3_bind_int64(st, 7, a.to_ns);
+  store::BindText(st, 8, a.signal);
   if (a.anchor) {
-    sqlite3_bind_double(st.s, 9, a.anchor->x);
-    sqlite3_bind_double(st.s, 10, a.anchor->y);
-    sqlite3_bind_double(st.s, 11, a.anchor->z);
+    sqlite3_bind_double(st, 9, a.anchor->x);
+    sqlite3_bind_double(st, 10, a.anchor->y);
+    sqlite3_bind_double(st, 11, a.anchor->z);
   }
-  if (sqlite3_step(st.s) != SQLITE_DONE) return SqlError(db_, "annotations: insert");
+  DOPPEL_RETURN_IF_ERROR(db_->RunWrite(st, "insert an annotation"));
   ++next_id_;
   a.id = "a-" + std::to_string(id);
   a.created_ns = now_ns;
@@ -139,52 +121,35 @@ Result<Annotation> AnnotationStore::Create(Annotation a, TimeNs now_ns) {
 Result<std::vector<Annotation>> AnnotationStore::List(const std::string& twin, TimeNs from_ns,
                                                       TimeNs to_ns) const {
   std::lock_guard lk(mu_);
-  Stmt st;
-  const std::string sql =
-      std::string("SELECT ") + kColumns +
-      " FROM annotations WHERE twin = ? AND to_ns >= ? AND from_ns <= ? ORDER BY from_ns, id";
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
-    return SqlError(db_, "annotations: list");
-  }
-  sqlite3_bind_text(st.s, 1, twin.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st.s, 2, from_ns);
-  sqlite3_bind_int64(st.s, 3, to_ns);
-  std::vector<Annotation> out;
-  int rc;
-  while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) out.push_back(FromRow(st.s));
-  if (rc != SQLITE_DONE) return SqlError(db_, "annotations: list");
-  return out;
+  sqlite3_stmt* st = db_->Get(kList);
+  store::BindText(st, 1, twin);
+  sqlite3_bind_int64(st, 2, from_ns);
+  sqlite3_bind_int64(st, 3, to_ns);
+  return db_->RunList<Annotation>(st, FromRow, "list annotations of '" + twin + "'");
 }
 
 Result<Annotation> AnnotationStore::Get(const std::string& twin, const std::string& id) const {
   const int64_t n = ParseId(id);
   if (n <= 0) return NotFound("annotation '" + id + "' not found");
   std::lock_guard lk(mu_);
-  Stmt st;
-  const std::string sql = std::string("SELECT ") + kColumns + " FROM annotations WHERE id = ? AND twin = ?";
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
-    return SqlError(db_, "annotations: get");
-  }
-  sqlite3_bind_int64(st.s, 1, n);
-  sqlite3_bind_text(st.s, 2, twin.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st.s) != SQLITE_ROW)
-    return NotFound("annotation '" + id + "' not found on twin '" + twin + "'");
-  return FromRow(st.s);
+  sqlite3_stmt* st = db_->Get(kGet);
+  sqlite3_bind_int64(st, 1, n);
+  store::BindText(st, 2, twin);
+  auto rows = db_->RunList<Annotation>(st, FromRow, "get annotation '" + id + "'");
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return NotFound("annotation '" + id + "' not found on twin '" + twin + "'");
+  return std::move(rows->front());
 }
 
 Status AnnotationStore::Delete(const std::string& twin, const std::string& id) {
   const int64_t n = ParseId(id);
   if (n <= 0) return NotFound("annotation '" + id + "' not found");
   std::lock_guard lk(mu_);
-  Stmt st;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM annotations WHERE id = ? AND twin = ?", -1, &st.s, nullptr) !=
-      SQLITE_OK) {
-    return SqlError(db_, "annotations: delete");
-  }
-  sqlite3_bind_int64(st.s, 1, n);
-  sqlite3_bind_text(st.s, 2, twin.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st.s) != SQLITE_DONE) return SqlError(db_, "annotations: delete");
-  if (sqlite3_changes(db_) == 0) return NotFound("annotation '" + id + "' not found on twin '" + twin + "'");
+  sqlite3_stmt* st = db_->Get(kDelete);
+  sqlite3_bind_int64(st, 1, n);
+  store::BindText(st, 2, twin);
+  DOPPEL_RETURN_IF_ERROR(db_->RunWrite(st, "delete annotation '" + id + "'"));
+  if (db_->Changes() == 0) return NotFound("annotation '" + id + "' not found on twin '" + twin + "'");
   return Status::Ok();
 }
 

@@ -15,7 +15,9 @@
 #include "doppel/core/reading.h"
 #include "doppel/core/status.h"
 
-struct sqlite3;
+namespace doppel::store {
+class SqliteDb;
+}  // namespace doppel::store
 
 namespace doppel::engine {
 
@@ -51,9 +53,9 @@ class AnnotationStore {
   Status Delete(const std::string& twin, const std::string& id);
 
  private:
-  explicit AnnotationStore(sqlite3* db, uint64_t next_id) : db_(db), next_id_(next_id) {}
+  AnnotationStore(std::unique_ptr<store::SqliteDb> db, uint64_t next_id);
   mutable std::mutex mu_;
-  sqlite3* db_;
+  std::unique_ptr<store::SqliteDb> db_;
   uint64_t next_id_;
 };
 

@@ -1,10 +1,12 @@
 #include "doppel/store/context_store.h"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
+
+#include "doppel/store/sqlite_db.h"
 
 namespace doppel::store {
 namespace {
@@ -106,29 +108,6 @@ std::string StatementSql(int i) {
   }
 }
 
-StatusCode CodeFor(int rc) {
-  switch (rc & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return StatusCode::kUnavailable;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return StatusCode::kCorruption;
-    case SQLITE_FULL: return StatusCode::kResourceExhausted;
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-    case SQLITE_AUTH:
-    case SQLITE_CANTOPEN: return StatusCode::kPermissionDenied;
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_TOOBIG: return StatusCode::kInvalidArgument;
-    default: return StatusCode::kIOError;
-  }
-}
-
-std::string Text(sqlite3_stmt* s, int col) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, col))) : std::string();
-}
-
 std::optional<int64_t> OptInt(sqlite3_stmt* s, int col) {
   if (sqlite3_column_type(s, col) == SQLITE_NULL) return std::nullopt;
   return sqlite3_column_int64(s, col);
@@ -141,24 +120,24 @@ std::optional<double> OptReal(sqlite3_stmt* s, int col) {
 
 WorkOrder ReadWo(sqlite3_stmt* s) {
   WorkOrder w;
-  w.id = Text(s, 0);
-  w.twin = Text(s, 1);
-  w.kind = ParseWorkOrderKind(Text(s, 2)).value_or(WorkOrderKind::kOther);
-  w.kind_text = Text(s, 3);
-  w.status = ParseWorkOrderStatus(Text(s, 4)).value_or(WorkOrderStatus::kPlanned);
+  w.id = ColumnText(s, 0);
+  w.twin = ColumnText(s, 1);
+  w.kind = ParseWorkOrderKind(ColumnText(s, 2)).value_or(WorkOrderKind::kOther);
+  w.kind_text = ColumnText(s, 3);
+  w.status = ParseWorkOrderStatus(ColumnText(s, 4)).value_or(WorkOrderStatus::kPlanned);
   w.planned_start_ns = sqlite3_column_int64(s, 5);
   w.completed_ns = OptInt(s, 6);
-  w.description = Text(s, 7);
-  w.source = Text(s, 8);
+  w.description = ColumnText(s, 7);
+  w.source = ColumnText(s, 8);
   return w;
 }
 
 DesignSpec ReadSpec(sqlite3_stmt* s) {
   DesignSpec d;
-  d.twin = Text(s, 0);
-  d.model = Text(s, 1);
-  d.manufacturer = Text(s, 2);
-  d.serial_number = Text(s, 3);
+  d.twin = ColumnText(s, 0);
+  d.model = ColumnText(s, 1);
+  d.manufacturer = ColumnText(s, 2);
+  d.serial_number = ColumnText(s, 3);
   d.rated_flow_m3h = sqlite3_column_double(s, 4);
   d.rated_head_m = sqlite3_column_double(s, 5);
   d.rated_power_kw = sqlite3_column_double(s, 6);
@@ -171,13 +150,11 @@ DesignSpec ReadSpec(sqlite3_stmt* s) {
   d.max_flow_m3h = OptReal(s, 13);
   d.max_discharge_pressure_bar = OptReal(s, 14);
   d.max_power_kw = OptReal(s, 15);
-  d.source = Text(s, 16);
+  d.source = ColumnText(s, 16);
   return d;
 }
 
-void Bind(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
+void Bind(sqlite3_stmt* s, int i, const std::string& v) { BindText(s, i, v); }
 void Bind(sqlite3_stmt* s, int i, const std::optional<int64_t>& v) {
   v ? sqlite3_bind_int64(s, i, *v) : sqlite3_bind_null(s, i);
 }
@@ -249,70 +226,29 @@ Status ContextStoreOptions::Validate() const {
   return Status::Ok();
 }
 
-struct ContextStore::Impl {
-  std::string path;
-  sqlite3* db = nullptr;
-  sqlite3_stmt* stmts[kNumStmts] = {};
+// The statements are StatementSql's; callers hold mu.
+struct ContextStore::Impl : SqliteDb {
   std::mutex mu;
 
-  ~Impl() {
-    for (sqlite3_stmt* s : stmts) sqlite3_finalize(s);
-    if (db) sqlite3_close_v2(db);
-  }
-
-  Status Error(int rc, const std::string& what) const {
-    const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    return {CodeFor(rc), path + ": " + what + ": " + msg};
-  }
-
-  Status Exec(const char* sql, const std::string& what) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-    if (rc != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errstr(rc);
-      sqlite3_free(err);
-      return {CodeFor(rc), path + ": " + what + ": " + msg};
-    }
-    return Status::Ok();
-  }
-
-  sqlite3_stmt* Get(Stmt id) {
-    sqlite3_stmt* s = stmts[id];
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
-  }
-
-  Status RunWrite(sqlite3_stmt* s, const std::string& what) {
-    int rc = sqlite3_step(s);
-    Status st = rc == SQLITE_DONE ? Status::Ok() : Error(rc, what);
-    sqlite3_reset(s);
-    return st;
-  }
-
+  // RunList that also raises *max_seq to the largest value of column seq_col.
   template <typename Row, typename ReadFn>
   Result<std::vector<Row>> RunList(sqlite3_stmt* s, ReadFn read, const std::string& what,
                                    int64_t* max_seq = nullptr, int seq_col = 0) {
-    std::vector<Row> out;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      out.push_back(read(s));
-      if (max_seq) *max_seq = std::max(*max_seq, static_cast<int64_t>(sqlite3_column_int64(s, seq_col)));
-    }
-    if (rc != SQLITE_DONE) {
-      Status st = Error(rc, what);
-      sqlite3_reset(s);
-      return st;
-    }
-    sqlite3_reset(s);
-    return out;
+    return SqliteDb::RunList<Row>(
+        s,
+        [&](sqlite3_stmt* row) {
+          if (max_seq)
+            *max_seq = std::max(*max_seq, static_cast<int64_t>(sqlite3_column_int64(row, seq_col)));
+          return read(row);
+        },
+        what);
   }
 
   Result<int64_t> Seq() {
     auto v = RunList<int64_t>(
         Get(kGetSeq), [](sqlite3_stmt* s) { return sqlite3_column_int64(s, 0); }, "read seq");
     if (!v.ok()) return v.status();
-    if (v->empty()) return Corruption(path + ": counters table has no 'seq' row");
+    if (v->empty()) return Corruption(path() + ": counters table has no 'seq' row");
     return v->front();
   }
 
@@ -320,9 +256,8 @@ struct ContextStore::Impl {
   template <typename Row, typename ReadFn, typename BindFn>
   Result<UpsertSummary> Upsert(const std::vector<Row>& rows, Stmt get, Stmt put, ReadFn read, BindFn bind,
                                const char* what) {
-    DOPPEL_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", std::string("begin ") + what + " batch"));
     UpsertSummary sum;
-    Status st = [&]() -> Status {
+    DOPPEL_RETURN_IF_ERROR(Transaction(std::string(what) + " batch", [&]() -> Status {
       auto seq = Seq();
       if (!seq.ok()) return seq.status();
       const int64_t next = *seq + 1;
@@ -346,50 +281,9 @@ struct ContextStore::Impl {
         DOPPEL_RETURN_IF_ERROR(RunWrite(p, "write seq"));
         sum.seq = next;
       }
-      return Exec("COMMIT", std::string("commit ") + what + " batch");
-    }();
-    if (!st.ok()) {
-      Exec("ROLLBACK", "rollback").ok();
-      return st;
-    }
+      return Status::Ok();
+    }));
     return sum;
-  }
-
-  Status Init(const ContextStoreOptions& o) {
-    int rc = sqlite3_open_v2(path.c_str(), &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return Error(rc, "open");
-    sqlite3_busy_timeout(db, o.busy_timeout_ms);
-    sqlite3_extended_result_codes(db, 1);
-    DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL", "set journal_mode"));
-    DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA synchronous = FULL", "set synchronous"));
-    int version = 0;
-    {
-      sqlite3_stmt* s = nullptr;
-      rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr);
-      if (rc != SQLITE_OK) return Error(rc, "read user_version");
-      if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-      sqlite3_finalize(s);
-    }
-    if (version > kSchemaVersion) {
-      return FailedPrecondition(fmt::format("{}: schema version {} is newer than this build supports ({})",
-                                            path, version, kSchemaVersion));
-    }
-    DOPPEL_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "begin schema transaction"));
-    Status st = Exec(kSchema, "create schema");
-    if (st.ok())
-      st = Exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str(), "set user_version");
-    if (!st.ok()) {
-      Exec("ROLLBACK", "rollback").ok();
-      return st;
-    }
-    DOPPEL_RETURN_IF_ERROR(Exec("COMMIT", "commit schema"));
-    for (int i = 0; i < kNumStmts; ++i) {
-      std::string sql = StatementSql(i);
-      rc = sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], nullptr);
-      if (rc != SQLITE_OK) return Error(rc, "prepare \"" + sql + "\"");
-    }
-    return Status::Ok();
   }
 };
 
@@ -400,8 +294,13 @@ Result<std::unique_ptr<ContextStore>> ContextStore::Open(const std::string& path
                                                          const ContextStoreOptions& options) {
   DOPPEL_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  DOPPEL_RETURN_IF_ERROR(impl->Init(options));
+  SqliteSchema schema;
+  schema.version = kSchemaVersion;
+  schema.sql = kSchema;
+  schema.busy_timeout_ms = options.busy_timeout_ms;
+  std::vector<std::string> statements;
+  for (int i = 0; i < kNumStmts; ++i) statements.push_back(StatementSql(i));
+  DOPPEL_RETURN_IF_ERROR(impl->Open(path, schema, statements));
   return std::unique_ptr<ContextStore>(new ContextStore(std::move(impl)));
 }
 

@@ -1,8 +1,8 @@
 #include "doppel/store/metadata.h"
 
-#include <sqlite3.h>
-
 #include <mutex>
+
+#include "doppel/store/sqlite_db.h"
 
 namespace doppel::store {
 namespace {
@@ -98,170 +98,48 @@ std::string StatementSql(int i) {
   }
 }
 
-StatusCode CodeFor(int rc) {
-  switch (rc & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return StatusCode::kUnavailable;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return StatusCode::kCorruption;
-    case SQLITE_FULL: return StatusCode::kResourceExhausted;
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-    case SQLITE_AUTH: return StatusCode::kPermissionDenied;
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_TOOBIG: return StatusCode::kInvalidArgument;
-    default: return StatusCode::kIOError;
-  }
-}
-
-std::string Text(sqlite3_stmt* s, int col) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, col))) : std::string();
-}
-
 TwinRow ReadTwin(sqlite3_stmt* s) {
   TwinRow r;
-  r.id = Text(s, 0);
-  r.model = Text(s, 1);
-  r.desired_json = Text(s, 2);
-  r.reported_json = Text(s, 3);
-  r.relationships_json = Text(s, 4);
+  r.id = ColumnText(s, 0);
+  r.model = ColumnText(s, 1);
+  r.desired_json = ColumnText(s, 2);
+  r.reported_json = ColumnText(s, 3);
+  r.relationships_json = ColumnText(s, 4);
   r.created_ns = sqlite3_column_int64(s, 5);
   return r;
 }
 
 CommandRow ReadCommand(sqlite3_stmt* s) {
   CommandRow r;
-  r.id = Text(s, 0);
-  r.twin = Text(s, 1);
-  r.name = Text(s, 2);
-  r.request_json = Text(s, 3);
-  r.status = Text(s, 4);
-  r.reason = Text(s, 5);
-  r.issued_by = Text(s, 6);
-  r.history_json = Text(s, 7);
+  r.id = ColumnText(s, 0);
+  r.twin = ColumnText(s, 1);
+  r.name = ColumnText(s, 2);
+  r.request_json = ColumnText(s, 3);
+  r.status = ColumnText(s, 4);
+  r.reason = ColumnText(s, 5);
+  r.issued_by = ColumnText(s, 6);
+  r.history_json = ColumnText(s, 7);
   r.created_ns = sqlite3_column_int64(s, 8);
   r.updated_ns = sqlite3_column_int64(s, 9);
-  r.source = Text(s, 10);
+  r.source = ColumnText(s, 10);
   return r;
 }
 
 ControlModeRow ReadControlMode(sqlite3_stmt* s) {
   ControlModeRow r;
-  r.twin = Text(s, 0);
-  r.mode = Text(s, 1);
-  r.set_by = Text(s, 2);
+  r.twin = ColumnText(s, 0);
+  r.mode = ColumnText(s, 1);
+  r.set_by = ColumnText(s, 2);
   r.set_ns = sqlite3_column_int64(s, 3);
   return r;
 }
 
 }  // namespace
 
-struct MetadataStore::Impl {
-  std::string path;
-  sqlite3* db = nullptr;
-  sqlite3_stmt* stmts[kNumStmts] = {};
+// The statements are kStatements' (StatementSql); callers hold mu.
+struct MetadataStore::Impl : SqliteDb {
   std::mutex mu;
-
-  ~Impl() {
-    for (sqlite3_stmt* s : stmts) sqlite3_finalize(s);
-    if (db) sqlite3_close_v2(db);
-  }
-
-  Status Error(int rc, const std::string& what) const {
-    const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    return {CodeFor(rc), path + ": " + what + ": " + msg};
-  }
-
-  Status Exec(const char* sql, const std::string& what) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-    if (rc != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errstr(rc);
-      sqlite3_free(err);
-      return {CodeFor(rc), path + ": " + what + ": " + msg};
-    }
-    return Status::Ok();
-  }
-
-  // Returns the prepared statement, reset and with bindings cleared. Caller holds mu.
-  sqlite3_stmt* Get(Stmt id) {
-    sqlite3_stmt* s = stmts[id];
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
-  }
-
-  static void Bind(sqlite3_stmt* s, int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-
-  Status RunWrite(sqlite3_stmt* s, const std::string& what) {
-    int rc = sqlite3_step(s);
-    Status st = rc == SQLITE_DONE ? Status::Ok() : Error(rc, what);
-    sqlite3_reset(s);
-    return st;
-  }
-
-  template <typename Row, typename ReadFn>
-  Result<std::vector<Row>> RunList(sqlite3_stmt* s, ReadFn read, const std::string& what) {
-    std::vector<Row> out;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read(s));
-    if (rc != SQLITE_DONE) {
-      Status st = Error(rc, what);
-      sqlite3_reset(s);
-      return st;
-    }
-    sqlite3_reset(s);
-    return out;
-  }
-
-  Status Init() {
-    int rc = sqlite3_open_v2(path.c_str(), &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return Error(rc, "open");
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_extended_result_codes(db, 1);
-    // WAL lets other processes (backups, sqlite3 CLI) read while we write. In-memory databases
-    // keep their "memory" journal.
-    DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL", "set journal_mode"));
-    DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA synchronous = FULL", "set synchronous"));
-    DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys = ON", "set foreign_keys"));
-
-    int version = 0;
-    {
-      sqlite3_stmt* s = nullptr;
-      rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr);
-      if (rc != SQLITE_OK) return Error(rc, "read user_version");
-      if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-      sqlite3_finalize(s);
-    }
-    if (version > kSchemaVersion) {
-      return FailedPrecondition(path + ": schema version " + std::to_string(version) +
-                                " is newer than this build supports (" + std::to_string(kSchemaVersion) +
-                                ")");
-    }
-    DOPPEL_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "begin schema transaction"));
-    Status st = version == 1 ? Exec(kMigrate1To2, "migrate schema 1 -> 2") : Status::Ok();
-    if (st.ok()) st = Exec(kSchema, "create schema");
-    if (st.ok()) {
-      st = Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str(), "set user_version");
-    }
-    if (!st.ok()) {
-      Exec("ROLLBACK", "rollback").ok();
-      return st;
-    }
-    DOPPEL_RETURN_IF_ERROR(Exec("COMMIT", "commit schema"));
-
-    for (int i = 0; i < kNumStmts; ++i) {
-      std::string sql = StatementSql(i);
-      rc = sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], nullptr);
-      if (rc != SQLITE_OK) return Error(rc, "prepare \"" + sql + "\"");
-    }
-    return Status::Ok();
-  }
+  static void Bind(sqlite3_stmt* s, int i, const std::string& v) { BindText(s, i, v); }
 };
 
 MetadataStore::MetadataStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -269,8 +147,16 @@ MetadataStore::~MetadataStore() = default;
 
 Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  DOPPEL_RETURN_IF_ERROR(impl->Init());
+  SqliteSchema schema;
+  schema.version = kSchemaVersion;
+  schema.sql = kSchema;
+  schema.migrate = [&](int from) {
+    return from == 1 ? impl->Exec(kMigrate1To2, "migrate schema 1 -> 2") : Status::Ok();
+  };
+  schema.foreign_keys = true;
+  std::vector<std::string> statements;
+  for (int i = 0; i < kNumStmts; ++i) statements.push_back(StatementSql(i));
+  DOPPEL_RETURN_IF_ERROR(impl->Open(path, schema, statements));
   return std::unique_ptr<MetadataStore>(new MetadataStore(std::move(impl)));
 }
 
@@ -301,7 +187,7 @@ Status MetadataStore::DeleteTwin(const std::string& id) {
   sqlite3_stmt* s = impl_->Get(kDeleteTwin);
   Impl::Bind(s, 1, id);
   DOPPEL_RETURN_IF_ERROR(impl_->RunWrite(s, "delete twin '" + id + "'"));
-  if (sqlite3_changes(impl_->db) == 0) return NotFound("twin '" + id + "' not found");
+  if (impl_->Changes() == 0) return NotFound("twin '" + id + "' not found");
   return Status::Ok();
 }
 
