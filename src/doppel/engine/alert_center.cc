@@ -16,6 +16,7 @@ Result<std::unique_ptr<AlertCenter>> AlertCenter::Open(const std::string& path, 
                                                        Publish publish) {
   auto db = std::make_unique<store::SqliteDb>();
   store::SqliteSchema schema;
+  schema.synchronous_full = false;  // a lost last write is rewritten with the next change
   schema.sql = "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);";
   DOPPEL_RETURN_IF_ERROR(db->Open(
       path, schema,

@@ -69,6 +69,7 @@ nlohmann::json AnnotationToJson(const Annotation& a) {
 Result<std::unique_ptr<AnnotationStore>> AnnotationStore::Open(const std::string& path) {
   auto db = std::make_unique<store::SqliteDb>();
   store::SqliteSchema schema;
+  schema.synchronous_full = false;  // shared notes, not records: no fsync per note
   schema.sql =
       "CREATE TABLE IF NOT EXISTS annotations (id INTEGER PRIMARY KEY, twin TEXT NOT NULL, author TEXT NOT "
       "NULL, created_ns INTEGER NOT NULL, text TEXT NOT NULL, from_ns INTEGER NOT NULL, to_ns INTEGER NOT "

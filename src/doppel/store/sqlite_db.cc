@@ -86,7 +86,9 @@ Status SqliteDb::Open(const std::string& path, const SqliteSchema& schema,
   // WAL lets other processes (backups, the sqlite3 CLI) read while we write. In-memory databases
   // keep their "memory" journal.
   DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL", "set journal_mode"));
-  DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA synchronous = FULL", "set synchronous"));
+  DOPPEL_RETURN_IF_ERROR(
+      Exec(schema.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+           "set synchronous"));
   if (schema.foreign_keys) DOPPEL_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys = ON", "set foreign_keys"));
   int version = 0;
   {

@@ -35,6 +35,9 @@ struct SqliteSchema {
   // Run first when the file is at an older, non-zero version (e.g. ALTER TABLE); may be null.
   std::function<Status(int from_version)> migrate;
   bool foreign_keys = false;  // PRAGMA foreign_keys = ON
+  // PRAGMA synchronous = FULL (every commit is durable) or NORMAL (in WAL mode: a power loss may
+  // lose the last commits, never corrupts; no fsync per commit).
+  bool synchronous_full = true;
   int busy_timeout_ms = 5000;
 };
 
@@ -45,7 +48,7 @@ class SqliteDb {
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
 
-  // Opens (creating) `path` in WAL mode with synchronous = FULL, applies `schema` in one
+  // Opens (creating) `path` in WAL mode with schema.synchronous_full, applies `schema` in one
   // IMMEDIATE transaction and prepares `statements` (persistent; Get(i) returns the i-th).
   Status Open(const std::string& path, const SqliteSchema& schema,
               const std::vector<std::string>& statements);
