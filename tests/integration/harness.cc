@@ -58,6 +58,13 @@ std::string TailFile(const std::string& path, size_t lines) {
   return out;
 }
 
+std::string AuditStatuses(const json& command) {
+  std::string s;
+  for (const auto& e : command.value("audit", json::array()))
+    s += (s.empty() ? "" : ",") + e.value("status", "?");
+  return s;
+}
+
 Station::Station(StationOptions options) : options_(options), http_port_(testing::FreePort()) {
   config_ = dir_.file("doppel.yaml");
   WriteConfig();
@@ -65,7 +72,8 @@ Station::Station(StationOptions options) : options_(options), http_port_(testing
 
 Station::~Station() {
   DumpLogsIfFailed();
-  plant_.reset();  // SIGTERM, then SIGKILL after 3 s; reaped
+  SignalPlant(SIGCONT);  // a stopped plant could not act on the SIGTERM
+  plant_.reset();        // SIGTERM, then SIGKILL after 3 s; reaped
   serve_.reset();
 }
 
@@ -76,8 +84,13 @@ void Station::WriteConfig() {
     << "models: " << testing::SourceDir() << "/examples/models\n"
     << "mqtt:\n"
     << "  broker: " << mosquitto_.url() << "\n"
-    << "  client_id: doppel-it-" << http_port_ << "\n"
-    << "  provision: { \"pump-*\": \"dtmi:doppel:demo:Pump;1\", \"tank-*\": \"dtmi:doppel:demo:Tank;1\" }\n"
+    << "  client_id: doppel-it-" << http_port_ << "\n";
+  if (options_.private_topics) {
+    f << "  telemetry_topic: " << topic_prefix() << "/{twin}/telemetry\n"
+      << "  command_topic: " << topic_prefix() << "/{twin}/commands\n"
+      << "  ack_topic: " << topic_prefix() << "/{twin}/commands/ack\n";
+  }
+  f << "  provision: { \"pump-*\": \"dtmi:doppel:demo:Pump;1\", \"tank-*\": \"dtmi:doppel:demo:Tank;1\" }\n"
     << "tokens:\n"
     << "  - { token: admin-secret, role: admin }\n"
     << "  - { token: operator-secret, role: operator }\n"
@@ -108,12 +121,21 @@ void Station::KillServe(int signal) {
 }
 
 bool Station::StartPlant() {
-  plant_ = std::make_unique<testing::ChildProcess>(
-      std::vector<std::string>{testing::DoppelBinary(), "plant", "--broker", mosquitto_.url(), "--pumps",
-                               std::to_string(options_.pumps), "--rate", std::to_string(options_.rate_hz),
-                               "--seed", std::to_string(options_.seed), "--client-id",
-                               "doppel-it-plant-" + std::to_string(http_port_)},
-      dir_.file("plant.log"));
+  std::vector<std::string> args = {testing::DoppelBinary(),
+                                   "plant",
+                                   "--broker",
+                                   mosquitto_.url(),
+                                   "--pumps",
+                                   std::to_string(options_.pumps),
+                                   "--rate",
+                                   std::to_string(options_.rate_hz),
+                                   "--seed",
+                                   std::to_string(options_.seed),
+                                   "--client-id",
+                                   "doppel-it-plant-" + std::to_string(http_port_)};
+  if (options_.private_topics) args.insert(args.end(), {"--topic-prefix", topic_prefix()});
+  args.insert(args.end(), options_.plant_args.begin(), options_.plant_args.end());
+  plant_ = std::make_unique<testing::ChildProcess>(args, dir_.file("plant.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   return plant_->running();
 }
@@ -126,6 +148,84 @@ HttpResult Station::Get(const std::string& target, const std::string& token) con
 
 HttpResult Station::Post(const std::string& target, const json& body, const std::string& token) const {
   return Http(http_port_, "POST", target, token, body.dump());
+}
+
+HttpResult Station::Send(const std::string& method, const std::string& target, const json& body,
+                         const std::string& token) const {
+  return Http(http_port_, method, target, token, body.dump());
+}
+
+std::string Station::topic_prefix() const {
+  return options_.private_topics ? "it" + std::to_string(http_port_) : "plant";
+}
+
+void Station::SignalPlant(int signal) {
+  if (plant_ && plant_->pid() > 0) ::kill(plant_->pid(), signal);
+}
+
+std::string Station::PlantLog() const {
+  std::ifstream in(dir_.file("plant.log"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json Station::Command(const std::string& twin, const std::string& cid) const {
+  HttpResult r = Get("/api/v1/twins/" + twin + "/commands/" + cid);
+  return r.status == 200 ? r.Json() : json();
+}
+
+json Station::WaitForCommandStatus(const std::string& twin, const std::string& cid, const std::string& status,
+                                   std::chrono::milliseconds timeout) const {
+  json last;
+  WaitFor(
+      [&] {
+        last = Command(twin, cid);
+        return last.is_object() && last.value("status", "") == status;
+      },
+      timeout);
+  return last;
+}
+
+Witness::Witness(const Station& station) : station_(station) {
+  platform::MqttOptions mo;
+  if (platform::ParseBrokerUrl(station.broker_url(), &mo).ok()) {
+    mo.client_id = "witness-" + std::to_string(station.http_port());
+    mo.clean_session = true;
+    bus_ = platform::NewMqttBus(mo);
+  }
+}
+
+Witness::~Witness() {
+  if (bus_) bus_->Stop();
+}
+
+bool Witness::Subscribe(const std::string& topic, int qos, Handler handler) {
+  return bus_ &&
+         bus_->Subscribe(topic, qos,
+                         [h = std::move(handler)](std::string_view, std::string_view payload) { h(payload); })
+             .ok();
+}
+
+bool Witness::CountCommands() {
+  return Subscribe(station_.topic_prefix() + "/+/commands", 1, [this](std::string_view payload) {
+    json j = json::parse(payload, nullptr, false);
+    if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return;
+    std::lock_guard lk(mu_);
+    seen_[j["id"].get<std::string>()] += 1;
+  });
+}
+
+bool Witness::Start() { return bus_ && bus_->Start().ok(); }
+
+bool Witness::Publish(const std::string& topic, const std::string& payload) {
+  return bus_ && bus_->Publish(topic, payload, 1).ok();
+}
+
+int Witness::Seen(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  auto it = seen_.find(id);
+  return it == seen_.end() ? 0 : it->second;
 }
 
 json Station::Twin(const std::string& id) const {

@@ -13,12 +13,16 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "doppel/platform/pubsub.h"
 #include "integration/http_client.h"
 #include "testing/test_util.h"
 
@@ -41,6 +45,9 @@ std::string TailFile(const std::string& path, size_t lines = 40);
 bool RunDoppel(const std::vector<std::string>& args, const std::string& log, std::string* out,
                std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// The statuses of a command's audit trail, comma-separated ("proposed,approved,sent,acked").
+std::string AuditStatuses(const nlohmann::json& command);
+
 // A Station starts a plant only when StartPlant() is called (SharedStation() does).
 struct StationOptions {
   int command_timeout_ms = 0;  // 0: the default (10 s)
@@ -48,6 +55,10 @@ struct StationOptions {
   double rate_hz = 5;
   uint64_t seed = 7;
   std::string extra_config;  // YAML appended to the serve config (e.g. an opcua: section)
+  // MQTT topics "it<http port>/{twin}/..." for serve and plant instead of "plant/...": no other
+  // test's plant or serve can publish or receive on them, even on a broker reached by mistake.
+  bool private_topics = false;
+  std::vector<std::string> plant_args;  // appended to `doppel plant`'s command line
 };
 
 using Points = std::vector<std::pair<int64_t, double>>;
@@ -77,6 +88,21 @@ class Station {
   HttpResult Get(const std::string& target, const std::string& token = kAdmin) const;
   HttpResult Post(const std::string& target, const nlohmann::json& body,
                   const std::string& token = kAdmin) const;
+  // Any method with a JSON body; the token defaults to operator.
+  HttpResult Send(const std::string& method, const std::string& target, const nlohmann::json& body,
+                  const std::string& token = kOperator) const;
+  // The prefix of this station's MQTT topics ("plant", or "it<port>" with private_topics).
+  std::string topic_prefix() const;
+  // Signals the plant if it runs (never kill(-1, ...): a reaped child's pid is -1).
+  void SignalPlant(int signal);
+  // The plant's log so far.
+  std::string PlantLog() const;
+  // GET .../commands/{cid}; a null json when not 200.
+  nlohmann::json Command(const std::string& twin, const std::string& cid) const;
+  // Polls the command until its status is `status`; the last answer.
+  nlohmann::json WaitForCommandStatus(const std::string& twin, const std::string& cid,
+                                      const std::string& status,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   // GET /api/v1/twins/{id}; a null json when not 200.
   nlohmann::json Twin(const std::string& id) const;
@@ -107,6 +133,29 @@ class Station {
   std::string config_;
   std::unique_ptr<testing::ChildProcess> serve_;
   std::unique_ptr<testing::ChildProcess> plant_;
+};
+
+// A raw MQTT client on a station's broker (clean session), for what a test watches on the wire:
+// the commands that reach the plant, the plant's truth; and for publishing as a device would.
+class Witness {
+ public:
+  explicit Witness(const Station& station);
+  ~Witness();
+  using Handler = std::function<void(std::string_view payload)>;
+  // Before Start(). False when the subscription failed.
+  bool Subscribe(const std::string& topic, int qos, Handler handler);
+  // Subscribes to every command topic of the station and counts deliveries by command id.
+  bool CountCommands();
+  bool Start();
+  bool Publish(const std::string& topic, const std::string& payload);
+  // Deliveries of command `id` seen so far.
+  int Seen(const std::string& id) const;
+
+ private:
+  const Station& station_;
+  std::unique_ptr<platform::MessageBus> bus_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> seen_;
 };
 
 // One station (3 pumps + tank, rate 5 Hz) shared by the suites that only observe or add to it,

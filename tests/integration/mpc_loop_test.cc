@@ -10,21 +10,16 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <memory>
 #include <mutex>
 #include <set>
 
-#include "doppel/platform/pubsub.h"
 #include "integration/harness.h"
 
 namespace doppel::integration {
 namespace {
 
 using nlohmann::json;
-using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 struct MpcStationOptions {
@@ -52,126 +47,54 @@ int64_t NextTimeOfDayNs(double tod_s) {
   return t * 1'000'000'000LL;
 }
 
-class MpcStation {
+StationOptions MpcOptions(const MpcStationOptions& o) {
+  StationOptions s;
+  s.seed = 11;
+  s.rate_hz = o.rate_hz;
+  s.extra_config = "commands:\n  timeout_ms: 10000\n  modes: { \"pump-*\": " + o.mode +
+                   " }\n"
+                   "control:\n  mpc:\n    enabled: true\n    period_s: " +
+                   std::to_string(o.period_s) +
+                   "\n    horizon_s: 21600\n    pumps: [pump-1, pump-2, pump-3]\n    tank: tank-1\n"
+                   "    level_min_m: 1.0\n    level_max_m: 4.5\n    max_speed_rpm: 1800\n";
+  s.plant_args = {"--time-scale", std::to_string(o.time_scale), "--truth"};
+  if (!o.surge.empty()) s.plant_args.insert(s.plant_args.end(), {"--demand-surge", o.surge});
+  if (o.start_time_of_day_s >= 0) {
+    s.plant_args.insert(s.plant_args.end(),
+                        {"--start-time", std::to_string(NextTimeOfDayNs(o.start_time_of_day_s))});
+  }
+  return s;
+}
+
+// A station with the live MPC loop, and raw subscribers: the plant's truth of the tank, and
+// every command that reaches the plant.
+class MpcStation : public Station {
  public:
-  explicit MpcStation(MpcStationOptions o) : o_(std::move(o)), http_port_(testing::FreePort()) {
-    std::ofstream f(dir_.file("doppel.yaml"));
-    f << "listen: 127.0.0.1:" << http_port_ << "\n"
-      << "data_dir: " << dir_.file("data") << "\n"
-      << "models: " << testing::SourceDir() << "/examples/models\n"
-      << "mqtt:\n"
-      << "  broker: " << mosquitto_.url() << "\n"
-      << "  client_id: doppel-mpc-" << http_port_ << "\n"
-      << "  provision: { \"pump-*\": \"dtmi:doppel:demo:Pump;1\", \"tank-*\": \"dtmi:doppel:demo:Tank;1\" }\n"
-      << "tokens:\n"
-      << "  - { token: admin-secret, role: admin }\n"
-      << "  - { token: operator-secret, role: operator }\n"
-      << "  - { token: viewer-secret, role: viewer }\n"
-      << "commands:\n"
-      << "  timeout_ms: 10000\n"
-      << "  modes: { \"pump-*\": " << o_.mode << " }\n"
-      << "control:\n"
-      << "  mpc:\n"
-      << "    enabled: true\n"
-      << "    period_s: " << o_.period_s << "\n"
-      << "    horizon_s: 21600\n"
-      << "    pumps: [pump-1, pump-2, pump-3]\n"
-      << "    tank: tank-1\n"
-      << "    level_min_m: 1.0\n"
-      << "    level_max_m: 4.5\n"
-      << "    max_speed_rpm: 1800\n";
-  }
-  ~MpcStation() {
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "---- serve.log\n"
-                << TailFile(dir_.file("serve.log"), 60) << "---- plant.log\n"
-                << TailFile(dir_.file("plant.log"));
-    }
-    if (witness_) witness_->Stop();
-  }
+  explicit MpcStation(const MpcStationOptions& o) : Station(MpcOptions(o)), witness_(*this) {}
 
-  bool StartServe() {
-    serve_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{testing::DoppelBinary(), "serve", "--config", dir_.file("doppel.yaml")},
-        dir_.file("serve.log"));
-    if (!testing::WaitForChildListening(*serve_, http_port_, 20000)) return false;
-    return WaitFor([&] { return !serve_->running() || Get("/api/v1/health").status == 200; }, seconds(20),
-                   milliseconds(50)) &&
-           serve_->running();
-  }
+  // Starts the plant and waits until it has provisioned the twins.
   bool StartPlant() {
-    std::vector<std::string> args = {testing::DoppelBinary(),
-                                     "plant",
-                                     "--broker",
-                                     mosquitto_.url(),
-                                     "--pumps",
-                                     "3",
-                                     "--rate",
-                                     std::to_string(o_.rate_hz),
-                                     "--time-scale",
-                                     std::to_string(o_.time_scale),
-                                     "--seed",
-                                     "11",
-                                     "--truth",
-                                     "--client-id",
-                                     "doppel-mpc-plant-" + std::to_string(http_port_)};
-    if (!o_.surge.empty()) {
-      args.push_back("--demand-surge");
-      args.push_back(o_.surge);
-    }
-    if (o_.start_time_of_day_s >= 0) {
-      args.push_back("--start-time");
-      args.push_back(std::to_string(NextTimeOfDayNs(o_.start_time_of_day_s)));
-    }
-    plant_ = std::make_unique<testing::ChildProcess>(args, dir_.file("plant.log"));
-    return WaitFor([&] { return Twin("pump-3").is_object() && Twin("tank-1").is_object(); }, seconds(30));
+    return Station::StartPlant() &&
+           WaitFor([&] { return Twin("pump-3").is_object() && Twin("tank-1").is_object(); }, seconds(30));
   }
-
-  // Raw subscribers: the plant's truth of the tank, and every command that reaches the plant.
   bool StartWitness() {
-    platform::MqttOptions mo;
-    if (!platform::ParseBrokerUrl(mosquitto_.url(), &mo).ok()) return false;
-    mo.client_id = "witness-" + std::to_string(http_port_);
-    mo.clean_session = true;
-    witness_ = platform::NewMqttBus(mo);
-    Status s = witness_->Subscribe("plant/+/commands", 1, [this](std::string_view, std::string_view payload) {
-      json j = json::parse(payload, nullptr, false);
-      if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return;
-      std::lock_guard lk(mu_);
-      seen_[j["id"].get<std::string>()] += 1;
-    });
-    if (!s.ok()) return false;
-    s = witness_->Subscribe("plant/tank-1/truth", 0, [this](std::string_view, std::string_view payload) {
-      json j = json::parse(payload, nullptr, false);
-      if (!j.is_object() || !j.contains("level_m")) return;
-      std::lock_guard lk(mu_);
-      truth_.push_back({j.value("level_m", 0.0), j.value("demand_m3h", 0.0)});
-    });
-    return s.ok() && witness_->Start().ok();
+    return witness_.CountCommands() &&
+           witness_.Subscribe(topic_prefix() + "/tank-1/truth", 0,
+                              [this](std::string_view payload) {
+                                json j = json::parse(payload, nullptr, false);
+                                if (!j.is_object() || !j.contains("level_m")) return;
+                                std::lock_guard lk(mu_);
+                                truth_.push_back({j.value("level_m", 0.0), j.value("demand_m3h", 0.0)});
+                              }) &&
+           witness_.Start();
   }
-  int Seen(const std::string& id) {
-    std::lock_guard lk(mu_);
-    auto it = seen_.find(id);
-    return it == seen_.end() ? 0 : it->second;
-  }
+  int Seen(const std::string& id) const { return witness_.Seen(id); }
   struct TankTruth {
     double level_m, demand_m3h;
   };
   std::vector<TankTruth> Truth() {
     std::lock_guard lk(mu_);
     return truth_;
-  }
-
-  HttpResult Get(const std::string& target, const std::string& token = kAdmin) const {
-    return Http(http_port_, "GET", target, token);
-  }
-  HttpResult Send(const std::string& method, const std::string& target, const json& body,
-                  const std::string& token = kOperator) const {
-    return Http(http_port_, method, target, token, body.dump());
-  }
-  json Twin(const std::string& id) const {
-    HttpResult r = Get("/api/v1/twins/" + id);
-    return r.status == 200 ? r.Json() : json();
   }
   // The twin's commands from the MPC (newest first).
   std::vector<json> MpcCommands(const std::string& twin) const {
@@ -181,37 +104,12 @@ class MpcStation {
     }
     return out;
   }
-  json WaitForStatus(const std::string& twin, const std::string& cid, const std::string& status,
-                     seconds timeout = seconds(30)) const {
-    json last;
-    WaitFor(
-        [&] {
-          HttpResult r = Get("/api/v1/twins/" + twin + "/commands/" + cid);
-          last = r.status == 200 ? r.Json() : json();
-          return last.is_object() && last.value("status", "") == status;
-        },
-        timeout);
-    return last;
-  }
 
  private:
-  MpcStationOptions o_;
-  testing::TempDir dir_;
-  testing::Mosquitto mosquitto_;
-  int http_port_;
-  std::unique_ptr<testing::ChildProcess> serve_, plant_;
-  std::unique_ptr<platform::MessageBus> witness_;
   std::mutex mu_;
-  std::map<std::string, int> seen_;
   std::vector<TankTruth> truth_;
+  Witness witness_;  // last: stopped before the truth it feeds is destroyed
 };
-
-std::string AuditStatuses(const json& cmd) {
-  std::string s;
-  for (const auto& e : cmd.value("audit", json::array()))
-    s += (s.empty() ? "" : ",") + e.value("status", "?");
-  return s;
-}
 
 TEST(IntegrationMpcLoop, InAutoModeTheTrueLevelStaysInTheBandThroughADemandSurge) {
   // 100x real time: the surge (demand x 1.4 for 30 simulated minutes, from minute 10) lasts 18 s.
@@ -299,7 +197,7 @@ TEST(IntegrationMpcLoop, InApproveModeNothingFromTheMpcReachesThePlantUntilAppro
                          {{"name", "setSpeed"}, {"request", {{"speed_rpm", 1400}}}});
   ASSERT_EQ(m.status, 202) << m.Describe();
   const std::string marker = m.Json()["id"];
-  ASSERT_EQ(st.WaitForStatus("pump-2", marker, "acked").value("status", ""), "acked");
+  ASSERT_EQ(st.WaitForCommandStatus("pump-2", marker, "acked").value("status", ""), "acked");
   EXPECT_EQ(st.Seen(marker), 1);
   for (const char* p : {"pump-1", "pump-2", "pump-3"}) {
     for (const json& c : st.MpcCommands(p)) {
@@ -324,7 +222,7 @@ TEST(IntegrationMpcLoop, InApproveModeNothingFromTheMpcReachesThePlantUntilAppro
   }
   ASSERT_TRUE(approved.is_object()) << "could not approve an MPC proposal";
   const std::string pid = approved["id"];
-  json fin = st.WaitForStatus("pump-1", pid, "acked");
+  json fin = st.WaitForCommandStatus("pump-1", pid, "acked");
   ASSERT_EQ(fin.value("status", ""), "acked") << fin.dump();
   EXPECT_EQ(AuditStatuses(fin), "proposed,approved,sent,acked") << fin.dump();
   EXPECT_EQ(fin.value("source", ""), "mpc");
