@@ -1,12 +1,16 @@
 #include "doppel/store/chunk_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
+#include <vector>
 
 #include "doppel/store/chunk_format.h"
+#include "doppel/store/chunk_rice.h"
 #include "doppel/store/coding.h"
 
 namespace doppel::store {
@@ -18,6 +22,15 @@ using coding::BitWriter;
 using coding::Cursor;
 using coding::UnZigZag;
 using coding::ZigZag;
+using rice::BlockStats;
+using rice::ComputeBlockStats;
+using rice::GetRice;
+using rice::Load2;
+using rice::PutRice;
+using rice::RiceBits;
+using rice::RiceBitsLowerBound;
+using rice::RiceBlocks;
+using rice::U64x2;
 
 constexpr double kPow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -26,144 +39,109 @@ static_assert(sizeof(kPow10) / sizeof(kPow10[0]) == kMaxDecimalScale + 1);
 uint64_t Bits(double v) { return std::bit_cast<uint64_t>(v); }
 double FromBits(uint64_t b) { return std::bit_cast<double>(b); }
 
-// ---- Rice blocks: [1 bit all-zero][6 bits k, then per value: unary(q) 0 low-k-bits | escape] ----
-
-int BitWidth(uint64_t v) { return 64 - std::countl_zero(v); }
-
-uint64_t RiceCost(const uint64_t* v, size_t n, int k) {
-  uint64_t bits = kRiceKBits + 1;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t q = v[i] >> k;
-    bits += q < static_cast<uint64_t>(kRiceEscape) ? q + 1 + k : kRiceEscape + 64;
-  }
-  return bits;
-}
-
-// The Rice parameter of one block (values p[0, n), not all zero) and its cost in bits.
-int BestRiceK(const uint64_t* p, size_t n, uint64_t* cost) {
-  double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]);
-  const double mean = sum / static_cast<double>(n);
-  const int guess = mean < 2 ? 0 : BitWidth(static_cast<uint64_t>(std::min(mean, 1.8e19))) - 1;
-  // The cost is (close to) convex in k: walk downhill from the guess within
-  // [guess - 4, guess + 2], preferring the smaller k on ties. Usually 2-3 evaluations.
-  const int lo = std::max(0, guess - 4), hi = std::min(63, guess + 2);
-  const int start = std::clamp(guess, lo, hi);
-  int best_k = start;
-  uint64_t best = RiceCost(p, n, start);
-  while (best_k > lo) {
-    const uint64_t c = RiceCost(p, n, best_k - 1);
-    if (c > best) break;
-    best = c;
-    --best_k;
-  }
-  const bool went_down = best_k != start;
-  while (!went_down && best_k < hi) {
-    const uint64_t c = RiceCost(p, n, best_k + 1);
-    if (c >= best) break;
-    best = c;
-    ++best_k;
-  }
-  *cost = best;
-  return best_k;
-}
-
-bool AllZero(const uint64_t* p, size_t n) {
-  uint64_t any = 0;
-  for (size_t i = 0; i < n; ++i) any |= p[i];
-  return any == 0;
-}
-
-// Bits PutRice(v) writes.
-uint64_t RiceBits(const std::vector<uint64_t>& v) {
-  uint64_t bits = 0;
-  for (size_t b = 0; b < v.size(); b += kRiceBlock) {
-    const size_t n = std::min(kRiceBlock, v.size() - b);
-    const uint64_t* p = v.data() + b;
-    if (AllZero(p, n)) {
-      bits += 1;
-      continue;
-    }
-    uint64_t cost;
-    BestRiceK(p, n, &cost);
-    bits += cost;  // includes the flag bit and k
-  }
-  return bits;
-}
-
-void PutRice(const std::vector<uint64_t>& v, BitWriter* w) {
-  for (size_t b = 0; b < v.size(); b += kRiceBlock) {
-    const size_t n = std::min(kRiceBlock, v.size() - b);
-    const uint64_t* p = v.data() + b;
-    if (AllZero(p, n)) {
-      w->Bit(true);
-      continue;
-    }
-    w->Bit(false);
-    uint64_t cost;
-    const int best_k = BestRiceK(p, n, &cost);
-    w->Write(best_k, kRiceKBits);
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t q = p[i] >> best_k;
-      if (q < static_cast<uint64_t>(kRiceEscape)) {
-        // q ones, a zero, then the low k bits: one write when it fits.
-        const int len = static_cast<int>(q) + 1 + best_k;
-        if (len <= 64) {
-          const uint64_t low = best_k == 0 ? 0 : (p[i] & (~0ull >> (64 - best_k)));
-          const uint64_t ones = q == 0 ? 0 : ((~0ull >> (64 - q)) << (1 + best_k));
-          w->Write(ones | low, len);
-        } else {
-          w->Write(~0ull, static_cast<int>(q));
-          w->Bit(false);
-          w->Write(p[i], best_k);
-        }
-      } else {
-        w->Write(~0ull, kRiceEscape);
-        w->Write(p[i], 64);
-      }
-    }
-  }
-}
-
-bool GetRice(BitReader* r, size_t count, std::vector<uint64_t>* out) {
-  out->resize(count);
-  for (size_t b = 0; b < count; b += kRiceBlock) {
-    const size_t n = std::min(kRiceBlock, count - b);
-    if (r->Bit()) {
-      for (size_t i = 0; i < n; ++i) (*out)[b + i] = 0;
-      continue;
-    }
-    const int k = static_cast<int>(r->Read(kRiceKBits));
-    for (size_t i = 0; i < n; ++i) {
-      int q = 0;
-      while (q < kRiceEscape && r->Bit()) ++q;
-      (*out)[b + i] = q == kRiceEscape ? r->Read(64) : (static_cast<uint64_t>(q) << k) | r->Read(k);
-    }
-    if (r->failed()) return false;
-  }
-  return !r->failed();
-}
+// Buffers reused by EncodeChunk on this thread, so sealing a chunk allocates nothing once they
+// have grown (chunks of up to kKeepScratchSamples samples; larger ones release them after use).
+struct Scratch {
+  std::vector<uint64_t> dods, ulps, res[3];
+  std::vector<int64_t> ints;
+  std::vector<uint8_t> dod_ks, ulp_ks, res_ks[3];
+  std::vector<BlockStats> dod_stats, ulp_stats, res_stats[3];
+  BitWriter w;
+};
+constexpr size_t kKeepScratchSamples = 8192;
 
 // ---- Values ----
 
+// std::llround(m) for |m| < 2^53, inline: there m - trunc(m) is exact.
+int64_t RoundHalfAway(double m) {
+  int64_t t = static_cast<int64_t>(m);
+  const double f = m - static_cast<double>(t);
+  if (f >= 0.5) {
+    ++t;
+  } else if (f <= -0.5) {
+    --t;
+  }
+  return t;
+}
+
 // value = i / 10^scale with the bits adjusted by `ulp`; false when not representable that way.
 bool ToDecimal(double v, int scale, int64_t* i, int64_t* ulp) {
-  if (!std::isfinite(v)) return false;
+  // |m| < 2^53 also rules out NaN and infinities.
   const double m = v * kPow10[scale];
   if (!(std::fabs(m) < 9007199254740992.0)) return false;  // 2^53: integers exact
-  const int64_t k = std::llround(m);
-  const double base = static_cast<double>(k) / kPow10[scale];
-  if (std::signbit(base) != std::signbit(v)) {
-    if (k != 0 || v != 0) return false;
-    *i = 0;  // -0.0 (e.g. "-0.0000" in a CSV)
-    *ulp = kNegativeZeroUlp;
+  const int64_t k = RoundHalfAway(m);
+  const int64_t r = static_cast<int64_t>(Bits(v) - Bits(static_cast<double>(k) / kPow10[scale]));
+  // Within the limit only when v and the base have the same sign: the bits of finite doubles of
+  // opposite signs differ by more than 2^52 (as int64, wrapping), the two zeros included.
+  if (r <= kMaxUlpResidual && r >= -kMaxUlpResidual) {
+    *i = k;
+    *ulp = r;
     return true;
   }
-  const int64_t r = static_cast<int64_t>(Bits(v) - Bits(base));
-  if (r > kMaxUlpResidual || r < -kMaxUlpResidual) return false;
-  *i = k;
-  *ulp = r;
+  if (Bits(v) != Bits(-0.0)) return false;
+  *i = 0;  // -0.0 (e.g. "-0.0000" in a CSV)
+  *ulp = kNegativeZeroUlp;
   return true;
+}
+
+using F64x2 = double __attribute__((vector_size(16)));
+
+// ToDecimal of every value at `scale`: integers to ints, zigzagged ulps to ulps, their bitwise OR
+// to *ulp_any. Returns the index of the first value that does not fit (s.size() when all do).
+//
+// Two values at a time on the common path, |v * 10^scale| < 2^52 and |ulp| < 4096: there the
+// integer nearest m = v * 10^scale is exact in double arithmetic, (|m| + 2^52) - 2^52 rounds
+// |m| to nearest-even, and a tie rounded down (difference -0.5) is moved up, which is llround's
+// half-away-from-zero. Pairs off that path go through ToDecimal.
+size_t ToDecimals(std::span<const Sample> s, int scale, int64_t* ints, uint64_t* ulps, uint64_t* ulp_any) {
+  const double pow10 = kPow10[scale];
+  const F64x2 p = {pow10, pow10}, two52 = {0x1p52, 0x1p52}, half = {-0.5, -0.5}, one = {1.0, 1.0};
+  const U64x2 abs_mask = {~0ull >> 1, ~0ull >> 1}, zero = {0, 0}, limit = {kMaxUlpResidual, kMaxUlpResidual};
+  const U64x2 two52_bits = {std::bit_cast<uint64_t>(0x1p52), std::bit_cast<uint64_t>(0x1p52)};
+  U64x2 any = zero;
+  uint64_t any_scalar = 0;
+  size_t j = 0;
+  for (; j + 2 <= s.size(); j += 2) {
+    const F64x2 v = {s[j].value, s[j + 1].value};
+    const F64x2 m = v * p;
+    const F64x2 a = reinterpret_cast<F64x2>(reinterpret_cast<U64x2>(m) & abs_mask);
+    const F64x2 shifted = a + two52;                                  // in [2^52, 2^53): exact integer
+    const F64x2 rn = shifted - two52;                                 // |m| rounded to nearest-even
+    const U64x2 tie = reinterpret_cast<U64x2>((rn - a) == half) & 1;  // a tie rounded down
+    const F64x2 ra = rn + reinterpret_cast<F64x2>(reinterpret_cast<U64x2>(one) & (zero - tie));
+    const U64x2 neg = zero - (reinterpret_cast<U64x2>(m) >> 63);  // all ones where m < 0
+    // k as a double: -ra for negative m (0.0 - 0.0 is +0.0, as static_cast<double>(0)).
+    const F64x2 minus_ra = F64x2{0.0, 0.0} - ra;
+    const F64x2 kd = reinterpret_cast<F64x2>((reinterpret_cast<U64x2>(minus_ra) & neg) |
+                                             (reinterpret_cast<U64x2>(ra) & ~neg));
+    const U64x2 r = reinterpret_cast<U64x2>(v) - reinterpret_cast<U64x2>(kd / p);
+    // On the path: |m| < 2^52 (a compared as a double) and r + 4096 < 8192.
+    const auto in_range = a < two52;
+    const U64x2 off = ((r + limit) >> 13) | ~reinterpret_cast<U64x2>(in_range);
+    if ((off[0] | off[1]) != 0) {
+      for (size_t i = j; i < j + 2; ++i) {
+        int64_t u;
+        if (!ToDecimal(s[i].value, scale, &ints[i], &u)) return i;
+        ulps[i] = ZigZag(u);
+        any_scalar |= ulps[i];
+      }
+      continue;
+    }
+    const U64x2 ka = (reinterpret_cast<U64x2>(shifted) - two52_bits) + tie;  // |k|
+    const U64x2 k = (ka ^ neg) - neg;
+    std::memcpy(ints + j, &k, sizeof k);
+    const U64x2 z = (r << 1) ^ (zero - (r >> 63));
+    std::memcpy(ulps + j, &z, sizeof z);
+    any |= z;
+  }
+  for (; j < s.size(); ++j) {
+    int64_t u;
+    if (!ToDecimal(s[j].value, scale, &ints[j], &u)) return j;
+    ulps[j] = ZigZag(u);
+    any_scalar |= ulps[j];
+  }
+  *ulp_any = any[0] | any[1] | any_scalar;
+  return s.size();
 }
 
 double FromDecimal(int64_t i, int scale, int64_t ulp) {
@@ -177,20 +155,65 @@ size_t VarintSize(uint64_t v) {
   return n;
 }
 
-// The residuals a decimal encoding of `order` Rice-codes (after the first `order` integers,
-// which go in the header).
-void DecimalResiduals(size_t count, int order, const std::vector<int64_t>& ints, std::vector<uint64_t>* res) {
-  const size_t skip = order == 2 && count > 1 ? 2 : 1;
-  res->clear();
-  for (size_t j = skip; j < count; ++j) {
-    uint64_t d = static_cast<uint64_t>(ints[j]) - static_cast<uint64_t>(ints[order == 0 ? 0 : j - 1]);
-    if (order == 2) d -= static_cast<uint64_t>(ints[j - 1]) - static_cast<uint64_t>(ints[j - 2]);
-    res->push_back(ZigZag(static_cast<int64_t>(d)));
+// Residual i of a decimal encoding of order kOrder (the first kOrder integers go in the
+// header), wrapping, zigzagged, two lanes at a time. Order 0: ints[i + 1] - ints[0];
+// 1: ints[i + 1] - ints[i]; 2: ints[i + 2] - 2 ints[i + 1] + ints[i].
+template <int kOrder>
+U64x2 ResidualPair(const uint64_t* u, size_t i, U64x2 first) {
+  U64x2 d;
+  if constexpr (kOrder == 0) {
+    d = Load2(u + i + 1) - first;
+  } else if constexpr (kOrder == 1) {
+    d = Load2(u + i + 1) - Load2(u + i);
+  } else {
+    const U64x2 mid = Load2(u + i + 1);
+    d = (Load2(u + i + 2) - mid) - (mid - Load2(u + i));
+  }
+  const U64x2 zero = {0, 0};
+  return (d << 1) ^ (zero - (d >> 63));  // zigzag
+}
+
+// The `nres` residuals of order kOrder into res, with their block statistics.
+template <int kOrder>
+void OrderResiduals(const uint64_t* u, size_t nres, uint64_t* res, BlockStats* stats) {
+  const U64x2 first = {u[0], u[0]};
+  for (size_t b = 0, blk = 0; b < nres; b += kRiceBlock, ++blk) {
+    const size_t end = std::min(nres, b + kRiceBlock);
+    U64x2 sum = {0, 0}, any = {0, 0};
+    size_t i = b;
+    for (; i + 2 <= end; i += 2) {
+      const U64x2 z = ResidualPair<kOrder>(u, i, first);
+      std::memcpy(res + i, &z, sizeof z);
+      sum += z;
+      any |= z;
+    }
+    uint64_t s = sum[0] + sum[1], a = any[0] | any[1];
+    if (i < end) {  // odd tail: the last residual alone (its pair would read past the end)
+      const uint64_t d = kOrder == 0   ? u[i + 1] - u[0]
+                         : kOrder == 1 ? u[i + 1] - u[i]
+                                       : (u[i + 2] - u[i + 1]) - (u[i + 1] - u[i]);
+      res[i] = ZigZag(static_cast<int64_t>(d));
+      s += res[i];
+      a |= res[i];
+    }
+    stats[blk] = {s, a};
   }
 }
 
+// The residuals of the three orders (count >= 2 integers) and their block statistics.
+void DecimalResiduals(size_t count, const int64_t* ints, Scratch& sc) {
+  const uint64_t* u = reinterpret_cast<const uint64_t*>(ints);
+  for (int o = 0; o < 3; ++o) {
+    sc.res[o].resize(count);
+    sc.res_stats[o].resize(RiceBlocks(count));
+  }
+  OrderResiduals<0>(u, count - 1, sc.res[0].data(), sc.res_stats[0].data());
+  OrderResiduals<1>(u, count - 1, sc.res[1].data(), sc.res_stats[1].data());
+  OrderResiduals<2>(u, count - 2, sc.res[2].data(), sc.res_stats[2].data());
+}
+
 // Bytes EncodeDecimal appends, given the Rice bit counts of the residuals and the ulps.
-size_t DecimalSize(size_t count, int order, const std::vector<int64_t>& ints, uint64_t bits) {
+size_t DecimalSize(size_t count, int order, const int64_t* ints, uint64_t bits) {
   size_t size = 3 + VarintSize(ZigZag(ints[0]));
   if (order == 2 && count > 1) {
     size += VarintSize(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(ints[1]) - ints[0])));
@@ -199,8 +222,9 @@ size_t DecimalSize(size_t count, int order, const std::vector<int64_t>& ints, ui
   return size + VarintSize(bytes) + bytes;
 }
 
-void EncodeDecimal(size_t count, int scale, int order, const std::vector<int64_t>& ints,
-                   const std::vector<uint64_t>& res, const std::vector<uint64_t>& ulps, std::string* out) {
+void EncodeDecimal(size_t count, int scale, int order, Scratch& sc, size_t nres, uint64_t res_bits,
+                   uint64_t ulp_bits, std::string* out) {
+  const int64_t* ints = sc.ints.data();
   out->push_back(static_cast<char>(kValuesDecimal));
   out->push_back(static_cast<char>(scale));
   out->push_back(static_cast<char>(order));
@@ -208,14 +232,16 @@ void EncodeDecimal(size_t count, int scale, int order, const std::vector<int64_t
   if (order == 2 && count > 1) {
     coding::PutVarint(out, ZigZag(static_cast<int64_t>(static_cast<uint64_t>(ints[1]) - ints[0])));
   }
-  BitWriter w;
-  PutRice(res, &w);
-  PutRice(ulps, &w);
-  coding::PutLengthPrefixed(out, w.Finish());
+  BitWriter& w = sc.w;
+  w.Clear();
+  PutRice(sc.res[order].data(), nres, sc.res_ks[order].data(), sc.res_stats[order].data(), res_bits, &w);
+  PutRice(sc.ulps.data(), count, sc.ulp_ks.data(), sc.ulp_stats.data(), ulp_bits, &w);
+  w.FinishLengthPrefixed(out);
 }
 
-// Bits of the Gorilla XOR stream EncodeXor writes (without the length prefix).
-uint64_t XorBits(std::span<const Sample> s) {
+// Bits of the Gorilla XOR stream EncodeXor writes (without the length prefix); once the count
+// passes `cap`, some value above `cap` (the exact count no longer matters).
+uint64_t XorBits(std::span<const Sample> s, uint64_t cap) {
   uint64_t bits = 64;
   uint64_t prev = Bits(s[0].value);
   int lead = -1, trail = 0;
@@ -229,84 +255,125 @@ uint64_t XorBits(std::span<const Sample> s) {
     int l = std::min(std::countl_zero(x), 31), t = std::countr_zero(x);
     if (lead >= 0 && l >= lead && t >= trail) {
       bits += 2 + static_cast<uint64_t>(64 - lead - trail);
-      continue;
+    } else {
+      lead = l;
+      trail = t;
+      bits += 2 + 5 + 6 + static_cast<uint64_t>(64 - l - t);
     }
-    lead = l;
-    trail = t;
-    bits += 2 + 5 + 6 + static_cast<uint64_t>(64 - l - t);
+    if (bits > cap) return bits;
   }
   return bits;
 }
 
-void EncodeXor(std::span<const Sample> s, std::string* out) {
+void EncodeXor(std::span<const Sample> s, BitWriter& writer, std::string* out) {
   out->push_back(static_cast<char>(kValuesXor));
-  BitWriter w;
+  writer.Clear();
+  // At most 2 + 5 + 6 + 64 bits per value after the first.
+  BitWriter::Run w = writer.Begin(64 + 77 * (s.size() - 1));
   uint64_t prev = Bits(s[0].value);
-  w.Write(prev, 64);
+  w.Put(prev, 64);
   int lead = -1, trail = 0;  // current window; lead -1: none yet
   for (size_t j = 1; j < s.size(); ++j) {
     const uint64_t cur = Bits(s[j].value), x = cur ^ prev;
     prev = cur;
     if (x == 0) {
-      w.Bit(false);
+      w.Put(0, 1);
       continue;
     }
-    w.Bit(true);
+    // x >> trail fits the window's len bits (x has at least `lead` leading zeros).
     int l = std::min(std::countl_zero(x), 31), t = std::countr_zero(x);
     if (lead >= 0 && l >= lead && t >= trail) {
-      w.Bit(false);
-      w.Write(x >> trail, 64 - lead - trail);
+      const int len = 64 - lead - trail;
+      if (len <= 62) {
+        w.Put((2ull << len) | (x >> trail),
+              len + 2);  // "10", then the meaningful bits
+      } else {
+        w.Put(2, 2);
+        w.Put(x >> trail, len);
+      }
       continue;
     }
     lead = l;
     trail = t;
     const int len = 64 - l - t;  // 1..64; 64 is written as 0
-    w.Bit(true);
-    w.Write(l, 5);
-    w.Write(len & 63, 6);
-    w.Write(x >> t, len);
+    w.Put((3u << 11) | (static_cast<unsigned>(l) << 6) | static_cast<unsigned>(len & 63), 13);
+    w.Put(x >> t, len);
   }
-  coding::PutLengthPrefixed(out, w.Finish());
+  writer.End(w);
+  writer.FinishLengthPrefixed(out);
 }
 
-void EncodeValues(std::span<const Sample> s, std::string* out) {
-  bool constant = true;
-  for (const Sample& x : s) constant = constant && Bits(x.value) == Bits(s[0].value);
-  if (constant) {
+void EncodeValues(std::span<const Sample> s, Scratch& sc, std::string* out) {
+  const size_t n = s.size();
+  const uint64_t first = Bits(s[0].value);
+  size_t same = 1;
+  while (same < n && Bits(s[same].value) == first) ++same;
+  if (same == n) {
     out->push_back(static_cast<char>(kValuesConstant));
-    coding::PutFixed64(out, Bits(s[0].value));
+    coding::PutFixed64(out, first);
+    return;
+  }
+  // Decimal: the smallest scale at which every value fits (a larger one only makes the integers
+  // larger). The value that failed the previous scale is tried first: it usually fails again.
+  sc.ints.resize(n);
+  sc.ulps.resize(n);
+  int64_t* ints = sc.ints.data();
+  uint64_t* ulps = sc.ulps.data();
+  int scale = -1;
+  size_t failed = 0;
+  uint64_t ulp_any = 0;
+  for (int t = 0; t <= kMaxDecimalScale && scale < 0; ++t) {
+    if (ToDecimals(s.subspan(failed, 1), t, ints, ulps, &ulp_any) == 0) continue;
+    failed = ToDecimals(s, t, ints, ulps, &ulp_any);
+    if (failed == n) scale = t;
+  }
+  if (scale < 0) {
+    EncodeXor(s, sc.w, out);
     return;
   }
   // Sizes first, then only the smallest encoding is written (ties: XOR, then the lower order).
-  const uint64_t xor_bytes = (XorBits(s) + 7) / 8;
-  size_t best_size = 1 + VarintSize(xor_bytes) + static_cast<size_t>(xor_bytes);
-  int best_order = -1, best_scale = 0;
-  std::vector<int64_t> ints(s.size());
-  std::vector<uint64_t> ulps(s.size()), res;
-  res.reserve(s.size());
-  for (int scale = 0; scale <= kMaxDecimalScale; ++scale) {
-    bool ok = true;
-    for (size_t j = 0; j < s.size() && ok; ++j) {
-      int64_t u = 0;
-      ok = ToDecimal(s[j].value, scale, &ints[j], &u);
-      ulps[j] = ZigZag(u);
-    }
-    if (!ok) continue;
-    const uint64_t ulp_bits = RiceBits(ulps);
-    for (int order = 0; order <= 2; ++order) {
-      DecimalResiduals(s.size(), order, ints, &res);
-      const size_t size = DecimalSize(s.size(), order, ints, RiceBits(res) + ulp_bits);
-      if (size < best_size) best_size = size, best_order = order, best_scale = scale;
-    }
-    break;  // a larger scale only makes the integers larger
+  const size_t blocks = RiceBlocks(n);
+  sc.ulp_ks.resize(blocks);
+  sc.ulp_stats.resize(blocks);
+  if (ulp_any == 0) {
+    sc.ulp_stats.assign(blocks, BlockStats{});  // the rule: decimal data needs no ulps
+  } else {
+    ComputeBlockStats(ulps, n, sc.ulp_stats.data());
   }
-  if (best_order < 0) {
-    EncodeXor(s, out);
+  const uint64_t ulp_bits = RiceBits(ulps, n, sc.ulp_stats.data(), sc.ulp_ks.data());
+  DecimalResiduals(n, ints, sc);
+  const size_t nres[3] = {n - 1, n - 1, n - 2};
+  // Exact sizes, the most promising order first: an order whose lower bound exceeds the best
+  // exact size so far can neither win nor tie, so its Rice parameters are never searched.
+  size_t lower[3];
+  int seq[3] = {0, 1, 2};
+  for (int o = 0; o < 3; ++o) {
+    const uint64_t lb = RiceBitsLowerBound(sc.res[o].data(), nres[o], sc.res_stats[o].data());
+    lower[o] = DecimalSize(n, o, ints, lb + ulp_bits);
+  }
+  std::sort(seq, seq + 3,
+            [&](int a, int b) { return lower[a] < lower[b] || (lower[a] == lower[b] && a < b); });
+  size_t best_size = SIZE_MAX;
+  int best_order = -1;
+  uint64_t best_bits = 0;
+  for (int o : seq) {
+    if (lower[o] > best_size) continue;
+    sc.res_ks[o].resize(blocks);
+    const uint64_t bits = RiceBits(sc.res[o].data(), nres[o], sc.res_stats[o].data(), sc.res_ks[o].data());
+    const size_t size = DecimalSize(n, o, ints, bits + ulp_bits);
+    if (size < best_size || (size == best_size && o < best_order)) {
+      best_size = size, best_order = o, best_bits = bits;
+    }
+  }
+  // XOR (which wins ties) is smaller only if its bit count stays within 8 * best_size.
+  const uint64_t xor_bits = XorBits(s, 8 * static_cast<uint64_t>(best_size));
+  const uint64_t xor_bytes = (xor_bits + 7) / 8;
+  if (xor_bits <= 8 * static_cast<uint64_t>(best_size) &&
+      1 + VarintSize(xor_bytes) + static_cast<size_t>(xor_bytes) <= best_size) {
+    EncodeXor(s, sc.w, out);
     return;
   }
-  // ints and ulps still hold best_scale's values (the loop stopped there).
-  DecimalResiduals(s.size(), best_order, ints, &res);
-  EncodeDecimal(s.size(), best_scale, best_order, ints, res, ulps, out);
+  EncodeDecimal(n, scale, best_order, sc, nres[best_order], best_bits, ulp_bits, out);
 }
 
 Status Bad(const std::string& what) { return Corruption("chunk: " + what); }
@@ -381,6 +448,65 @@ Status DecodeValues(Cursor* c, size_t n, std::vector<double>* v) {
   return Status::Ok();
 }
 
+// Appends the timestamps. Returns whether every quality is good (checked in the same pass).
+bool EncodeTimestamps(std::span<const Sample> s, Scratch& sc, std::string* out) {
+  const size_t n = s.size();
+  coding::PutVarint(out, ZigZag(s[0].ts_ns));
+  // The OR of the qualities is kGood (0) only when every one is.
+  static_assert(static_cast<int>(Quality::kGood) == 0);
+  uint8_t quality_or = static_cast<uint8_t>(s[0].quality);
+  if (n == 1) return quality_or == 0;
+  auto raw_delta = [&](size_t j) {
+    return static_cast<uint64_t>(s[j].ts_ns) - static_cast<uint64_t>(s[j - 1].ts_ns);
+  };
+  // Deltas are coded in units of their greatest common divisor (1 s for data logged in whole
+  // seconds), so irregular intervals cost bits for the seconds, not the nanoseconds. A delta
+  // equal to the previous one changes neither the unit nor the delta-of-delta (0).
+  uint64_t unit = 0, last_raw = 0;  // deltas are >= 1, so 0 matches none
+  bool regular = true;              // every delta equal
+  for (size_t j = 1; j < n; ++j) {
+    const uint64_t d = raw_delta(j);
+    quality_or |= static_cast<uint8_t>(s[j].quality);
+    if (d != last_raw) {
+      regular = regular && j == 1;
+      unit = std::gcd(unit, d);
+      last_raw = d;
+    }
+  }
+  last_raw = raw_delta(1);
+  uint64_t prev_delta = last_raw / unit;
+  coding::PutVarint(out, unit);
+  coding::PutVarint(out, prev_delta);
+  const size_t ndods = n - 2, blocks = RiceBlocks(ndods);
+  sc.w.Clear();
+  if (regular) {
+    // Every delta-of-delta is 0: one all-zero flag per block.
+    BitWriter::Run w = sc.w.Begin(blocks);
+    for (size_t b = 0; b < blocks; ++b) w.Put(1, 1);
+    sc.w.End(w);
+  } else {
+    sc.dods.resize(ndods);
+    for (size_t j = 2; j < n; ++j) {
+      const uint64_t d = raw_delta(j);
+      uint64_t dod = 0;
+      if (d != last_raw) {
+        const uint64_t delta = d / unit;
+        dod = ZigZag(static_cast<int64_t>(delta - prev_delta));
+        prev_delta = delta;
+        last_raw = d;
+      }
+      sc.dods[j - 2] = dod;
+    }
+    sc.dod_ks.resize(blocks);
+    sc.dod_stats.resize(blocks);
+    ComputeBlockStats(sc.dods.data(), ndods, sc.dod_stats.data());
+    const uint64_t bits = RiceBits(sc.dods.data(), ndods, sc.dod_stats.data(), sc.dod_ks.data());
+    PutRice(sc.dods.data(), ndods, sc.dod_ks.data(), sc.dod_stats.data(), bits, &sc.w);
+  }
+  sc.w.FinishLengthPrefixed(out);
+  return quality_or == 0;
+}
+
 }  // namespace
 
 ChunkSummary SummarizeSamples(std::span<const Sample> s) {
@@ -402,36 +528,16 @@ ChunkSummary SummarizeSamples(std::span<const Sample> s) {
 }
 
 void EncodeChunk(std::span<const Sample> s, std::string* out) {
+  thread_local Scratch scratch;
+  Scratch& sc = scratch;
+  const size_t n = s.size();
   out->clear();
   out->push_back(static_cast<char>(kChunkVersion));
-  coding::PutVarint(out, s.size());
-  // Timestamps.
-  coding::PutVarint(out, ZigZag(s[0].ts_ns));
-  if (s.size() > 1) {
-    // Deltas are coded in units of their greatest common divisor (1 s for data logged in whole
-    // seconds), so irregular intervals cost bits for the seconds, not the nanoseconds.
-    uint64_t unit = 0;
-    for (size_t j = 1; j < s.size(); ++j) {
-      unit = std::gcd(unit, static_cast<uint64_t>(s[j].ts_ns) - static_cast<uint64_t>(s[j - 1].ts_ns));
-    }
-    uint64_t prev_delta = (static_cast<uint64_t>(s[1].ts_ns) - static_cast<uint64_t>(s[0].ts_ns)) / unit;
-    coding::PutVarint(out, unit);
-    coding::PutVarint(out, prev_delta);
-    std::vector<uint64_t> dods;
-    dods.reserve(s.size());
-    for (size_t j = 2; j < s.size(); ++j) {
-      uint64_t delta = (static_cast<uint64_t>(s[j].ts_ns) - static_cast<uint64_t>(s[j - 1].ts_ns)) / unit;
-      dods.push_back(ZigZag(static_cast<int64_t>(delta - prev_delta)));
-      prev_delta = delta;
-    }
-    BitWriter w;
-    PutRice(dods, &w);
-    coding::PutLengthPrefixed(out, w.Finish());
-  }
-  EncodeValues(s, out);
+  coding::PutVarint(out, n);
+  const bool all_good = EncodeTimestamps(s, sc, out);
+  EncodeValues(s, sc, out);
+  if (n > kKeepScratchSamples) sc = Scratch{};
   // Qualities.
-  bool all_good = true;
-  for (const Sample& x : s) all_good = all_good && x.quality == Quality::kGood;
   if (all_good) {
     out->push_back(static_cast<char>(kQualityAllGood));
     return;
@@ -439,9 +545,9 @@ void EncodeChunk(std::span<const Sample> s, std::string* out) {
   out->push_back(static_cast<char>(kQualityRuns));
   std::string runs;
   uint64_t nruns = 0;
-  for (size_t j = 0; j < s.size();) {
+  for (size_t j = 0; j < n;) {
     size_t e = j;
-    while (e < s.size() && s[e].quality == s[j].quality) ++e;
+    while (e < n && s[e].quality == s[j].quality) ++e;
     runs.push_back(static_cast<char>(s[j].quality));
     coding::PutVarint(&runs, e - j);
     ++nruns;

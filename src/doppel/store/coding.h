@@ -4,10 +4,13 @@
 // out of bounds and reports failure instead.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace doppel::store::coding {
 
@@ -97,37 +100,89 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-// MSB-first bit writer. Bits gather in a 64-bit accumulator; whole bytes go to the buffer.
+// MSB-first bit writer. Bits gather in a 64-bit word; full words are stored big-endian (so
+// memory holds the bit stream in order). Reusable: Clear() keeps the buffer's capacity.
+//
+// Hot loops write through a Run: room for a known number of bits is made up front, and the
+// run's state is plain values (no allocation, no aliasing) that the compiler keeps in
+// registers.
 class BitWriter {
  public:
+  struct Run {
+    uint64_t acc;    // the low 64 - free bits are pending
+    int free;        // 1..64
+    uint64_t* next;  // where the next full word goes
+
+    // Writes v as n bits (1 <= n <= 64), most significant first; v < 2^n.
+    [[gnu::always_inline]] void Put(uint64_t v, int n) {
+      if (n < free) {
+        acc = (acc << n) | v;
+        free -= n;
+        return;
+      }
+      // The word fills: its last `free` bits are the top `free` of the n bits.
+      const int rest = n - free;  // 0..63 bits left over for the next word
+      *next++ = BigEndian(((acc << (free - 1)) << 1) | (v >> rest));
+      acc = v;  // stale bits above `rest` shift out before the next word is stored
+      free = 64 - rest;
+    }
+    // Writes the low n bits of v (0 <= n <= 64).
+    void Write(uint64_t v, int n) {
+      if (n > 0) Put(v & (~0ull >> (64 - n)), n);
+    }
+  };
+
+  // Starts a run of at most max_bits bits; End(run) must follow before any other call.
+  Run Begin(size_t max_bits) {
+    const size_t need = used_ + (static_cast<size_t>(64 - free_) + max_bits) / 64 + 1;
+    if (words_.size() < need) words_.resize(std::max(need, 2 * words_.size()));
+    return {acc_, free_, words_.data() + used_};
+  }
+  void End(const Run& r) {
+    acc_ = r.acc;
+    free_ = r.free;
+    used_ = static_cast<size_t>(r.next - words_.data());
+  }
+
   // Writes the low `n` bits of v (0 <= n <= 64), most significant first.
   void Write(uint64_t v, int n) {
-    if (n > 56) {  // keep the accumulator (< 8 pending bits) from overflowing
-      Write(v >> 32, n - 32);
-      n = 32;
-    }
-    if (n == 0) return;
-    v &= ~0ull >> (64 - n);
-    acc_ = (acc_ << n) | v;
-    pending_ += n;
-    while (pending_ >= 8) {
-      pending_ -= 8;
-      buf_.push_back(static_cast<char>(acc_ >> pending_));
-    }
+    Run r = Begin(64);
+    r.Write(v, n);
+    End(r);
   }
   void Bit(bool b) { Write(b ? 1 : 0, 1); }
-  size_t bits() const { return buf_.size() * 8 + static_cast<size_t>(pending_); }
+  size_t bits() const { return used_ * 64 + static_cast<size_t>(64 - free_); }
   // The bytes written so far, the last one zero-padded.
-  std::string Finish() {
-    std::string out = buf_;
-    if (pending_ > 0) out.push_back(static_cast<char>(acc_ << (8 - pending_)));
+  std::string Finish() const {
+    std::string out;
+    AppendBytes(&out);
     return out;
+  }
+  // Appends varint(byte length), then the bytes (the last one zero-padded), to *out.
+  void FinishLengthPrefixed(std::string* out) const {
+    PutVarint(out, (bits() + 7) / 8);
+    AppendBytes(out);
+  }
+  void Clear() {
+    used_ = 0;
+    acc_ = 0;
+    free_ = 64;
   }
 
  private:
-  std::string buf_;
-  uint64_t acc_ = 0;  // the low `pending_` bits are not yet in buf_
-  int pending_ = 0;   // 0..7 between calls
+  static uint64_t BigEndian(uint64_t w) {
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(w);
+    return w;
+  }
+  void AppendBytes(std::string* out) const {
+    out->append(reinterpret_cast<const char*>(words_.data()), used_ * 8);
+    const uint64_t tail = (acc_ << (free_ - 1)) << 1;
+    for (int i = 0; i < (64 - free_ + 7) / 8; ++i) out->push_back(static_cast<char>(tail >> (56 - 8 * i)));
+  }
+  std::vector<uint64_t> words_;  // big-endian words; the first used_ are written
+  size_t used_ = 0;
+  uint64_t acc_ = 0;  // the low 64 - free_ bits are not yet in words_
+  int free_ = 64;     // 1..64 between calls
 };
 
 // MSB-first bit reader; reading past the end sets a sticky failure and yields zeros.

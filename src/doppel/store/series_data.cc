@@ -132,20 +132,26 @@ bool InsertSample(Series* s, const Sample& x) {
     }
   }
   const bool fresh = x.ts_ns > s->chunks_max_ts || !InChunks(*s, x.ts_ns);
-  h.insert(it, x);
+  if (it == h.end()) {
+    h.push_back(x);
+  } else {
+    h.insert(it, x);
+  }
   if (fresh) ++s->samples;
   return fresh;
 }
 
 void SealHead(Series* s, uint64_t* next_seq) {
+  // Encoded into a buffer reused by this thread, then copied once into a string of exactly
+  // that size (chunks stay in memory until retention drops them: no slack capacity).
+  thread_local std::string encoded;
   std::span<const Sample> all(s->head);
   for (size_t at = 0; at < all.size(); at += chunkfmt::kMaxChunkSamples) {
     auto part = all.subspan(at, std::min<size_t>(chunkfmt::kMaxChunkSamples, all.size() - at));
-    auto data = std::make_shared<std::string>();
-    EncodeChunk(part, data.get());
+    EncodeChunk(part, &encoded);
     Chunk c;
     c.summary = SummarizeSamples(part);
-    c.data = std::move(data);
+    c.data = std::make_shared<const std::string>(encoded);
     c.seq = (*next_seq)++;
     s->chunks_max_ts = std::max(s->chunks_max_ts, c.summary.max_ts());
     s->chunks.push_back(std::move(c));
