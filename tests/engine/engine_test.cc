@@ -68,6 +68,56 @@ TEST(EngineTest, UndeclaredSignalIsRefusedNamingTwinAndSignal) {
   EXPECT_NE(s.message().find("pump-1"), std::string::npos);
 }
 
+// Validation tries the model's next content first (devices send signals in model order): any
+// order must still be accepted, and a property or command named where the next telemetry would
+// be must still be refused.
+TEST(EngineTest, SignalsInAnyOrderAreAcceptedAndNonTelemetryContentsRefused) {
+  Fixture f;
+  f.Open();
+  EXPECT_TRUE(
+      f.engine
+          ->Submit({R("pump-1", "vibration_mm_s", 10, 1.0), R("pump-1", "flow_m3h", 10, 2.0),
+                    R("tank-1", "demand_m3h", 10, 3.0), R("tank-1", "level_m", 10, 4.0),
+                    R("pump-1", "discharge_pressure_bar", 10, 5.0), R("pump-1", "speed_rpm", 10, 6.0)})
+          .ok());
+  // speed_setpoint_rpm (a property) and setSpeed (a command) follow rul_p95_h in the model.
+  Status s =
+      f.engine->Submit({R("pump-1", "rul_p95_h", 20, 1.0), R("pump-1", "speed_setpoint_rpm", 20, 2.0)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("reading 1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("speed_setpoint_rpm"), std::string::npos);
+  s = f.engine->Submit({R("pump-1", "rul_p95_h", 20, 1.0), R("pump-1", "setSpeed", 20, 2.0)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("setSpeed"), std::string::npos);
+  f.engine->Drain();
+  auto t = f.engine->GetTwin("pump-1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->latest.count("rul_p95_h"), 0u);  // refused batches store nothing
+  EXPECT_DOUBLE_EQ(t->latest.at("speed_rpm").value, 6.0);
+}
+
+// The registry's per-thread lookup cache must not serve a closed engine's twins to a new engine
+// opened in the same thread (possibly at the same address): here the new engine provisions
+// "pump-*" with the tank model, so only tank telemetry may be accepted for pump-1.
+TEST(EngineTest, ANewEngineDoesNotSeeAClosedEnginesTwins) {
+  Fixture f;
+  f.Open();
+  ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", 10, 1.0)}).ok());
+  f.engine.reset();
+  testing::TempDir other;
+  EngineOptions o = f.Options();
+  o.data_dir = other.file("data");
+  o.provision = {{"pump-*", kTank}};
+  auto e = Engine::Open(o, &f.metrics, platform::DefaultEnv());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  EXPECT_TRUE((*e)->Submit({R("pump-1", "level_m", 20, 1.0)}).ok());
+  EXPECT_EQ((*e)->Submit({R("pump-1", "flow_m3h", 20, 1.0)}).code(), StatusCode::kInvalidArgument);
+  auto t = (*e)->GetTwin("pump-1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->model, kTank);
+}
+
 TEST(EngineTest, LatestValueFollowsSourceTimeNotArrivalOrder) {
   Fixture f;
   f.Open();

@@ -41,6 +41,25 @@ TEST(ReorderBufferTest, ReadingOlderThanLastReleasedIsLate) {
   EXPECT_TRUE(buf.Add(At(1000), 0));  // equal to the last released is not late
 }
 
+TEST(ReorderBufferTest, RefusedLateReadingIsLeftIntactAndHeldOnesKeepTheirContents) {
+  ReorderBuffer buf(100);
+  std::vector<Reading> out;
+  Reading a{"a-twin-with-a-heap-allocated-id", "a_signal_name_longer_than_sso", 1000, 1.5,
+            Quality::kUncertain};
+  ASSERT_TRUE(buf.Add(Reading(a), 0));
+  ASSERT_TRUE(buf.Add(At(1200), 0));
+  buf.Release(0, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].twin, a.twin);
+  EXPECT_EQ(out[0].signal, a.signal);
+  EXPECT_EQ(out[0].quality, Quality::kUncertain);
+  Reading late = a;
+  late.source_ts_ns = 999;
+  EXPECT_FALSE(buf.Add(std::move(late), 0));
+  EXPECT_EQ(late.twin, a.twin);  // the caller still owns it (the engine counts it, it is stored)
+  EXPECT_EQ(late.signal, a.signal);
+}
+
 TEST(ReorderBufferTest, QuietTwinIsReleasedAfterTheLatenessInProcessingTime) {
   ReorderBuffer buf(100);
   std::vector<Reading> out;

@@ -101,6 +101,39 @@ TEST(WalFormatTest, AbortedEncodeDoesNotDefineSeries) {
   EXPECT_EQ(dict[1].twin, "a");
 }
 
+// The payload bytes written by hand from docs/formats/wal.md for two messages of one twin (the
+// second reuses the first's series ids): the encoder's fast paths must not change the layout.
+TEST(WalFormatTest, RepeatedMessagesEncodeToTheSpecifiedBytes) {
+  BatchEncoder enc;
+  std::string payload;
+  enc.Encode({R("p", "fl", 100, 1.5), R("p", "sp", 100, 2.0, Quality::kUncertain), R("p", "fl", 200, 1.5),
+              R("p", "sp", 200, -2.0, Quality::kBad)},
+             &payload);
+  enc.Commit();
+  EXPECT_EQ(enc.batch_ids(), (std::vector<uint32_t>{0, 1, 0, 1}));
+  EXPECT_EQ(enc.series_defined(), 2u);
+  const std::string one_point_five("\x00\x00\x00\x00\x00\x00\xF8\x3F", 8);  // 0x3FF8000000000000, LE
+  const std::string two("\x00\x00\x00\x00\x00\x00\x00\x40", 8);             // 0x4000000000000000
+  const std::string minus_two("\x00\x00\x00\x00\x00\x00\x00\xC0", 8);       // 0xC000000000000000
+  const std::string want = std::string("\x02", 1) +
+                           "\x01p\x02"
+                           "fl" +
+                           "\x01p\x02"
+                           "sp" +
+                           "\x04" +
+                           // id 0, ts delta +100 (zigzag 200 = varint C8 01), value, quality good
+                           std::string("\x00\xC8\x01", 3) + one_point_five + std::string("\x00", 1) +
+                           // id 1, delta 0, value, uncertain
+                           std::string("\x01\x00", 2) + two + "\x01" +
+                           // id 0 again (no new definition), delta +100
+                           std::string("\x00\xC8\x01", 3) + one_point_five + std::string("\x00", 1) +
+                           std::string("\x01\x00", 2) + minus_two + "\x02";
+  EXPECT_EQ(payload, want);
+  // A later record of the same twin defines nothing new.
+  enc.Encode({R("p", "fl", 300, 1.5)}, &payload);
+  EXPECT_EQ(payload, std::string("\x00\x01\x00\xD8\x04", 5) + one_point_five + std::string("\x00", 1));
+}
+
 TEST(WalFormatTest, VaryingSignalOrderAndAbortedRecordsKeepEverySeriesIdConsistent) {
   // Signals arrive in changing orders, twins interleave, and some records are aborted (not
   // written): decoding only the written records must give back exactly their readings, each

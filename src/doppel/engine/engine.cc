@@ -86,9 +86,12 @@ struct Engine::Impl {
     return snap;
   }
 
-  Shard& ShardFor(const std::string& twin) { return *shards[std::hash<std::string>{}(twin) % shards.size()]; }
+  // One shard (no hashing needed) or the twin's hash modulo the shard count.
+  Shard& ShardFor(const std::string& twin) {
+    return shards.size() == 1 ? *shards[0] : *shards[std::hash<std::string>{}(twin) % shards.size()];
+  }
   const Shard& ShardFor(const std::string& twin) const {
-    return *shards[std::hash<std::string>{}(twin) % shards.size()];
+    return shards.size() == 1 ? *shards[0] : *shards[std::hash<std::string>{}(twin) % shards.size()];
   }
 
   void Publish(const std::vector<StreamEvent>& events) {
@@ -101,23 +104,35 @@ struct Engine::Impl {
   }
 
   // Checks every reading against its twin (provisioning unknown ones) and its model's
-  // telemetry. Batches are usually one twin's message, so the lookup is cached.
+  // telemetry. Batches are usually one twin's message, so the lookup is cached; devices send
+  // their signals in the model's order, so the content after the last one found is tried first
+  // (content names are unique in an interface, so the hint finds what FindTelemetry would).
   Status Validate(const std::vector<Reading>& batch) {
-    std::shared_ptr<const TwinInfo> twin;
+    const TwinInfo* twin = nullptr;  // registry entries live as long as the registry
+    size_t hint = 0;                 // index into twin->iface->all_contents
     for (size_t i = 0; i < batch.size(); ++i) {
       const Reading& r = batch[i];
-      if (!twin || twin->id != r.twin) {
-        twin = twins->Find(r.twin);  // the clock is read only to provision a new twin
-        if (!twin) {
+      if (twin == nullptr || !SameKey(twin->id, r.twin)) {
+        twin = twins->FindPinned(r.twin);  // the clock is read only to provision a new twin
+        if (twin == nullptr) {
           auto t = twins->FindOrProvision(r.twin, opts.now_ns());
           if (!t.ok()) return t.status();
-          twin = *t;
+          twin = t->get();
         }
+        hint = 0;
       }
-      if (twin->iface->FindTelemetry(r.signal) == nullptr) {
+      const std::vector<model::Content>& contents = twin->iface->all_contents;
+      if (hint < contents.size() && contents[hint].kind == model::ContentKind::kTelemetry &&
+          SameKey(contents[hint].name, r.signal)) {
+        ++hint;
+        continue;
+      }
+      const model::Content* c = twin->iface->FindTelemetry(r.signal);
+      if (c == nullptr) {
         return InvalidArgument(fmt::format("reading {}: twin '{}' ({}) has no telemetry '{}'", i, r.twin,
                                            twin->iface->id, r.signal));
       }
+      hint = static_cast<size_t>(c - contents.data()) + 1;
     }
     return Status::Ok();
   }
@@ -367,7 +382,8 @@ Status Engine::Submit(std::vector<Reading> batch) {
   // A message is one twin's; split only when a batch spans shards.
   Shard& first = impl_->ShardFor(batch.front().twin);
   bool one_shard = true;
-  for (const auto& r : batch) {
+  for (size_t i = 1; i < batch.size() && impl_->shards.size() > 1; ++i) {
+    const Reading& r = batch[i];
     if (r.twin != batch.front().twin && &impl_->ShardFor(r.twin) != &first) {
       one_shard = false;
       break;

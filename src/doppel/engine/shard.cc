@@ -332,7 +332,8 @@ Shard::TwinState& Shard::State(const std::string& twin) {
 }
 
 Shard::TwinState::Slot& Shard::TwinState::SlotFor(const std::string& signal) {
-  if (next_slot < slots.size() && *slots[next_slot].name == signal) return slots[next_slot++];
+  if (next_slot == slots.size()) next_slot = 0;  // the twin's next message starts over
+  if (next_slot < slots.size() && SameKey(*slots[next_slot].name, signal)) return slots[next_slot++];
   for (size_t i = 0; i < slots.size(); ++i) {
     if (*slots[i].name == signal) {
       next_slot = i + 1;
@@ -383,15 +384,20 @@ void Shard::Process(std::vector<Item>& items) {
     uint64_t late = 0;
     if (st.ok() && !it.flush) {
       for (Reading& r : it.batch) {
-        if (ts == nullptr || *ts_twin != r.twin) {
-          ts = &State(r.twin);
-          ts_twin = &twins_.find(r.twin)->first;
+        if (ts == nullptr || !SameKey(*ts_twin, r.twin)) {
+          auto found = twins_.find(r.twin);
+          if (found == twins_.end()) {
+            State(r.twin);  // creates it
+            found = twins_.find(r.twin);
+          }
+          ts = &found->second;
+          ts_twin = &found->first;
         }
         if (ts->reorder.size() == 0) buffered_.push_back(r.twin);
         if (!ts->reorder.Add(std::move(r), now)) ++late;
       }
     }
-    late_.Inc(late);
+    if (late > 0) late_.Inc(late);  // before Done: a caller woken by it sees the count
     if (it.done && !it.flush) it.done->Done(st, late);
   }
   int64_t t_apply = SteadyNs();

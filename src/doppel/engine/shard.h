@@ -23,6 +23,7 @@
 #include "doppel/analytics/detector.h"
 #include "doppel/analytics/multivariate.h"    // multivariate: the fused twin score
 #include "doppel/analytics/wear_prognosis.h"  // wear RUL
+#include "doppel/core/keys.h"
 #include "doppel/core/metrics.h"
 #include "doppel/engine/alert_center.h"
 #include "doppel/engine/behavior.h"

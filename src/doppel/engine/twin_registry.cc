@@ -10,6 +10,8 @@ namespace doppel::engine {
 
 namespace {
 
+std::atomic<uint64_t> g_next_generation{1};  // FindPinned cache keys, never reused
+
 nlohmann::json RelationshipsToJson(const std::vector<RelationshipRef>& rels) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& r : rels) a.push_back({{"name", r.name}, {"target", r.target}});
@@ -20,12 +22,17 @@ nlohmann::json RelationshipsToJson(const std::vector<RelationshipRef>& rels) {
 
 TwinRegistry::TwinRegistry(model::ModelRegistry models, store::MetadataStore* meta,
                            std::vector<std::pair<std::string, std::string>> provision)
-    : models_(std::move(models)), meta_(meta), provision_(std::move(provision)) {}
+    : models_(std::move(models)),
+      meta_(meta),
+      provision_(std::move(provision)),
+      generation_(g_next_generation.fetch_add(1, std::memory_order_relaxed)) {}
 
 Status TwinRegistry::Restore() {
   auto rows = meta_->ListTwins();
   if (!rows.ok()) return rows.status();
   std::unique_lock lk(mu_);
+  // Entries may be replaced below: pinned pointers handed out so far must not be served again.
+  generation_.store(g_next_generation.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
   for (const auto& row : *rows) {
     const model::Interface* iface = models_.Find(row.model);
     if (iface == nullptr) {
@@ -58,6 +65,26 @@ std::shared_ptr<const TwinInfo> TwinRegistry::Find(const std::string& id) const 
   std::shared_lock lk(mu_);
   auto it = twins_.find(id);
   return it == twins_.end() ? nullptr : it->second;
+}
+
+const TwinInfo* TwinRegistry::FindPinned(const std::string& id) const {
+  // Direct-mapped by a short FNV-1a hash of the id; a collision only costs a locked lookup.
+  struct Entry {
+    uint64_t generation = 0;  // 0: empty
+    const TwinInfo* twin = nullptr;
+  };
+  constexpr size_t kEntries = 64;
+  thread_local Entry cache[kEntries];
+  uint32_t h = 2166136261u;
+  for (char c : id) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  Entry& e = cache[h % kEntries];
+  const uint64_t gen = generation_.load(std::memory_order_acquire);
+  if (e.generation == gen && e.twin->id == id) return e.twin;
+  std::shared_lock lk(mu_);
+  auto it = twins_.find(id);
+  if (it == twins_.end()) return nullptr;
+  e = Entry{gen, it->second.get()};
+  return e.twin;
 }
 
 Result<std::shared_ptr<const TwinInfo>> TwinRegistry::FindOrProvision(const std::string& id, TimeNs now_ns) {

@@ -5,7 +5,7 @@
 
 namespace doppel::ingest {
 
-bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
+bool ReorderBuffer::Add(Reading&& r, TimeNs arrival_ns) {
   if (r.source_ts_ns < last_released_ns_) return false;
   max_seen_ns_ = std::max(max_seen_ns_, r.source_ts_ns);
   const TimeNs ts = r.source_ts_ns;
@@ -14,13 +14,13 @@ bool ReorderBuffer::Add(Reading r, TimeNs arrival_ns) {
     head_ = 0;
   }
   if (head_ == held_.size() || held_.back().r.source_ts_ns <= ts) {
-    held_.push_back(Entry{std::move(r), arrival_ns, seq_++});
+    held_.emplace_back(std::move(r), arrival_ns);  // in place: the reading is moved once
     return true;
   }
   // Out of order: after every held reading with the same or an earlier source time.
   auto at = std::upper_bound(held_.begin() + static_cast<std::ptrdiff_t>(head_), held_.end(), ts,
                              [](TimeNs t, const Entry& e) { return t < e.r.source_ts_ns; });
-  held_.insert(at, Entry{std::move(r), arrival_ns, seq_++});
+  held_.insert(at, Entry{std::move(r), arrival_ns});
   return true;
 }
 

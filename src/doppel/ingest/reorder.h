@@ -20,8 +20,9 @@ class ReorderBuffer {
  public:
   explicit ReorderBuffer(TimeNs allowed_lateness_ns) : lateness_ns_(allowed_lateness_ns) {}
 
-  // False when `r` is late (source time before the last released reading).
-  bool Add(Reading r, TimeNs arrival_ns);
+  // False when `r` is late (source time before the last released reading); then `r` is left
+  // as it was. Otherwise it is moved from (once, into the buffer).
+  bool Add(Reading&& r, TimeNs arrival_ns);
   // Appends, in source-time order (ties in arrival order), every reading the watermark or
   // the processing-time timeout lets go.
   void Release(TimeNs now_ns, std::vector<Reading>* out);
@@ -43,7 +44,6 @@ class ReorderBuffer {
   struct Entry {
     Reading r;
     TimeNs arrival_ns;
-    uint64_t seq;
   };
   // Hands held_[head_, end) to f, then drops them.
   template <class F>
@@ -53,8 +53,7 @@ class ReorderBuffer {
   TimeNs lateness_ns_;
   TimeNs max_seen_ns_ = INT64_MIN;
   TimeNs last_released_ns_ = INT64_MIN;
-  uint64_t seq_ = 0;
-  // held_[head_..] sorted by (source time, seq): a queue in one vector (released entries before
+  // held_[head_..] sorted by (source time, arrival order): a queue in one vector (released entries before
   // head_ are dropped in bulk). In-order streams, the common case, append at the back and
   // release from the front in O(1) without allocating; an out-of-order reading is inserted by
   // binary search.

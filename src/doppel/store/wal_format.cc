@@ -145,6 +145,8 @@ void AppendRecord(uint8_t type, std::string_view payload, std::string* out) {
 
 uint32_t BatchEncoder::IdOf(TwinSeries* t, const Reading& r, std::string* defs, uint32_t* next) {
   auto& sig = t->signals;
+  // After the twin's last signal its next message starts again with the first one.
+  if (t->cursor == sig.size()) t->cursor = 0;
   if (t->cursor < sig.size() && sig[t->cursor].first == r.signal) return sig[t->cursor++].second;
   auto it = t->index.find(std::string_view(r.signal));
   if (it != t->index.end()) {
@@ -178,13 +180,21 @@ void BatchEncoder::EncodeRefs(std::span<const Reading* const> batch, std::string
   for (size_t i = 0; i < batch.size(); ++i) {
     const Reading& r = *batch[i];
     // Batches are runs of one twin's messages: look the twin up once per run.
-    if (twin == nullptr || *twin_name != r.twin) {
+    if (twin == nullptr || !SameKey(*twin_name, r.twin)) {
       auto it = twins_.find(std::string_view(r.twin));
       if (it == twins_.end()) it = twins_.emplace(r.twin, TwinSeries{}).first;
       twin = &it->second;
       twin_name = &it->first;
     }
-    ids[i] = IdOf(twin, r, &defs, &next);
+    // The common case inline: the signal after the last one (see IdOf).
+    auto& sig = twin->signals;
+    size_t c = twin->cursor == sig.size() ? 0 : twin->cursor;
+    if (c < sig.size() && SameKey(sig[c].first, r.signal)) {
+      ids[i] = sig[c].second;
+      twin->cursor = c + 1;
+    } else {
+      ids[i] = IdOf(twin, r, &defs, &next);
+    }
   }
   payload->clear();
   PutVarint(payload, pending_.size());
@@ -211,7 +221,11 @@ void BatchEncoder::EncodeRefs(std::span<const Reading* const> batch, std::string
     varint(ids[i]);
     varint(ZigZag(static_cast<int64_t>(ts - prev)));  // wrapping difference
     const uint64_t bits = std::bit_cast<uint64_t>(r.value);
-    for (int k = 0; k < 8; ++k) p[k] = static_cast<char>(bits >> (8 * k));
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(p, &bits, 8);  // one store: the little-endian layout the format specifies
+    } else {
+      for (int k = 0; k < 8; ++k) p[k] = static_cast<char>(bits >> (8 * k));
+    }
     p += 8;
     *p++ = static_cast<char>(r.quality);
     prev = ts;
