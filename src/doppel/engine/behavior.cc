@@ -210,9 +210,9 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
 TwinEstimator::TwinEstimator(const BehaviorModel* model, std::string twin, const EstimationOptions& options)
     : model_(model), twin_(std::move(twin)), opt_(options) {
   const int m = model_->num_measurements();
-  values_ = Eigen::VectorXd::Zero(m);
-  stds_ = Eigen::VectorXd::Zero(m);
-  present_.assign(static_cast<size_t>(m), false);
+  group_.values = Eigen::VectorXd::Zero(m);
+  group_.std = Eigen::VectorXd::Zero(m);
+  group_.present.assign(static_cast<size_t>(m), false);
   inputs_latest_ = Eigen::VectorXd::Constant(model_->num_channels() - m, physics::kNaN);
   inputs_held_ = inputs_latest_;
   for (const auto& n : model_->display_names()) series_names_.push_back("est." + n);
@@ -223,7 +223,7 @@ void TwinEstimator::Begin(TimeNs ts) {
   pending_ = true;
   pending_ts_ = ts;
   inputs_held_ = inputs_latest_;  // reported before ts: they held over the step to ts
-  std::fill(present_.begin(), present_.end(), false);
+  std::fill(group_.present.begin(), group_.present.end(), false);
   pending_skip_ = false;
   if (has_update_) {
     const double since = static_cast<double>(ts - last_update_ns_) * 1e-9;
@@ -248,9 +248,9 @@ bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Rea
     return changed;
   }
   if (pending_skip_ || r.quality == Quality::kBad || !std::isfinite(r.value)) return changed;
-  values_[k] = r.value;
-  stds_[k] = model_->SensorStd(k, r.value);
-  present_[static_cast<size_t>(k)] = true;
+  group_.values[k] = r.value;
+  group_.std[k] = model_->SensorStd(k, r.value);
+  group_.present[static_cast<size_t>(k)] = true;
   return changed;
 }
 
@@ -259,7 +259,7 @@ bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
   pending_ = false;
   if (pending_skip_) return false;
   bool any = false;
-  for (bool p : present_) any |= p;
+  for (bool p : group_.present) any |= p;
   if (!any) return false;
   Apply(level_m, series);
   return true;
@@ -267,7 +267,7 @@ bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
 
 void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   if (!est_) {
-    estimate::EstimatorOptions o = model_->InitialOptions(values_, present_, 0.0);
+    estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
     estimate::FilterModel filter = model_->filter_model();
     if (const TwinCalibration* c = FindCalibration(opt_.calibrations, twin_)) {
       for (const std::string& name : ApplyCalibration(*model_, *c, &filter, &o)) {
@@ -290,7 +290,8 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   (void)est_->SetInputs(model_->Inputs(level_m, setpoint_, inputs_held_));
   // maintenance: due part replacements reset their wear prior before this step
   if (maintenance_.pending() > 0) maintenance_.ApplyDue(est_.get(), t0_ns_, pending_ts_, twin_);
-  auto rep = est_->Update(estimate::Measurement(t, values_, present_, stds_));
+  group_.t = t;
+  auto rep = est_->Update(group_);
   if (!rep.ok()) {
     ++failures_;
     // Divergence: start over from the next sample (the estimate keeps its last good value
@@ -315,7 +316,7 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   snap->inputs = est_->inputs();
   snap->stats = est_->innovations();
   snap->summary = est_->summary();
-  snap->context = est_->ToContext();
+  snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
   if (series != nullptr &&
       (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
     has_series_ = true;

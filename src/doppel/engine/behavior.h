@@ -173,8 +173,9 @@ class TwinEstimator {
   // The gathered group.
   TimeNs pending_ts_ = 0;
   bool pending_ = false, pending_skip_ = false;
-  Eigen::VectorXd values_, stds_;
-  std::vector<bool> present_;
+  // The gathered group's readings (values, per-sensor std, present mask), passed to the
+  // estimator in place.
+  estimate::Measurement group_;
   // Input channels: the latest reported values and those held for the gathered group (the
   // latest before its timestamp). NaN = not reported yet.
   Eigen::VectorXd inputs_latest_, inputs_held_;

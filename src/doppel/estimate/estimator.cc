@@ -98,12 +98,16 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
     return InvalidArgument("estimator: present mask has the wrong size");
   }
   if (m.std.size() != 0 && m.std.size() != nm) return InvalidArgument("estimator: std has the wrong size");
-  std::vector<int> rows;
+  // Work vectors are members: no allocation once sized.
+  std::vector<int>& rows = rows_work_;
+  rows.clear();
   for (int k = 0; k < nm; ++k) {
     bool here = m.present.empty() || m.present[static_cast<size_t>(k)];
     if (here && std::isfinite(m.values[k])) rows.push_back(k);
   }
-  Eigen::VectorXd y(static_cast<Eigen::Index>(rows.size())), r(y.size());
+  Eigen::VectorXd &y = y_work_, &r = r_work_;
+  y.resize(static_cast<Eigen::Index>(rows.size()));
+  r.resize(y.size());
   bool relative = false;
   for (size_t i = 0; i < rows.size(); ++i) {
     const int k = rows[i];
@@ -118,7 +122,8 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
   }
   DOPPEL_RETURN_IF_ERROR(Predict(m.t));
   if (relative) {  // value-dependent noise at the predicted measurement
-    const Eigen::VectorXd yhat = model_.Observe<double>(t_, mean(), u_, rows);
+    Eigen::VectorXd& yhat = yhat_work_;
+    PredictMeasurement(rows, &yhat);
     for (size_t i = 0; i < rows.size(); ++i) {
       const auto j = static_cast<Eigen::Index>(i);
       if (std::isfinite(yhat[j])) r[j] += opt_.measurement_rel_std[rows[i]] * std::abs(yhat[j]);
@@ -193,6 +198,10 @@ Status Estimator::ResetEntry(int index, double mean, double variance) {
   return Reset(z, P);
 }
 
+void Estimator::PredictMeasurement(const std::vector<int>& rows, Eigen::VectorXd* yhat) {
+  *yhat = model_.Observe<double>(t_, mean(), u_, rows);
+}
+
 Eigen::VectorXd Estimator::ProcessVariance(double dt) const { return opt_.process_std.array().square() * dt; }
 
 void Estimator::ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const {
@@ -221,9 +230,22 @@ Status GaussianEstimator::Reset(const Eigen::VectorXd& mean, const Eigen::Matrix
   return Status::Ok();
 }
 
+// Kept as the original expression: Eigen evaluates it in place (coefficient by coefficient, so
+// later entries see earlier results), and the filters' numerics are pinned to that rounding.
+void GaussianEstimator::Symmetrize(Eigen::MatrixXd* P) { *P = 0.5 * (*P + P->transpose()); }
+
 bool GaussianEstimator::IsSpd(const Eigen::MatrixXd& P) {
   if (!P.allFinite()) return false;
-  if (!P.isApprox(P.transpose(), 1e-9) && (P - P.transpose()).cwiseAbs().maxCoeff() > 1e-12) return false;
+  bool exact = P.rows() == P.cols();  // exactly symmetric: the approximate test is moot
+  for (Eigen::Index j = 0; exact && j < P.cols(); ++j) {
+    for (Eigen::Index i = 0; i < j; ++i) exact &= P(i, j) == P(j, i);
+  }
+  if (!exact && !P.isApprox(P.transpose(), 1e-9) && (P - P.transpose()).cwiseAbs().maxCoeff() > 1e-12)
+    return false;
+  if (P.rows() <= kSmall) {  // the factorization on the stack
+    Eigen::LLT<SmallMatrix> llt(P);
+    return llt.info() == Eigen::Success;
+  }
   Eigen::LLT<Eigen::MatrixXd> llt(P);
   return llt.info() == Eigen::Success;
 }
@@ -251,27 +273,42 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
   rep->dof = static_cast<int>(m);
   rep->innovation = nu;
   rep->innovation_std.resize(m);
-  // Plain loops: n and m are small (a few to a few dozen), where Eigen's dynamic-size products
-  // cost more in dispatch and temporaries than in arithmetic.
-  Eigen::VectorXd z = z_, a(n), a0(n);
-  Eigen::MatrixXd P = P_;
+  // Plain loops over raw column-major storage: n and m are small (a few to a few dozen), where
+  // Eigen's dynamic-size products cost more in dispatch and temporaries than in arithmetic. The
+  // work vectors are members (no allocation per step).
+  z_work_ = z_;
+  P_work_ = P_;
+  a_work_.resize(n);
+  a0_work_.resize(n);
+  k_work_.resize(n);
+  double* z = z_work_.data();
+  double* P = P_work_.data();
+  double* a = a_work_.data();
+  double* a0 = a0_work_.data();
+  double* ks = k_work_.data();
+  const double* P0 = P_.data();
+  const double* z0 = z_.data();
+  const double* Hd = H.data();
+  const Eigen::Index hs = H.rows();  // H(i, k) = Hd[i + k·hs]
   double nis = 0;
   for (Eigen::Index i = 0; i < m; ++i) {
     double hz = 0, hz0 = 0, s0 = r[i], s = r[i];
     for (Eigen::Index c = 0; c < n; ++c) {
       double ac = 0, a0c = 0;
       for (Eigen::Index k = 0; k < n; ++k) {
-        ac += P(c, k) * H(i, k);
-        a0c += P_(c, k) * H(i, k);
+        const double h = Hd[i + k * hs];
+        ac += P[c + k * n] * h;
+        a0c += P0[c + k * n] * h;
       }
       a[c] = ac;
       a0[c] = a0c;
     }
     for (Eigen::Index k = 0; k < n; ++k) {
-      s += H(i, k) * a[k];
-      s0 += H(i, k) * a0[k];
-      hz += H(i, k) * z[k];
-      hz0 += H(i, k) * z_[k];
+      const double h = Hd[i + k * hs];
+      s += h * a[k];
+      s0 += h * a0[k];
+      hz += h * z[k];
+      hz0 += h * z0[k];
     }
     rep->innovation_std[i] = std::sqrt(std::max(0.0, s0));  // sqrt(S_ii), S at the prior
     if (!(s > 0) || !std::isfinite(s))
@@ -280,28 +317,33 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
     nis += v * v / s;
     // Joseph form per channel, k = a/s: B = (I − k h)P = P − k a', then P = B(I − k h)' + r k k'
     // = B − (B h')k' + r k k' (PSD by construction, unlike P − a a'/s in rounding).
+    const double vs = v / s;
+    for (Eigen::Index k = 0; k < n; ++k) ks[k] = a[k] / s;
     for (Eigen::Index c = 0; c < n; ++c) {
-      z[c] += a[c] * (v / s);
-      for (Eigen::Index k = 0; k < n; ++k) P(c, k) -= a[c] / s * a[k];
+      z[c] += a[c] * vs;
+      const double ac = a[c] / s;
+      for (Eigen::Index k = 0; k < n; ++k) P[c + k * n] -= ac * a[k];
     }
     for (Eigen::Index c = 0; c < n; ++c) {
       double bh = 0;
-      for (Eigen::Index k = 0; k < n; ++k) bh += P(c, k) * H(i, k);
+      for (Eigen::Index k = 0; k < n; ++k) bh += P[c + k * n] * Hd[i + k * hs];
       a0[c] = bh;  // B h' (a0 is free again)
     }
     for (Eigen::Index c = 0; c < n; ++c) {
-      for (Eigen::Index k = 0; k < n; ++k) P(c, k) += (r[i] * a[c] / s - a0[c]) * (a[k] / s);
+      const double cc = r[i] * a[c] / s - a0[c];
+      for (Eigen::Index k = 0; k < n; ++k) P[c + k * n] += cc * ks[k];
     }
   }
   rep->nis = nis;
   if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
   rep->rejected = opt_.nis_gate > 0 && nis > opt_.nis_gate;
   if (rep->rejected) return Status::Ok();
-  Symmetrize(&P);
-  if (!z.allFinite() || !IsSpd(P)) return FailedPrecondition("update: covariance lost positive definiteness");
-  ApplyBounds(z);
-  z_ = z;
-  P_ = P;
+  Symmetrize(&P_work_);
+  if (!z_work_.allFinite() || !IsSpd(P_work_))
+    return FailedPrecondition("update: covariance lost positive definiteness");
+  ApplyBounds(z_work_);
+  z_.swap(z_work_);
+  P_.swap(P_work_);
   return Status::Ok();
 }
 

@@ -148,6 +148,10 @@ class Estimator {
   // error leave the estimate unchanged.
   virtual Status DoUpdate(const std::vector<int>& rows, const Eigen::VectorXd& y, const Eigen::VectorXd& r,
                           UpdateReport* report) = 0;
+  // ŷ = h(mean) at time() for channels `rows` (the argument of the value-dependent noise). The
+  // default evaluates the model; a filter that linearizes h there anyway may keep the result
+  // for the DoUpdate that follows.
+  virtual void PredictMeasurement(const std::vector<int>& rows, Eigen::VectorXd* yhat);
   Eigen::VectorXd ProcessVariance(double dt) const;  // diag of Qd = diag(process_std²)·dt
   void ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const;
   Status Fail(Status s);  // counts a divergence, keeps the message
@@ -160,6 +164,10 @@ class Estimator {
   double t_ = 0;
   InnovationStats stats_;
   EstimatorSummary summary_;
+
+ private:
+  std::vector<int> rows_work_;  // Update's work space, reused across steps
+  Eigen::VectorXd y_work_, r_work_, yhat_work_;
 };
 
 // Linear Kalman filter. The system must be a physics::LinearSystem and no parameters may be

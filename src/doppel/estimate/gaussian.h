@@ -20,11 +20,18 @@ class GaussianEstimator : public Estimator {
                       UpdateReport* report);
   // P symmetric, finite and Cholesky-factorizable.
   static bool IsSpd(const Eigen::MatrixXd& P);
-  static void Symmetrize(Eigen::MatrixXd* P) { *P = 0.5 * (*P + P->transpose()); }
+  // P := (P + P')/2.
+  static void Symmetrize(Eigen::MatrixXd* P);
   // Fills report fields derived from ν and S; returns false if S is not SPD.
   bool Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* report) const;
   Eigen::VectorXd z_;
   Eigen::MatrixXd P_;
+  // Up to this size, matrix factorizations run in stack storage (no allocation).
+  static constexpr int kSmall = 32;
+  using SmallMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kSmall, kSmall>;
+  // Work space of LinearUpdate (and the filters' predictions), reused across steps.
+  Eigen::VectorXd z_work_, a_work_, a0_work_, k_work_;
+  Eigen::MatrixXd P_work_, M_work_;
 };
 
 }  // namespace doppel::estimate::internal

@@ -53,31 +53,73 @@ class ExtendedKalmanFilter final : public internal::GaussianEstimator {
   ExtendedKalmanFilter(AugmentedModel m, EstimatorOptions o)
       : GaussianEstimator(std::move(m), std::move(o)) {}
   const char* kind() const override { return "ekf"; }
+  Status Reset(const Eigen::VectorXd& mean, const Eigen::MatrixXd& covariance) override {
+    lin_valid_ = false;
+    return GaussianEstimator::Reset(mean, covariance);
+  }
 
  protected:
   Status DoPredict(double t0, double t1) override {
-    Eigen::VectorXd z;
-    Eigen::MatrixXd F;
-    model_.LinearizePropagation(t0, t1, z_, u_, opt_.max_step_s, &z, &F);
-    Eigen::MatrixXd P = F * P_ * F.transpose();
-    P.diagonal() += ProcessVariance(t1 - t0);
-    Symmetrize(&P);
-    if (!z.allFinite() || !IsSpd(P))
+    lin_valid_ = false;
+    model_.LinearizePropagation(t0, t1, z_, u_, opt_.max_step_s, &z_work_, &F_);
+    // P = F P F' + Qd in plain loops on member storage (n is small; no temporaries).
+    const Eigen::Index n = size();
+    M_work_.resize(n, n);
+    P_work_.resize(n, n);
+    const double *F = F_.data(), *P0 = P_.data();
+    double *FP = M_work_.data(), *P = P_work_.data();
+    for (Eigen::Index c = 0; c < n; ++c) {
+      for (Eigen::Index r = 0; r < n; ++r) {
+        double acc = 0;
+        for (Eigen::Index k = 0; k < n; ++k) acc += F[r + k * n] * P0[k + c * n];
+        FP[r + c * n] = acc;
+      }
+    }
+    const double dt = t1 - t0;
+    for (Eigen::Index c = 0; c < n; ++c) {
+      for (Eigen::Index r = 0; r < n; ++r) {
+        double acc = 0;
+        for (Eigen::Index k = 0; k < n; ++k) acc += FP[r + k * n] * F[c + k * n];
+        P[r + c * n] = acc;
+      }
+      const double q = opt_.process_std[c];
+      P[c + c * n] += q * q * dt;
+    }
+    Symmetrize(&P_work_);
+    if (!z_work_.allFinite() || !IsSpd(P_work_))
       return FailedPrecondition("ekf: predicted covariance not positive definite");
-    z_ = z;
-    P_ = P;
+    z_.swap(z_work_);
+    P_.swap(P_work_);
     return Status::Ok();
+  }
+
+  // The linearization at the prediction serves both the value-dependent noise and the update.
+  void PredictMeasurement(const std::vector<int>& rows, Eigen::VectorXd* yhat) override {
+    model_.LinearizeObservation(t_, z_, u_, rows, &yhat_, &H_);
+    lin_valid_ = true;
+    lin_t_ = t_;
+    lin_rows_ = rows;
+    *yhat = yhat_;
   }
 
   Status DoUpdate(const std::vector<int>& rows, const Eigen::VectorXd& y, const Eigen::VectorXd& r,
                   UpdateReport* rep) override {
-    Eigen::VectorXd yhat;
-    Eigen::MatrixXd H;
-    model_.LinearizeObservation(t_, z_, u_, rows, &yhat, &H);
-    if (!yhat.allFinite() || !H.allFinite())
+    if (!(lin_valid_ && lin_t_ == t_ && lin_rows_ == rows))
+      model_.LinearizeObservation(t_, z_, u_, rows, &yhat_, &H_);
+    lin_valid_ = false;
+    if (!yhat_.allFinite() || !H_.allFinite())
       return FailedPrecondition("ekf: measurement function not finite");
-    return LinearUpdate(H, y - yhat, r, rep);
+    nu_ = y - yhat_;
+    return LinearUpdate(H_, nu_, r, rep);
   }
+
+ private:
+  Eigen::MatrixXd F_, H_;
+  Eigen::VectorXd yhat_, nu_;
+  // yhat_/H_ are the linearization at (lin_t_, z_, u_) for lin_rows_ while lin_valid_.
+  bool lin_valid_ = false;
+  double lin_t_ = 0;
+  std::vector<int> lin_rows_;
 };
 
 }  // namespace

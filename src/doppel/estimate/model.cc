@@ -18,6 +18,31 @@ VectorX<T> Constants(const Eigen::VectorXd& v, int n) {
     return physics::ToAutoDiff(v, n, /*seed=*/false);
   }
 }
+
+// physics::ToAutoDiff(v, n, seed) written into *out (no allocation once *out has v's size).
+void ToAutoDiffInto(const Eigen::VectorXd& v, int n, bool seed, VectorX<AutoDiffXd>* out) {
+  if (n < 0 || n > physics::kMaxAutoDiffDerivatives) {
+    *out = physics::ToAutoDiff(v, n, seed);  // throws, naming the limit
+    return;
+  }
+  out->resize(v.size());
+  for (Eigen::Index i = 0; i < v.size(); ++i) {
+    AutoDiffXd& a = (*out)[i];
+    a.value() = v[i];
+    a.derivatives().setZero(n);
+    if (seed) a.derivatives()[i] = 1.0;
+  }
+}
+
+// Constants<T>(v, n) written into *out.
+template <typename T>
+void ConstantsInto(const Eigen::VectorXd& v, int n, VectorX<T>* out) {
+  if constexpr (std::is_same_v<T, double>) {
+    *out = v;
+  } else {
+    ToAutoDiffInto(v, n, /*seed=*/false, out);
+  }
+}
 }  // namespace
 
 Result<AugmentedModel> AugmentedModel::Create(const FilterModel& m) {
@@ -85,6 +110,15 @@ const VectorX<T>& AugmentedModel::Params(const VectorX<T>& z) const {
 }
 
 template <typename T>
+AugmentedModel::Scratch<T>& AugmentedModel::scratch() const {
+  if constexpr (std::is_same_v<T, double>) {
+    return scratch_;
+  } else {
+    return scratch_ad_;
+  }
+}
+
+template <typename T>
 VectorX<T> AugmentedModel::Derivative(double t, const VectorX<T>& z, const VectorX<T>& u) const {
   const VectorX<T>& p = Params(z);
   VectorX<T> dz = Constants<T>(Eigen::VectorXd::Zero(size()), size());
@@ -96,17 +130,23 @@ VectorX<T> AugmentedModel::Derivative(double t, const VectorX<T>& z, const Vecto
 }
 
 template <typename T>
-VectorX<T> AugmentedModel::Propagate(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
+void AugmentedModel::PropagateStates(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
                                      double max_step) const {
-  VectorX<T> z = z0;
-  if (!(t1 > t0) || nx_ == 0) return z;
-  const VectorX<T> uu = Constants<T>(u, size());
+  Scratch<T>& s = scratch<T>();
+  ConstantsInto<T>(u, size(), &s.u);
+  const VectorX<T>& uu = s.u;
   // dθ/dt = 0: the parameters (θ substituted) are the same at every RK4 stage, so only the
   // system states are integrated and θ (with its derivatives) passes through unchanged.
   const VectorX<T>& p = Params(z0);
   const int steps = std::max(1, static_cast<int>(std::ceil((t1 - t0) / max_step - 1e-9)));
   const double h = (t1 - t0) / steps;
-  VectorX<T> x = z0.head(nx_), xs(nx_), k1(nx_), k2(nx_), k3(nx_), k4(nx_);
+  VectorX<T>&x = s.x, &xs = s.xs, &k1 = s.k1, &k2 = s.k2, &k3 = s.k3, &k4 = s.k4;
+  x = z0.head(nx_);
+  xs.resize(nx_);
+  k1.resize(nx_);
+  k2.resize(nx_);
+  k3.resize(nx_);
+  k4.resize(nx_);
   for (int k = 0; k < steps; ++k) {
     const double t = t0 + k * h;
     sys_->CalcDerivatives(t, x, uu, p, k1);
@@ -118,18 +158,32 @@ VectorX<T> AugmentedModel::Propagate(double t0, double t1, const VectorX<T>& z0,
     sys_->CalcDerivatives(t + h, xs, uu, p, k4);
     x += (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
   }
-  z.head(nx_) = x;
+}
+
+template <typename T>
+VectorX<T> AugmentedModel::Propagate(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
+                                     double max_step) const {
+  VectorX<T> z = z0;
+  if (!(t1 > t0) || nx_ == 0) return z;
+  PropagateStates<T>(t0, t1, z0, u, max_step);
+  z.head(nx_) = scratch<T>().x;
   return z;
+}
+
+template <typename T>
+void AugmentedModel::EvalOutputs(double t, const VectorX<T>& z, const Eigen::VectorXd& u) const {
+  const VectorX<T>& p = Params(z);
+  Scratch<T>& s = scratch<T>();
+  ConstantsInto<T>(u, size(), &s.u);
+  s.y.resize(sys_->num_outputs());
+  sys_->CalcOutputs(t, z.head(nx_), s.u, p, s.y);
 }
 
 template <typename T>
 VectorX<T> AugmentedModel::Observe(double t, const VectorX<T>& z, const Eigen::VectorXd& u,
                                    const std::vector<int>& rows) const {
-  const VectorX<T>& p = Params(z);
-  VectorX<T> x = z.head(nx_);
-  VectorX<T> uu = Constants<T>(u, size());
-  VectorX<T> y(sys_->num_outputs());
-  sys_->CalcOutputs(t, x, uu, p, y);
+  EvalOutputs<T>(t, z, u);
+  const VectorX<T>& y = scratch<T>().y;
   VectorX<T> out(static_cast<Eigen::Index>(rows.size()));
   for (size_t k = 0; k < rows.size(); ++k)
     out[static_cast<Eigen::Index>(k)] = y[meas_[static_cast<size_t>(rows[k])]];
@@ -140,13 +194,17 @@ void AugmentedModel::LinearizePropagation(double t0, double t1, const Eigen::Vec
                                           const Eigen::VectorXd& u, double max_step, Eigen::VectorXd* z1,
                                           Eigen::MatrixXd* F) const {
   const int n = size();
-  VectorX<AutoDiffXd> za = physics::ToAutoDiff(z, n, /*seed=*/true);
-  VectorX<AutoDiffXd> r = Propagate<AutoDiffXd>(t0, t1, za, u, max_step);
-  *z1 = physics::ValuesOf(r);
-  *F = physics::JacobianOf(r, n);
-  // Entries never touched by a seeded value (e.g. θ with no dynamics) keep their identity rows.
-  for (int i = 0; i < n; ++i) {
-    if (r[i].derivatives().size() != n) (*F)(i, i) = 1.0;
+  Scratch<AutoDiffXd>& s = scratch_ad_;
+  ToAutoDiffInto(z, n, /*seed=*/true, &s.z);
+  *z1 = z;
+  F->setIdentity(n, n);  // θ rows (no dynamics): identity
+  if (!(t1 > t0) || nx_ == 0) return;
+  PropagateStates<AutoDiffXd>(t0, t1, s.z, u, max_step);
+  for (int i = 0; i < nx_; ++i) {
+    (*z1)[i] = s.x[i].value();
+    const auto& d = s.x[i].derivatives();
+    // An entry never touched by a seeded value keeps its identity row.
+    if (d.size() == n) F->row(i) = d.transpose();
   }
 }
 
@@ -154,10 +212,17 @@ void AugmentedModel::LinearizeObservation(double t, const Eigen::VectorXd& z, co
                                           const std::vector<int>& rows, Eigen::VectorXd* y,
                                           Eigen::MatrixXd* H) const {
   const int n = size();
-  VectorX<AutoDiffXd> za = physics::ToAutoDiff(z, n, /*seed=*/true);
-  VectorX<AutoDiffXd> r = Observe<AutoDiffXd>(t, za, u, rows);
-  *y = physics::ValuesOf(r);
-  *H = physics::JacobianOf(r, n);
+  Scratch<AutoDiffXd>& s = scratch_ad_;
+  ToAutoDiffInto(z, n, /*seed=*/true, &s.z);
+  EvalOutputs<AutoDiffXd>(t, s.z, u);
+  const auto m = static_cast<Eigen::Index>(rows.size());
+  y->resize(m);
+  H->setZero(m, n);  // constants (empty derivative vectors) give zero rows
+  for (Eigen::Index k = 0; k < m; ++k) {
+    const AutoDiffXd& a = s.y[meas_[static_cast<size_t>(rows[static_cast<size_t>(k)])]];
+    (*y)[k] = a.value();
+    if (a.derivatives().size() == n) H->row(k) = a.derivatives().transpose();
+  }
 }
 
 template VectorX<double> AugmentedModel::Derivative<double>(double, const VectorX<double>&,

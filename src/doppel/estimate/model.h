@@ -73,9 +73,29 @@ class AugmentedModel {
   // reentrant; each estimator owns its copy of the model.
   template <typename T>
   const VectorX<T>& Params(const VectorX<T>& z) const;
+  // Scratch vectors of the evaluation methods, one set per scalar type, sized on first use so
+  // that a steady estimator step does not allocate (same reentrancy rule as Params).
+  template <typename T>
+  struct Scratch {
+    VectorX<T> z;                      // seeded augmented state (AD)
+    VectorX<T> x, xs, k1, k2, k3, k4;  // RK4 state and stages (num_states)
+    VectorX<T> u;                      // inputs as constants
+    VectorX<T> y;                      // all system outputs
+  };
+  template <typename T>
+  Scratch<T>& scratch() const;
+  // x at t1 from z0's states at t0 into scratch<T>().x (t1 > t0, num_states() > 0).
+  template <typename T>
+  void PropagateStates(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
+                       double max_step) const;
+  // Every system output at (t, z) into scratch<T>().y.
+  template <typename T>
+  void EvalOutputs(double t, const VectorX<T>& z, const Eigen::VectorXd& u) const;
   const physics::System* sys_ = nullptr;
   mutable Eigen::VectorXd p_work_;
   mutable VectorX<AutoDiffXd> p_work_ad_;
+  mutable Scratch<double> scratch_;
+  mutable Scratch<AutoDiffXd> scratch_ad_;
   int nx_ = 0, na_ = 0;
   Eigen::VectorXd p_;
   std::vector<int> aug_;   // parameter indices

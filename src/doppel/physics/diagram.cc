@@ -201,6 +201,9 @@ void Diagram::EvalAll(double t, InVec<T> x, InVec<T> u, InVec<T> p, Y& y, U& uu)
 namespace {
 constexpr int kStackSignals = 256;  // diagrams up to this many signals evaluate without allocating
 using StackVec = Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, kStackSignals, 1>;
+// The AD scalars are larger (value + inline derivative storage): a smaller stack bound.
+constexpr int kStackAdSignals = 32;
+using StackAdVec = Eigen::Matrix<AutoDiffXd, Eigen::Dynamic, 1, Eigen::ColMajor, kStackAdSignals, 1>;
 }  // namespace
 
 template <typename T>
@@ -222,6 +225,12 @@ void Diagram::Derivatives(double t, InVec<T> x, InVec<T> u, InVec<T> p, OutVec<T
       run(y, uu);
       return;
     }
+  } else {
+    if (num_outputs() <= kStackAdSignals && total_inputs_ <= kStackAdSignals) {
+      StackAdVec y = StackAdVec::Zero(num_outputs()), uu = StackAdVec::Zero(total_inputs_);
+      run(y, uu);
+      return;
+    }
   }
   VectorX<T> y = VectorX<T>::Zero(num_outputs()), uu = VectorX<T>::Zero(total_inputs_);
   run(y, uu);
@@ -233,6 +242,13 @@ void Diagram::Outputs(double t, InVec<T> x, InVec<T> u, InVec<T> p, OutVec<T> y)
     if (total_inputs_ <= kStackSignals) {
       StackVec uu = StackVec::Zero(total_inputs_);
       y.setZero();
+      EvalAll<T>(t, x, u, p, y, uu);
+      return;
+    }
+  } else {
+    if (total_inputs_ <= kStackAdSignals) {
+      StackAdVec uu = StackAdVec::Zero(total_inputs_);
+      for (Eigen::Index i = 0; i < y.size(); ++i) y[i] = T(0.0);
       EvalAll<T>(t, x, u, p, y, uu);
       return;
     }
