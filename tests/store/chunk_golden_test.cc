@@ -144,7 +144,11 @@ std::vector<Case> Cases() {
          std::vector<Sample> s;
          TimeNs t = kT0;
          for (int64_t i = 0; i < 1000; ++i) {
-           t += 1 + static_cast<TimeNs>(rng() % (rng() % 10 == 0 ? 5'000'000'000ull : 150'000'000ull));
+           // Two draws in a fixed order (in one expression their order is unspecified, and
+           // GCC's optimized and debug builds took them in different orders).
+           const uint64_t gap_draw = rng();
+           const bool long_gap = rng() % 10 == 0;
+           t += 1 + static_cast<TimeNs>(gap_draw % (long_gap ? 5'000'000'000ull : 150'000'000ull));
            s.push_back({t, static_cast<double>(rng.Uniform(-50'000, 50'000)) / 1000.0});
          }
          return s;
