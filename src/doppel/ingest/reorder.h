@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "doppel/core/reading.h"
@@ -42,6 +43,8 @@ class ReorderBuffer {
 
  private:
   struct Entry {
+    // A constructor for emplace_back (clang has no parenthesized aggregate init); moves r once.
+    Entry(Reading&& reading, TimeNs arrival) : r(std::move(reading)), arrival_ns(arrival) {}
     Reading r;
     TimeNs arrival_ns;
   };
