@@ -209,17 +209,24 @@ Status ParseEntry(const YAML::Node& e, const std::string& where, FmuBehaviorConf
   return Status::Ok();
 }
 
-Result<std::vector<FmuBehaviorConfig>> ParseUnchecked(const std::string& yaml_text) {
+// A config list's YAML text: the list, a null node for an empty document, or an error naming `key`.
+Result<YAML::Node> LoadList(const std::string& yaml_text, const std::string& key, const std::string& shape) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    return InvalidArgument(std::string("config: behavior: ") + e.what());
+    return InvalidArgument("config: " + key + ": " + e.what());
   }
+  if (!root || root.IsNull()) return YAML::Node();
+  if (!root.IsSequence()) return KeyError(key, "expected a list of " + shape);
+  return root;
+}
+
+Result<std::vector<FmuBehaviorConfig>> ParseUnchecked(const std::string& yaml_text) {
+  auto list = LoadList(yaml_text, "behavior", "{model, fmu, outputs, ...} (docs/fmu.md)");
+  if (!list.ok()) return list.status();
+  const YAML::Node& root = *list;
   std::vector<FmuBehaviorConfig> out;
-  if (!root || root.IsNull()) return out;
-  if (!root.IsSequence())
-    return KeyError("behavior", "expected a list of {model, fmu, outputs, ...} (docs/fmu.md)");
   std::set<std::string> models;
   for (size_t i = 0; i < root.size(); ++i) {
     FmuBehaviorConfig c;
@@ -233,15 +240,10 @@ Result<std::vector<FmuBehaviorConfig>> ParseUnchecked(const std::string& yaml_te
 }
 
 Result<std::vector<TwinCalibration>> ParseCalibrationUnchecked(const std::string& yaml_text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(std::string("config: calibration: ") + e.what());
-  }
+  auto list = LoadList(yaml_text, "calibration", "{twins, parameters}");
+  if (!list.ok()) return list.status();
+  const YAML::Node& root = *list;
   std::vector<TwinCalibration> out;
-  if (!root || root.IsNull()) return out;
-  if (!root.IsSequence()) return KeyError("calibration", "expected a list of {twins, parameters}");
   for (size_t i = 0; i < root.size(); ++i) {
     const YAML::Node e = root[i];
     TwinCalibration c;
