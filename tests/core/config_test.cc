@@ -49,6 +49,8 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
       {"listen: 127.0.0.1:1", "tokens: at least one token"},
       {"tokens: [{token: a, role: admin}]\ncalibration: {pump-1: {curve_k: 1}}",
        "cfg.yaml: calibration: expected a list of {twins, parameters}"},
+      {"tokens: [{token: a, role: admin}]\nonline_fit: {twins: pump-1}",
+       "cfg.yaml: online_fit: expected a list of {twins, parameters, forgetting}"},
   };
   for (const auto& c : cases) {
     auto r = ParseServeConfig(c.yaml, "cfg.yaml");
@@ -66,6 +68,17 @@ TEST(ServeConfigTest, CalibrationListIsKeptForTheEngineToCheck) {
   auto none = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->calibration_yaml.empty());
+}
+
+TEST(ServeConfigTest, OnlineFitListIsKeptForTheEngineToCheck) {
+  auto c = ParseServeConfig(
+      "tokens: [{token: a, role: admin}]\nonline_fit:\n  - {twins: pump-2, parameters: [curve_k]}\n",
+      "cfg.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_NE(c->online_fit_yaml.find("pump-2"), std::string::npos) << c->online_fit_yaml;
+  auto none = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->online_fit_yaml.empty());
 }
 
 TEST(ServeConfigTest, RetentionRulesParseWithDurations) {

@@ -56,6 +56,42 @@ TEST_F(IntegrationEstimation, EstimatesAreChartableHistory) {
   }
 }
 
+// The shared station binds a live online fit to pump-1 only (harness.cc).
+TEST_F(IntegrationEstimation, LiveOnlineFitIsInTheStateAndInHistory) {
+  HttpResult r;
+  json j;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        r = st().Get("/api/v1/twins/pump-1/state", kViewer);
+        if (r.status != 200) return false;
+        j = json::parse(r.body);
+        return j.contains("fit") && j["fit"]["samples"].get<int64_t>() >= 3;
+      },
+      std::chrono::seconds(20)))
+      << r.Describe();
+  const json& fit = j["fit"];
+  EXPECT_DOUBLE_EQ(fit["forgetting"].get<double>(), 0.999);
+  EXPECT_EQ(fit["skipped"], 0);
+  EXPECT_TRUE(fit["ts"].is_number_integer());
+  for (const char* p : {"shutoff_head_m", "curve_k"}) {
+    ASSERT_TRUE(fit["parameters"].contains(p)) << fit.dump();
+    EXPECT_GT(fit["parameters"][p]["value"].get<double>(), 0.0) << p;
+    EXPECT_GT(fit["parameters"][p]["std"].get<double>(), 0.0) << p;
+  }
+  EXPECT_EQ(fit["parameters"]["shutoff_head_m"]["unit"], "m");
+  Points pts;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        pts = st().History("pump-1", "fit.shutoff_head_m", 0, WallNowNs() + 3600'000'000'000LL);
+        return pts.size() >= 2;
+      },
+      std::chrono::seconds(20)));
+  // pump-2 has no entry: no fit, and no fit series to ask for.
+  r = st().Get("/api/v1/twins/pump-2/state", kViewer);
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_FALSE(json::parse(r.body).contains("fit")) << r.body.substr(0, 300);
+}
+
 TEST_F(IntegrationEstimation, WhatIfReturnsOrderedBandsAndRejectsBadRequests) {
   ASSERT_TRUE(WaitFor([&] { return st().Get("/api/v1/twins/pump-1/state").status == 200; },
                       std::chrono::seconds(20)));

@@ -167,5 +167,23 @@ TEST(IntegrationFitCli, ServeRefusesACalibrationOfAnUnknownParameterNamingIt) {
       << out;
 }
 
+TEST(IntegrationFitCli, ServeRefusesAnOnlineFitOfAnUnknownParameterNamingIt) {
+  testing::TempDir dir;
+  const std::string path = dir.file("fit.yaml");
+  std::ofstream(path) << "listen: 127.0.0.1:0\n"
+                      << "data_dir: " << dir.file("data") << "\n"
+                      << "models: " << testing::SourceDir() << "/examples/models\n"
+                      << "tokens: [{token: admin-secret, role: admin}]\n"
+                      << "online_fit:\n  - {twins: 'pump-*', parameters: [curve_k, shutoff_hed_m]}\n";
+  std::string out;
+  ASSERT_TRUE(integration::RunDoppel({"serve", "--config", path}, dir.file("bad.log"), &out,
+                                     std::chrono::seconds(30)));
+  EXPECT_NE(
+      out.find("config: online_fit[0].parameters[1]: 'shutoff_hed_m' is not a parameter of a behavior model "
+               "that can be fitted live"),
+      std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace doppel::engine

@@ -354,7 +354,10 @@ class SharedStationEnvironment : public ::testing::Environment {
 Station& SharedStation() {
   auto& s = SharedSlot();
   if (!s) {
-    s = std::make_unique<Station>(StationOptions{});
+    StationOptions o;
+    // pump-1 runs a live online fit of its curve (docs/estimation.md "Live online fit").
+    o.extra_config = "online_fit:\n  - {twins: pump-1, parameters: [shutoff_head_m, curve_k]}\n";
+    s = std::make_unique<Station>(o);
     if (!s->StartServe()) ADD_FAILURE() << "shared station: serve did not start\n" << s->LogTails();
     if (!s->StartPlant()) ADD_FAILURE() << "shared station: plant did not start\n" << s->LogTails();
     if (!s->WaitForAllTelemetry()) {

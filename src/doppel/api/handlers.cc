@@ -744,23 +744,31 @@ json TwinToJson(const engine::TwinView& t) {
 json EstimateToJson(const engine::TwinEstimate& e) {
   json channels = json::object();
   for (const auto& [name, v] : e.ewma_channel_nis) channels[name] = v;
-  return {{"twin", e.twin},
-          {"model", e.model},
-          {"ts", e.ts_ns},
-          {"estimator", e.estimator},
-          {"states", EstimatedValuesToJson(e.states)},
-          {"parameters", EstimatedValuesToJson(e.parameters)},
-          {"inputs", InputsToJson(e.inputs)},
-          {"nis",
-           {{"updates", e.updates},
-            {"last", e.last_nis},
-            {"last_dof", e.last_dof},
-            {"mean_per_dof", e.mean_nis_per_dof},
-            {"ewma_per_dof", e.ewma_nis_per_dof},
-            {"ewma_per_channel", std::move(channels)},
-            {"predict_only", e.predict_only},
-            {"rejected", e.rejected},
-            {"divergences", e.divergences}}}};
+  json j = {{"twin", e.twin},
+            {"model", e.model},
+            {"ts", e.ts_ns},
+            {"estimator", e.estimator},
+            {"states", EstimatedValuesToJson(e.states)},
+            {"parameters", EstimatedValuesToJson(e.parameters)},
+            {"inputs", InputsToJson(e.inputs)},
+            {"nis",
+             {{"updates", e.updates},
+              {"last", e.last_nis},
+              {"last_dof", e.last_dof},
+              {"mean_per_dof", e.mean_nis_per_dof},
+              {"ewma_per_dof", e.ewma_nis_per_dof},
+              {"ewma_per_channel", std::move(channels)},
+              {"predict_only", e.predict_only},
+              {"rejected", e.rejected},
+              {"divergences", e.divergences}}}};
+  if (e.fit) {
+    j["fit"] = {{"parameters", EstimatedValuesToJson(e.fit->parameters)},
+                {"forgetting", e.fit->forgetting},
+                {"samples", e.fit->samples},
+                {"skipped", e.fit->skipped},
+                {"ts", e.fit->ts_ns}};
+  }
+  return j;
 }
 
 json WhatIfToJson(const engine::WhatIfResult& r) {

@@ -92,17 +92,6 @@ std::string Arg(const std::vector<std::string>& args, const std::string& key, co
   return def;
 }
 
-// Bounds of a fitted parameter, the same for both modes: a wear in [0, 1], a positive nominal
-// value stays >= 0, anything else is free.
-struct Bounds {
-  double lo = -INFINITY, hi = INFINITY;
-};
-Bounds BoundsOf(const std::string& name, double nominal) {
-  if (name.find("wear") != std::string::npos) return {0.0, 1.0};
-  if (nominal > 0) return {0.0, INFINITY};
-  return {};
-}
-
 struct ErrorStats {
   double rmse = 0, bias = 0;
   int n = 0;
@@ -159,10 +148,10 @@ void PrintErrors(const std::vector<ErrorStats>& before, const std::vector<ErrorS
   }
 }
 
-// --online: the samples in time order through estimate::RecursiveFit. Prior: the nominal value,
-// std 0.3 for a wear and 10 % of the nominal value (1 if it is 0) otherwise; bounds as the batch
-// fit's. The error table uses the final parameters over all samples (a changing parameter shows
-// as a bias there; the trajectory shows the change).
+// --online: the samples in time order through estimate::RecursiveFit. Prior: the nominal value
+// with estimate::DefaultParameterPrior's std and bounds (the batch fit's bounds too). The error table uses
+// the final parameters over all samples (a changing parameter shows as a bias there; the trajectory shows the
+// change).
 int RunOnlineFit(const physics::System& sys, const std::string& twin, const std::vector<Row>& rows,
                  size_t messages, const std::vector<int>& fit, const std::vector<int>& outs,
                  const Eigen::VectorXd& p0, double forgetting) {
@@ -176,11 +165,10 @@ int RunOnlineFit(const physics::System& sys, const std::string& twin, const std:
     const int j = fit[static_cast<size_t>(i)];
     const std::string& name = sys.parameters()[static_cast<size_t>(j)].name;
     o.parameters.push_back(name);
-    const bool wear = name.find("wear") != std::string::npos;
-    o.initial_std[i] = wear ? 0.3 : (p0[j] != 0 ? 0.1 * std::abs(p0[j]) : 1.0);
-    const Bounds b = BoundsOf(name, p0[j]);
-    o.lower_bound[i] = b.lo;
-    o.upper_bound[i] = b.hi;
+    const estimate::ParameterPrior prior = estimate::DefaultParameterPrior(name, p0[j]);
+    o.initial_std[i] = prior.std;
+    o.lower_bound[i] = prior.lower;
+    o.upper_bound[i] = prior.upper;
   }
   o.outputs = kResidualSignals;
   auto rf = estimate::RecursiveFit::Create(sys, p0, o);
@@ -368,9 +356,10 @@ int RunFit(const std::vector<std::string>& args) {
     problem.AddResidualBlock(cost, new ceres::HuberLoss(3.0), theta.data());
   }
   for (size_t i = 0; i < fit.size(); ++i) {
-    const Bounds b = BoundsOf(sys.parameters()[static_cast<size_t>(fit[i])].name, p0[fit[i]]);
-    if (std::isfinite(b.lo)) problem.SetParameterLowerBound(theta.data(), static_cast<int>(i), b.lo);
-    if (std::isfinite(b.hi)) problem.SetParameterUpperBound(theta.data(), static_cast<int>(i), b.hi);
+    const estimate::ParameterPrior b =
+        estimate::DefaultParameterPrior(sys.parameters()[static_cast<size_t>(fit[i])].name, p0[fit[i]]);
+    if (std::isfinite(b.lower)) problem.SetParameterLowerBound(theta.data(), static_cast<int>(i), b.lower);
+    if (std::isfinite(b.upper)) problem.SetParameterUpperBound(theta.data(), static_cast<int>(i), b.upper);
   }
   ceres::Solver::Options opts;
   opts.linear_solver_type = ceres::DENSE_QR;

@@ -13,6 +13,7 @@
 #include "doppel/engine/calibration.h"
 #include "doppel/engine/context_effects.h"
 #include "doppel/engine/fmu_behavior.h"
+#include "doppel/engine/online_fit.h"
 #include "doppel/ingest/modbus_config.h"
 #include "doppel/ingest/opcua/config.h"
 #include "doppel/platform/env.h"
@@ -99,6 +100,13 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     if (!cal.ok()) return cal.status();
     DOPPEL_RETURN_IF_ERROR(engine::CheckCalibrations(*cal, config.models));
     eo.estimation.calibrations = std::move(cal).value();
+  }
+  // Live online fits (docs/estimation.md "Live online fit"), checked the same way.
+  if (!config.online_fit_yaml.empty()) {
+    auto fits = engine::ParseOnlineFitYaml(config.online_fit_yaml);
+    if (!fits.ok()) return fits.status();
+    DOPPEL_RETURN_IF_ERROR(engine::CheckOnlineFits(*fits, config.models));
+    eo.estimation.online_fits = std::move(fits).value();
   }
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());
   if (!engine.ok()) return engine.status();

@@ -219,7 +219,7 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
   DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
       root, "",
       {"listen", "data_dir", "models", "static_dir", "mqtt", "tokens", "engine", "storage", "commands",
-       "alerts", "analytics", "opcua", "modbus", "control", "behavior", "calibration"}));
+       "alerts", "analytics", "opcua", "modbus", "control", "behavior", "calibration", "online_fit"}));
   if (YAML::Node b = root["behavior"]) {  // checked key by key in engine/behavior_config.cc
     if (!b.IsSequence())
       return r.Error("behavior", "expected a list of {model, fmu, outputs, ...} (docs/fmu.md)");
@@ -229,6 +229,11 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     if (!b.IsSequence())
       return r.Error("calibration", "expected a list of {twins, parameters} (docs/estimation.md)");
     c->calibration_yaml = YAML::Dump(b);
+  }
+  if (YAML::Node b = root["online_fit"]) {  // checked key by key in engine/behavior_config.cc
+    if (!b.IsSequence())
+      return r.Error("online_fit", "expected a list of {twins, parameters, forgetting} (docs/estimation.md)");
+    c->online_fit_yaml = YAML::Dump(b);
   }
   if (YAML::Node ctl = root["control"]) {  // [mpcloop] checked key by key in app/runtime.cc
     if (!ctl.IsMap()) return r.Error("control", "expected a mapping (docs/config.md)");

@@ -120,6 +120,10 @@ struct ServeConfig {
   // "Calibration"), parsed by engine/behavior_config.h and checked against the behavior models at
   // startup; empty: every twin runs its model's nominal parameters.
   std::string calibration_yaml;
+  // The `online_fit:` list as YAML text (live recursive least-squares fits, docs/estimation.md
+  // "Live online fit"), parsed by engine/behavior_config.h and checked against the behavior models
+  // at startup; empty: none.
+  std::string online_fit_yaml;
 
   // Checks cross-field rules; names the broken one.
   Status Validate() const;

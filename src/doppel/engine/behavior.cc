@@ -202,6 +202,7 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
   e.predict_only = s.summary.predict_only;
   e.rejected = s.summary.rejected_updates;
   e.divergences = s.summary.divergences;
+  e.fit = s.fit;
   return e;
 }
 
@@ -265,6 +266,21 @@ bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
   return true;
 }
 
+void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o) {
+  fit_bound_ = true;
+  const TwinOnlineFit* spec = FindOnlineFit(opt_.online_fits, twin_);
+  if (spec == nullptr) return;
+  const Eigen::VectorXd p = filter.parameters.size() == model_->system().num_parameters()
+                                ? filter.parameters
+                                : model_->system().DefaultValues(physics::SignalKind::kParameter);
+  auto f = LiveFit::Create(*model_, p, o.measurement_rel_std, *spec);
+  if (!f.ok()) {
+    spdlog::warn("twin {}: live online fit not bound: {}", twin_, f.status().ToString());
+    return;
+  }
+  fit_ = std::make_unique<LiveFit>(std::move(f).value());
+}
+
 void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   if (!est_) {
     estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
@@ -282,12 +298,15 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
       return;
     }
     est_ = std::move(e).value();
+    if (!fit_bound_) BindOnlineFit(filter, o);
     t0_ns_ = pending_ts_;
     maintenance_.Begin(t0_ns_);  // maintenance: replacements before the first sample are moot
   }
   const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
   if (t < est_->time()) return;
-  (void)est_->SetInputs(model_->Inputs(level_m, setpoint_, inputs_held_));
+  const Eigen::VectorXd u = model_->Inputs(level_m, setpoint_, inputs_held_);
+  (void)est_->SetInputs(u);
+  if (fit_) fit_->Add(pending_ts_, group_, u);
   // maintenance: due part replacements reset their wear prior before this step
   if (maintenance_.pending() > 0) maintenance_.ApplyDue(est_.get(), t0_ns_, pending_ts_, twin_);
   group_.t = t;
@@ -317,6 +336,7 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   snap->stats = est_->innovations();
   snap->summary = est_->summary();
   snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
+  if (fit_) snap->fit = fit_->View();
   if (series != nullptr &&
       (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
     has_series_ = true;
@@ -327,6 +347,12 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
     }
     series->push_back(
         Reading{twin_, series_names_.back(), pending_ts_, snap->stats.ewma_nis_per_dof, Quality::kGood});
+    if (fit_) {
+      for (size_t i = 0; i < fit_->series_names().size(); ++i) {
+        series->push_back(Reading{twin_, fit_->series_names()[i], pending_ts_,
+                                  fit_->value()[static_cast<Eigen::Index>(i)], Quality::kGood});
+      }
+    }
   }
   snap_ = std::move(snap);
 }

@@ -22,6 +22,7 @@
 
 #include <Eigen/Core>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "doppel/core/reading.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/maintenance.h"
+#include "doppel/engine/online_fit.h"
 #include "doppel/engine/service.h"
 #include "doppel/estimate/estimator.h"
 #include "doppel/physics/system.h"
@@ -128,6 +130,7 @@ struct EstimateSnapshot {
   estimate::InnovationStats stats;
   estimate::EstimatorSummary summary;
   physics::Context context;  // Estimator::ToContext() at ts_ns (time in s since the twin's first sample)
+  std::optional<OnlineFitView> fit;  // the twin's live online fit, if one is bound (online_fit.h)
 };
 
 // The API view of a snapshot.
@@ -162,6 +165,8 @@ class TwinEstimator {
  private:
   void Apply(double level_m, std::vector<Reading>* series);
   void Begin(TimeNs ts);
+  // Creates fit_ if an `online_fit:` entry matches the twin (the twin's calibrated parameters).
+  void BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o);
 
   const BehaviorModel* model_;
   std::string twin_;
@@ -185,6 +190,10 @@ class TwinEstimator {
   int64_t updates_ = 0, failures_ = 0;
   double setpoint_ = physics::kNaN;
   MaintenanceQueue maintenance_;  // maintenance: pending prior resets
+  // The live online fit (an `online_fit:` entry matches the twin), created with the first
+  // estimator and kept when the estimator re-initializes.
+  std::unique_ptr<LiveFit> fit_;
+  bool fit_bound_ = false;  // the binding was tried
 };
 
 // What-if: forks a snapshot, samples initial states/parameters from its covariance (seeded),

@@ -267,7 +267,48 @@ Result<std::vector<TwinCalibration>> ParseCalibrationUnchecked(const std::string
   return out;
 }
 
+Result<std::vector<TwinOnlineFit>> ParseOnlineFitUnchecked(const std::string& yaml_text) {
+  auto list = LoadList(yaml_text, "online_fit", "{twins, parameters, forgetting}");
+  if (!list.ok()) return list.status();
+  const YAML::Node& root = *list;
+  std::vector<TwinOnlineFit> out;
+  for (size_t i = 0; i < root.size(); ++i) {
+    const YAML::Node e = root[i];
+    TwinOnlineFit f;
+    f.where = fmt::format("online_fit[{}]", i);
+    if (!e.IsMap()) return KeyError(f.where, "expected a mapping {twins, parameters, forgetting}");
+    DOPPEL_RETURN_IF_ERROR(CheckKeys(e, f.where, {"twins", "parameters", "forgetting"}));
+    if (!e["twins"]) return KeyError(f.where + ".twins", "missing (a twin id or glob, e.g. pump-*)");
+    DOPPEL_RETURN_IF_ERROR(Text(e["twins"], f.where + ".twins", &f.twins));
+    const YAML::Node ps = e["parameters"];
+    if (!ps) return KeyError(f.where + ".parameters", "missing (a list of parameter names)");
+    if (!ps.IsSequence() || ps.size() == 0)
+      return KeyError(f.where + ".parameters", "expected a non-empty list of parameter names");
+    std::set<std::string> seen;
+    for (size_t k = 0; k < ps.size(); ++k) {
+      std::string name;
+      const std::string where = fmt::format("{}.parameters[{}]", f.where, k);
+      DOPPEL_RETURN_IF_ERROR(Text(ps[k], where, &name));
+      if (!seen.insert(name).second) return KeyError(where, "'" + name + "' is listed twice");
+      f.parameters.push_back(std::move(name));
+    }
+    DOPPEL_RETURN_IF_ERROR(OptNumber(e, f.where, "forgetting", &f.forgetting));
+    if (!(f.forgetting > 0 && f.forgetting <= 1))
+      return KeyError(f.where + ".forgetting", fmt::format("{} is outside (0, 1]", f.forgetting));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
+
+Result<std::vector<TwinOnlineFit>> ParseOnlineFitYaml(const std::string& yaml_text) {
+  try {
+    return ParseOnlineFitUnchecked(yaml_text);
+  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
+    return InvalidArgument(std::string("config: online_fit: ") + e.what());
+  }
+}
 
 Result<std::vector<TwinCalibration>> ParseCalibrationYaml(const std::string& yaml_text) {
   try {

@@ -87,4 +87,16 @@ Result<std::vector<FmuBehaviorConfig>> ParseBehaviorConfigYaml(const std::string
 Result<std::vector<TwinCalibration>> ParseCalibrationYaml(const std::string& yaml_text);
 // What is checked against the behavior models: engine/calibration.h.
 
+// The `online_fit:` list (YAML text of the list itself; docs/estimation.md "Live online fit"):
+//
+//   online_fit:
+//     - twins: "pump-*"                             # twin-id glob, required; first match wins
+//       parameters: [shutoff_head_m, curve_k]       # at least one, no repeats
+//       forgetting: 0.999                           # optional, in (0, 1]; default 0.999
+//
+// Pure, like the two above (fuzzed by fuzz/behavior_config_fuzz.cc); InvalidArgument naming the
+// key: "config: online_fit[0].forgetting: 1.5 is outside (0, 1]". What is checked against the
+// behavior models: engine/online_fit.h.
+Result<std::vector<TwinOnlineFit>> ParseOnlineFitYaml(const std::string& yaml_text);
+
 }  // namespace doppel::engine

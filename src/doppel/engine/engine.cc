@@ -18,6 +18,7 @@
 #include "doppel/engine/behavior.h"
 #include "doppel/engine/commands.h"
 #include "doppel/engine/context_effects.h"
+#include "doppel/engine/online_fit.h"
 #include "doppel/engine/shard.h"
 #include "doppel/engine/twin_registry.h"
 #include "doppel/model/dtdl.h"
@@ -468,12 +469,16 @@ Result<std::vector<Point>> Engine::QueryTelemetry(const std::string& twin, const
   if (!t) return NotFound("twin '" + twin + "' not found");
   const bool estimate_series = signal.rfind("est.", 0) == 0 && impl_->opts.estimation.enabled &&
                                BehaviorModel::Find(t->iface->id) != nullptr;
+  // A live online fit's parameters (docs/estimation.md "Live online fit").
+  const bool fit_series = signal.rfind("fit.", 0) == 0 && impl_->opts.estimation.enabled &&
+                          BehaviorModel::Find(t->iface->id) != nullptr &&
+                          FindOnlineFit(impl_->opts.estimation.online_fits, twin) != nullptr;
   // Anomaly scores of a declared signal: "anomaly.<signal>" (docs/alerts.md).
   const bool anomaly_series =
       signal.rfind("anomaly.", 0) == 0 && t->iface->FindTelemetry(signal.substr(8)) != nullptr;
   // The twin's fused anomaly score and its multivariate components (docs/analytics.md).
   const bool twin_anomaly_series = signal == "anomaly" || signal == "anomaly.pca" || signal == "anomaly.nis";
-  if (!estimate_series && !anomaly_series && !twin_anomaly_series &&
+  if (!estimate_series && !fit_series && !anomaly_series && !twin_anomaly_series &&
       t->iface->FindTelemetry(signal) == nullptr) {
     return NotFound("twin '" + twin + "' (" + t->iface->id + ") has no telemetry '" + signal + "'");
   }

@@ -22,6 +22,18 @@ struct TwinCalibration {
   std::vector<std::pair<std::string, double>> parameters;
 };
 
+// A live online fit (the serve config's `online_fit:` list; docs/estimation.md "Live online
+// fit"): for every twin whose id matches `twins` (a glob; the first matching entry wins), the
+// twin's estimator step also feeds a recursive least-squares fit (estimate::RecursiveFit) of
+// these parameters of its behavior model, on the same quasi-static samples as `doppel fit
+// --online`. The fitted values are in GET .../state ("fit") and stored as "fit.<name>" series.
+struct TwinOnlineFit {
+  std::string where;                    // "online_fit[0]": names the entry in messages
+  std::string twins;                    // twin-id glob
+  std::vector<std::string> parameters;  // parameter names (long or short form), at least one
+  double forgetting = 0.999;            // λ in (0, 1]; memory ≈ 1/(1 − λ) samples
+};
+
 struct EstimationOptions {
   bool enabled = true;
   // Least source time between two estimator updates of one twin; readings in between update
@@ -36,6 +48,8 @@ struct EstimationOptions {
   double default_level_m = 2.5;
   // Per-twin parameter values (see TwinCalibration); empty: every twin runs its model's nominal ones.
   std::vector<TwinCalibration> calibrations;
+  // Live online fits (see TwinOnlineFit); empty: none.
+  std::vector<TwinOnlineFit> online_fits;
 };
 
 }  // namespace doppel::engine

@@ -168,6 +168,15 @@ struct EstimatedValue {
   std::string unit;
 };
 
+// A twin's live online fit (the serve config's `online_fit:`; engine/online_fit.h).
+struct OnlineFitView {
+  std::vector<EstimatedValue> parameters;  // short names, fitted value, std, unit
+  double forgetting = 1;
+  int64_t samples = 0;  // samples that stepped the fit
+  int64_t skipped = 0;  // samples the fit refused (non-finite model output, P not positive definite)
+  TimeNs ts_ns = 0;     // source time of the last sample that stepped it
+};
+
 // A bound twin's current estimate (GET /api/v1/twins/{id}/state).
 struct TwinEstimate {
   std::string twin;
@@ -188,6 +197,7 @@ struct TwinEstimate {
   int64_t predict_only = 0;
   int64_t rejected = 0;
   int64_t divergences = 0;
+  std::optional<OnlineFitView> fit;  // when an `online_fit:` entry matches the twin
 };
 
 // Values held for a what-if: inputs by model or DTDL name ("speed_rpm" = the setpoint),

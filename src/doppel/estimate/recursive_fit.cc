@@ -10,6 +10,19 @@ namespace doppel::estimate {
 
 using physics::SignalKind;
 
+ParameterPrior DefaultParameterPrior(std::string_view name, double nominal) {
+  ParameterPrior p;
+  if (name.find("wear") != std::string_view::npos) {
+    p.std = 0.3;
+    p.lower = 0;
+    p.upper = 1;
+    return p;
+  }
+  p.std = nominal != 0 ? 0.1 * std::abs(nominal) : 1.0;
+  if (nominal > 0) p.lower = 0;
+  return p;
+}
+
 Status RecursiveFitOptions::Validate() const {
   if (parameters.empty()) return InvalidArgument("parameters: at least one parameter to fit");
   std::set<std::string> seen;

@@ -20,7 +20,9 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "doppel/core/status.h"
@@ -40,6 +42,17 @@ struct RecursiveFitOptions {
   // Names the first broken rule ("forgetting: 1.5 is outside (0, 1]").
   Status Validate() const;
 };
+
+// The default prior and bounds of a fitted parameter, shared by `doppel fit` and the live fit
+// (docs/estimation.md "Online fit"): a wear (name containing "wear") has std 0.3 and bounds
+// [0, 1]; any other parameter std 10 % of |nominal| (1 if nominal is 0) and, when its nominal
+// value is positive, lower bound 0; no other bound.
+struct ParameterPrior {
+  double std = 1;
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+};
+ParameterPrior DefaultParameterPrior(std::string_view name, double nominal);
 
 // What one sample did.
 struct RecursiveFitStep {
