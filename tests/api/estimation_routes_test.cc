@@ -51,6 +51,7 @@ TEST_F(EstimationRoutesTest, StateHasStatesParametersWithStdUnitAndNis) {
   EXPECT_DOUBLE_EQ(j["parameters"]["bearing_wear"]["std"].get<double>(), 0.03);
   EXPECT_EQ(j["nis"]["updates"], 7);
   EXPECT_DOUBLE_EQ(j["nis"]["ewma_per_channel"]["flow_m3h"].get<double>(), 0.9);
+  EXPECT_EQ(j["calibrated"], json({{"curve_k", 6.9e-4}}));
   // The live online fit (engine/online_fit.h).
   EXPECT_DOUBLE_EQ(j["fit"]["parameters"]["shutoff_head_m"]["value"].get<double>(), 46.8);
   EXPECT_DOUBLE_EQ(j["fit"]["parameters"]["shutoff_head_m"]["std"].get<double>(), 0.01);

@@ -181,6 +181,7 @@ class FakeService : public engine::Service {
     e.mean_nis_per_dof = 1.1;
     e.ewma_channel_nis = {{"flow_m3h", 0.9}};
     e.fit = engine::OnlineFitView{{{"shutoff_head_m", 46.8, 0.01, "m"}}, 0.999, 12, 1, 4000};
+    e.calibrated = {{"curve_k", 6.9e-4}};
     return e;
   }
   Result<engine::WhatIfResult> WhatIf(const std::string& twin,

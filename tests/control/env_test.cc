@@ -156,6 +156,43 @@ TEST(StationEnv, BadActionsAndStepsAfterDoneAreErrors) {
   EXPECT_NE(StationEnv::Create(bad).status().message().find("level_max_m"), std::string::npos);
 }
 
+TEST(StationEnv, PumpParametersReplaceTheSeedsSpreadAndFasterCurvesPumpMore) {
+  EnvOptions o = Short(1.0 / 6);
+  o.pumps = 2;
+  auto seeded = StationEnv::Create(o);
+  ASSERT_TRUE(seeded.ok());
+  (*seeded)->Reset(4);
+  o.pump_parameters = {{{"shutoff_head_m", 50.0}, {"pump.curve_k", 6.0e-4}}, {}};
+  auto calibrated = StationEnv::Create(o);
+  ASSERT_TRUE(calibrated.ok()) << calibrated.status().ToString();
+  (*calibrated)->Reset(4);
+  const plant::PumpParams& p0 = (*calibrated)->model().params().pumps[0];
+  EXPECT_EQ(p0.shutoff_head_m, 50.0);
+  EXPECT_EQ(p0.curve_k, 6.0e-4);
+  // Everything else, and the second pump, is the seed's.
+  const plant::PumpParams& s0 = (*seeded)->model().params().pumps[0];
+  EXPECT_EQ(p0.bep_efficiency, s0.bep_efficiency);
+  EXPECT_EQ((*calibrated)->model().params().pumps[1].shutoff_head_m,
+            (*seeded)->model().params().pumps[1].shutoff_head_m);
+  // A higher head pumps more at the same speed and level.
+  const double q_cal = (*calibrated)->model().Solve(0, 1400, 2.5, 0, 0).flow_m3h;
+  const double q_seed = (*seeded)->model().Solve(0, 1400, 2.5, 0, 0).flow_m3h;
+  EXPECT_GT(q_cal, q_seed);
+}
+
+TEST(StationEnv, PumpParametersNameTheBadEntry) {
+  EnvOptions o = Short(1);
+  o.pumps = 2;
+  o.pump_parameters = {{}};
+  EXPECT_EQ(StationEnv::Create(o).status().message(),
+            "env: pump_parameters has 1 lists, the station 2 pumps");
+  o.pump_parameters = {{}, {{"shutoff_hed_m", 40.0}}};
+  EXPECT_EQ(StationEnv::Create(o).status().message(),
+            "env: pump_parameters[1].shutoff_hed_m: not a pump parameter");
+  o.pump_parameters = {{{"curve_k", NAN}}, {}};
+  EXPECT_EQ(StationEnv::Create(o).status().message(), "env: pump_parameters[0].curve_k: must be finite");
+}
+
 TEST(Baseline, StagesPumpsWithHysteresisAndKeepsTheBandForADay) {
   auto b = BaselineController::Create(BaselineOptions{}, 3);
   ASSERT_TRUE(b.ok());

@@ -34,6 +34,7 @@ struct Fixture {
   std::unique_ptr<Engine> engine;
   std::atomic<TimeNs> now{kT0};
   SimEnvLimits limits;
+  std::vector<TwinCalibration> calibrations;
 
   void Open() {
     EngineOptions o;
@@ -45,6 +46,7 @@ struct Fixture {
     o.fsync = store::FsyncPolicy::kNever;
     o.now_ns = [this] { return now.load(); };
     o.sim_envs = limits;
+    o.estimation.calibrations = calibrations;
     auto e = Engine::Open(o, &metrics, platform::DefaultEnv());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine = std::move(e).value();
@@ -98,6 +100,57 @@ double ParamOf(const TwinEstimate& e, const std::string& name) {
   }
   ADD_FAILURE() << "no parameter " << name;
   return NAN;
+}
+
+// A calibrated pump twin forks into a sandbox whose truth-model pump runs the twin's curve.
+TEST(SimEnvs, ForkRunsTheCalibratedCurveOfAPumpTwin) {
+  Fixture f;
+  f.calibrations = {
+      {"calibration[0]", "pump-1", {{"shutoff_head_m", 47.5}, {"curve_k", 6.5e-4}, {"level_ref_m", 2.0}}}};
+  f.Open();
+  f.FeedPump("pump-1", 30);
+  auto est = f.engine->GetEstimate("pump-1");
+  ASSERT_TRUE(est.ok()) << est.status().ToString();
+  using Params = std::vector<std::pair<std::string, double>>;
+  // In model order; the estimated wears are not "calibrated".
+  EXPECT_EQ(est->calibrated, (Params{{"shutoff_head_m", 47.5}, {"curve_k", 6.5e-4}, {"level_ref_m", 2.0}}));
+
+  json made = f.Create({{"twin", "pump-1"}, {"seed", 3}});
+  ASSERT_TRUE(made.contains("id")) << made.dump();
+  const json& pump = made["fork"]["pumps"][0];
+  EXPECT_DOUBLE_EQ(pump["parameters"]["shutoff_head_m"].get<double>(), 47.5);
+  EXPECT_DOUBLE_EQ(pump["parameters"]["curve_k"].get<double>(), 6.5e-4);
+  EXPECT_EQ(pump["parameters"].size(), 2u) << pump.dump();
+  // The local level controller's reference is the twin model's, not a truth-pump field.
+  EXPECT_EQ(pump["parameters_not_applied"], json::array({"level_ref_m"}));
+  const plant::StationParams seeded = plant::StationParams::FromSeed(3, 1);
+  ASSERT_TRUE(f.engine->sim_envs()
+                  .Inspect(made["id"],
+                           [&](const control::StationEnv& env) {
+                             const plant::PumpParams& p = env.model().params().pumps[0];
+                             EXPECT_EQ(p.shutoff_head_m, 47.5);
+                             EXPECT_EQ(p.curve_k, 6.5e-4);
+                             EXPECT_EQ(p.bep_efficiency, seeded.pumps[0].bep_efficiency);
+                           })
+                  .ok());
+  // A nominal twin forks with no parameters: the seed's spread.
+  ASSERT_TRUE(f.engine->CreateTwin({"pump-2", kPump, json::object(), {}}).ok());
+  f.FeedPump("pump-2", 5);
+  json nominal = f.Create({{"twin", "pump-2"}, {"seed", 3}});
+  EXPECT_TRUE(nominal["fork"]["pumps"][0]["parameters"].empty()) << nominal["fork"].dump();
+  EXPECT_FALSE(nominal["fork"]["pumps"][0].contains("parameters_not_applied"));
+}
+
+// Every truth-pump field a fork can set is a parameter of the pump twin model, so that a
+// calibration of it reaches the sandbox.
+TEST(SimEnvs, EveryTruthPumpParameterIsAPumpTwinParameter) {
+  auto d = physics::MakePumpTwinDiagram();
+  ASSERT_TRUE(d.ok());
+  for (const std::string& name : plant::PumpParameterNames()) {
+    EXPECT_TRUE((*d)->IndexOf(SignalKind::kParameter, "pump." + name) >= 0 ||
+                (*d)->IndexOf(SignalKind::kParameter, "motor." + name) >= 0)
+        << name;
+  }
 }
 
 TEST(SimEnvs, ForkStartsFromTheEstimatedWearTheTankLevelAndTheTimeOfDay) {

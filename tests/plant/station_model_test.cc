@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace doppel::plant {
@@ -410,6 +411,51 @@ TEST(StationModel, SameSeedGivesIdenticalParametersAndDifferentSeedsDiffer) {
     EXPECT_NE(a.pumps[i].shutoff_head_m, c.pumps[i].shutoff_head_m);
   }
   EXPECT_NE(a.pumps[0].shutoff_head_m, a.pumps[1].shutoff_head_m);
+}
+
+}  // namespace
+}  // namespace doppel::plant
+
+namespace doppel::plant {
+namespace {
+
+// PumpParams is all doubles: the number of fields that differ between two.
+int FieldsThatDiffer(const PumpParams& a, const PumpParams& b) {
+  static_assert(sizeof(PumpParams) % sizeof(double) == 0);
+  double x[sizeof(PumpParams) / sizeof(double)], y[sizeof(PumpParams) / sizeof(double)];
+  std::memcpy(x, &a, sizeof a);
+  std::memcpy(y, &b, sizeof b);
+  int n = 0;
+  for (size_t i = 0; i < std::size(x); ++i) n += x[i] != y[i] ? 1 : 0;
+  return n;
+}
+
+TEST(PumpParameters, EachNameSetsItsOwnFieldOnlyWithOrWithoutAPrefix) {
+  const PumpParams defaults;
+  PumpParams all;
+  for (const std::string& name : PumpParameterNames()) {
+    PumpParams p, q;
+    ASSERT_TRUE(SetPumpParameter(&p, name, 123.5)) << name;
+    EXPECT_EQ(FieldsThatDiffer(p, defaults), 1) << name;
+    ASSERT_TRUE(SetPumpParameter(&q, "pump." + name, 123.5)) << name;
+    EXPECT_EQ(FieldsThatDiffer(p, q), 0) << name;
+    ASSERT_TRUE(SetPumpParameter(&all, name, 123.5));
+  }
+  // Every name has a field of its own.
+  EXPECT_EQ(FieldsThatDiffer(all, defaults), static_cast<int>(PumpParameterNames().size()));
+  PumpParams m;
+  EXPECT_TRUE(SetPumpParameter(&m, "motor.thermal_tau_s", 900));
+  EXPECT_EQ(m.thermal_tau_s, 900);
+  EXPECT_TRUE(SetPumpParameter(&m, "shutoff_head_m", 47));
+  EXPECT_EQ(m.shutoff_head_m, 47);
+}
+
+TEST(PumpParameters, UnknownNamesAndWearsChangeNothing) {
+  PumpParams p;
+  for (const char* name : {"impeller_wear", "bearing_wear", "shutoff_hed_m", "", "pump.", "tank.area_m2"}) {
+    EXPECT_FALSE(SetPumpParameter(&p, name, 1)) << name;
+  }
+  EXPECT_EQ(FieldsThatDiffer(p, PumpParams{}), 0);
 }
 
 }  // namespace

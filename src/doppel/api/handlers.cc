@@ -761,6 +761,9 @@ json EstimateToJson(const engine::TwinEstimate& e) {
               {"predict_only", e.predict_only},
               {"rejected", e.rejected},
               {"divergences", e.divergences}}}};
+  json calibrated = json::object();
+  for (const auto& [name, v] : e.calibrated) calibrated[name] = v;
+  j["calibrated"] = std::move(calibrated);
   if (e.fit) {
     j["fit"] = {{"parameters", EstimatedValuesToJson(e.fit->parameters)},
                 {"forgetting", e.fit->forgetting},

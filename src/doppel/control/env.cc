@@ -41,6 +41,19 @@ Status EnvOptions::Validate() const {
     if (!std::isnan(w) && !(w >= 0 && w < 1))
       return InvalidArgument(fmt::format("env: initial_wear[{}] must be in [0, 1) or NaN", i));
   }
+  if (!pump_parameters.empty() && static_cast<int>(pump_parameters.size()) != pumps) {
+    return InvalidArgument(fmt::format("env: pump_parameters has {} lists, the station {} pumps",
+                                       pump_parameters.size(), pumps));
+  }
+  for (size_t i = 0; i < pump_parameters.size(); ++i) {
+    for (const auto& [name, value] : pump_parameters[i]) {
+      plant::PumpParams probe;
+      if (!plant::SetPumpParameter(&probe, name, value))
+        return InvalidArgument(fmt::format("env: pump_parameters[{}].{}: not a pump parameter", i, name));
+      if (!std::isfinite(value))
+        return InvalidArgument(fmt::format("env: pump_parameters[{}].{}: must be finite", i, name));
+    }
+  }
   for (double w : {energy_weight, level_penalty_eur_per_m_h, violation_penalty_eur}) {
     if (!(std::isfinite(w) && w >= 0)) return InvalidArgument("env: reward weights must be finite and >= 0");
   }
@@ -66,6 +79,10 @@ EnvObservation StationEnv::Reset(uint64_t seed) {
   p.time_of_day_at_start_s = o.time_of_day_at_start_s;
   p.tank.initial_level_m = o.initial_level_m;
   if (o.worn_pump_wear >= 0) p.pumps[0].initial_impeller_wear = o.worn_pump_wear;
+  for (size_t i = 0; i < o.pump_parameters.size(); ++i) {
+    for (const auto& [name, value] : o.pump_parameters[i])
+      (void)plant::SetPumpParameter(&p.pumps[i], name, value);
+  }
   for (size_t i = 0; i < o.initial_wear.size(); ++i) {
     if (!std::isnan(o.initial_wear[i])) p.pumps[i].initial_impeller_wear = o.initial_wear[i];
   }

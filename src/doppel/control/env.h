@@ -21,6 +21,8 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "doppel/control/tariff.h"
@@ -48,6 +50,10 @@ struct EnvOptions {
   // Per pump impeller wear at Reset, applied after worn_pump_wear (a sandbox forked from a twin
   // starts from the twin's estimated wear). Empty, or one entry per pump; NaN keeps the seed's.
   std::vector<double> initial_wear;
+  // Per pump parameter values by name (plant::SetPumpParameter: shutoff_head_m, curve_k, ...),
+  // applied at Reset after the seed's spread (a sandbox forked from a calibrated twin runs its
+  // curve). Empty, or one list per pump (an empty list keeps the seed's).
+  std::vector<std::vector<std::pair<std::string, double>>> pump_parameters;
   bool faults = false;
   bool wear_growth = true;  // false: wear constant over the episode
   // Reward.

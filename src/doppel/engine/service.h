@@ -198,6 +198,9 @@ struct TwinEstimate {
   int64_t rejected = 0;
   int64_t divergences = 0;
   std::optional<OnlineFitView> fit;  // when an `online_fit:` entry matches the twin
+  // The twin's fixed model parameters that differ from its behavior model's nominal values (a
+  // `calibration:` entry; short names), in model order. Empty for a nominal twin.
+  std::vector<std::pair<std::string, double>> calibrated;
 };
 
 // Values held for a what-if: inputs by model or DTDL name ("speed_rpm" = the setpoint),

@@ -104,6 +104,10 @@ struct Fork {
   std::vector<std::string> pump_twins;
   std::vector<double> wear;
   std::vector<std::string> wear_from;
+  // Per pump: the twin's calibrated parameters the truth-model pump takes (plant::
+  // SetPumpParameter), and those it has no field for.
+  std::vector<std::vector<std::pair<std::string, double>>> parameters;
+  std::vector<std::vector<std::string>> parameters_not_applied;
   std::string tank_twin;
   double level_m = kNaN;
   std::string level_from;
@@ -128,7 +132,17 @@ Result<Fork> ForkTwin(const Service& s, const std::string& id) {
       double w = kNaN;
       std::string from;
       auto e = s.GetEstimate(target);
+      std::vector<std::pair<std::string, double>> params;
+      std::vector<std::string> not_applied;
       if (e.ok()) {
+        for (const auto& [name, value] : e->calibrated) {
+          plant::PumpParams probe;
+          if (plant::SetPumpParameter(&probe, name, value)) {
+            params.emplace_back(name, value);
+          } else {
+            not_applied.push_back(name);
+          }
+        }
         for (const EstimatedValue& p : e->parameters) {
           if (p.name == "impeller_wear" && std::isfinite(p.value)) w = std::clamp(p.value, 0.0, 0.95);
         }
@@ -138,6 +152,8 @@ Result<Fork> ForkTwin(const Service& s, const std::string& id) {
       }
       f.wear.push_back(w);
       f.wear_from.push_back(from);
+      f.parameters.push_back(std::move(params));
+      f.parameters_not_applied.push_back(std::move(not_applied));
     } else if (f.tank_twin.empty() && BehaviorModel::IsLevelSource(tv->model, "level_m")) {
       f.tank_twin = target;
       auto l = tv->latest.find("level_m");
@@ -343,13 +359,21 @@ Result<json> SimEnvRegistry::Create(const json& request, const std::string& prin
     }
     o.pumps = p.pumps.value_or(forked);
     o.initial_wear.assign(static_cast<size_t>(o.pumps), kNaN);
+    o.pump_parameters.assign(static_cast<size_t>(o.pumps), {});
     json pumps = json::array();
     for (int i = 0; i < o.pumps; ++i) {
       if (i < forked) {
         o.initial_wear[i] = f->wear[i];
-        pumps.push_back({{"twin", f->pump_twins[i]},
-                         {"impeller_wear", NumOrNull(f->wear[i])},
-                         {"from", f->wear_from[i]}});
+        o.pump_parameters[i] = f->parameters[i];
+        json params = json::object();
+        for (const auto& [name, value] : f->parameters[i]) params[name] = value;
+        json pump = {{"twin", f->pump_twins[i]},
+                     {"impeller_wear", NumOrNull(f->wear[i])},
+                     {"from", f->wear_from[i]},
+                     {"parameters", std::move(params)}};
+        if (!f->parameters_not_applied[i].empty())
+          pump["parameters_not_applied"] = f->parameters_not_applied[i];
+        pumps.push_back(std::move(pump));
       } else {
         pumps.push_back(
             {{"twin", nullptr}, {"impeller_wear", nullptr}, {"from", "seed: beyond the twin's pumps"}});

@@ -5,6 +5,10 @@
 // forked from a station twin's CURRENT estimate:
 //   * per pump twin the EKF's estimated impeller wear (Service::GetEstimate "impeller_wear";
 //     a pump without an estimate keeps the seed's wear, and the fork says so),
+//   * per pump twin its calibrated parameters (TwinEstimate::calibrated, the serve config's
+//     `calibration:`) that the truth-model pump has a field for (plant::SetPumpParameter), e.g.
+//     its measured curve, in place of the seed's spread (the fork lists them, and any it could
+//     not apply),
 //   * the tank twin's latest "level_m" as the initial level (2.5 m when there is none),
 //   * the time of day now (UTC, from the clock) unless the request gives time_of_day_s.
 // The request may override the rest (pumps, period, episode, band, reward weights, seed, tariff).

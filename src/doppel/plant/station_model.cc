@@ -424,4 +424,56 @@ StationReadings Measure(const StationModel& model, double t_s, const StationStat
   return r;
 }
 
+namespace {
+struct PumpField {
+  const char* name;
+  double PumpParams::*member;
+};
+constexpr PumpField kPumpFields[] = {
+    {"rated_speed_rpm", &PumpParams::rated_speed_rpm},
+    {"max_speed_rpm", &PumpParams::max_speed_rpm},
+    {"shutoff_head_m", &PumpParams::shutoff_head_m},
+    {"curve_k", &PumpParams::curve_k},
+    {"bep_flow_m3h", &PumpParams::bep_flow_m3h},
+    {"bep_efficiency", &PumpParams::bep_efficiency},
+    {"min_efficiency", &PumpParams::min_efficiency},
+    {"mech_loss_kw", &PumpParams::mech_loss_kw},
+    {"impeller_head_loss", &PumpParams::impeller_head_loss},
+    {"impeller_eff_loss", &PumpParams::impeller_eff_loss},
+    {"line_r", &PumpParams::line_r},
+    {"speed_tau_s", &PumpParams::speed_tau_s},
+    {"max_ramp_rpm_s", &PumpParams::max_ramp_rpm_s},
+    {"ambient_c", &PumpParams::ambient_c},
+    {"thermal_tau_s", &PumpParams::thermal_tau_s},
+    {"loss_k_per_kw", &PumpParams::loss_k_per_kw},
+    {"base_vibration_mm_s", &PumpParams::base_vibration_mm_s},
+    {"bearing_vibration_gain", &PumpParams::bearing_vibration_gain},
+};
+}  // namespace
+
+bool SetPumpParameter(PumpParams* pump, std::string_view name, double value) {
+  for (std::string_view prefix : {"pump.", "motor."}) {
+    if (name.substr(0, prefix.size()) == prefix) {
+      name.remove_prefix(prefix.size());
+      break;
+    }
+  }
+  for (const PumpField& f : kPumpFields) {
+    if (name == f.name) {
+      pump->*f.member = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+const std::vector<std::string>& PumpParameterNames() {
+  static const std::vector<std::string>* names = [] {
+    auto* v = new std::vector<std::string>;
+    for (const PumpField& f : kPumpFields) v->emplace_back(f.name);
+    return v;
+  }();
+  return *names;
+}
+
 }  // namespace doppel::plant

@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace doppel::plant {
@@ -67,6 +68,16 @@ struct PumpParams {
   double initial_impeller_wear = 0.0;
   double initial_bearing_wear = 0.0;
 };
+
+// A PumpParams field by the pump twin model's parameter name (physics::MakePumpTwinDiagram's
+// "pump.shutoff_head_m" / "motor.thermal_tau_s", or the short "shutoff_head_m"): the pump
+// curve, efficiency, losses, line, speed lag, vibration and motor thermal constants, so that a
+// twin's calibrated values can parameterize a truth-model pump (a sandbox forked from the
+// twin). Returns false, changing nothing, for any other name (wears are states of the truth
+// model: initial_*_wear).
+bool SetPumpParameter(PumpParams* pump, std::string_view name, double value);
+// The names SetPumpParameter takes (short form), in PumpParams order.
+const std::vector<std::string>& PumpParameterNames();
 
 struct TankParams {
   double area_m2 = 200.0;
