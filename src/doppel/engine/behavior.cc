@@ -275,6 +275,32 @@ bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
   return true;
 }
 
+void TwinEstimator::Restore(SavedEstimate saved) {
+  if (saved.model != model_->model_id() || saved.names != model_->display_names()) {
+    spdlog::warn("twin {}: saved estimate not used: it is for {} with [{}], the twin's model is {} with [{}]",
+                 twin_, saved.model, fmt::join(saved.names, ", "), model_->model_id(),
+                 fmt::join(model_->display_names(), ", "));
+    return;
+  }
+  restored_ = std::move(saved);
+}
+
+void TwinEstimator::StartFromSaved(const SavedEstimate& saved, estimate::EstimatorOptions* o) const {
+  const int nx = model_->num_states();
+  const double gap_s = std::max(0.0, static_cast<double>(pending_ts_ - saved.ts_ns) * 1e-9);
+  for (Eigen::Index i = nx; i < saved.mean.size() && i < o->initial_mean.size() && i < o->initial_std.size();
+       ++i) {
+    const double q = i < o->process_std.size() ? o->process_std[i] : 0.0;
+    const double var = std::max(0.0, saved.covariance(i, i)) + q * q * gap_s;
+    double mean = saved.mean[i];
+    if (i < o->lower_bound.size()) mean = std::max(mean, o->lower_bound[i]);
+    if (i < o->upper_bound.size()) mean = std::min(mean, o->upper_bound[i]);
+    o->initial_mean[i] = mean;
+    if (var > 0) o->initial_std[i] = std::min(o->initial_std[i], std::sqrt(var));
+  }
+  spdlog::info("twin {}: estimator starts from its saved estimate ({:.0f} s old)", twin_, gap_s);
+}
+
 void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o) {
   fit_bound_ = true;
   const TwinOnlineFit* spec = FindOnlineFit(opt_.online_fits, twin_);
@@ -299,6 +325,10 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
         spdlog::warn("twin {}: {}.parameters.{}: not a parameter of {}; skipped", twin_, c->where, name,
                      model_->model_id());
       }
+    }
+    if (restored_) {
+      StartFromSaved(*restored_, &o);
+      restored_.reset();  // once: a re-initialization after a divergence starts from the prior
     }
     auto e = model_->MakeEstimator(filter, o);
     if (!e.ok()) {

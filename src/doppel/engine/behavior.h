@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "doppel/core/reading.h"
+#include "doppel/engine/estimate_store.h"
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/maintenance.h"
 #include "doppel/engine/online_fit.h"
@@ -154,6 +155,12 @@ class TwinEstimator {
   bool Flush(double level_m, std::vector<Reading>* series);
   // A commanded speed setpoint (NaN: local level control).
   void SetSetpoint(double rpm) { setpoint_ = rpm; }
+  // The twin's estimate saved before a restart (estimate_store.h): the estimator's first start
+  // takes its estimated parameters (wears, biases) from it instead of the prior, their variance
+  // grown by the process noise over the time between the saved estimate and the first sample,
+  // never above the prior's. The states still start from the first sample. Ignored (with a
+  // warning) when it was saved for another model or another state layout.
+  void Restore(SavedEstimate saved);
   // maintenance: a completed part replacement, applied at the first step at or after its time
   // (maintenance.h). Returns false for an id seen before.
   bool AddMaintenance(const MaintenanceEvent& e) { return maintenance_.Add(e); }
@@ -167,6 +174,8 @@ class TwinEstimator {
   void Begin(TimeNs ts);
   // Creates fit_ if an `online_fit:` entry matches the twin (the twin's calibrated parameters).
   void BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o);
+  // The saved estimate's parameters into the first estimator's initial mean and std (Restore).
+  void StartFromSaved(const SavedEstimate& saved, estimate::EstimatorOptions* o) const;
 
   const BehaviorModel* model_;
   std::string twin_;
@@ -193,7 +202,8 @@ class TwinEstimator {
   // The live online fit (an `online_fit:` entry matches the twin), created with the first
   // estimator and kept when the estimator re-initializes.
   std::unique_ptr<LiveFit> fit_;
-  bool fit_bound_ = false;  // the binding was tried
+  bool fit_bound_ = false;                 // the binding was tried
+  std::optional<SavedEstimate> restored_;  // until the first estimator starts from it
 };
 
 // What-if: forks a snapshot, samples initial states/parameters from its covariance (seeded),

@@ -43,6 +43,9 @@ Status EngineOptions::Validate() const {
   return Status::Ok();
 }
 
+// How often the housekeeping thread saves the twins' estimates (and once more at Stop).
+constexpr std::chrono::seconds kEstimateSaveInterval{60};
+
 struct Engine::Impl {
   EngineOptions opts;
   MetricsRegistry* metrics;
@@ -52,6 +55,7 @@ struct Engine::Impl {
   std::unique_ptr<CommandManager> commands;
   std::unique_ptr<AlertCenter> alerts;
   std::unique_ptr<AnnotationStore> annotations;
+  std::unique_ptr<EstimateStore> estimates;  // null when estimation is off
   std::vector<std::unique_ptr<Shard>> shards;
   std::unique_ptr<ContextLink> context;  // maintenance: live enterprise context
 
@@ -209,13 +213,33 @@ struct Engine::Impl {
     return out;
   }
 
+  // Every shard's latest estimates into estimates.db (estimate_store.h).
+  void SaveEstimates() {
+    if (!estimates) return;
+    std::vector<SavedEstimate> out;
+    for (const auto& s : shards) {
+      for (const auto& snap : s->Estimates()) {
+        if (!snap || snap->model == nullptr) continue;
+        out.push_back(SavedEstimate{snap->twin, snap->model->model_id(), snap->ts_ns,
+                                    snap->model->display_names(), snap->mean, snap->covariance});
+      }
+    }
+    if (out.empty()) return;
+    if (Status st = estimates->Save(out); !st.ok()) spdlog::error("estimates: not saved: {}", st.ToString());
+  }
+
   void HousekeepingLoop() {
     std::unique_lock lk(hk_mu);
     TimeNs next_retention = 0;
+    auto next_save = std::chrono::steady_clock::now() + kEstimateSaveInterval;
     while (running) {
       hk_cv.wait_for(lk, std::chrono::milliseconds(200));
       if (!running) break;
       lk.unlock();
+      if (std::chrono::steady_clock::now() >= next_save) {
+        next_save = std::chrono::steady_clock::now() + kEstimateSaveInterval;
+        SaveEstimates();
+      }
       const TimeNs now = opts.now_ns();
       commands->Tick(now);
       if (!opts.retention.empty() && now >= next_retention) {
@@ -293,6 +317,22 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   auto notes = AnnotationStore::Open(options.data_dir + "/annotations.db");
   if (!notes.ok()) return notes.status();
   impl->annotations = std::move(notes).value();
+  // Estimates saved before the last stop: each twin's estimator starts from its own.
+  std::shared_ptr<const std::map<std::string, SavedEstimate>> saved_estimates;
+  if (options.estimation.enabled) {
+    auto est = EstimateStore::Open(options.data_dir + "/" + kEstimatesFile);
+    if (!est.ok()) return est.status();
+    impl->estimates = std::move(est).value();
+    std::vector<std::string> skipped;
+    auto saved = impl->estimates->LoadAll(&skipped);
+    if (!saved.ok()) return saved.status();
+    for (const std::string& why : skipped) spdlog::warn("estimates: saved estimate not used: {}", why);
+    auto by_twin = std::make_shared<std::map<std::string, SavedEstimate>>();
+    for (SavedEstimate& e : *saved) by_twin->emplace(e.twin, std::move(e));
+    if (!by_twin->empty())
+      spdlog::info("estimates: {} twins' saved estimates to start from", by_twin->size());
+    saved_estimates = std::move(by_twin);
+  }
   // A device that never acked: an alert (warning) per twin and command name, plus the caller's hook.
   impl->commands->SetOnTimeout([raw, hook = options.on_command_timeout](const CommandRecord& c) {
     analytics::AlertTransition t;
@@ -325,6 +365,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
                 options.alert_rules,
                 options.anomaly_detection};
     d.wear_rul = options.wear_rul;
+    d.saved_estimates = saved_estimates;
     impl->shards.push_back(std::make_unique<Shard>(i, std::move(d)));
   }
   for (const analytics::Alert& a : impl->alerts->Active()) impl->ShardFor(a.twin).RestoreAlert(a);
@@ -371,6 +412,7 @@ void Engine::Stop() {
   impl_->hk_cv.notify_all();
   impl_->housekeeping.join();
   for (auto& s : impl_->shards) s->Stop();
+  impl_->SaveEstimates();
   (void)impl_->store->SyncAll();
 }
 

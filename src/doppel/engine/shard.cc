@@ -314,6 +314,14 @@ std::shared_ptr<const EstimateSnapshot> Shard::Estimate(const std::string& twin)
   return it == estimates_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<const EstimateSnapshot>> Shard::Estimates() const {
+  std::lock_guard lk(snap_mu_);
+  std::vector<std::shared_ptr<const EstimateSnapshot>> out;
+  out.reserve(estimates_.size());
+  for (const auto& [twin, snap] : estimates_) out.push_back(snap);
+  return out;
+}
+
 Shard::TwinState& Shard::State(const std::string& twin) {
   auto it = twins_.find(twin);
   if (it == twins_.end()) {
@@ -324,6 +332,10 @@ Shard::TwinState& Shard::State(const std::string& twin) {
       if (deps_.estimation.enabled) {
         if (const BehaviorModel* b = BehaviorModel::Find(model)) {
           it->second.estimator = std::make_unique<TwinEstimator>(b, twin, deps_.estimation);
+          if (deps_.saved_estimates) {
+            auto saved = deps_.saved_estimates->find(twin);
+            if (saved != deps_.saved_estimates->end()) it->second.estimator->Restore(saved->second);
+          }
         }
       }
     }

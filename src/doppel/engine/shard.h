@@ -27,6 +27,7 @@
 #include "doppel/core/metrics.h"
 #include "doppel/engine/alert_center.h"
 #include "doppel/engine/behavior.h"
+#include "doppel/engine/estimate_store.h"
 #include "doppel/engine/service.h"
 #include "doppel/ingest/reorder.h"
 #include "doppel/store/series_store.h"
@@ -67,6 +68,9 @@ struct ShardDeps {
   AlertCenter* alerts = nullptr;                  // null: no alert evaluation
   std::vector<analytics::AlertRule> alert_rules;  // validated by the engine
   bool anomaly_detection = false;
+  // Saved estimates by twin (estimate_store.h): a twin's estimator starts from its saved
+  // parameters. Null: none.
+  std::shared_ptr<const std::map<std::string, SavedEstimate>> saved_estimates{};
   // wear RUL: pump twins' remaining useful life from their estimated wear trend (rul_h, rul_p5_h,
   // rul_p95_h; docs/analytics.md "Pump RUL from the wear trend"). On by default.
   analytics::WearRulOptions wear_rul{};
@@ -91,6 +95,8 @@ class Shard {
   void SetSetpoint(const std::string& twin, double rpm);
   // The twin's current estimate (immutable snapshot); null when unbound or none yet.
   std::shared_ptr<const EstimateSnapshot> Estimate(const std::string& twin) const;
+  // Every twin's latest estimate on this shard (to save them; estimate_store.h).
+  std::vector<std::shared_ptr<const EstimateSnapshot>> Estimates() const;
   // maintenance: a completed part replacement for the twin's estimator (maintenance.h); handed
   // over on the shard thread like setpoints.
   void AddMaintenance(const MaintenanceEvent& e);
