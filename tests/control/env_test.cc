@@ -191,6 +191,12 @@ TEST(StationEnv, PumpParametersNameTheBadEntry) {
             "env: pump_parameters[1].shutoff_hed_m: not a pump parameter");
   o.pump_parameters = {{{"curve_k", NAN}}, {}};
   EXPECT_EQ(StationEnv::Create(o).status().message(), "env: pump_parameters[0].curve_k: must be finite");
+  o.pump_parameters = {{{"pump.rated_speed_rpm", 0.0}}, {}};
+  EXPECT_EQ(StationEnv::Create(o).status().message(),
+            "env: pump_parameters[0].pump.rated_speed_rpm: must be > 0");
+  o.pump_parameters = {{{"max_speed_rpm", 2000.0}}, {}};  // the sandbox's own command limit
+  EXPECT_EQ(StationEnv::Create(o).status().message(),
+            "env: pump_parameters[0].max_speed_rpm: not a pump parameter");
 }
 
 TEST(Baseline, StagesPumpsWithHysteresisAndKeepsTheBandForADay) {

@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
+#include "doppel/engine/behavior.h"
 #include "doppel/engine/engine.h"
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
@@ -91,7 +93,8 @@ TEST(EstimateStore, RowsThatDoNotParseAreSkippedAndNamed) {
       sqlite3_exec(db,
                    "INSERT INTO estimates VALUES ('pump-2', 'm', 1, '[\"a\",\"b\"]', '[1]', '[1,0,0,1]');"
                    "INSERT INTO estimates VALUES ('pump-3', 'm', 1, 'not json', '[]', '[]');"
-                   "INSERT INTO estimates VALUES ('pump-4', 'm', 1, '[\"a\"]', '[\"x\"]', '[1]');",
+                   "INSERT INTO estimates VALUES ('pump-4', 'm', 1, '[\"a\"]', '[\"x\"]', '[1]');"
+                   "INSERT INTO estimates VALUES ('pump-5', 'm', 1, '[\"a\"]', '[1]', '[1e400]');",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
@@ -102,9 +105,10 @@ TEST(EstimateStore, RowsThatDoNotParseAreSkippedAndNamed) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].twin, "pump-1");
-  EXPECT_EQ(skipped, (std::vector<std::string>{"pump-2: 2 names, 1 mean entries, 4 covariance entries",
-                                               "pump-3: names, mean and covariance must be JSON arrays",
-                                               "pump-4: mean[0] is not a number"}));
+  EXPECT_EQ(skipped, (std::vector<std::string>{
+                         "pump-2: 2 names, 1 mean entries, 4 covariance entries",
+                         "pump-3: names: not a JSON array", "pump-4: mean[0] is not a finite number",
+                         "pump-5: covariance: not a JSON array" /* 1e400 overflows: not JSON */}));
 }
 
 // A pump with impeller wear 0.25 feeds an engine for 15 min; the engine stops and a new one
@@ -230,6 +234,118 @@ TEST_F(Restart, AnEstimateSavedForAnotherModelIsNotUsed) {
   EXPECT_GT(w.std, 0.01) << "started from the prior";
   EXPECT_NEAR(w.value, 0.25, 0.05);
   e->Stop();
+}
+
+TEST_F(Restart, ACorruptEstimatesFileIsSetAsideAndTheEngineStarts) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("data"));
+  const std::string path = dir.file("data") + "/" + kEstimatesFile;
+  std::ofstream(path) << std::string(8192, 'x');  // not an SQLite database
+  auto e = OpenEngine(dir.file("data"));
+  ASSERT_NE(e, nullptr);
+  Feed(e.get(), 1, 2);
+  EXPECT_GT(Wear(e.get()).std, 0.01) << "started from the prior";
+  e->Stop();
+  const std::string aside = path + ".corrupt-" + std::to_string(kT0 / kNsPerS);
+  EXPECT_TRUE(std::filesystem::exists(aside)) << aside;
+  auto s = EstimateStore::Open(path);  // the new file holds the estimate saved at Stop
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto rows = (*s)->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 1u);
+}
+
+// A pump-twin estimate saved at `ts_ns` with impeller wear `wear` ± `wear_std`.
+SavedEstimate PumpEstimate(TimeNs ts_ns, double wear, double wear_std) {
+  SavedEstimate e;
+  e.twin = "pump-1";
+  e.model = kPump;
+  e.ts_ns = ts_ns;
+  e.names = BehaviorModel::Find(kPump)->display_names();
+  e.mean.resize(5);
+  e.mean << 1300, 50, wear, 0.0, 0.0;
+  e.covariance = Eigen::MatrixXd::Identity(5, 5) * 1e-4;
+  e.covariance(2, 2) = wear_std * wear_std;
+  return e;
+}
+
+// Readings of the worn pump (impeller wear 0.25) at the given seconds after kT0, straight into
+// a TwinEstimator; returns its impeller wear estimate.
+EstimatedValue RunEstimator(TwinEstimator* est, const std::vector<int>& seconds) {
+  auto d = physics::MakePumpTwinDiagram();
+  const physics::System& sys = **d;
+  physics::Context c = sys.CreateDefaultContext();
+  EXPECT_TRUE(sys.SetValue(&c, SignalKind::kParameter, "pump.impeller_wear", 0.25).ok());
+  c.state << 1300, 50;
+  c.inputs[sys.IndexOf(SignalKind::kInput, "level_m")] = 2.5;
+  physics::Simulator sim(sys, c, std::move(physics::MakeRk4Integrator({.step_s = 0.1})).value());
+  std::vector<Reading> series;
+  for (int t : seconds) {
+    EXPECT_TRUE(sim.AdvanceTo(t).ok());
+    const Eigen::VectorXd y = sim.Outputs();
+    for (const char* s : {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw", "motor_temp_c"}) {
+      est->Add(
+          Reading{"pump-1", s, kT0 + t * kNsPerS, y[sys.IndexOf(SignalKind::kOutput, s)], Quality::kGood},
+          2.5, &series);
+    }
+  }
+  est->Flush(2.5, &series);
+  auto snap = est->snapshot();
+  EXPECT_NE(snap, nullptr);
+  if (!snap) return {};
+  const TwinEstimate e = ToTwinEstimate(*snap);
+  for (const auto& p : e.parameters) {
+    if (p.name == "impeller_wear") return p;
+  }
+  return {};
+}
+
+// Saved far from the truth (0.4 for 0.25) and long ago: the estimator starts there, its
+// variance grown by the random walk over the gap (3e-6²/s · 1e6 s), not from the prior.
+TEST(RestoredEstimator, StartsFromTheSavedWearWithItsVarianceGrownOverTheGap) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  ASSERT_NE(pump, nullptr);
+  TwinEstimator restored(pump, "pump-1", EstimationOptions{});
+  restored.Restore(PumpEstimate(kT0 - 1'000'000 * kNsPerS, 0.4, 0.001));
+  const EstimatedValue w = RunEstimator(&restored, {1, 2});
+  TwinEstimator fresh(pump, "pump-1", EstimationOptions{});
+  const EstimatedValue f = RunEstimator(&fresh, {1, 2});
+  std::printf("saved 0.4 ± 0.001 (1e6 s ago): %.4f ± %.4f; from the prior: %.4f ± %.4f\n", w.value, w.std,
+              f.value, f.std);
+  EXPECT_NEAR(w.value, 0.4, 0.03) << "the saved mean, barely moved by two samples";
+  EXPECT_GT(w.std, 0.0015) << "grown over the gap";
+  EXPECT_LE(w.std, std::sqrt(1e-6 + 9e-12 * 1.000002e6) + 1e-9) << "never above the grown saved variance";
+  EXPECT_NEAR(f.value, 0.25, 0.03);
+  EXPECT_GT(f.std, 5 * w.std);
+}
+
+TEST(RestoredEstimator, AnEstimateWithAnotherStateLayoutIsNotUsed) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  TwinEstimator est(pump, "pump-1", EstimationOptions{});
+  SavedEstimate other = PumpEstimate(kT0, 0.4, 0.001);
+  other.names[2] = "impeller_wear_v0";
+  est.Restore(other);
+  EXPECT_NEAR(RunEstimator(&est, {1, 2}).value, 0.25, 0.03);
+}
+
+// An impeller replaced while the engine was down (after the saved estimate) resets the wear at
+// the first step; one replaced before the save is in the saved estimate already.
+TEST(RestoredEstimator, AReplacementWhileDownResetsTheWearOneBeforeTheSaveDoesNot) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  const TimeNs saved_ns = kT0 - 3600 * kNsPerS;
+  TwinEstimator down(pump, "pump-1", EstimationOptions{});
+  down.Restore(PumpEstimate(saved_ns, 0.4, 0.001));
+  ASSERT_TRUE(down.AddMaintenance(
+      {"pump-1", "wo-7", store::WorkOrderKind::kImpellerReplacement, saved_ns + kNsPerS}));
+  const EstimatedValue reset = RunEstimator(&down, {1, 2});
+  EXPECT_NEAR(reset.value, 0.25, 0.05) << "a new impeller's prior, then the data";
+  EXPECT_GT(reset.std, 0.01);
+
+  TwinEstimator before(pump, "pump-1", EstimationOptions{});
+  before.Restore(PumpEstimate(saved_ns, 0.4, 0.001));
+  ASSERT_TRUE(before.AddMaintenance(
+      {"pump-1", "wo-6", store::WorkOrderKind::kImpellerReplacement, saved_ns - kNsPerS}));
+  EXPECT_NEAR(RunEstimator(&before, {1, 2}).value, 0.4, 0.03);
 }
 
 }  // namespace

@@ -88,6 +88,11 @@ TEST(OnlineFit, StartupCheckRefusesAParameterNoFittableModelHasNamingIt) {
             std::string::npos)
       << s.ToString();
   EXPECT_NE(s.message().find("pump.curve_k"), std::string::npos) << "lists the known parameters";
+
+  auto twice = ParseOnlineFitYaml("- {twins: pump-1, parameters: [curve_k, pump.curve_k]}");
+  ASSERT_TRUE(twice.ok()) << "the parser sees two names";
+  EXPECT_EQ(CheckOnlineFits(*twice, models).message(),
+            "config: online_fit[0].parameters[1]: 'pump.curve_k' names a parameter listed before");
 }
 
 TEST(OnlineFit, CreateNamesTheEntryForAnUnknownParameter) {

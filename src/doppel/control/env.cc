@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 namespace doppel::control {
 
@@ -52,6 +53,12 @@ Status EnvOptions::Validate() const {
         return InvalidArgument(fmt::format("env: pump_parameters[{}].{}: not a pump parameter", i, name));
       if (!std::isfinite(value))
         return InvalidArgument(fmt::format("env: pump_parameters[{}].{}: must be finite", i, name));
+      // The truth model divides by these.
+      const std::string_view field = std::string_view(name).substr(name.rfind('.') + 1);
+      const bool divisor = field == "rated_speed_rpm" || field == "speed_tau_s" || field == "thermal_tau_s" ||
+                           field == "bep_flow_m3h";
+      if (divisor && !(value > 0))
+        return InvalidArgument(fmt::format("env: pump_parameters[{}].{}: must be > 0", i, name));
     }
   }
   for (double w : {energy_weight, level_penalty_eur_per_m_h, violation_penalty_eur}) {

@@ -220,6 +220,10 @@ struct Engine::Impl {
     for (const auto& s : shards) {
       for (const auto& snap : s->Estimates()) {
         if (!snap || snap->model == nullptr) continue;
+        if (!snap->mean.allFinite() || !snap->covariance.allFinite()) {  // one twin must not block the rest
+          spdlog::warn("estimates: the estimate of '{}' is not finite; not saved", snap->twin);
+          continue;
+        }
         out.push_back(SavedEstimate{snap->twin, snap->model->model_id(), snap->ts_ns,
                                     snap->model->display_names(), snap->mean, snap->covariance});
       }
@@ -320,7 +324,16 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
   // Estimates saved before the last stop: each twin's estimator starts from its own.
   std::shared_ptr<const std::map<std::string, SavedEstimate>> saved_estimates;
   if (options.estimation.enabled) {
-    auto est = EstimateStore::Open(options.data_dir + "/" + kEstimatesFile);
+    const std::string path = options.data_dir + "/" + kEstimatesFile;
+    auto est = EstimateStore::Open(path);
+    if (!est.ok() && est.status().code() == StatusCode::kCorruption) {
+      // A checkpoint of derived state: set the damaged file aside and start the twins from priors.
+      const std::string aside = path + ".corrupt-" + std::to_string(options.now_ns() / kNsPerS);
+      spdlog::error("estimates: {}; moved to {}, twins start from their priors", est.status().ToString(),
+                    aside);
+      DOPPEL_RETURN_IF_ERROR(env->RenameFile(path, aside));
+      est = EstimateStore::Open(path);
+    }
     if (!est.ok()) return est.status();
     impl->estimates = std::move(est).value();
     std::vector<std::string> skipped;

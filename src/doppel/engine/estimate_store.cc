@@ -35,8 +35,9 @@ Result<SavedEstimate> Parse(const Row& r) {
   const auto names = nlohmann::json::parse(r.names, nullptr, /*allow_exceptions=*/false);
   const auto mean = nlohmann::json::parse(r.mean, nullptr, false);
   const auto cov = nlohmann::json::parse(r.covariance, nullptr, false);
-  if (!names.is_array() || !mean.is_array() || !cov.is_array())
-    return Corruption("names, mean and covariance must be JSON arrays");
+  if (!names.is_array()) return Corruption("names: not a JSON array");
+  if (!mean.is_array()) return Corruption("mean: not a JSON array");
+  if (!cov.is_array()) return Corruption("covariance: not a JSON array");
   const size_t n = names.size();
   if (mean.size() != n || cov.size() != n * n)
     return Corruption(
@@ -46,11 +47,13 @@ Result<SavedEstimate> Parse(const Row& r) {
   for (size_t i = 0; i < n; ++i) {
     if (!names[i].is_string()) return Corruption(fmt::format("names[{}] is not a string", i));
     e.names.push_back(names[i].get<std::string>());
-    if (!mean[i].is_number()) return Corruption(fmt::format("mean[{}] is not a number", i));
+    if (!mean[i].is_number() || !std::isfinite(mean[i].get<double>()))
+      return Corruption(fmt::format("mean[{}] is not a finite number", i));
     e.mean[static_cast<Eigen::Index>(i)] = mean[i].get<double>();
     for (size_t j = 0; j < n; ++j) {
       const auto& c = cov[i * n + j];
-      if (!c.is_number()) return Corruption(fmt::format("covariance[{}] is not a number", i * n + j));
+      if (!c.is_number() || !std::isfinite(c.get<double>()))
+        return Corruption(fmt::format("covariance[{}] is not a finite number", i * n + j));
       e.covariance(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = c.get<double>();
     }
   }

@@ -33,9 +33,9 @@ bool MaintenanceQueue::Add(const MaintenanceEvent& e) {
   return true;
 }
 
-void MaintenanceQueue::Begin(TimeNs t0_ns) {
+void MaintenanceQueue::Begin(TimeNs known_ns) {
   auto first_after = std::find_if(pending_.begin(), pending_.end(),
-                                  [&](const MaintenanceEvent& p) { return p.completed_ns > t0_ns; });
+                                  [&](const MaintenanceEvent& p) { return p.completed_ns > known_ns; });
   for (auto it = pending_.begin(); it != first_after; ++it) {
     spdlog::info(
         "twin {}: work order {} ({}) completed before the estimator's first sample: its prior is "
@@ -46,7 +46,7 @@ void MaintenanceQueue::Begin(TimeNs t0_ns) {
 }
 
 int MaintenanceQueue::ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs step_ns,
-                               const std::string& twin) {
+                               const std::string& twin, const Eigen::VectorXd& prior_std) {
   int done = 0;
   size_t n = 0;
   while (n < pending_.size() && pending_[n].completed_ns <= step_ns) ++n;
@@ -68,7 +68,7 @@ int MaintenanceQueue::ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs st
         spdlog::warn("twin {}: predicting to work order {} failed: {}", twin, e.id, s.ToString());
       }
     }
-    const double sd = est->options().initial_std[index];
+    const double sd = index < prior_std.size() ? prior_std[index] : est->options().initial_std[index];
     Status s = est->ResetEntry(index, 0.0, sd * sd);
     if (!s.ok()) {
       spdlog::warn("twin {}: work order {}: resetting '{}' failed: {}", twin, e.id, entry, s.ToString());

@@ -11,9 +11,11 @@
 //     than the estimate when it becomes known is applied at the next step, at the estimate's time;
 //   - never twice: the ids applied (or dropped) are remembered for the life of the estimator's
 //     twin state;
-//   - a replacement completed at or before the estimator's first sample (this process; or after
-//     a divergence restart) is dropped: the estimator then starts from the same new-part prior,
-//     so nothing persisted is needed for a restart not to re-apply an old replacement.
+//   - a replacement completed at or before the estimate the estimator starts from is dropped:
+//     the first sample's time when it starts from its prior (this process; or after a divergence
+//     restart), the saved estimate's time when it starts from one (estimate_store.h). The prior
+//     is a new part's, and a saved estimate had the older replacements applied; one completed
+//     while the engine was down is applied at the first step.
 //
 // MaintenanceQueue is a plain single-threaded object owned by a TwinEstimator (shard thread).
 #pragma once
@@ -46,13 +48,17 @@ class MaintenanceQueue {
  public:
   // Queues a replacement; one whose id was queued before is ignored (false).
   bool Add(const MaintenanceEvent& e);
-  // The estimator was (re)created with its first sample at t0_ns: pending replacements completed
-  // at or before t0_ns are dropped (its initial prior already is the new part's).
-  void Begin(TimeNs t0_ns);
+  // The estimator was (re)created from an estimate of source time known_ns (its first sample,
+  // or a saved estimate's time): pending replacements completed at or before known_ns are
+  // dropped (that estimate already is the new part's).
+  void Begin(TimeNs known_ns);
   // Before the estimator step at source time step_ns (estimator time 0 = t0_ns): applies every
-  // pending replacement with completed_ns <= step_ns, oldest first. Returns how many reset an
+  // pending replacement with completed_ns <= step_ns, oldest first, with the new part's
+  // variance from `prior_std` (the model's initial std per entry; empty: the estimator's
+  // options().initial_std, which a saved estimate may have narrowed). Returns how many reset an
   // entry (a twin whose estimator has no such entry just drops the order).
-  int ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs step_ns, const std::string& twin);
+  int ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs step_ns, const std::string& twin,
+               const Eigen::VectorXd& prior_std = {});
   size_t pending() const { return pending_.size(); }
   int64_t applied() const { return applied_; }
 

@@ -54,9 +54,25 @@ Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits, const std::string
   for (const model::Interface* i : models->List()) {
     const BehaviorModel* b = BehaviorModel::Find(i->id);
     std::string missing;
-    if (b != nullptr && !StateChannels(*b, &missing).empty()) fittable.push_back(b);
+    if (b == nullptr) continue;
+    (void)StateChannels(*b, &missing);
+    if (missing.empty()) fittable.push_back(b);
   }
   for (const TwinOnlineFit& f : fits) {
+    // One parameter named twice (short and full form) is refused here, not at the first bind.
+    for (const BehaviorModel* b : fittable) {
+      std::vector<int> seen;
+      for (size_t i = 0; i < f.parameters.size(); ++i) {
+        const int j = b->ParameterIndex(f.parameters[i]);
+        if (j < 0) continue;
+        if (std::find(seen.begin(), seen.end(), j) != seen.end()) {
+          return InvalidArgument(
+              fmt::format("config: {}.parameters[{}]: '{}' names a parameter listed before", f.where, i,
+                          f.parameters[i]));
+        }
+        seen.push_back(j);
+      }
+    }
     for (size_t i = 0; i < f.parameters.size(); ++i) {
       bool known = false;
       for (const BehaviorModel* b : fittable) known |= b->ParameterIndex(f.parameters[i]) >= 0;
@@ -80,7 +96,7 @@ Result<LiveFit> LiveFit::Create(const BehaviorModel& model, const Eigen::VectorX
   const physics::System& sys = model.system();
   std::string missing;
   std::vector<int> state_channel = StateChannels(model, &missing);
-  if (state_channel.empty() && sys.num_states() > 0) {
+  if (!missing.empty()) {
     return InvalidArgument(fmt::format(
         "{}: state '{}' of {} is not measured directly (a live fit takes every state as measured)",
         spec.where, missing, model.model_id()));

@@ -431,7 +431,6 @@ struct PumpField {
 };
 constexpr PumpField kPumpFields[] = {
     {"rated_speed_rpm", &PumpParams::rated_speed_rpm},
-    {"max_speed_rpm", &PumpParams::max_speed_rpm},
     {"shutoff_head_m", &PumpParams::shutoff_head_m},
     {"curve_k", &PumpParams::curve_k},
     {"bep_flow_m3h", &PumpParams::bep_flow_m3h},

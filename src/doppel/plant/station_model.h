@@ -74,7 +74,7 @@ struct PumpParams {
 // curve, efficiency, losses, line, speed lag, vibration and motor thermal constants, so that a
 // twin's calibrated values can parameterize a truth-model pump (a sandbox forked from the
 // twin). Returns false, changing nothing, for any other name (wears are states of the truth
-// model: initial_*_wear).
+// model: initial_*_wear; max_speed_rpm is a command limit, the sandbox's own).
 bool SetPumpParameter(PumpParams* pump, std::string_view name, double value);
 // The names SetPumpParameter takes (short form), in PumpParams order.
 const std::vector<std::string>& PumpParameterNames();

@@ -1,0 +1,196 @@
+// TwinEstimator (behavior.h): a bound twin's readings into estimator steps, its live online fit
+// (online_fit.h) and its start from a saved estimate (estimate_store.h).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "doppel/engine/behavior.h"
+#include "doppel/engine/calibration.h"
+
+namespace doppel::engine {
+
+TwinEstimator::TwinEstimator(const BehaviorModel* model, std::string twin, const EstimationOptions& options)
+    : model_(model), twin_(std::move(twin)), opt_(options) {
+  const int m = model_->num_measurements();
+  group_.values = Eigen::VectorXd::Zero(m);
+  group_.std = Eigen::VectorXd::Zero(m);
+  group_.present.assign(static_cast<size_t>(m), false);
+  inputs_latest_ = Eigen::VectorXd::Constant(model_->num_channels() - m, physics::kNaN);
+  inputs_held_ = inputs_latest_;
+  for (const auto& n : model_->display_names()) series_names_.push_back("est." + n);
+  series_names_.push_back("est.nis_per_dof");
+}
+
+void TwinEstimator::Begin(TimeNs ts) {
+  pending_ = true;
+  pending_ts_ = ts;
+  inputs_held_ = inputs_latest_;  // reported before ts: they held over the step to ts
+  std::fill(group_.present.begin(), group_.present.end(), false);
+  pending_skip_ = false;
+  if (has_update_) {
+    const double since = static_cast<double>(ts - last_update_ns_) * 1e-9;
+    if (ts < last_update_ns_ || since < opt_.min_update_interval_s) pending_skip_ = true;
+    if (ts == last_update_ns_) pending_skip_ = true;  // a second message for an applied time
+  }
+}
+
+bool TwinEstimator::Add(const Reading& r, double level_m, std::vector<Reading>* series) {
+  const int k = model_->Channel(r.signal);
+  if (k < 0) return false;
+  return Add(k, r, level_m, series);
+}
+
+bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Reading>* series) {
+  bool changed = false;
+  if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level_m, series);
+  if (!pending_) Begin(r.source_ts_ns);
+  if (k >= model_->num_measurements()) {  // an input channel: held from now on, skipped group or not
+    if (r.quality != Quality::kBad && std::isfinite(r.value) && k < model_->num_channels())
+      inputs_latest_[k - model_->num_measurements()] = r.value;
+    return changed;
+  }
+  if (pending_skip_ || r.quality == Quality::kBad || !std::isfinite(r.value)) return changed;
+  group_.values[k] = r.value;
+  group_.std[k] = model_->SensorStd(k, r.value);
+  group_.present[static_cast<size_t>(k)] = true;
+  return changed;
+}
+
+bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
+  if (!pending_) return false;
+  pending_ = false;
+  if (pending_skip_) return false;
+  bool any = false;
+  for (bool p : group_.present) any |= p;
+  if (!any) return false;
+  Apply(level_m, series);
+  return true;
+}
+
+void TwinEstimator::Restore(SavedEstimate saved) {
+  if (saved.model != model_->model_id() || saved.names != model_->display_names()) {
+    spdlog::warn("twin {}: saved estimate not used: it is for {} with [{}], the twin's model is {} with [{}]",
+                 twin_, saved.model, fmt::join(saved.names, ", "), model_->model_id(),
+                 fmt::join(model_->display_names(), ", "));
+    return;
+  }
+  restored_ = std::move(saved);
+}
+
+void TwinEstimator::StartFromSaved(const SavedEstimate& saved, estimate::EstimatorOptions* o) const {
+  const int nx = model_->num_states();
+  const double gap_s = std::max(0.0, static_cast<double>(pending_ts_ - saved.ts_ns) * 1e-9);
+  for (Eigen::Index i = nx; i < saved.mean.size() && i < o->initial_mean.size() && i < o->initial_std.size();
+       ++i) {
+    const double q = i < o->process_std.size() ? o->process_std[i] : 0.0;
+    const double var = std::max(0.0, saved.covariance(i, i)) + q * q * gap_s;
+    double mean = saved.mean[i];
+    if (i < o->lower_bound.size()) mean = std::max(mean, o->lower_bound[i]);
+    if (i < o->upper_bound.size()) mean = std::min(mean, o->upper_bound[i]);
+    o->initial_mean[i] = mean;
+    if (var > 0) o->initial_std[i] = std::min(o->initial_std[i], std::sqrt(var));
+  }
+  spdlog::info("twin {}: estimator starts from its saved estimate ({:.0f} s old)", twin_, gap_s);
+}
+
+void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o) {
+  fit_bound_ = true;
+  const TwinOnlineFit* spec = FindOnlineFit(opt_.online_fits, twin_);
+  if (spec == nullptr) return;
+  const Eigen::VectorXd p = filter.parameters.size() == model_->system().num_parameters()
+                                ? filter.parameters
+                                : model_->system().DefaultValues(physics::SignalKind::kParameter);
+  auto f = LiveFit::Create(*model_, p, o.measurement_rel_std, *spec);
+  if (!f.ok()) {
+    spdlog::warn("twin {}: live online fit not bound: {}", twin_, f.status().ToString());
+    return;
+  }
+  fit_ = std::make_unique<LiveFit>(std::move(f).value());
+}
+
+void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
+  if (!est_) {
+    estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
+    estimate::FilterModel filter = model_->filter_model();
+    if (const TwinCalibration* c = FindCalibration(opt_.calibrations, twin_)) {
+      for (const std::string& name : ApplyCalibration(*model_, *c, &filter, &o)) {
+        spdlog::warn("twin {}: {}.parameters.{}: not a parameter of {}; skipped", twin_, c->where, name,
+                     model_->model_id());
+      }
+    }
+    // Replacements completed before the estimate the estimator starts from are in it already:
+    // the saved one's time, else this first sample's (maintenance.h).
+    const TimeNs known_ns = restored_ ? restored_->ts_ns : pending_ts_;
+    prior_std_ = o.initial_std;  // a new part's variance (maintenance), before a saved estimate narrows it
+    if (restored_) StartFromSaved(*restored_, &o);
+    auto e = model_->MakeEstimator(filter, o);
+    if (!e.ok()) {
+      ++failures_;
+      spdlog::warn("twin {}: estimator not created: {}", twin_, e.status().ToString());
+      return;
+    }
+    est_ = std::move(e).value();
+    restored_.reset();  // once: a re-initialization after a divergence starts from the prior
+    if (!fit_bound_) BindOnlineFit(filter, o);
+    t0_ns_ = pending_ts_;
+    maintenance_.Begin(known_ns);
+  }
+  const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
+  if (t < est_->time()) return;
+  const Eigen::VectorXd u = model_->Inputs(level_m, setpoint_, inputs_held_);
+  (void)est_->SetInputs(u);
+  if (fit_) fit_->Add(pending_ts_, group_, u);
+  // maintenance: due part replacements reset their wear prior before this step
+  if (maintenance_.pending() > 0) maintenance_.ApplyDue(est_.get(), t0_ns_, pending_ts_, twin_, prior_std_);
+  group_.t = t;
+  auto rep = est_->Update(group_);
+  if (!rep.ok()) {
+    ++failures_;
+    // Divergence: start over from the next sample (the estimate keeps its last good value
+    // in the snapshot until then).
+    if (failures_ < 10 || failures_ % 1000 == 0) {
+      spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing: {}", twin_, failures_,
+                   rep.status().ToString());
+    }
+    est_.reset();
+    has_update_ = false;
+    return;
+  }
+  ++updates_;
+  has_update_ = true;
+  last_update_ns_ = pending_ts_;
+  auto snap = std::make_shared<EstimateSnapshot>();
+  snap->model = model_;
+  snap->twin = twin_;
+  snap->ts_ns = pending_ts_;
+  snap->mean = est_->mean();
+  snap->covariance = est_->covariance();
+  snap->inputs = est_->inputs();
+  snap->stats = est_->innovations();
+  snap->summary = est_->summary();
+  snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
+  if (fit_) snap->fit = fit_->View();
+  if (series != nullptr &&
+      (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
+    has_series_ = true;
+    last_series_ns_ = pending_ts_;
+    for (int i = 0; i < static_cast<int>(snap->mean.size()); ++i) {
+      series->push_back(
+          Reading{twin_, series_names_[static_cast<size_t>(i)], pending_ts_, snap->mean[i], Quality::kGood});
+    }
+    series->push_back(
+        Reading{twin_, series_names_.back(), pending_ts_, snap->stats.ewma_nis_per_dof, Quality::kGood});
+    if (fit_) {
+      for (size_t i = 0; i < fit_->series_names().size(); ++i) {
+        series->push_back(Reading{twin_, fit_->series_names()[i], pending_ts_,
+                                  fit_->value()[static_cast<Eigen::Index>(i)], Quality::kGood});
+      }
+    }
+  }
+  snap_ = std::move(snap);
+}
+
+}  // namespace doppel::engine
