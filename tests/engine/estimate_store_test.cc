@@ -16,6 +16,7 @@
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
 #include "doppel/platform/env.h"
+#include "engine/pump_telemetry.h"
 #include "testing/test_util.h"
 
 namespace doppel::engine {
@@ -24,6 +25,9 @@ namespace {
 using physics::SignalKind;
 const char* kPump = "dtmi:doppel:demo:Pump;1";
 constexpr TimeNs kT0 = 1'700'000'000 * kNsPerS;
+// The pump's sensors but vibration (bearing wear is not the subject here).
+const std::vector<std::string> kSensors = {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw",
+                                           "motor_temp_c"};
 
 SavedEstimate Example(const std::string& twin, double wear) {
   SavedEstimate e;
@@ -132,29 +136,12 @@ class Restart : public ::testing::Test {
   }
   // Telemetry from t0_s to t1_s (1 Hz) of the worn pump.
   void Feed(Engine* e, int t0_s, int t1_s) {
-    auto d = physics::MakePumpTwinDiagram();
-    ASSERT_TRUE(d.ok());
-    const physics::System& sys = **d;
-    physics::Context c = sys.CreateDefaultContext();
-    ASSERT_TRUE(sys.SetValue(&c, SignalKind::kParameter, "pump.impeller_wear", 0.25).ok());
-    c.state << 1300, 50;
-    c.inputs[sys.IndexOf(SignalKind::kInput, "level_m")] = 2.5;
-    physics::Simulator sim(sys, c, std::move(physics::MakeRk4Integrator({.step_s = 0.1})).value());
-    const std::vector<std::string> sensors = {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw",
-                                              "motor_temp_c"};
-    const double sd[] = {1.0, 0.01, 2.0, 0.1, 0.2};
-    std::mt19937_64 rng(static_cast<uint64_t>(t0_s) + 3);
-    std::normal_distribution<double> nd;
+    testing_pump::PumpTelemetry pump({{"pump.impeller_wear", 0.25}}, static_cast<uint64_t>(t0_s) + 3);
     for (int t = 1; t <= t1_s; ++t) {
-      ASSERT_TRUE(sim.AdvanceTo(t).ok());
+      pump.AdvanceTo(t);
       if (t < t0_s) continue;
-      const Eigen::VectorXd y = sim.Outputs();
       std::vector<Reading> msg;
-      for (size_t k = 0; k < sensors.size(); ++k) {
-        msg.push_back(Reading{"pump-1", sensors[k], kT0 + t * kNsPerS,
-                              y[sys.IndexOf(SignalKind::kOutput, sensors[k])] + sd[k] * nd(rng),
-                              Quality::kGood});
-      }
+      pump.Append(kT0 + t * kNsPerS, "pump-1", kSensors, /*noise=*/true, &msg);
       ASSERT_TRUE(e->Submit(std::move(msg)).ok());
     }
     e->Drain();
@@ -272,22 +259,13 @@ SavedEstimate PumpEstimate(TimeNs ts_ns, double wear, double wear_std) {
 // Readings of the worn pump (impeller wear 0.25) at the given seconds after kT0, straight into
 // a TwinEstimator; returns its impeller wear estimate.
 EstimatedValue RunEstimator(TwinEstimator* est, const std::vector<int>& seconds) {
-  auto d = physics::MakePumpTwinDiagram();
-  const physics::System& sys = **d;
-  physics::Context c = sys.CreateDefaultContext();
-  EXPECT_TRUE(sys.SetValue(&c, SignalKind::kParameter, "pump.impeller_wear", 0.25).ok());
-  c.state << 1300, 50;
-  c.inputs[sys.IndexOf(SignalKind::kInput, "level_m")] = 2.5;
-  physics::Simulator sim(sys, c, std::move(physics::MakeRk4Integrator({.step_s = 0.1})).value());
-  std::vector<Reading> series;
+  testing_pump::PumpTelemetry pump({{"pump.impeller_wear", 0.25}}, 0);
+  std::vector<Reading> readings, series;
   for (int t : seconds) {
-    EXPECT_TRUE(sim.AdvanceTo(t).ok());
-    const Eigen::VectorXd y = sim.Outputs();
-    for (const char* s : {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw", "motor_temp_c"}) {
-      est->Add(
-          Reading{"pump-1", s, kT0 + t * kNsPerS, y[sys.IndexOf(SignalKind::kOutput, s)], Quality::kGood},
-          2.5, &series);
-    }
+    pump.AdvanceTo(t);
+    readings.clear();
+    pump.Append(kT0 + t * kNsPerS, "pump-1", kSensors, /*noise=*/false, &readings);
+    for (const Reading& r : readings) est->Add(r, 2.5, &series);
   }
   est->Flush(2.5, &series);
   auto snap = est->snapshot();

@@ -15,6 +15,7 @@
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
 #include "doppel/platform/env.h"
+#include "engine/pump_telemetry.h"
 #include "testing/test_util.h"
 
 namespace doppel::engine {
@@ -74,7 +75,9 @@ TEST(OnlineFitConfig, ErrorsNameTheKeyAndTheReason) {
 }
 
 TEST(OnlineFit, StartupCheckRefusesAParameterNoFittableModelHasNamingIt) {
-  const std::string models = testing::SourceDir() + "/examples/models";
+  auto bound = BoundBehaviorModels(testing::SourceDir() + "/examples/models");
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  const std::vector<const BehaviorModel*>& models = *bound;
   auto ok = ParseOnlineFitYaml("- {twins: 'pump-*', parameters: [curve_k, pump.shutoff_head_m]}");
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(CheckOnlineFits(*ok, models).ok());
@@ -254,27 +257,12 @@ TEST(OnlineFit, BoundTwinRecoversAShiftedPumpCurveWhileItRuns) {
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   ASSERT_TRUE((*engine)->Start().ok());
 
-  physics::Context c = sys.CreateDefaultContext();
-  ASSERT_TRUE(sys.SetValue(&c, SignalKind::kParameter, "pump.shutoff_head_m", h0).ok());
-  c.state << 1300, 50;
-  c.inputs[sys.IndexOf(SignalKind::kInput, "level_m")] = 2.5;
-  physics::Simulator sim(sys, c, std::move(physics::MakeRk4Integrator({.step_s = 0.1})).value());
-  const std::vector<std::string> sensors = {"flow_m3h", "discharge_pressure_bar", "speed_rpm",
-                                            "power_kw", "motor_temp_c",           "vibration_mm_s"};
-  const double sd[] = {1.0, 0.01, 2.0, 0.1, 0.2, 0.1};
-  std::mt19937_64 rng(7);
-  std::normal_distribution<double> nd;
+  testing_pump::PumpTelemetry pump({{"pump.shutoff_head_m", h0}}, 7);
   for (int t = 1; t <= 600; ++t) {
-    ASSERT_TRUE(sim.AdvanceTo(t).ok());
-    const Eigen::VectorXd y = sim.Outputs();
-    const TimeNs ts = kT0 + t * kNsPerS;
+    pump.AdvanceTo(t);
     std::vector<Reading> msg;
     for (const char* twin : {"pump-1", "pump-2"}) {
-      for (size_t k = 0; k < sensors.size(); ++k) {
-        const double v = y[sys.IndexOf(SignalKind::kOutput, sensors[k])];
-        msg.push_back(
-            Reading{twin, sensors[k], ts, v + (k == 5 ? 0.05 + 0.03 * v : sd[k]) * nd(rng), Quality::kGood});
-      }
+      pump.Append(kT0 + t * kNsPerS, twin, testing_pump::AllSensors(), /*noise=*/true, &msg);
     }
     ASSERT_TRUE((*engine)->Submit(std::move(msg)).ok());
   }

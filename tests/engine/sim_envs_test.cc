@@ -17,6 +17,7 @@
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
 #include "doppel/platform/env.h"
+#include "engine/pump_telemetry.h"
 #include "testing/test_util.h"
 
 namespace doppel::engine {
@@ -55,28 +56,12 @@ struct Fixture {
 
   // Telemetry of a pump with impeller wear 0.2 (the nominal pump twin model), one message a second.
   void FeedPump(const std::string& twin, double seconds) {
-    auto d = physics::MakePumpTwinDiagram();
-    ASSERT_TRUE(d.ok());
-    const physics::System& sys = **d;
-    physics::Context c = sys.CreateDefaultContext();
-    ASSERT_TRUE(sys.SetValue(&c, SignalKind::kParameter, "pump.impeller_wear", 0.2).ok());
-    c.state << 1300, 50;
-    c.inputs[sys.IndexOf(SignalKind::kInput, "level_m")] = 2.5;
-    physics::Simulator sim(sys, c, std::move(physics::MakeRk4Integrator({.step_s = 0.1})).value());
-    std::mt19937_64 rng(5);
-    std::normal_distribution<double> nd;
-    const std::vector<std::string> sensors = {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw"};
-    const double sd[] = {1.0, 0.01, 2.0, 0.1};
+    testing_pump::PumpTelemetry pump({{"pump.impeller_wear", 0.2}}, 5);
     for (double t = 1; t <= seconds + 1e-9; t += 1) {
-      ASSERT_TRUE(sim.AdvanceTo(t).ok());
-      Eigen::VectorXd y = sim.Outputs();
+      pump.AdvanceTo(t);
       std::vector<Reading> msg;
-      const TimeNs ts = kT0 + static_cast<TimeNs>(std::llround(t * 1e9));
-      for (size_t k = 0; k < sensors.size(); ++k) {
-        msg.push_back(Reading{twin, sensors[k], ts,
-                              y[sys.IndexOf(SignalKind::kOutput, sensors[k])] + sd[k] * nd(rng),
-                              Quality::kGood});
-      }
+      pump.Append(kT0 + static_cast<TimeNs>(std::llround(t * 1e9)), twin,
+                  {"flow_m3h", "discharge_pressure_bar", "speed_rpm", "power_kw"}, /*noise=*/true, &msg);
       ASSERT_TRUE(engine->Submit(std::move(msg)).ok());
     }
     engine->Drain();

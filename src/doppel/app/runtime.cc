@@ -93,19 +93,18 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
     auto n = engine::RegisterFmuBehaviors(config.behavior_yaml, config.models);
     if (!n.ok()) return n.status();
   }
-  // Per-twin calibrated parameters (docs/estimation.md "Calibration"), checked against the
-  // behavior models registered by now.
-  if (!config.calibration_yaml.empty()) {
+  // Per-twin calibrated parameters (docs/estimation.md "Calibration") and live online fits
+  // ("Live online fit"), checked against the behavior models registered by now.
+  if (!config.calibration_yaml.empty() || !config.online_fit_yaml.empty()) {
+    auto bound = engine::BoundBehaviorModels(config.models);
+    if (!bound.ok()) return bound.status();
     auto cal = engine::ParseCalibrationYaml(config.calibration_yaml);
     if (!cal.ok()) return cal.status();
-    DOPPEL_RETURN_IF_ERROR(engine::CheckCalibrations(*cal, config.models));
+    DOPPEL_RETURN_IF_ERROR(engine::CheckCalibrations(*cal, *bound));
     eo.estimation.calibrations = std::move(cal).value();
-  }
-  // Live online fits (docs/estimation.md "Live online fit"), checked the same way.
-  if (!config.online_fit_yaml.empty()) {
     auto fits = engine::ParseOnlineFitYaml(config.online_fit_yaml);
     if (!fits.ok()) return fits.status();
-    DOPPEL_RETURN_IF_ERROR(engine::CheckOnlineFits(*fits, config.models));
+    DOPPEL_RETURN_IF_ERROR(engine::CheckOnlineFits(*fits, *bound));
     eo.estimation.online_fits = std::move(fits).value();
   }
   auto engine = engine::Engine::Open(eo, &rt->metrics, platform::DefaultEnv());

@@ -14,6 +14,7 @@
 
 #include "doppel/engine/calibration.h"
 #include "doppel/estimate/pump_estimator.h"
+#include "doppel/model/dtdl.h"
 #include "doppel/physics/integrator.h"
 #include "doppel/physics/station.h"
 
@@ -24,11 +25,6 @@ namespace {
 using physics::SignalKind;
 constexpr const char* kPumpModel = "dtmi:doppel:demo:Pump;1";
 constexpr const char* kTankModel = "dtmi:doppel:demo:Tank;1";
-
-std::string ShortName(const std::string& name) {
-  size_t dot = name.find('.');
-  return dot == std::string::npos ? name : name.substr(dot + 1);
-}
 
 // The demo pump: pump + motor thermal twin, EKF on [speed, motor temperature, impeller wear,
 // bearing wear, flow sensor bias]; sensor noise as the plant's (docs/plant.md).
@@ -48,13 +44,13 @@ class PumpBehavior final : public BehaviorModel {
     setpoint_in_ = system_->IndexOf(SignalKind::kInput, "speed_setpoint_rpm");
     level_in_ = system_->IndexOf(SignalKind::kInput, "level_m");
     for (const auto& s : system_->states()) {
-      display_.push_back(ShortName(s.name));
+      display_.push_back(physics::ShortName(s.name));
       units_.push_back(s.unit);
     }
     for (const auto& p : filter_.estimated_parameters) {
       int i = system_->IndexOf(SignalKind::kParameter, p);
       aug_param_idx_.push_back(i);
-      display_.push_back(ShortName(p));
+      display_.push_back(physics::ShortName(p));
       units_.push_back(system_->parameters()[static_cast<size_t>(i)].unit);
     }
     for (const auto& m : filter_.measurements)
@@ -173,6 +169,25 @@ int BehaviorModel::ParameterIndex(std::string_view name) const {
   return -1;
 }
 
+Result<std::vector<const BehaviorModel*>> BoundBehaviorModels(const std::string& models_dir) {
+  auto models = model::LoadModelsFromDirectory(models_dir);
+  if (!models.ok()) return models.status();
+  std::vector<const BehaviorModel*> bound;
+  for (const model::Interface* i : models->List()) {
+    if (const BehaviorModel* b = BehaviorModel::Find(i->id)) bound.push_back(b);
+  }
+  return bound;
+}
+
+std::string DescribeParameters(const std::vector<const BehaviorModel*>& models) {
+  std::string list;
+  for (const BehaviorModel* b : models) {
+    list += fmt::format("{}{}:", list.empty() ? "" : "; ", b->model_id());
+    for (const auto& p : b->system().parameters()) list += " " + p.name;
+  }
+  return list.empty() ? "no behavior model is bound" : list;
+}
+
 TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
   TwinEstimate e;
   const BehaviorModel& m = *s.model;
@@ -209,7 +224,7 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
   const std::vector<int>& est = m.estimated_parameter_indices();
   for (Eigen::Index i = 0; i < s.context.parameters.size() && i < nominal.size(); ++i) {
     if (s.context.parameters[i] == nominal[i] || std::find(est.begin(), est.end(), i) != est.end()) continue;
-    e.calibrated.emplace_back(ShortName(m.system().parameters()[static_cast<size_t>(i)].name),
+    e.calibrated.emplace_back(physics::ShortName(m.system().parameters()[static_cast<size_t>(i)].name),
                               s.context.parameters[i]);
   }
   return e;

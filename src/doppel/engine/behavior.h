@@ -120,6 +120,14 @@ class BehaviorModel {
   Eigen::VectorXd init_std_, process_std_, lower_, upper_;
 };
 
+// The behavior models bound to the DTDL models in `models_dir`, in model order: what the
+// startup checks of the config lists that name their parameters run against (calibration.h,
+// online_fit.h). Errors of loading the directory pass through.
+Result<std::vector<const BehaviorModel*>> BoundBehaviorModels(const std::string& models_dir);
+// "<model id>: <parameter> ...; <model id>: ..." for error messages ("no behavior model is
+// bound" for none).
+std::string DescribeParameters(const std::vector<const BehaviorModel*>& models);
+
 // What readers see: an immutable copy of one twin's estimate.
 struct EstimateSnapshot {
   const BehaviorModel* model = nullptr;

@@ -209,6 +209,16 @@ Status ParseEntry(const YAML::Node& e, const std::string& where, FmuBehaviorConf
   return Status::Ok();
 }
 
+// parse() with a YAML conversion the checks did not foresee turned into an error naming `key`.
+template <typename F>
+auto Guarded(const char* key, F parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("config: ") + key + ": " + e.what());
+  }
+}
+
 // A config list's YAML text: the list, a null node for an empty document, or an error naming `key`.
 Result<YAML::Node> LoadList(const std::string& yaml_text, const std::string& key, const std::string& shape) {
   YAML::Node root;
@@ -303,27 +313,15 @@ Result<std::vector<TwinOnlineFit>> ParseOnlineFitUnchecked(const std::string& ya
 }  // namespace
 
 Result<std::vector<TwinOnlineFit>> ParseOnlineFitYaml(const std::string& yaml_text) {
-  try {
-    return ParseOnlineFitUnchecked(yaml_text);
-  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
-    return InvalidArgument(std::string("config: online_fit: ") + e.what());
-  }
+  return Guarded("online_fit", [&] { return ParseOnlineFitUnchecked(yaml_text); });
 }
 
 Result<std::vector<TwinCalibration>> ParseCalibrationYaml(const std::string& yaml_text) {
-  try {
-    return ParseCalibrationUnchecked(yaml_text);
-  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
-    return InvalidArgument(std::string("config: calibration: ") + e.what());
-  }
+  return Guarded("calibration", [&] { return ParseCalibrationUnchecked(yaml_text); });
 }
 
 Result<std::vector<FmuBehaviorConfig>> ParseBehaviorConfigYaml(const std::string& yaml_text) {
-  try {
-    return ParseUnchecked(yaml_text);
-  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
-    return InvalidArgument(std::string("config: behavior: ") + e.what());
-  }
+  return Guarded("behavior", [&] { return ParseUnchecked(yaml_text); });
 }
 
 }  // namespace doppel::engine

@@ -7,7 +7,6 @@
 
 #include "doppel/core/glob.h"
 #include "doppel/engine/behavior.h"
-#include "doppel/model/dtdl.h"
 
 namespace doppel::engine {
 
@@ -50,28 +49,16 @@ std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const Twin
   return unknown;
 }
 
-Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations, const std::string& models_dir) {
-  if (calibrations.empty()) return Status::Ok();
-  auto models = model::LoadModelsFromDirectory(models_dir);
-  if (!models.ok()) return models.status();
-  std::vector<const BehaviorModel*> bound;
-  for (const model::Interface* i : models->List()) {
-    if (const BehaviorModel* b = BehaviorModel::Find(i->id)) bound.push_back(b);
-  }
+Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations,
+                         const std::vector<const BehaviorModel*>& bound) {
   for (const TwinCalibration& c : calibrations) {
     for (const auto& [name, value] : c.parameters) {
       const std::string key = fmt::format("config: {}.parameters.{}", c.where, name);
       bool known = false;
       for (const BehaviorModel* b : bound) known |= b->ParameterIndex(name) >= 0;
       if (!known) {
-        std::string list;
-        for (const BehaviorModel* b : bound) {
-          list += fmt::format("{}{}:", list.empty() ? "" : "; ", b->model_id());
-          for (const auto& p : b->system().parameters()) list += " " + p.name;
-        }
         return InvalidArgument(
-            fmt::format("{}: not a parameter of any behavior model ({})", key,
-                        list.empty() ? "no DTDL model in " + models_dir + " has one" : list));
+            fmt::format("{}: not a parameter of any behavior model ({})", key, DescribeParameters(bound)));
       }
       if (name.find("wear") != std::string::npos && !(value >= 0 && value <= 1))
         return InvalidArgument(fmt::format("{}: a wear must be in [0, 1], got {}", key, value));

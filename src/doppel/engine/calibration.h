@@ -27,9 +27,10 @@ std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const Twin
                                           estimate::FilterModel* filter, estimate::EstimatorOptions* options);
 
 // Startup check (after the FMU behaviors are registered): every parameter name is a parameter of
-// the behavior model of at least one DTDL model in `models_dir`, and a wear lies in [0, 1].
+// one of the `bound` behavior models (BoundBehaviorModels, behavior.h), and a wear lies in [0, 1].
 // InvalidArgument naming the entry, e.g. "config: calibration[0].parameters.curve_kk: not a
 // parameter of any behavior model (dtmi:doppel:demo:Pump;1: pump.shutoff_head_m, ...)".
-Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations, const std::string& models_dir);
+Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations,
+                         const std::vector<const BehaviorModel*>& bound);
 
 }  // namespace doppel::engine

@@ -12,7 +12,7 @@ namespace doppel::engine {
 // behavior model's nominal values in every twin whose id matches `twins` (a glob; the first
 // matching entry wins); an estimated parameter (a wear) starts from its value instead. A name
 // that is not a parameter of the twin's behavior model is skipped with a warning when the twin
-// is bound (the startup check, CheckCalibrations in behavior_config.h, refuses names no behavior
+// is bound (the startup check, CheckCalibrations in calibration.h, refuses names no behavior
 // model knows).
 struct TwinCalibration {
   std::string where;  // "calibration[0]": names the entry in messages

@@ -68,7 +68,7 @@ int MaintenanceQueue::ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs st
         spdlog::warn("twin {}: predicting to work order {} failed: {}", twin, e.id, s.ToString());
       }
     }
-    const double sd = index < prior_std.size() ? prior_std[index] : est->options().initial_std[index];
+    const double sd = prior_std[index];
     Status s = est->ResetEntry(index, 0.0, sd * sd);
     if (!s.ok()) {
       spdlog::warn("twin {}: work order {}: resetting '{}' failed: {}", twin, e.id, entry, s.ToString());

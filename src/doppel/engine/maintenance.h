@@ -54,11 +54,12 @@ class MaintenanceQueue {
   void Begin(TimeNs known_ns);
   // Before the estimator step at source time step_ns (estimator time 0 = t0_ns): applies every
   // pending replacement with completed_ns <= step_ns, oldest first, with the new part's
-  // variance from `prior_std` (the model's initial std per entry; empty: the estimator's
-  // options().initial_std, which a saved estimate may have narrowed). Returns how many reset an
-  // entry (a twin whose estimator has no such entry just drops the order).
+  // variance prior_std[entry]² (the model's initial std per augmented entry, size
+  // est->state_names(); not the estimator's initial_std, which a saved estimate may have
+  // narrowed). Returns how many reset an entry (a twin whose estimator has no such entry just
+  // drops the order).
   int ApplyDue(estimate::Estimator* est, TimeNs t0_ns, TimeNs step_ns, const std::string& twin,
-               const Eigen::VectorXd& prior_std = {});
+               const Eigen::VectorXd& prior_std);
   size_t pending() const { return pending_.size(); }
   int64_t applied() const { return applied_; }
 

@@ -9,7 +9,6 @@
 
 #include "doppel/core/glob.h"
 #include "doppel/engine/behavior.h"
-#include "doppel/model/dtdl.h"
 
 namespace doppel::engine {
 
@@ -17,17 +16,12 @@ namespace {
 
 using physics::SignalKind;
 
-std::string ShortName(const std::string& name) {
-  const size_t dot = name.find('.');
-  return dot == std::string::npos ? name : name.substr(dot + 1);
-}
-
 // Per state of `model`, the measurement channel of the same short name; empty if a state has
 // none (*missing names it).
 std::vector<int> StateChannels(const BehaviorModel& model, std::string* missing) {
   std::vector<int> out;
   for (const auto& s : model.system().states()) {
-    const int k = model.Channel(ShortName(s.name));
+    const int k = model.Channel(physics::ShortName(s.name));
     if (k < 0 || k >= model.num_measurements()) {
       *missing = s.name;
       return {};
@@ -46,15 +40,11 @@ const TwinOnlineFit* FindOnlineFit(const std::vector<TwinOnlineFit>& fits, std::
   return nullptr;
 }
 
-Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits, const std::string& models_dir) {
-  if (fits.empty()) return Status::Ok();
-  auto models = model::LoadModelsFromDirectory(models_dir);
-  if (!models.ok()) return models.status();
+Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits,
+                       const std::vector<const BehaviorModel*>& bound) {
   std::vector<const BehaviorModel*> fittable;
-  for (const model::Interface* i : models->List()) {
-    const BehaviorModel* b = BehaviorModel::Find(i->id);
+  for (const BehaviorModel* b : bound) {
     std::string missing;
-    if (b == nullptr) continue;
     (void)StateChannels(*b, &missing);
     if (missing.empty()) fittable.push_back(b);
   }
@@ -77,15 +67,10 @@ Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits, const std::string
       bool known = false;
       for (const BehaviorModel* b : fittable) known |= b->ParameterIndex(f.parameters[i]) >= 0;
       if (known) continue;
-      std::string list;
-      for (const BehaviorModel* b : fittable) {
-        list += fmt::format("{}{}:", list.empty() ? "" : "; ", b->model_id());
-        for (const auto& p : b->system().parameters()) list += " " + p.name;
-      }
       return InvalidArgument(fmt::format(
           "config: {}.parameters[{}]: '{}' is not a parameter of a behavior model that can be fitted live "
           "({})",
-          f.where, i, f.parameters[i], list.empty() ? "none in " + models_dir : list));
+          f.where, i, f.parameters[i], DescribeParameters(fittable)));
     }
   }
   return Status::Ok();
@@ -143,7 +128,7 @@ Result<LiveFit> LiveFit::Create(const BehaviorModel& model, const Eigen::VectorX
   f.residual_output_ = std::move(residual_output);
   f.rel_std_ = Eigen::Map<const Eigen::VectorXd>(rel.data(), static_cast<Eigen::Index>(rel.size()));
   for (const auto& name : o.parameters) {
-    f.names_.push_back(ShortName(name));
+    f.names_.push_back(physics::ShortName(name));
     f.series_names_.push_back("fit." + f.names_.back());
   }
   f.units_ = std::move(units);

@@ -34,11 +34,12 @@ class BehaviorModel;
 const TwinOnlineFit* FindOnlineFit(const std::vector<TwinOnlineFit>& fits, std::string_view twin);
 
 // Startup check (after the FMU behaviors are registered): every parameter of every entry is a
-// parameter of at least one behavior model (of a DTDL model in `models_dir`) that can be fitted
-// live, i.e. whose states are all measured directly. InvalidArgument naming the entry, e.g.
-// "config: online_fit[0].parameters[1]: 'curve_kk' is not a parameter of a behavior model that
-// can be fitted live (dtmi:doppel:demo:Pump;1: pump.shutoff_head_m, ...)".
-Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits, const std::string& models_dir);
+// parameter of at least one of the `bound` behavior models (BoundBehaviorModels, behavior.h)
+// that can be fitted live, i.e. whose states are all measured directly, and none is named twice.
+// InvalidArgument naming the entry, e.g. "config: online_fit[0].parameters[1]: 'curve_kk' is not a parameter
+// of a behavior model that can be fitted live (dtmi:doppel:demo:Pump;1: pump.shutoff_head_m, ...)".
+Status CheckOnlineFits(const std::vector<TwinOnlineFit>& fits,
+                       const std::vector<const BehaviorModel*>& bound);
 
 // One twin's live fit. A plain single-threaded object (its twin's shard thread owns it); the
 // behavior model must outlive it.

@@ -29,10 +29,6 @@ PumpEstimatorSpec MakeDefault() {
   return s;
 }
 
-std::string ShortName(const std::string& name) {
-  const size_t dot = name.find('.');
-  return dot == std::string::npos ? name : name.substr(dot + 1);
-}
 }  // namespace
 
 const PumpEstimatorSpec& DefaultPumpEstimatorSpec() {
@@ -61,7 +57,7 @@ EstimatorOptions PumpEstimatorSpec::InitialOptions(const FilterModel& model, con
   }
   // Speed and motor temperature are measured directly: start there.
   for (int i = 0; i < nx; ++i) {
-    const std::string state = ShortName(sys.states()[static_cast<size_t>(i)].name);
+    const std::string state = physics::ShortName(sys.states()[static_cast<size_t>(i)].name);
     for (size_t k = 0; k < model.measurements.size(); ++k) {
       if (model.measurements[k] == state && k < present.size() && present[k] &&
           k < static_cast<size_t>(first.size()) && std::isfinite(first[static_cast<Eigen::Index>(k)])) {

@@ -204,4 +204,11 @@ Eigen::MatrixXd JacobianOf(const VectorX<AutoDiffXd>& v, int num_derivatives);
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A diagram signal's name without its subsystem: "pump.impeller_wear" -> "impeller_wear" (text
+// after the first dot; a name without one is returned whole).
+inline std::string ShortName(std::string_view name) {
+  const size_t dot = name.find('.');
+  return std::string(dot == std::string_view::npos ? name : name.substr(dot + 1));
+}
+
 }  // namespace doppel::physics
