@@ -133,6 +133,58 @@ TEST_F(PumpTwin, EkfJacobiansEqualFiniteDifferences) {
   }
 }
 
+// Above kFixedAutoDiffDerivatives augmented states the EKF linearizes with the dynamic scalar:
+// the 3-pump station (7 states) with the three impeller wears (n = 10) against difference
+// quotients.
+TEST(StationEkf, JacobiansEqualFiniteDifferencesAboveTheFixedSizeLimit) {
+  auto station = physics::MakeStationDiagram(3);
+  ASSERT_TRUE(station.ok()) << station.status().ToString();
+  const physics::Diagram& d = **station;
+  std::vector<std::string> outs;
+  for (const auto& o : d.outputs()) {
+    if (o.name.find("flow_m3h") != std::string::npos || o.name.find("level_m") != std::string::npos)
+      outs.push_back(o.name);
+  }
+  ASSERT_GE(outs.size(), 4u);
+  auto m = AugmentedModel::Create(
+      {&d, {}, {"pump-1.impeller_wear", "pump-2.impeller_wear", "pump-3.impeller_wear"}, outs});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const int n = m->size();
+  ASSERT_GT(n, physics::kFixedAutoDiffDerivatives);
+  Eigen::VectorXd z = m->DefaultMean();
+  z.tail(3) << 0.1, 0.2, 0.05;
+  for (int i = 0; i < n; ++i) {  // running pumps (the default state has them stopped)
+    if (m->names()[static_cast<size_t>(i)].ends_with("speed_rpm")) z[i] = 1300;
+  }
+  const Eigen::VectorXd u = d.DefaultValues(SignalKind::kInput);
+  std::vector<int> rows(outs.size());
+  for (size_t k = 0; k < rows.size(); ++k) rows[k] = static_cast<int>(k);
+  Eigen::VectorXd z1, y;
+  Eigen::MatrixXd F, H;
+  m->LinearizePropagation(0.0, 2.0, z, u, 0.5, &z1, &F);
+  m->LinearizeObservation(0.0, z, u, rows, &y, &H);
+  EXPECT_TRUE(z1.isApprox(m->Propagate<double>(0.0, 2.0, z, u, 0.5)));
+  EXPECT_TRUE(y.isApprox(m->Observe<double>(0.0, z, u, rows)));
+  double largest = 0;  // off the diagonal
+  for (int j = 0; j < n; ++j) {
+    const double h = 1e-6 * std::max(1.0, std::abs(z[j]));
+    Eigen::VectorXd zp = z, zm = z;
+    zp[j] += h;
+    zm[j] -= h;
+    Eigen::VectorXd fd_f =
+        (m->Propagate<double>(0.0, 2.0, zp, u, 0.5) - m->Propagate<double>(0.0, 2.0, zm, u, 0.5)) / (2 * h);
+    Eigen::VectorXd fd_h =
+        (m->Observe<double>(0.0, zp, u, rows) - m->Observe<double>(0.0, zm, u, rows)) / (2 * h);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_NEAR(F(i, j), fd_f[i], 1e-5 * (1 + std::abs(fd_f[i]))) << i << "," << j;
+      if (i != j) largest = std::max(largest, std::abs(F(i, j)));
+    }
+    for (Eigen::Index i = 0; i < fd_h.size(); ++i)
+      EXPECT_NEAR(H(i, j), fd_h[i], 1e-5 * (1 + std::abs(fd_h[i]))) << i << "," << j;
+  }
+  EXPECT_GT(largest, 1e-3);  // the states do depend on each other and on the wears
+}
+
 // The binding's RK4 substep (DefaultPumpEstimatorSpec().max_step_s, 1 s: one substep per
 // estimator step at the engine's 1 s cadence) makes a discretization error far below the sensor
 // noise against a 1 ms reference: < 5 % of the speed sensor's 2 rpm, < 1 % of the temperature's

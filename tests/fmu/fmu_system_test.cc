@@ -90,6 +90,32 @@ TEST(FmuSystemTest, FiniteDifferenceJacobianMatchesTheAnalyticOne) {
   EXPECT_NEAR(physics::ValuesOf(xdot)[1], mu * (1 - x[0] * x[0]) * x[1] - x[0], 1e-15);
 }
 
+// The fixed-size derivative scalar (what an EKF with ≤ 8 augmented states uses) gets the same
+// difference-quotient Jacobian through the FMU.
+TEST(FmuSystemTest, FixedSizeAutoDiffGetsTheSameJacobian) {
+  Loaded m("van_der_pol");
+  const Eigen::Vector2d x(0.7, -1.3);
+  const double mu = 2.0;
+  physics::VectorX<physics::AutoDiff8> xa(2), pa(1), ua(0), xdot(2);
+  for (int i = 0; i < 2; ++i) {
+    xa[i].value() = x[i];
+    xa[i].derivatives().setZero();
+    xa[i].derivatives()[i] = 1;
+  }
+  pa[0].value() = mu;
+  pa[0].derivatives().setZero();
+  pa[0].derivatives()[2] = 1;
+  m.sys->CalcDerivatives(0.0, xa, ua, pa, xdot);
+  Eigen::MatrixXd want(2, 3);
+  want << 0, 1, 0,  //
+      -2 * mu * x[0] * x[1] - 1, mu * (1 - x[0] * x[0]), (1 - x[0] * x[0]) * x[1];
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_LT((xdot[i].derivatives().head(3).transpose() - want.row(i)).cwiseAbs().maxCoeff(), 1e-8);
+    EXPECT_TRUE(xdot[i].derivatives().tail(5).isZero(0));
+  }
+  EXPECT_NEAR(xdot[1].value(), mu * (1 - x[0] * x[0]) * x[1] - x[0], 1e-15);
+}
+
 TEST(FmuSystemTest, DrainingTankFollowsTheClosedForm) {
   FmuSystemOptions o;
   o.start_values = {{"h0", 1.5}};

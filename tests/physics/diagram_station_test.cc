@@ -156,6 +156,62 @@ TEST(PumpModelTest, WearAndBiasesMoveTheRightOutputs) {
   EXPECT_DOUBLE_EQ(b[PumpModel::kPower], base[PumpModel::kPower]);
 }
 
+// The fixed-size derivative scalar (AutoDiff8, used by estimators with ≤ 8 augmented states) and
+// the dynamic one run the same model code: identical values and partials on the pump twin
+// diagram, for derivatives and outputs, with unseeded directions left zero.
+TEST(PumpTwinTest, FixedSizeAutoDiffGivesTheDynamicOnesPartials) {
+  auto twin = MakePumpTwinDiagram();
+  ASSERT_TRUE(twin.ok()) << twin.status().ToString();
+  const Diagram& d = **twin;
+  Context c = d.CreateDefaultContext();
+  c.state << 1310, 48;
+  c.parameters[*d.Find(SignalKind::kParameter, "pump.impeller_wear")] = 0.15;
+  c.parameters[*d.Find(SignalKind::kParameter, "pump.bearing_wear")] = 0.2;
+  const int nx = d.num_states(), nu = d.num_inputs(), np = d.num_parameters();
+  // Seed the states and the first three parameters: 5 directions of 8.
+  auto seed_xd = [&](const Eigen::VectorXd& v, int offset, int count) {
+    VectorX<AutoDiffXd> a = ToAutoDiff(v, 5, false);
+    for (int i = 0; i < count; ++i) a[i].derivatives()[offset + i] = 1;
+    return a;
+  };
+  auto seed_8 = [&](const Eigen::VectorXd& v, int offset, int count) {
+    VectorX<AutoDiff8> a(v.size());
+    for (Eigen::Index i = 0; i < v.size(); ++i) {
+      a[i].value() = v[i];
+      a[i].derivatives().setZero();
+      if (i < count) a[i].derivatives()[offset + i] = 1;
+    }
+    return a;
+  };
+  const VectorX<AutoDiffXd> xd = seed_xd(c.state, 0, nx), ud = seed_xd(c.inputs, 0, 0),
+                            pd = seed_xd(c.parameters, nx, 3);
+  const VectorX<AutoDiff8> x8 = seed_8(c.state, 0, nx), u8 = seed_8(c.inputs, 0, 0),
+                           p8 = seed_8(c.parameters, nx, 3);
+  ASSERT_EQ(ud.size(), nu);
+  ASSERT_EQ(pd.size(), np);
+  VectorX<AutoDiffXd> fd(nx), yd(d.num_outputs());
+  VectorX<AutoDiff8> f8(nx), y8(d.num_outputs());
+  d.CalcDerivatives(0.0, xd, ud, pd, fd);
+  d.CalcOutputs(0.0, xd, ud, pd, yd);
+  d.CalcDerivatives(0.0, x8, u8, p8, f8);
+  d.CalcOutputs(0.0, x8, u8, p8, y8);
+  auto expect_same = [](const VectorX<AutoDiffXd>& a, const VectorX<AutoDiff8>& b, const char* what) {
+    for (Eigen::Index i = 0; i < a.size(); ++i) {
+      EXPECT_DOUBLE_EQ(a[i].value(), b[i].value()) << what << " " << i;
+      Eigen::VectorXd da = Eigen::VectorXd::Zero(8);
+      da.head(a[i].derivatives().size()) = a[i].derivatives();
+      for (int k = 0; k < 8; ++k)
+        EXPECT_NEAR(da[k], b[i].derivatives()[k], 1e-12 * (1 + std::abs(da[k])))
+            << what << " " << i << "," << k;
+      EXPECT_TRUE(b[i].derivatives().tail(3).isZero(0)) << what << " " << i;
+    }
+  };
+  expect_same(fd, f8, "xdot");
+  expect_same(yd, y8, "y");
+  // The wear partials are really there (the comparison is not of zeros).
+  EXPECT_NE(y8[*d.Find(SignalKind::kOutput, "flow_m3h")].derivatives()[nx], 0.0);
+}
+
 TEST(PumpTwinTest, MotorTemperatureSettlesAtPlantSteadyState) {
   auto twin = MakePumpTwinDiagram();
   ASSERT_TRUE(twin.ok()) << twin.status().ToString();

@@ -1,5 +1,6 @@
 #include "doppel/estimate/model.h"
 
+#include <cassert>
 #include <cmath>
 #include <type_traits>
 
@@ -33,6 +34,18 @@ void ToAutoDiffInto(const Eigen::VectorXd& v, int n, bool seed, VectorX<AutoDiff
     if (seed) a.derivatives()[i] = 1.0;
   }
 }
+// The same with the fixed-size scalar: always kFixedAutoDiffDerivatives partials, n ≤ that many
+// seeded (the caller chooses AutoDiff8 only then).
+void ToAutoDiffInto(const Eigen::VectorXd& v, int n, bool seed, VectorX<AutoDiff8>* out) {
+  assert(n >= 0 && n <= physics::kFixedAutoDiffDerivatives);
+  out->resize(v.size());
+  for (Eigen::Index i = 0; i < v.size(); ++i) {
+    AutoDiff8& a = (*out)[i];
+    a.value() = v[i];
+    a.derivatives().setZero();
+    if (seed) a.derivatives()[i] = 1.0;
+  }
+}
 
 // Constants<T>(v, n) written into *out.
 template <typename T>
@@ -43,6 +56,8 @@ void ConstantsInto(const Eigen::VectorXd& v, int n, VectorX<T>* out) {
     ToAutoDiffInto(v, n, /*seed=*/false, out);
   }
 }
+
+bool UseFixedAutoDiff(int n) { return n <= physics::kFixedAutoDiffDerivatives; }
 }  // namespace
 
 Result<AugmentedModel> AugmentedModel::Create(const FilterModel& m) {
@@ -100,11 +115,13 @@ const VectorX<T>& AugmentedModel::Params(const VectorX<T>& z) const {
   VectorX<T>* p;
   if constexpr (std::is_same_v<T, double>) {
     p = &p_work_;
+  } else if constexpr (std::is_same_v<T, AutoDiff8>) {
+    p = &p_work_ad8_;
   } else {
     p = &p_work_ad_;
   }
   // The fixed entries are written once (the AD constants carry zero derivatives of size n).
-  if (p->size() != p_.size()) *p = Constants<T>(p_, size());
+  if (p->size() != p_.size()) ConstantsInto<T>(p_, size(), p);
   for (int k = 0; k < na_; ++k) (*p)[aug_[static_cast<size_t>(k)]] = z[nx_ + k];
   return *p;
 }
@@ -113,6 +130,8 @@ template <typename T>
 AugmentedModel::Scratch<T>& AugmentedModel::scratch() const {
   if constexpr (std::is_same_v<T, double>) {
     return scratch_;
+  } else if constexpr (std::is_same_v<T, AutoDiff8>) {
+    return scratch_ad8_;
   } else {
     return scratch_ad_;
   }
@@ -193,35 +212,58 @@ VectorX<T> AugmentedModel::Observe(double t, const VectorX<T>& z, const Eigen::V
 void AugmentedModel::LinearizePropagation(double t0, double t1, const Eigen::VectorXd& z,
                                           const Eigen::VectorXd& u, double max_step, Eigen::VectorXd* z1,
                                           Eigen::MatrixXd* F) const {
-  const int n = size();
-  Scratch<AutoDiffXd>& s = scratch_ad_;
-  ToAutoDiffInto(z, n, /*seed=*/true, &s.z);
-  *z1 = z;
-  F->setIdentity(n, n);  // θ rows (no dynamics): identity
-  if (!(t1 > t0) || nx_ == 0) return;
-  PropagateStates<AutoDiffXd>(t0, t1, s.z, u, max_step);
-  for (int i = 0; i < nx_; ++i) {
-    (*z1)[i] = s.x[i].value();
-    const auto& d = s.x[i].derivatives();
-    // An entry never touched by a seeded value keeps its identity row.
-    if (d.size() == n) F->row(i) = d.transpose();
+  if (UseFixedAutoDiff(size())) {
+    LinearizePropagationAs<AutoDiff8>(t0, t1, z, u, max_step, z1, F);
+  } else {
+    LinearizePropagationAs<AutoDiffXd>(t0, t1, z, u, max_step, z1, F);
   }
 }
 
 void AugmentedModel::LinearizeObservation(double t, const Eigen::VectorXd& z, const Eigen::VectorXd& u,
                                           const std::vector<int>& rows, Eigen::VectorXd* y,
                                           Eigen::MatrixXd* H) const {
+  if (UseFixedAutoDiff(size())) {
+    LinearizeObservationAs<AutoDiff8>(t, z, u, rows, y, H);
+  } else {
+    LinearizeObservationAs<AutoDiffXd>(t, z, u, rows, y, H);
+  }
+}
+
+template <typename AD>
+void AugmentedModel::LinearizePropagationAs(double t0, double t1, const Eigen::VectorXd& z,
+                                            const Eigen::VectorXd& u, double max_step, Eigen::VectorXd* z1,
+                                            Eigen::MatrixXd* F) const {
   const int n = size();
-  Scratch<AutoDiffXd>& s = scratch_ad_;
+  Scratch<AD>& s = scratch<AD>();
   ToAutoDiffInto(z, n, /*seed=*/true, &s.z);
-  EvalOutputs<AutoDiffXd>(t, s.z, u);
+  *z1 = z;
+  F->setIdentity(n, n);  // θ rows (no dynamics): identity
+  if (!(t1 > t0) || nx_ == 0) return;
+  PropagateStates<AD>(t0, t1, s.z, u, max_step);
+  for (int i = 0; i < nx_; ++i) {
+    (*z1)[i] = s.x[i].value();
+    const auto& d = s.x[i].derivatives();
+    // An entry never touched by a seeded value (an empty AutoDiffXd derivative vector) keeps its
+    // identity row.
+    if (d.size() >= n) F->row(i) = d.head(n).transpose();
+  }
+}
+
+template <typename AD>
+void AugmentedModel::LinearizeObservationAs(double t, const Eigen::VectorXd& z, const Eigen::VectorXd& u,
+                                            const std::vector<int>& rows, Eigen::VectorXd* y,
+                                            Eigen::MatrixXd* H) const {
+  const int n = size();
+  Scratch<AD>& s = scratch<AD>();
+  ToAutoDiffInto(z, n, /*seed=*/true, &s.z);
+  EvalOutputs<AD>(t, s.z, u);
   const auto m = static_cast<Eigen::Index>(rows.size());
   y->resize(m);
   H->setZero(m, n);  // constants (empty derivative vectors) give zero rows
   for (Eigen::Index k = 0; k < m; ++k) {
-    const AutoDiffXd& a = s.y[meas_[static_cast<size_t>(rows[static_cast<size_t>(k)])]];
+    const AD& a = s.y[meas_[static_cast<size_t>(rows[static_cast<size_t>(k)])]];
     (*y)[k] = a.value();
-    if (a.derivatives().size() == n) H->row(k) = a.derivatives().transpose();
+    if (a.derivatives().size() >= n) H->row(k) = a.derivatives().head(n).transpose();
   }
 }
 

@@ -6,7 +6,8 @@
 // other parameters stay at FilterModel::parameters. Measurement channel k is system output
 // measurements[k]. Prediction integrates z with fixed-step RK4 (substeps ≤ max_step_s), inputs
 // held (zero-order hold), so every filter sees the same discretization; the EKF differentiates
-// exactly that map by automatic differentiation.
+// exactly that map by automatic differentiation (fixed-size AutoDiff8 when n ≤ 8, else
+// AutoDiffXd: the same derivatives, the fixed size ≈2.5× faster).
 //
 // Thread safety: the evaluation methods use scratch space inside the model, so one thread at a
 // time per AugmentedModel (an estimator owns its own copy).
@@ -19,6 +20,7 @@
 
 namespace doppel::estimate {
 
+using physics::AutoDiff8;
 using physics::AutoDiffXd;
 using physics::VectorX;
 
@@ -84,6 +86,13 @@ class AugmentedModel {
   };
   template <typename T>
   Scratch<T>& scratch() const;
+  // The Linearize* methods with derivative scalar AD (AutoDiff8 or AutoDiffXd).
+  template <typename AD>
+  void LinearizePropagationAs(double t0, double t1, const Eigen::VectorXd& z, const Eigen::VectorXd& u,
+                              double max_step, Eigen::VectorXd* z1, Eigen::MatrixXd* F) const;
+  template <typename AD>
+  void LinearizeObservationAs(double t, const Eigen::VectorXd& z, const Eigen::VectorXd& u,
+                              const std::vector<int>& rows, Eigen::VectorXd* y, Eigen::MatrixXd* H) const;
   // x at t1 from z0's states at t0 into scratch<T>().x (t1 > t0, num_states() > 0).
   template <typename T>
   void PropagateStates(double t0, double t1, const VectorX<T>& z0, const Eigen::VectorXd& u,
@@ -94,8 +103,10 @@ class AugmentedModel {
   const physics::System* sys_ = nullptr;
   mutable Eigen::VectorXd p_work_;
   mutable VectorX<AutoDiffXd> p_work_ad_;
+  mutable VectorX<AutoDiff8> p_work_ad8_;
   mutable Scratch<double> scratch_;
   mutable Scratch<AutoDiffXd> scratch_ad_;
+  mutable Scratch<AutoDiff8> scratch_ad8_;
   int nx_ = 0, na_ = 0;
   Eigen::VectorXd p_;
   std::vector<int> aug_;   // parameter indices

@@ -4,6 +4,7 @@
 
 namespace doppel::fmu {
 
+using physics::AutoDiff8;
 using physics::AutoDiffXd;
 using physics::InVec;
 using physics::OutVec;
@@ -143,12 +144,13 @@ void FmuSystem::EvalDouble(What what, double t, InVec<double> x, InVec<double> u
   out = EvalLocked(what, t, z);
 }
 
-void FmuSystem::EvalAutoDiff(What what, double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u,
-                             InVec<AutoDiffXd> p, OutVec<AutoDiffXd> out) const {
+template <typename AD>
+void FmuSystem::EvalAutoDiff(What what, double t, InVec<AD> x, InVec<AD> u, InVec<AD> p,
+                             OutVec<AD> out) const {
   const Eigen::Index nz = x.size() + u.size() + p.size();
   Eigen::VectorXd z(nz);
   Eigen::Index nd = 0;
-  auto entry = [&](Eigen::Index i) -> AutoDiffXd {
+  auto entry = [&](Eigen::Index i) -> AD {
     if (i < x.size()) return x[i];
     if (i < x.size() + u.size()) return u[i - x.size()];
     return p[i - x.size() - u.size()];
@@ -175,7 +177,10 @@ void FmuSystem::EvalAutoDiff(What what, double t, InVec<AutoDiffXd> x, InVec<Aut
     jac.col(j) = (EvalLocked(what, t, zp) - EvalLocked(what, t, zm)) / (2 * h);
   }
   const Eigen::MatrixXd dout = jac * d;
-  for (Eigen::Index i = 0; i < f0.size(); ++i) out[i] = AutoDiffXd(f0[i], dout.row(i).transpose());
+  for (Eigen::Index i = 0; i < f0.size(); ++i) {
+    out[i].value() = f0[i];
+    out[i].derivatives() = dout.row(i).transpose();
+  }
 }
 
 void FmuSystem::CalcDerivatives(double t, InVec<double> x, InVec<double> u, InVec<double> p,
@@ -184,7 +189,11 @@ void FmuSystem::CalcDerivatives(double t, InVec<double> x, InVec<double> u, InVe
 }
 void FmuSystem::CalcDerivatives(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                                 OutVec<AutoDiffXd> xdot) const {
-  EvalAutoDiff(What::kDerivatives, t, x, u, p, xdot);
+  EvalAutoDiff<AutoDiffXd>(What::kDerivatives, t, x, u, p, xdot);
+}
+void FmuSystem::CalcDerivatives(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                                OutVec<AutoDiff8> xdot) const {
+  EvalAutoDiff<AutoDiff8>(What::kDerivatives, t, x, u, p, xdot);
 }
 void FmuSystem::CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<double> p,
                             OutVec<double> y) const {
@@ -192,7 +201,11 @@ void FmuSystem::CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<do
 }
 void FmuSystem::CalcOutputs(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                             OutVec<AutoDiffXd> y) const {
-  EvalAutoDiff(What::kOutputs, t, x, u, p, y);
+  EvalAutoDiff<AutoDiffXd>(What::kOutputs, t, x, u, p, y);
+}
+void FmuSystem::CalcOutputs(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                            OutVec<AutoDiff8> y) const {
+  EvalAutoDiff<AutoDiff8>(What::kOutputs, t, x, u, p, y);
 }
 
 }  // namespace doppel::fmu

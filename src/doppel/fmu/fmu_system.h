@@ -57,11 +57,17 @@ class FmuSystem final : public physics::System {
   void CalcDerivatives(double t, physics::InVec<physics::AutoDiffXd> x, physics::InVec<physics::AutoDiffXd> u,
                        physics::InVec<physics::AutoDiffXd> p,
                        physics::OutVec<physics::AutoDiffXd> xdot) const override;
+  void CalcDerivatives(double t, physics::InVec<physics::AutoDiff8> x, physics::InVec<physics::AutoDiff8> u,
+                       physics::InVec<physics::AutoDiff8> p,
+                       physics::OutVec<physics::AutoDiff8> xdot) const override;
   void CalcOutputs(double t, physics::InVec<double> x, physics::InVec<double> u, physics::InVec<double> p,
                    physics::OutVec<double> y) const override;
   void CalcOutputs(double t, physics::InVec<physics::AutoDiffXd> x, physics::InVec<physics::AutoDiffXd> u,
                    physics::InVec<physics::AutoDiffXd> p,
                    physics::OutVec<physics::AutoDiffXd> y) const override;
+  void CalcOutputs(double t, physics::InVec<physics::AutoDiff8> x, physics::InVec<physics::AutoDiff8> u,
+                   physics::InVec<physics::AutoDiff8> p,
+                   physics::OutVec<physics::AutoDiff8> y) const override;
 
   const Fmu& fmu() const { return instance_->fmu(); }
   // The last FMU failure during an evaluation (OK if none).
@@ -76,9 +82,10 @@ class FmuSystem final : public physics::System {
   Eigen::VectorXd EvalLocked(What what, double t, const Eigen::VectorXd& z) const;
   void EvalDouble(What what, double t, physics::InVec<double> x, physics::InVec<double> u,
                   physics::InVec<double> p, physics::OutVec<double> out) const;
-  void EvalAutoDiff(What what, double t, physics::InVec<physics::AutoDiffXd> x,
-                    physics::InVec<physics::AutoDiffXd> u, physics::InVec<physics::AutoDiffXd> p,
-                    physics::OutVec<physics::AutoDiffXd> out) const;
+  // AD is AutoDiffXd or AutoDiff8.
+  template <typename AD>
+  void EvalAutoDiff(What what, double t, physics::InVec<AD> x, physics::InVec<AD> u, physics::InVec<AD> p,
+                    physics::OutVec<AD> out) const;
 
   std::unique_ptr<FmuInstance> instance_;
   FmuSystemOptions options_;

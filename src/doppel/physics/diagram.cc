@@ -203,7 +203,8 @@ constexpr int kStackSignals = 256;  // diagrams up to this many signals evaluate
 using StackVec = Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, kStackSignals, 1>;
 // The AD scalars are larger (value + inline derivative storage): a smaller stack bound.
 constexpr int kStackAdSignals = 32;
-using StackAdVec = Eigen::Matrix<AutoDiffXd, Eigen::Dynamic, 1, Eigen::ColMajor, kStackAdSignals, 1>;
+template <typename T>
+using StackAdVec = Eigen::Matrix<T, Eigen::Dynamic, 1, Eigen::ColMajor, kStackAdSignals, 1>;
 }  // namespace
 
 template <typename T>
@@ -227,7 +228,7 @@ void Diagram::Derivatives(double t, InVec<T> x, InVec<T> u, InVec<T> p, OutVec<T
     }
   } else {
     if (num_outputs() <= kStackAdSignals && total_inputs_ <= kStackAdSignals) {
-      StackAdVec y = StackAdVec::Zero(num_outputs()), uu = StackAdVec::Zero(total_inputs_);
+      StackAdVec<T> y = StackAdVec<T>::Zero(num_outputs()), uu = StackAdVec<T>::Zero(total_inputs_);
       run(y, uu);
       return;
     }
@@ -247,7 +248,7 @@ void Diagram::Outputs(double t, InVec<T> x, InVec<T> u, InVec<T> p, OutVec<T> y)
     }
   } else {
     if (total_inputs_ <= kStackAdSignals) {
-      StackAdVec uu = StackAdVec::Zero(total_inputs_);
+      StackAdVec<T> uu = StackAdVec<T>::Zero(total_inputs_);
       for (Eigen::Index i = 0; i < y.size(); ++i) y[i] = T(0.0);
       EvalAll<T>(t, x, u, p, y, uu);
       return;
@@ -266,6 +267,10 @@ void Diagram::CalcDerivatives(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u
                               OutVec<AutoDiffXd> xdot) const {
   Derivatives<AutoDiffXd>(t, x, u, p, xdot);
 }
+void Diagram::CalcDerivatives(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                              OutVec<AutoDiff8> xdot) const {
+  Derivatives<AutoDiff8>(t, x, u, p, xdot);
+}
 void Diagram::CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<double> p,
                           OutVec<double> y) const {
   Outputs<double>(t, x, u, p, y);
@@ -273,6 +278,10 @@ void Diagram::CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<doub
 void Diagram::CalcOutputs(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                           OutVec<AutoDiffXd> y) const {
   Outputs<AutoDiffXd>(t, x, u, p, y);
+}
+void Diagram::CalcOutputs(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                          OutVec<AutoDiff8> y) const {
+  Outputs<AutoDiff8>(t, x, u, p, y);
 }
 
 }  // namespace doppel::physics

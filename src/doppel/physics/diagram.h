@@ -71,10 +71,14 @@ class Diagram final : public System {
                        OutVec<double> xdot) const override;
   void CalcDerivatives(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                        OutVec<AutoDiffXd> xdot) const override;
+  void CalcDerivatives(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                       OutVec<AutoDiff8> xdot) const override;
   void CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<double> p,
                    OutVec<double> y) const override;
   void CalcOutputs(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                    OutVec<AutoDiffXd> y) const override;
+  void CalcOutputs(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
+                   OutVec<AutoDiff8> y) const override;
 
  private:
   friend class DiagramBuilder;

@@ -207,15 +207,20 @@ void DemandProfile::DoCalcOutputs(double t, InVec<T>, InVec<T>, InVec<T> p, OutV
   template void Model::DoCalcOutputs<T>(double, InVec<T>, InVec<T>, InVec<T>, OutVec<T>) const;
 DOPPEL_INSTANTIATE(PumpModel, double)
 DOPPEL_INSTANTIATE(PumpModel, AutoDiffXd)
+DOPPEL_INSTANTIATE(PumpModel, AutoDiff8)
 DOPPEL_INSTANTIATE(MotorThermalModel, double)
 DOPPEL_INSTANTIATE(MotorThermalModel, AutoDiffXd)
+DOPPEL_INSTANTIATE(MotorThermalModel, AutoDiff8)
 DOPPEL_INSTANTIATE(TankModel, double)
 DOPPEL_INSTANTIATE(TankModel, AutoDiffXd)
+DOPPEL_INSTANTIATE(TankModel, AutoDiff8)
 #undef DOPPEL_INSTANTIATE
 template void DemandProfile::DoCalcOutputs<double>(double, InVec<double>, InVec<double>, InVec<double>,
                                                    OutVec<double>) const;
 template void DemandProfile::DoCalcOutputs<AutoDiffXd>(double, InVec<AutoDiffXd>, InVec<AutoDiffXd>,
                                                        InVec<AutoDiffXd>, OutVec<AutoDiffXd>) const;
+template void DemandProfile::DoCalcOutputs<AutoDiff8>(double, InVec<AutoDiff8>, InVec<AutoDiff8>,
+                                                      InVec<AutoDiff8>, OutVec<AutoDiff8>) const;
 
 // ---------------------------------------------------------------------------------------------
 // Diagrams
