@@ -265,9 +265,9 @@ EstimatedValue RunEstimator(TwinEstimator* est, const std::vector<int>& seconds)
     pump.AdvanceTo(t);
     readings.clear();
     pump.Append(kT0 + t * kNsPerS, "pump-1", kSensors, /*noise=*/false, &readings);
-    for (const Reading& r : readings) est->Add(r, 2.5, &series);
+    for (const Reading& r : readings) est->Add(r, nullptr, &series);
   }
-  est->Flush(2.5, &series);
+  est->Flush(nullptr, &series);  // the default level, 2.5 m
   auto snap = est->snapshot();
   EXPECT_NE(snap, nullptr);
   if (!snap) return {};

@@ -163,6 +163,39 @@ TEST(EstimationTest, TankLevelAndAcceptedSetSpeedAreTheEstimatorInputs) {
   EXPECT_DOUBLE_EQ(input(*e, "speed_setpoint_rpm"), 1400);
 }
 
+// A pump step's level input is the tank level at the step's source time, not whatever the
+// tank's shard has reached: here the tank's whole day is in before the pump's first reading
+// (tank and pump on different shards, or the tank far ahead), and each step still gets its own
+// moment's level.
+TEST(EstimationTest, PumpStepsUseTheTankLevelAtTheirOwnSourceTime) {
+  Fixture f;
+  f.Open();
+  std::vector<Reading> tank;
+  for (int k = 0; k <= 20; ++k)  // 2.0 m rising 0.1 m/s to 4.0 m at 20 s
+    tank.push_back(Reading{"tank-1", "level_m", kT0 + k * kNsPerS, 2.0 + 0.1 * k, Quality::kGood});
+  for (Reading& r : tank) ASSERT_TRUE(f.engine->Submit({r}).ok());
+  f.engine->Drain();
+  auto level_input = [&] {
+    auto e = f.engine->GetEstimate("pump-1");
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    for (const auto& [name, v] : e->inputs) {
+      if (name == "level_m") return v;
+    }
+    return -1.0;
+  };
+  f.Feed("pump-1", 5, 1, 0, 11);  // steps at 1..5 s
+  EXPECT_NEAR(level_input(), 2.5, 1e-12);
+  // Between tank samples the older one holds; past the tank's newest, the newest.
+  ASSERT_TRUE(
+      f.engine->Submit({Reading{"pump-1", "speed_rpm", kT0 + 7'500'000'000, 1300, Quality::kGood}}).ok());
+  f.engine->Drain();
+  EXPECT_NEAR(level_input(), 2.7, 1e-12);
+  ASSERT_TRUE(
+      f.engine->Submit({Reading{"pump-1", "speed_rpm", kT0 + 60 * kNsPerS, 1300, Quality::kGood}}).ok());
+  f.engine->Drain();
+  EXPECT_NEAR(level_input(), 4.0, 1e-12);
+}
+
 TEST(EstimationTest, UnboundTwinHasNoEstimate) {
   Fixture f;
   f.Open();

@@ -33,6 +33,7 @@
 #include "doppel/engine/maintenance.h"
 #include "doppel/engine/online_fit.h"
 #include "doppel/engine/service.h"
+#include "doppel/engine/station_level.h"
 #include "doppel/estimate/estimator.h"
 #include "doppel/physics/system.h"
 
@@ -152,15 +153,16 @@ class TwinEstimator {
   // A released reading (source-time order). Readings of one timestamp are gathered; the group
   // is applied when a newer timestamp arrives or on Flush().
   // Returns true when a previous group was applied (the estimate changed); appends "est.*"
-  // points to `series` when one is due. `level_m` is the current tank level input.
-  bool Add(const Reading& r, double level_m, std::vector<Reading>* series);
+  // points to `series` when one is due. A step's `level_m` input is `level`'s value at the
+  // step's source time (null: EstimationOptions::default_level_m).
+  bool Add(const Reading& r, const StationLevel* level, std::vector<Reading>* series);
   // The same for a reading already resolved to its channel (Channel(r.signal) >= 0). An input
   // channel's reading is held from its timestamp on (it feeds steps at later timestamps).
-  bool Add(int channel, const Reading& r, double level_m, std::vector<Reading>* series);
+  bool Add(int channel, const Reading& r, const StationLevel* level, std::vector<Reading>* series);
   // The measurement channel of a telemetry name, or -1 (the reading is then ignored).
   int Channel(std::string_view signal) const { return model_->Channel(signal); }
   // Applies the gathered group (if any). Returns true when the estimate changed.
-  bool Flush(double level_m, std::vector<Reading>* series);
+  bool Flush(const StationLevel* level, std::vector<Reading>* series);
   // A commanded speed setpoint (NaN: local level control).
   void SetSetpoint(double rpm) { setpoint_ = rpm; }
   // The twin's estimate saved before a restart (estimate_store.h): the estimator's first start
@@ -178,7 +180,7 @@ class TwinEstimator {
   int64_t failures() const { return failures_; }
 
  private:
-  void Apply(double level_m, std::vector<Reading>* series);
+  void Apply(const StationLevel* level, std::vector<Reading>* series);
   void Begin(TimeNs ts);
   // Creates fit_ if an `online_fit:` entry matches the twin (the twin's calibrated parameters).
   void BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o);
@@ -201,7 +203,6 @@ class TwinEstimator {
   // Input channels: the latest reported values and those held for the gathered group (the
   // latest before its timestamp). NaN = not reported yet.
   Eigen::VectorXd inputs_latest_, inputs_held_;
-  double level_ = 0;
   std::vector<std::string> series_names_;
   std::shared_ptr<const EstimateSnapshot> snap_;
   int64_t updates_ = 0, failures_ = 0;

@@ -64,7 +64,7 @@ struct Engine::Impl {
   // [mpcloop] the live MPC loop's plan source (GetControlPlan).
   mutable std::mutex plan_mu;
   std::function<Result<nlohmann::json>()> plan_source;
-  std::atomic<double> station_level{std::numeric_limits<double>::quiet_NaN()};
+  StationLevel station_level;  // the tank level by source time, for the pumps' estimators
 
   // The bound behavior and current estimate of a twin, or the reason there is none.
   Result<std::shared_ptr<const EstimateSnapshot>> EstimateOf(const std::string& id) const {

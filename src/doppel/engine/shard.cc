@@ -448,13 +448,13 @@ void Shard::ReleaseAndApply(bool flush_all) {
     TwinState& ts = State(e.twin);
     if (ts.estimator) ts.estimator->AddMaintenance(e);
   }
-  double level = deps_.estimation.default_level_m;
-  if (deps_.station_level != nullptr) {
-    double l = deps_.station_level->load(std::memory_order_relaxed);
-    if (std::isfinite(l)) level = l;
-  }
+  StationLevel* const level = deps_.station_level;
   std::sort(buffered_.begin(), buffered_.end());
   buffered_.erase(std::unique(buffered_.begin(), buffered_.end()), buffered_.end());
+  // The tank first: the pumps' steps released in this pass then find the level of their own
+  // source time recorded (station_level.h).
+  std::stable_partition(buffered_.begin(), buffered_.end(),
+                        [&](const std::string& twin) { return twins_.at(twin).level_source; });
   for (const std::string& twin : buffered_) {
     TwinState& ts = twins_.at(twin);
     bool any = false, est_changed = false;
@@ -467,9 +467,9 @@ void Shard::ReleaseAndApply(bool flush_all) {
       if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value, {}, {}});
       if (slot.channel >= 0) est_changed |= ts.estimator->Add(slot.channel, r, level, &est_series_);
       if (evaluator_ || deps_.anomaly_detection) Analyze(ts, r);
-      if (ts.level_source && r.signal == "level_m" && deps_.station_level != nullptr &&
-          r.quality != Quality::kBad) {
-        deps_.station_level->store(r.value, std::memory_order_relaxed);
+      if (ts.level_source && level != nullptr && r.quality != Quality::kBad && std::isfinite(r.value) &&
+          r.signal == "level_m") {
+        level->Record(r.source_ts_ns, r.value);
       }
     };
     if (flush_all) {

@@ -55,10 +55,10 @@ struct ShardDeps {
   size_t queue_capacity;  // readings
   std::function<TimeNs()> now_ns;
   std::function<void(const std::vector<StreamEvent>&)> publish;  // to stream subscribers
-  // Estimation: the DTDL model id of a twin ("" if unknown), the station's tank level shared
-  // by every shard (NaN until a tank reports), and the settings.
+  // Estimation: the DTDL model id of a twin ("" if unknown), the station's tank level by source
+  // time shared by every shard (station_level.h; null: the default level), and the settings.
   std::function<std::string(const std::string&)> model_of;
-  std::atomic<double>* station_level = nullptr;
+  StationLevel* station_level = nullptr;
   EstimationOptions estimation;
   // Stream subscribers right now (null: always build stream events).
   const std::atomic<size_t>* stream_subscribers = nullptr;

@@ -37,15 +37,15 @@ void TwinEstimator::Begin(TimeNs ts) {
   }
 }
 
-bool TwinEstimator::Add(const Reading& r, double level_m, std::vector<Reading>* series) {
+bool TwinEstimator::Add(const Reading& r, const StationLevel* level, std::vector<Reading>* series) {
   const int k = model_->Channel(r.signal);
   if (k < 0) return false;
-  return Add(k, r, level_m, series);
+  return Add(k, r, level, series);
 }
 
-bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Reading>* series) {
+bool TwinEstimator::Add(int k, const Reading& r, const StationLevel* level, std::vector<Reading>* series) {
   bool changed = false;
-  if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level_m, series);
+  if (pending_ && r.source_ts_ns != pending_ts_) changed = Flush(level, series);
   if (!pending_) Begin(r.source_ts_ns);
   if (k >= model_->num_measurements()) {  // an input channel: held from now on, skipped group or not
     if (r.quality != Quality::kBad && std::isfinite(r.value) && k < model_->num_channels())
@@ -59,14 +59,14 @@ bool TwinEstimator::Add(int k, const Reading& r, double level_m, std::vector<Rea
   return changed;
 }
 
-bool TwinEstimator::Flush(double level_m, std::vector<Reading>* series) {
+bool TwinEstimator::Flush(const StationLevel* level, std::vector<Reading>* series) {
   if (!pending_) return false;
   pending_ = false;
   if (pending_skip_) return false;
   bool any = false;
   for (bool p : group_.present) any |= p;
   if (!any) return false;
-  Apply(level_m, series);
+  Apply(level, series);
   return true;
 }
 
@@ -111,7 +111,7 @@ void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const est
   fit_ = std::make_unique<LiveFit>(std::move(f).value());
 }
 
-void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
+void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* series) {
   if (!est_) {
     estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
     estimate::FilterModel filter = model_->filter_model();
@@ -140,6 +140,8 @@ void TwinEstimator::Apply(double level_m, std::vector<Reading>* series) {
   }
   const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
   if (t < est_->time()) return;
+  const double level_m =
+      level != nullptr ? level->At(pending_ts_, opt_.default_level_m) : opt_.default_level_m;
   const Eigen::VectorXd u = model_->Inputs(level_m, setpoint_, inputs_held_);
   (void)est_->SetInputs(u);
   if (fit_) fit_->Add(pending_ts_, group_, u);
