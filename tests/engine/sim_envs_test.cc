@@ -126,6 +126,39 @@ TEST(SimEnvs, ForkRunsTheCalibratedCurveOfAPumpTwin) {
   EXPECT_FALSE(nominal["fork"]["pumps"][0].contains("parameters_not_applied"));
 }
 
+// Before a calibrated pump twin has sent anything (no estimate yet), the fork takes its curve
+// from the config: the same parameters the estimator will run with.
+TEST(SimEnvs, ForkOfACalibratedTwinWithoutAnEstimateTakesTheConfiguredCurve) {
+  Fixture f;
+  f.calibrations = {{"calibration[0]",
+                     "pump-*",
+                     {{"pump.shutoff_head_m", 46.0}, {"curve_k", 6.9e-4}, {"impeller_wear", 0.1}}}};
+  f.Open();
+  ASSERT_TRUE(f.engine->CreateTwin({"pump-7", kPump, json::object(), {}}).ok());
+  ASSERT_FALSE(f.engine->GetEstimate("pump-7").ok());
+  json made = f.Create({{"twin", "pump-7"}, {"seed", 3}});
+  ASSERT_TRUE(made.contains("id")) << made.dump();
+  const json& pump = made["fork"]["pumps"][0];
+  EXPECT_DOUBLE_EQ(pump["parameters"]["shutoff_head_m"].get<double>(), 46.0);
+  EXPECT_DOUBLE_EQ(pump["parameters"]["curve_k"].get<double>(), 6.9e-4);
+  // An estimated parameter's calibration is its initial mean, not a fixed curve value.
+  EXPECT_EQ(pump["parameters"].size(), 2u) << pump.dump();
+  EXPECT_NE(pump["from"].get<std::string>().find("seed"), std::string::npos) << pump.dump();
+  ASSERT_TRUE(f.engine->sim_envs()
+                  .Inspect(made["id"],
+                           [&](const control::StationEnv& env) {
+                             EXPECT_EQ(env.model().params().pumps[0].shutoff_head_m, 46.0);
+                             EXPECT_EQ(env.model().params().pumps[0].curve_k, 6.9e-4);
+                           })
+                  .ok());
+  // Once the twin has an estimate, the same values come from it.
+  f.FeedPump("pump-7", 5);
+  auto est = f.engine->GetEstimate("pump-7");
+  ASSERT_TRUE(est.ok()) << est.status().ToString();
+  using Params = std::vector<std::pair<std::string, double>>;
+  EXPECT_EQ(est->calibrated, (Params{{"shutoff_head_m", 46.0}, {"curve_k", 6.9e-4}}));
+}
+
 // Every truth-pump field a fork can set is a parameter of the pump twin model, so that a
 // calibration of it reaches the sandbox.
 TEST(SimEnvs, EveryTruthPumpParameterIsAPumpTwinParameter) {

@@ -220,13 +220,7 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
   e.fit = s.fit;
   // Fixed parameters off their nominal value: the twin's calibration (the context carries the
   // filter model's full parameter vector, estimated ones substituted).
-  const Eigen::VectorXd nominal = m.system().DefaultValues(SignalKind::kParameter);
-  const std::vector<int>& est = m.estimated_parameter_indices();
-  for (Eigen::Index i = 0; i < s.context.parameters.size() && i < nominal.size(); ++i) {
-    if (s.context.parameters[i] == nominal[i] || std::find(est.begin(), est.end(), i) != est.end()) continue;
-    e.calibrated.emplace_back(physics::ShortName(m.system().parameters()[static_cast<size_t>(i)].name),
-                              s.context.parameters[i]);
-  }
+  e.calibrated = FixedParametersOffNominal(m, s.context.parameters);
   return e;
 }
 

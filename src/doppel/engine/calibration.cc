@@ -49,6 +49,28 @@ std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const Twin
   return unknown;
 }
 
+std::vector<std::pair<std::string, double>> FixedParametersOffNominal(const BehaviorModel& model,
+                                                                      const Eigen::VectorXd& parameters) {
+  const physics::System& sys = model.system();
+  const Eigen::VectorXd nominal = sys.DefaultValues(SignalKind::kParameter);
+  const std::vector<int>& estimated = model.estimated_parameter_indices();
+  std::vector<std::pair<std::string, double>> out;
+  for (Eigen::Index i = 0; i < parameters.size() && i < nominal.size(); ++i) {
+    if (parameters[i] == nominal[i] || std::find(estimated.begin(), estimated.end(), i) != estimated.end())
+      continue;
+    out.emplace_back(physics::ShortName(sys.parameters()[static_cast<size_t>(i)].name), parameters[i]);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, double>> CalibratedFixedParameters(const BehaviorModel& model,
+                                                                      const TwinCalibration& calibration) {
+  estimate::FilterModel filter = model.filter_model();
+  estimate::EstimatorOptions options;
+  (void)ApplyCalibration(model, calibration, &filter, &options);  // unknown names: skipped, as at start
+  return FixedParametersOffNominal(model, filter.parameters);
+}
+
 Status CheckCalibrations(const std::vector<TwinCalibration>& calibrations,
                          const std::vector<const BehaviorModel*>& bound) {
   for (const TwinCalibration& c : calibrations) {

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "doppel/core/status.h"
@@ -25,6 +26,17 @@ const TwinCalibration* FindCalibration(const std::vector<TwinCalibration>& calib
 // `model` does not know (skipped; the caller warns).
 std::vector<std::string> ApplyCalibration(const BehaviorModel& model, const TwinCalibration& calibration,
                                           estimate::FilterModel* filter, estimate::EstimatorOptions* options);
+
+// The fixed (not estimated) parameters of `model` whose value in `parameters` (all of the
+// system's, in order) differs from the nominal one, with short names ("curve_k"), in model order:
+// a twin's calibration as reported in TwinEstimate::calibrated.
+std::vector<std::pair<std::string, double>> FixedParametersOffNominal(const BehaviorModel& model,
+                                                                      const Eigen::VectorXd& parameters);
+
+// FixedParametersOffNominal after applying `calibration` to `model`'s nominal parameters: what a
+// twin's estimator will run with, known before the twin has sent anything.
+std::vector<std::pair<std::string, double>> CalibratedFixedParameters(const BehaviorModel& model,
+                                                                      const TwinCalibration& calibration);
 
 // Startup check (after the FMU behaviors are registered): every parameter name is a parameter of
 // one of the `bound` behavior models (BoundBehaviorModels, behavior.h), and a wear lies in [0, 1].

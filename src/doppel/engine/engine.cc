@@ -24,7 +24,8 @@ Status EngineOptions::Validate() const {
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
   // [simenv] The sandboxes fork twins through this Service.
-  impl_->sim_envs = std::make_unique<SimEnvRegistry>(this, impl_->opts.sim_envs, impl_->opts.now_ns);
+  impl_->sim_envs = std::make_unique<SimEnvRegistry>(this, impl_->opts.sim_envs, impl_->opts.now_ns,
+                                                     impl_->opts.estimation.calibrations);
 }
 
 Engine::~Engine() { Stop(); }

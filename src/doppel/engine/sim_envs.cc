@@ -10,6 +10,7 @@
 
 #include "doppel/control/env.h"
 #include "doppel/engine/behavior.h"
+#include "doppel/engine/calibration.h"
 #include "doppel/plant/station_model.h"
 
 namespace doppel::engine {
@@ -113,7 +114,8 @@ struct Fork {
   std::string level_from;
 };
 
-Result<Fork> ForkTwin(const Service& s, const std::string& id) {
+Result<Fork> ForkTwin(const Service& s, const std::vector<TwinCalibration>& calibrations,
+                      const std::string& id) {
   auto t = s.GetTwin(id);
   if (!t.ok()) return t.status();
   Fork f;
@@ -134,15 +136,22 @@ Result<Fork> ForkTwin(const Service& s, const std::string& id) {
       auto e = s.GetEstimate(target);
       std::vector<std::pair<std::string, double>> params;
       std::vector<std::string> not_applied;
+      // The twin's calibration: as its estimator runs it, else (no estimate yet) from the config.
+      std::vector<std::pair<std::string, double>> calibrated;
       if (e.ok()) {
-        for (const auto& [name, value] : e->calibrated) {
-          plant::PumpParams probe;
-          if (plant::SetPumpParameter(&probe, name, value)) {
-            params.emplace_back(name, value);
-          } else {
-            not_applied.push_back(name);
-          }
+        calibrated = e->calibrated;
+      } else if (const TwinCalibration* c = FindCalibration(calibrations, target)) {
+        calibrated = CalibratedFixedParameters(*b, *c);
+      }
+      for (const auto& [name, value] : calibrated) {
+        plant::PumpParams probe;
+        if (plant::SetPumpParameter(&probe, name, value)) {
+          params.emplace_back(name, value);
+        } else {
+          not_applied.push_back(name);
         }
+      }
+      if (e.ok()) {
         for (const EstimatedValue& p : e->parameters) {
           if (p.name == "impeller_wear" && std::isfinite(p.value)) w = std::clamp(p.value, 0.0, 0.95);
         }
@@ -302,8 +311,12 @@ struct SimEnvRegistry::Entry {
   double episode_reward = 0;
 };
 
-SimEnvRegistry::SimEnvRegistry(const Service* twins, SimEnvLimits limits, std::function<TimeNs()> now_ns)
-    : twins_(twins), limits_(std::move(limits)), now_ns_(std::move(now_ns)) {
+SimEnvRegistry::SimEnvRegistry(const Service* twins, SimEnvLimits limits, std::function<TimeNs()> now_ns,
+                               std::vector<TwinCalibration> calibrations)
+    : twins_(twins),
+      limits_(std::move(limits)),
+      calibrations_(std::move(calibrations)),
+      now_ns_(std::move(now_ns)) {
   if (!now_ns_) {
     now_ns_ = [] {
       return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -349,7 +362,7 @@ Result<json> SimEnvRegistry::Create(const json& request, const std::string& prin
   json fork = nullptr;
   if (p.twin) {
     if (twins_ == nullptr) return FailedPrecondition("$.twin: no twins to fork on this server");
-    auto f = ForkTwin(*twins_, *p.twin);
+    auto f = ForkTwin(*twins_, calibrations_, *p.twin);
     if (!f.ok()) return f.status();
     const int forked = static_cast<int>(f->pump_twins.size());
     if (forked > limits_.max_pumps && !p.pumps) {

@@ -34,6 +34,7 @@
 
 #include "doppel/core/reading.h"
 #include "doppel/core/status.h"
+#include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
 
 namespace doppel::control {
@@ -60,7 +61,10 @@ class SimEnvRegistry {
  public:
   // `twins` answers GetTwin and GetEstimate for the fork (the engine) and must outlive the
   // registry. `now_ns`: the wall clock (ns since the epoch) for the time of day and idle expiry.
-  SimEnvRegistry(const Service* twins, SimEnvLimits limits, std::function<TimeNs()> now_ns);
+  // `calibrations`: the twins' calibrated parameters (EstimationOptions::calibrations), which a
+  // fork applies from the config while a pump twin has no estimate yet.
+  SimEnvRegistry(const Service* twins, SimEnvLimits limits, std::function<TimeNs()> now_ns,
+                 std::vector<TwinCalibration> calibrations = {});
   ~SimEnvRegistry();
 
   // Request (all fields optional): twin, pumps, period_s, episode_s, integration_step_s,
@@ -92,6 +96,7 @@ class SimEnvRegistry {
 
   const Service* twins_;
   SimEnvLimits limits_;
+  std::vector<TwinCalibration> calibrations_;
   std::function<TimeNs()> now_ns_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> envs_;
