@@ -143,7 +143,9 @@ TEST(SimEnvs, ForkOfACalibratedTwinWithoutAnEstimateTakesTheConfiguredCurve) {
   EXPECT_DOUBLE_EQ(pump["parameters"]["curve_k"].get<double>(), 6.9e-4);
   // An estimated parameter's calibration is its initial mean, not a fixed curve value.
   EXPECT_EQ(pump["parameters"].size(), 2u) << pump.dump();
-  EXPECT_NE(pump["from"].get<std::string>().find("seed"), std::string::npos) << pump.dump();
+  // The calibrated wear is where the estimator will start: the fork starts there too.
+  EXPECT_DOUBLE_EQ(pump["impeller_wear"].get<double>(), 0.1);
+  EXPECT_EQ(pump["from"], "calibration[0]") << pump.dump();
   ASSERT_TRUE(f.engine->sim_envs()
                   .Inspect(made["id"],
                            [&](const control::StationEnv& env) {

@@ -27,14 +27,31 @@ TEST(StationLevelTest, AStepSeesTheNewestSampleAtOrBeforeItsTime) {
   EXPECT_DOUBLE_EQ(l.At(5, -1), 1.0);     // older than everything kept: the oldest
 }
 
-TEST(StationLevelTest, OlderSamplesAreIgnoredAndASameTimeSampleReplaces) {
+TEST(StationLevelTest, OutOfOrderSamplesAreSortedInAndASameTimeSampleReplaces) {
   StationLevel l;
   l.Record(20, 2.0);
-  l.Record(10, 9.0);  // out of order: ignored
+  l.Record(10, 1.0);  // out of order: sorted in
+  l.Record(30, 3.0);
+  l.Record(25, 2.6);
   l.Record(20, 2.5);  // the same time: replaces
-  EXPECT_EQ(l.size(), 1u);
-  EXPECT_DOUBLE_EQ(l.At(15, -1), 2.5);
-  EXPECT_DOUBLE_EQ(l.At(25, -1), 2.5);
+  EXPECT_EQ(l.size(), 4u);
+  EXPECT_DOUBLE_EQ(l.At(15, -1), 1.0);
+  EXPECT_DOUBLE_EQ(l.At(20, -1), 2.5);
+  EXPECT_DOUBLE_EQ(l.At(27, -1), 2.6);
+  EXPECT_DOUBLE_EQ(l.At(35, -1), 3.0);
+}
+
+TEST(StationLevelTest, WhenFullASampleOlderThanAllKeptIsDropped) {
+  StationLevel l(2);
+  l.Record(20, 2.0);
+  l.Record(30, 3.0);
+  l.Record(10, 1.0);  // full, older than both: dropped
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_DOUBLE_EQ(l.At(10, -1), 2.0);
+  l.Record(25, 2.5);  // full, in between: sorted in, the oldest goes
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_DOUBLE_EQ(l.At(20, -1), 2.5);  // older than all kept: the oldest kept
+  EXPECT_DOUBLE_EQ(l.At(30, -1), 3.0);
 }
 
 TEST(StationLevelTest, OnlyTheNewestCapacitySamplesAreKept) {

@@ -74,6 +74,8 @@ class BehaviorModel {
   // or empty; NaN = not reported yet: the configured constant or the model's default).
   Eigen::VectorXd Inputs(double level_m, double setpoint_rpm,
                          const Eigen::VectorXd& channel_inputs = {}) const;
+  // True if the model has the tank level input (Inputs uses `level_m`).
+  bool has_level_input() const { return level_in_ >= 0; }
 
   // Input index for a name: the model's input name, the telemetry feeding it, or the DTDL alias
   // of the pump's setpoint ("speed_rpm"). -1 if unknown.

@@ -406,6 +406,13 @@ void Shard::Process(std::vector<Item>& items) {
           ts_twin = &found->first;
         }
         if (ts->reorder.size() == 0) buffered_.push_back(r.twin);
+        // The tank's level is recorded as it arrives, before the reorder buffer releases it: a
+        // pump step released in this pass then finds the level of its own source time even when
+        // the tank's newer messages have not arrived yet (station_level.h).
+        if (ts->level_source && deps_.station_level != nullptr && r.quality != Quality::kBad &&
+            std::isfinite(r.value) && r.signal == "level_m") {
+          deps_.station_level->Record(r.source_ts_ns, r.value);
+        }
         if (!ts->reorder.Add(std::move(r), now)) ++late;
       }
     }
@@ -451,10 +458,6 @@ void Shard::ReleaseAndApply(bool flush_all) {
   StationLevel* const level = deps_.station_level;
   std::sort(buffered_.begin(), buffered_.end());
   buffered_.erase(std::unique(buffered_.begin(), buffered_.end()), buffered_.end());
-  // The tank first: the pumps' steps released in this pass then find the level of their own
-  // source time recorded (station_level.h).
-  std::stable_partition(buffered_.begin(), buffered_.end(),
-                        [&](const std::string& twin) { return twins_.at(twin).level_source; });
   for (const std::string& twin : buffered_) {
     TwinState& ts = twins_.at(twin);
     bool any = false, est_changed = false;
@@ -467,10 +470,6 @@ void Shard::ReleaseAndApply(bool flush_all) {
       if (stream) events.push_back(StreamEvent{r.twin, r.signal, r.source_ts_ns, r.value, {}, {}});
       if (slot.channel >= 0) est_changed |= ts.estimator->Add(slot.channel, r, level, &est_series_);
       if (evaluator_ || deps_.anomaly_detection) Analyze(ts, r);
-      if (ts.level_source && level != nullptr && r.quality != Quality::kBad && std::isfinite(r.value) &&
-          r.signal == "level_m") {
-        level->Record(r.source_ts_ns, r.value);
-      }
     };
     if (flush_all) {
       ts.reorder.FlushEach(apply);

@@ -138,10 +138,11 @@ Result<Fork> ForkTwin(const Service& s, const std::vector<TwinCalibration>& cali
       std::vector<std::string> not_applied;
       // The twin's calibration: as its estimator runs it, else (no estimate yet) from the config.
       std::vector<std::pair<std::string, double>> calibrated;
+      const TwinCalibration* cal = e.ok() ? nullptr : FindCalibration(calibrations, target);
       if (e.ok()) {
         calibrated = e->calibrated;
-      } else if (const TwinCalibration* c = FindCalibration(calibrations, target)) {
-        calibrated = CalibratedFixedParameters(*b, *c);
+      } else if (cal != nullptr) {
+        calibrated = CalibratedFixedParameters(*b, *cal);
       }
       for (const auto& [name, value] : calibrated) {
         plant::PumpParams probe;
@@ -158,6 +159,14 @@ Result<Fork> ForkTwin(const Service& s, const std::vector<TwinCalibration>& cali
         from = std::isfinite(w) ? "estimate" : "seed: the estimate has no impeller_wear";
       } else {
         from = "seed: " + e.status().message();
+        // A calibrated wear is the estimator's initial mean: the fork starts where it will.
+        const auto none = std::vector<std::pair<std::string, double>>{};
+        for (const auto& [name, value] : cal != nullptr ? cal->parameters : none) {
+          if (physics::ShortName(name) == "impeller_wear" && std::isfinite(value)) {
+            w = std::clamp(value, 0.0, 0.95);
+            from = cal->where;
+          }
+        }
       }
       f.wear.push_back(w);
       f.wear_from.push_back(from);

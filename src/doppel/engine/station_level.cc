@@ -8,14 +8,18 @@ StationLevel::StationLevel(size_t capacity) : capacity_(std::max<size_t>(1, capa
 
 void StationLevel::Record(TimeNs ts_ns, double level_m) {
   std::lock_guard lk(mu_);
-  if (!samples_.empty()) {
-    if (ts_ns < samples_.back().first) return;
-    if (ts_ns == samples_.back().first) {
-      samples_.back().second = level_m;
+  if (samples_.empty() || ts_ns > samples_.back().first) {  // the usual case: in order
+    samples_.emplace_back(ts_ns, level_m);
+  } else {
+    auto at = std::lower_bound(samples_.begin(), samples_.end(), ts_ns,
+                               [](const std::pair<TimeNs, double>& s, TimeNs t) { return s.first < t; });
+    if (at != samples_.end() && at->first == ts_ns) {
+      at->second = level_m;
       return;
     }
+    if (at == samples_.begin() && samples_.size() >= capacity_) return;  // older than all kept
+    samples_.insert(at, {ts_ns, level_m});
   }
-  samples_.emplace_back(ts_ns, level_m);
   if (samples_.size() > capacity_) samples_.pop_front();
 }
 

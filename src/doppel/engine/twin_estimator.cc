@@ -140,8 +140,9 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
   }
   const double t = static_cast<double>(pending_ts_ - t0_ns_) * 1e-9;
   if (t < est_->time()) return;
-  const double level_m =
-      level != nullptr ? level->At(pending_ts_, opt_.default_level_m) : opt_.default_level_m;
+  const double level_m = level != nullptr && model_->has_level_input()
+                             ? level->At(pending_ts_, opt_.default_level_m)
+                             : opt_.default_level_m;
   const Eigen::VectorXd u = model_->Inputs(level_m, setpoint_, inputs_held_);
   (void)est_->SetInputs(u);
   if (fit_) fit_->Add(pending_ts_, group_, u);

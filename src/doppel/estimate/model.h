@@ -7,7 +7,7 @@
 // measurements[k]. Prediction integrates z with fixed-step RK4 (substeps ≤ max_step_s), inputs
 // held (zero-order hold), so every filter sees the same discretization; the EKF differentiates
 // exactly that map by automatic differentiation (fixed-size AutoDiff8 when n ≤ 8, else
-// AutoDiffXd: the same derivatives, the fixed size ≈2.5× faster).
+// AutoDiffXd: the same derivatives, the fixed size ≈2× faster).
 //
 // Thread safety: the evaluation methods use scratch space inside the model, so one thread at a
 // time per AugmentedModel (an estimator owns its own copy).

@@ -35,7 +35,7 @@ constexpr int kMaxAutoDiffDerivatives = 32;
 using AutoDiffXd =
     Eigen::AutoDiffScalar<Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kMaxAutoDiffDerivatives, 1>>;
 // Exactly kFixedAutoDiffDerivatives partials, fixed at compile time: the derivative arithmetic
-// is unrolled straight-line code (no size checks or loops), ≈2.5× faster than AutoDiffXd on the
+// is unrolled straight-line code (no size checks or loops), ≈2× faster than AutoDiffXd on the
 // pump twin. Estimators with at most this many augmented states use it; directions beyond the
 // ones seeded stay zero.
 constexpr int kFixedAutoDiffDerivatives = 8;
@@ -105,14 +105,15 @@ class System {
   // reject algebraic loops). Conservative default: true.
   virtual bool HasDirectFeedthrough() const { return true; }
 
-  // xdot = f(t, x, u, p); xdot has num_states() entries.
+  // xdot = f(t, x, u, p); xdot has num_states() entries, and every one must be written (an
+  // AutoDiff8 scratch entry left unwritten holds stale partials, not zeros).
   virtual void CalcDerivatives(double t, InVec<double> x, InVec<double> u, InVec<double> p,
                                OutVec<double> xdot) const = 0;
   virtual void CalcDerivatives(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
                                OutVec<AutoDiffXd> xdot) const = 0;
   virtual void CalcDerivatives(double t, InVec<AutoDiff8> x, InVec<AutoDiff8> u, InVec<AutoDiff8> p,
                                OutVec<AutoDiff8> xdot) const = 0;
-  // y = h(t, x, u, p); y has num_outputs() entries.
+  // y = h(t, x, u, p); y has num_outputs() entries, every one written (as for xdot).
   virtual void CalcOutputs(double t, InVec<double> x, InVec<double> u, InVec<double> p,
                            OutVec<double> y) const = 0;
   virtual void CalcOutputs(double t, InVec<AutoDiffXd> x, InVec<AutoDiffXd> u, InVec<AutoDiffXd> p,
