@@ -73,7 +73,7 @@ TEST(IntegrationPumpRulAgainstPlantTruth, RulIsWithinTwentyPercentOfTheTrueTimeT
   // tank level at their own steps' source time (engine::StationLevel). When they took the level
   // as released so far, this replay (far faster than real time) gave them a level from wherever
   // the tank's shard had got to, and the worst error moved between 14 % and 20.5 % from run to
-  // run; now 14.2-15.2 % over five runs (on one shard 14.5 ± 0.1 %).
+  // run; now 14.2-15.2 % over six runs (on one shard 14.5 ± 0.1 %).
   o.shards = 2;
   o.allowed_lateness_ns = 100 * kNsPerMs;
   o.provision = {{"pump-*", "dtmi:doppel:demo:Pump;1"}, {"tank-*", "dtmi:doppel:demo:Tank;1"}};
