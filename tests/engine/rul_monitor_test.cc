@@ -291,6 +291,7 @@ TEST(RulMonitorConfigTest, ParsesDefaultsAndNamesTheBrokenKey) {
       {"{model: m.json, max_history: 10}", "analytics.rul.max_history: must be >= 31"},
       {"{model: m.json, twins: [a, b]}", "analytics.rul.twins: expected a scalar"},
       {"[1, 2]", "analytics.rul: expected a mapping (docs/analytics.md)"},
+      {"? :", "analytics.rul: keys must be names"},  // a null key (found by control_config_fuzz)
   };
   for (const auto& [yaml, want] : cases) {
     auto r = ParseRulMonitorConfigYaml(yaml, "analytics.rul");

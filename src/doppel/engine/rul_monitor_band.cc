@@ -195,7 +195,9 @@ Result<RulMonitorOptions> ParseRulMonitorConfigYaml(const std::string& yaml_text
   static const std::set<std::string> kKeys = {"model",           "band",       "twins", "model_id",
                                               "hours_per_cycle", "max_history"};
   for (const auto& kv : n) {
-    std::string k = kv.first.as<std::string>();
+    // A key that is not a scalar (e.g. "? :", a null complex key) has no name to give.
+    if (!kv.first.IsScalar()) return InvalidArgument(where + ": keys must be names");
+    std::string k = kv.first.Scalar();
     if (!kKeys.count(k)) return InvalidArgument(where + "." + k + ": unknown key");
     if (!kv.second.IsScalar()) return InvalidArgument(where + "." + k + ": expected a scalar");
   }
