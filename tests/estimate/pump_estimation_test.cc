@@ -104,33 +104,46 @@ class PumpTwin : public ::testing::Test {
   std::unique_ptr<physics::Diagram> twin_;
 };
 
+// The EKF's AD linearization of the propagation over [0, t1] (RK4 substeps <= max_step) and of
+// the observation `rows`, each entry against central differences of the double maps, to
+// f_tol / h_tol relative. Returns the largest |F(i, j)| off the diagonal.
+double ExpectLinearizationMatchesDifferences(const AugmentedModel& m, const Eigen::VectorXd& z,
+                                             const Eigen::VectorXd& u, const std::vector<int>& rows,
+                                             double t1, double max_step, double f_tol, double h_tol) {
+  Eigen::VectorXd z1, y;
+  Eigen::MatrixXd F, H;
+  m.LinearizePropagation(0.0, t1, z, u, max_step, &z1, &F);
+  m.LinearizeObservation(0.0, z, u, rows, &y, &H);
+  EXPECT_TRUE(z1.isApprox(m.Propagate<double>(0.0, t1, z, u, max_step)));
+  EXPECT_TRUE(y.isApprox(m.Observe<double>(0.0, z, u, rows)));
+  double largest = 0;
+  for (int j = 0; j < m.size(); ++j) {
+    const double h = 1e-6 * std::max(1.0, std::abs(z[j]));
+    Eigen::VectorXd zp = z, zm = z;
+    zp[j] += h;
+    zm[j] -= h;
+    const Eigen::VectorXd fd_f =
+        (m.Propagate<double>(0.0, t1, zp, u, max_step) - m.Propagate<double>(0.0, t1, zm, u, max_step)) /
+        (2 * h);
+    const Eigen::VectorXd fd_h =
+        (m.Observe<double>(0.0, zp, u, rows) - m.Observe<double>(0.0, zm, u, rows)) / (2 * h);
+    for (int i = 0; i < m.size(); ++i) {
+      EXPECT_NEAR(F(i, j), fd_f[i], f_tol * (1 + std::abs(fd_f[i]))) << i << "," << j;
+      if (i != j) largest = std::max(largest, std::abs(F(i, j)));
+    }
+    for (Eigen::Index i = 0; i < fd_h.size(); ++i)
+      EXPECT_NEAR(H(i, j), fd_h[i], h_tol * (1 + std::abs(fd_h[i]))) << i << "," << j;
+  }
+  return largest;
+}
+
 TEST_F(PumpTwin, EkfJacobiansEqualFiniteDifferences) {
   auto m = AugmentedModel::Create(Model({"pump.impeller_wear", "pump.bearing_wear", "pump.flow_bias_m3h"}));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   Eigen::VectorXd z(5);
   z << 1310, 48, 0.15, 0.2, 1.5;
-  Eigen::VectorXd u = twin_->DefaultValues(SignalKind::kInput);  // local control, level 2.5
-  std::vector<int> rows = {0, 1, 2, 3, 4, 5};
-  Eigen::VectorXd z1, y;
-  Eigen::MatrixXd F, H;
-  m->LinearizePropagation(0.0, 1.0, z, u, 0.25, &z1, &F);
-  m->LinearizeObservation(0.0, z, u, rows, &y, &H);
-  EXPECT_TRUE(z1.isApprox(m->Propagate<double>(0.0, 1.0, z, u, 0.25)));
-  EXPECT_TRUE(y.isApprox(m->Observe<double>(0.0, z, u, rows)));
-  for (int j = 0; j < 5; ++j) {
-    const double h = 1e-6 * std::max(1.0, std::abs(z[j]));
-    Eigen::VectorXd zp = z, zm = z;
-    zp[j] += h;
-    zm[j] -= h;
-    Eigen::VectorXd fd_f =
-        (m->Propagate<double>(0.0, 1.0, zp, u, 0.25) - m->Propagate<double>(0.0, 1.0, zm, u, 0.25)) / (2 * h);
-    Eigen::VectorXd fd_h =
-        (m->Observe<double>(0.0, zp, u, rows) - m->Observe<double>(0.0, zm, u, rows)) / (2 * h);
-    for (int i = 0; i < 5; ++i)
-      EXPECT_NEAR(F(i, j), fd_f[i], 1e-6 * (1 + std::abs(fd_f[i]))) << i << "," << j;
-    for (int i = 0; i < 6; ++i)
-      EXPECT_NEAR(H(i, j), fd_h[i], 1e-5 * (1 + std::abs(fd_h[i]))) << i << "," << j;
-  }
+  const Eigen::VectorXd u = twin_->DefaultValues(SignalKind::kInput);  // local control, level 2.5
+  ExpectLinearizationMatchesDifferences(*m, z, u, {0, 1, 2, 3, 4, 5}, 1.0, 0.25, 1e-6, 1e-5);
 }
 
 // Above kFixedAutoDiffDerivatives augmented states the EKF linearizes with the dynamic scalar:
@@ -159,30 +172,8 @@ TEST(StationEkf, JacobiansEqualFiniteDifferencesAboveTheFixedSizeLimit) {
   const Eigen::VectorXd u = d.DefaultValues(SignalKind::kInput);
   std::vector<int> rows(outs.size());
   for (size_t k = 0; k < rows.size(); ++k) rows[k] = static_cast<int>(k);
-  Eigen::VectorXd z1, y;
-  Eigen::MatrixXd F, H;
-  m->LinearizePropagation(0.0, 2.0, z, u, 0.5, &z1, &F);
-  m->LinearizeObservation(0.0, z, u, rows, &y, &H);
-  EXPECT_TRUE(z1.isApprox(m->Propagate<double>(0.0, 2.0, z, u, 0.5)));
-  EXPECT_TRUE(y.isApprox(m->Observe<double>(0.0, z, u, rows)));
-  double largest = 0;  // off the diagonal
-  for (int j = 0; j < n; ++j) {
-    const double h = 1e-6 * std::max(1.0, std::abs(z[j]));
-    Eigen::VectorXd zp = z, zm = z;
-    zp[j] += h;
-    zm[j] -= h;
-    Eigen::VectorXd fd_f =
-        (m->Propagate<double>(0.0, 2.0, zp, u, 0.5) - m->Propagate<double>(0.0, 2.0, zm, u, 0.5)) / (2 * h);
-    Eigen::VectorXd fd_h =
-        (m->Observe<double>(0.0, zp, u, rows) - m->Observe<double>(0.0, zm, u, rows)) / (2 * h);
-    for (int i = 0; i < n; ++i) {
-      EXPECT_NEAR(F(i, j), fd_f[i], 1e-5 * (1 + std::abs(fd_f[i]))) << i << "," << j;
-      if (i != j) largest = std::max(largest, std::abs(F(i, j)));
-    }
-    for (Eigen::Index i = 0; i < fd_h.size(); ++i)
-      EXPECT_NEAR(H(i, j), fd_h[i], 1e-5 * (1 + std::abs(fd_h[i]))) << i << "," << j;
-  }
-  EXPECT_GT(largest, 1e-3);  // the states do depend on each other and on the wears
+  // the states do depend on each other and on the wears
+  EXPECT_GT(ExpectLinearizationMatchesDifferences(*m, z, u, rows, 2.0, 0.5, 1e-5, 1e-5), 1e-3);
 }
 
 // The binding's RK4 substep (DefaultPumpEstimatorSpec().max_step_s, 1 s: one substep per
