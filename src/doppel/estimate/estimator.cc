@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "doppel/estimate/gaussian.h"
+#include "doppel/estimate/small_kernels.h"
 
 namespace doppel::estimate {
 
@@ -242,6 +243,10 @@ bool GaussianEstimator::IsSpd(const Eigen::MatrixXd& P) {
   }
   if (!exact && !P.isApprox(P.transpose(), 1e-9) && (P - P.transpose()).cwiseAbs().maxCoeff() > 1e-12)
     return false;
+  if (P.rows() <= kMaxFixedStates) {  // a fixed-size factorization (small_kernels.h)
+    return WithStateSize(
+        P.rows(), [&](auto size) { return CholeskySucceeds<decltype(size)::value>(P.rows(), P.data()); });
+  }
   if (P.rows() <= kSmall) {  // the factorization on the stack
     Eigen::LLT<SmallMatrix> llt(P);
     return llt.info() == Eigen::Success;
@@ -291,49 +296,11 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
   const double* Hd = H.data();
   const Eigen::Index hs = H.rows();  // H(i, k) = Hd[i + k·hs]
   double nis = 0;
-  for (Eigen::Index i = 0; i < m; ++i) {
-    double hz = 0, hz0 = 0, s0 = r[i], s = r[i];
-    for (Eigen::Index c = 0; c < n; ++c) {
-      double ac = 0, a0c = 0;
-      for (Eigen::Index k = 0; k < n; ++k) {
-        const double h = Hd[i + k * hs];
-        ac += P[c + k * n] * h;
-        a0c += P0[c + k * n] * h;
-      }
-      a[c] = ac;
-      a0[c] = a0c;
-    }
-    for (Eigen::Index k = 0; k < n; ++k) {
-      const double h = Hd[i + k * hs];
-      s += h * a[k];
-      s0 += h * a0[k];
-      hz += h * z[k];
-      hz0 += h * z0[k];
-    }
-    rep->innovation_std[i] = std::sqrt(std::max(0.0, s0));  // sqrt(S_ii), S at the prior
-    if (!(s > 0) || !std::isfinite(s))
-      return FailedPrecondition("update: innovation covariance not positive definite");
-    const double v = nu[i] - (hz - hz0);
-    nis += v * v / s;
-    // Joseph form per channel, k = a/s: B = (I − k h)P = P − k a', then P = B(I − k h)' + r k k'
-    // = B − (B h')k' + r k k' (PSD by construction, unlike P − a a'/s in rounding).
-    const double vs = v / s;
-    for (Eigen::Index k = 0; k < n; ++k) ks[k] = a[k] / s;
-    for (Eigen::Index c = 0; c < n; ++c) {
-      z[c] += a[c] * vs;
-      const double ac = a[c] / s;
-      for (Eigen::Index k = 0; k < n; ++k) P[c + k * n] -= ac * a[k];
-    }
-    for (Eigen::Index c = 0; c < n; ++c) {
-      double bh = 0;
-      for (Eigen::Index k = 0; k < n; ++k) bh += P[c + k * n] * Hd[i + k * hs];
-      a0[c] = bh;  // B h' (a0 is free again)
-    }
-    for (Eigen::Index c = 0; c < n; ++c) {
-      const double cc = r[i] * a[c] / s - a0[c];
-      for (Eigen::Index k = 0; k < n; ++k) P[c + k * n] += cc * ks[k];
-    }
-  }
+  const Eigen::Index failed = WithStateSize(n, [&](auto size) {
+    return SequentialUpdate<decltype(size)::value>(n, m, z0, P0, Hd, hs, nu.data(), r.data(), z, P,
+                                                   rep->innovation_std.data(), &nis, a, a0, ks);
+  });
+  if (failed >= 0) return FailedPrecondition("update: innovation covariance not positive definite");
   rep->nis = nis;
   if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
   rep->rejected = opt_.nis_gate > 0 && nis > opt_.nis_gate;

@@ -2,6 +2,7 @@
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "doppel/estimate/gaussian.h"
+#include "doppel/estimate/small_kernels.h"
 #include "doppel/physics/linear_system.h"
 
 namespace doppel::estimate {
@@ -62,29 +63,15 @@ class ExtendedKalmanFilter final : public internal::GaussianEstimator {
   Status DoPredict(double t0, double t1) override {
     lin_valid_ = false;
     model_.LinearizePropagation(t0, t1, z_, u_, opt_.max_step_s, &z_work_, &F_);
-    // P = F P F' + Qd in plain loops on member storage (n is small; no temporaries).
+    // P = F P F' + Qd on member storage, the kernel compiled for this size (small_kernels.h).
     const Eigen::Index n = size();
     M_work_.resize(n, n);
     P_work_.resize(n, n);
     const double *F = F_.data(), *P0 = P_.data();
     double *FP = M_work_.data(), *P = P_work_.data();
-    for (Eigen::Index c = 0; c < n; ++c) {
-      for (Eigen::Index r = 0; r < n; ++r) {
-        double acc = 0;
-        for (Eigen::Index k = 0; k < n; ++k) acc += F[r + k * n] * P0[k + c * n];
-        FP[r + c * n] = acc;
-      }
-    }
-    const double dt = t1 - t0;
-    for (Eigen::Index c = 0; c < n; ++c) {
-      for (Eigen::Index r = 0; r < n; ++r) {
-        double acc = 0;
-        for (Eigen::Index k = 0; k < n; ++k) acc += FP[r + k * n] * F[c + k * n];
-        P[r + c * n] = acc;
-      }
-      const double q = opt_.process_std[c];
-      P[c + c * n] += q * q * dt;
-    }
+    internal::WithStateSize(n, [&](auto size) {
+      internal::PropagateCovariance<decltype(size)::value>(n, F, P0, opt_.process_std.data(), t1 - t0, FP, P);
+    });
     Symmetrize(&P_work_);
     if (!z_work_.allFinite() || !IsSpd(P_work_))
       return FailedPrecondition("ekf: predicted covariance not positive definite");
