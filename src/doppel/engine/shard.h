@@ -4,6 +4,8 @@
 // -> feed each twin's reorder buffer -> release what the watermark allows into the twin's
 // latest values -> publish snapshots and stream events. It wakes at least every 50 ms so a
 // quiet twin's buffered readings are released by processing time.
+// The live analytics it runs on released readings (anomaly scores, the fused score, alert rules,
+// wear RUL) are in shard_analytics.cc.
 #pragma once
 
 #include <atomic>
