@@ -20,6 +20,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unsupported/Eigen/AutoDiff>
 #include <vector>
 
@@ -42,9 +43,29 @@ constexpr int kFixedAutoDiffDerivatives = 8;
 using AutoDiff8 = Eigen::AutoDiffScalar<Eigen::Matrix<double, kFixedAutoDiffDerivatives, 1>>;
 template <typename T>
 using VectorX = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-// Read-only vector argument (binds to a VectorX or a contiguous segment of one, without copy).
+// An Eigen vector expression with direct access to contiguous storage of Ts.
+template <typename D, typename T>
+concept ContiguousVectorOf = std::is_same_v<typename D::Scalar, T> && bool(D::IsVectorAtCompileTime) &&
+                             int(D::InnerStrideAtCompileTime) == 1 && requires(const D& d) {
+  d.data();
+};
+// A read-only view (pointer and size) of a VectorX, or of any contiguous column of Ts with
+// direct access (a segment, a Map, a Ref). Unlike Eigen::Ref<const VectorX<T>>, which carries
+// an empty VectorX for the temporary it would evaluate an expression into, and so calls free()
+// on every destruction, a view costs nothing to make; expressions (`x + h * k`) do not bind:
+// evaluate them into a vector first.
 template <typename T>
-using InVec = const Eigen::Ref<const VectorX<T>>&;
+class ConstVectorView : public Eigen::Map<const VectorX<T>> {
+  using Base = Eigen::Map<const VectorX<T>>;
+
+ public:
+  ConstVectorView(const VectorX<T>& v) : Base(v.data(), v.size()) {}  // NOLINT: implicit by design
+  template <ContiguousVectorOf<T> D>
+  ConstVectorView(const Eigen::DenseBase<D>& v) : Base(v.derived().data(), v.size()) {}  // NOLINT: implicit
+};
+// Read-only vector argument: binds to a VectorX or a contiguous segment of one, without copy.
+template <typename T>
+using InVec = const ConstVectorView<T>&;
 // Writable vector argument of the right size (a VectorX or a contiguous segment of one).
 template <typename T>
 using OutVec = Eigen::Ref<VectorX<T>>;
