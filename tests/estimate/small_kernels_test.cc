@@ -141,6 +141,12 @@ TEST(SmallKernelsTest, CholeskyRejectsAnIndefiniteMatrix) {
   P(2, 2) = -1e-3;
   EXPECT_FALSE(CholeskySucceeds<4>(4, P.data()));
   EXPECT_FALSE(CholeskySucceeds<-1>(4, P.data()));
+  // Above the stack bound the runtime-sized kernel factorizes on the heap: same answers.
+  const int big = kStackStates + 8;
+  Eigen::MatrixXd Q = Eigen::MatrixXd::Identity(big, big);
+  EXPECT_TRUE(CholeskySucceeds<-1>(big, Q.data()));
+  Q(big - 1, big - 1) = -1e-3;
+  EXPECT_FALSE(CholeskySucceeds<-1>(big, Q.data()));
 }
 
 }  // namespace

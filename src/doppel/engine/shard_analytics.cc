@@ -1,11 +1,11 @@
 // Shard (shard.h), its live analytics on the shard thread: per-signal anomaly scores, the fused
 // twin score (multivariate), alert rules and the pump RUL from the wear trend
 // (docs/alerts.md, docs/analytics.md).
-#include "doppel/engine/shard.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "doppel/engine/shard.h"
 
 namespace doppel::engine {
 

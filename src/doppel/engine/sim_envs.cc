@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <limits>
 
 #include "doppel/control/env.h"
 #include "doppel/engine/behavior.h"
@@ -18,13 +17,12 @@ namespace doppel::engine {
 
 using nlohmann::json;
 
+using physics::kNaN;
 using sim_envs_json::NumOrNull;
 using sim_envs_json::OptionsToJson;
 using sim_envs_json::ParseRequest;
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The part of the fork read from the twins: per pump (twin, wear or NaN, where it came from),
 // the tank's level or NaN.

@@ -4,17 +4,15 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <limits>
 
+#include "doppel/physics/system.h"
 #include "doppel/plant/station_model.h"
 
 namespace doppel::engine {
 
 using nlohmann::json;
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}  // namespace
+using physics::kNaN;
 
 namespace sim_envs_json {
 

@@ -243,16 +243,8 @@ bool GaussianEstimator::IsSpd(const Eigen::MatrixXd& P) {
   }
   if (!exact && !P.isApprox(P.transpose(), 1e-9) && (P - P.transpose()).cwiseAbs().maxCoeff() > 1e-12)
     return false;
-  if (P.rows() <= kMaxFixedStates) {  // a fixed-size factorization (small_kernels.h)
-    return WithStateSize(
-        P.rows(), [&](auto size) { return CholeskySucceeds<decltype(size)::value>(P.rows(), P.data()); });
-  }
-  if (P.rows() <= kSmall) {  // the factorization on the stack
-    Eigen::LLT<SmallMatrix> llt(P);
-    return llt.info() == Eigen::Success;
-  }
-  Eigen::LLT<Eigen::MatrixXd> llt(P);
-  return llt.info() == Eigen::Success;
+  return WithStateSize(
+      P.rows(), [&](auto size) { return CholeskySucceeds<decltype(size)::value>(P.rows(), P.data()); });
 }
 
 bool GaussianEstimator::Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S,

@@ -26,9 +26,6 @@ class GaussianEstimator : public Estimator {
   bool Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* report) const;
   Eigen::VectorXd z_;
   Eigen::MatrixXd P_;
-  // Up to this size, matrix factorizations run in stack storage (no allocation).
-  static constexpr int kSmall = 32;
-  using SmallMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kSmall, kSmall>;
   // Work space of LinearUpdate (and the filters' predictions), reused across steps.
   Eigen::VectorXd z_work_, a_work_, a0_work_, k_work_;
   Eigen::MatrixXd P_work_, M_work_;

@@ -127,14 +127,21 @@ Eigen::Index SequentialUpdate(Eigen::Index n_runtime, Eigen::Index m, const doub
   return -1;
 }
 
-// The Cholesky factorization of the exactly symmetric n×n P succeeds (P is SPD).
+// The Cholesky factorization of the n×n P (its lower triangle) succeeds: P is SPD if symmetric.
+// Up to kStackStates the factorization runs in stack storage, above that on the heap.
+constexpr int kStackStates = 32;
 template <int N>
 bool CholeskySucceeds(Eigen::Index n_runtime, const double* P) {
   if constexpr (N > 0) {
     Eigen::LLT<Eigen::Matrix<double, N, N>> llt(Eigen::Map<const Eigen::Matrix<double, N, N>>{P});
     return llt.info() == Eigen::Success;
   } else {
-    Eigen::LLT<Eigen::MatrixXd> llt(Eigen::Map<const Eigen::MatrixXd>(P, n_runtime, n_runtime));
+    const Eigen::Map<const Eigen::MatrixXd> p(P, n_runtime, n_runtime);
+    if (n_runtime <= kStackStates) {
+      Eigen::LLT<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kStackStates, kStackStates>> llt(p);
+      return llt.info() == Eigen::Success;
+    }
+    Eigen::LLT<Eigen::MatrixXd> llt(p);
     return llt.info() == Eigen::Success;
   }
 }

@@ -59,7 +59,6 @@ class ConstVectorView : public Eigen::Map<const VectorX<T>> {
   using Base = Eigen::Map<const VectorX<T>>;
 
  public:
-  ConstVectorView(const VectorX<T>& v) : Base(v.data(), v.size()) {}  // NOLINT: implicit by design
   template <ContiguousVectorOf<T> D>
   ConstVectorView(const Eigen::DenseBase<D>& v) : Base(v.derived().data(), v.size()) {}  // NOLINT: implicit
 };
