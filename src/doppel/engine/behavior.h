@@ -176,14 +176,17 @@ class TwinEstimator {
   // maintenance: a completed part replacement, applied at the first step at or after its time
   // (maintenance.h). Returns false for an id seen before.
   bool AddMaintenance(const MaintenanceEvent& e) { return maintenance_.Add(e); }
-  // Null until the first update.
-  std::shared_ptr<const EstimateSnapshot> snapshot() const { return snap_; }
+  // The estimate after the last successful step; null until the first. Built here, on demand:
+  // a step only marks it stale, so a shard pass that runs several steps copies the estimate once.
+  // After a failed step (divergence) it is the estimate last returned here, until a new step.
+  std::shared_ptr<const EstimateSnapshot> snapshot();
   int64_t updates() const { return updates_; }
   int64_t failures() const { return failures_; }
 
  private:
   void Apply(const StationLevel* level, std::vector<Reading>* series);
   void Begin(TimeNs ts);
+  void BuildSnapshot();  // snap_ from est_ (which has had a successful step)
   // Creates fit_ if an `online_fit:` entry matches the twin (the twin's calibrated parameters).
   void BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o);
   // The saved estimate's parameters into the first estimator's initial mean and std (Restore).
@@ -207,6 +210,7 @@ class TwinEstimator {
   Eigen::VectorXd inputs_latest_, inputs_held_;
   std::vector<std::string> series_names_;
   std::shared_ptr<const EstimateSnapshot> snap_;
+  bool snap_stale_ = false;  // est_ has stepped since snap_ was built
   int64_t updates_ = 0, failures_ = 0;
   double setpoint_ = physics::kNaN;
   MaintenanceQueue maintenance_;  // maintenance: pending prior resets

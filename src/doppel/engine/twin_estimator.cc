@@ -152,40 +152,32 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
   auto rep = est_->Update(group_);
   if (!rep.ok()) {
     ++failures_;
-    // Divergence: start over from the next sample (the estimate keeps its last good value
-    // in the snapshot until then).
+    // Divergence: start over from the next sample. Until then the snapshot keeps the last
+    // estimate that was asked for (published), good steps after it within this pass are dropped.
     if (failures_ < 10 || failures_ % 1000 == 0) {
       spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing: {}", twin_, failures_,
                    rep.status().ToString());
     }
     est_.reset();
+    snap_stale_ = false;  // the snapshot keeps the estimate last asked for
     has_update_ = false;
     return;
   }
   ++updates_;
   has_update_ = true;
   last_update_ns_ = pending_ts_;
-  auto snap = std::make_shared<EstimateSnapshot>();
-  snap->model = model_;
-  snap->twin = twin_;
-  snap->ts_ns = pending_ts_;
-  snap->mean = est_->mean();
-  snap->covariance = est_->covariance();
-  snap->inputs = est_->inputs();
-  snap->stats = est_->innovations();
-  snap->summary = est_->summary();
-  snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
-  if (fit_) snap->fit = fit_->View();
+  snap_stale_ = true;  // built when someone asks (snapshot()): a shard pass publishes only its last
   if (series != nullptr &&
       (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
     has_series_ = true;
     last_series_ns_ = pending_ts_;
-    for (int i = 0; i < static_cast<int>(snap->mean.size()); ++i) {
+    const Eigen::VectorXd& mean = est_->mean();
+    for (int i = 0; i < static_cast<int>(mean.size()); ++i) {
       series->push_back(
-          Reading{twin_, series_names_[static_cast<size_t>(i)], pending_ts_, snap->mean[i], Quality::kGood});
+          Reading{twin_, series_names_[static_cast<size_t>(i)], pending_ts_, mean[i], Quality::kGood});
     }
-    series->push_back(
-        Reading{twin_, series_names_.back(), pending_ts_, snap->stats.ewma_nis_per_dof, Quality::kGood});
+    series->push_back(Reading{twin_, series_names_.back(), pending_ts_, est_->innovations().ewma_nis_per_dof,
+                              Quality::kGood});
     if (fit_) {
       for (size_t i = 0; i < fit_->series_names().size(); ++i) {
         series->push_back(Reading{twin_, fit_->series_names()[i], pending_ts_,
@@ -193,6 +185,26 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
       }
     }
   }
+}
+
+std::shared_ptr<const EstimateSnapshot> TwinEstimator::snapshot() {
+  if (snap_stale_) BuildSnapshot();
+  return snap_;
+}
+
+void TwinEstimator::BuildSnapshot() {
+  snap_stale_ = false;
+  auto snap = std::make_shared<EstimateSnapshot>();
+  snap->model = model_;
+  snap->twin = twin_;
+  snap->ts_ns = last_update_ns_;
+  snap->mean = est_->mean();
+  snap->covariance = est_->covariance();
+  snap->inputs = est_->inputs();
+  snap->stats = est_->innovations();
+  snap->summary = est_->summary();
+  snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
+  if (fit_) snap->fit = fit_->View();
   snap_ = std::move(snap);
 }
 
