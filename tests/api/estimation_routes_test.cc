@@ -1,6 +1,9 @@
 // GET /api/v1/twins/{id}/state and POST /api/v1/twins/{id}/whatif over a fake Service.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "api/fake_service.h"
 #include "doppel/api/api.h"
 #include "doppel/api/handlers.h"
@@ -118,6 +121,77 @@ TEST_F(EstimationRoutesTest, WhatIfNeedsOperatorAndMapsDeadlineTo503) {
   HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok", R"({"horizon_s":2e6})");
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_NE(r.body.find("deadline_exceeded"), std::string::npos);
+}
+
+// --- What-if jobs (the engine's real job registry behind the fake) -------------------------
+
+TEST_F(EstimationRoutesTest, WhatIfJobRunsInTheBackgroundAndReturnsItsBands) {
+  HttpResponse r =
+      Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op-tok",
+         R"({"horizon_s":60,"step_s":1,"samples":10,"overrides":{"inputs":{"speed_rpm":1400}}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  json j = json::parse(r.body);
+  const std::string id = j["id"];
+  EXPECT_EQ(j["state"], "queued");
+  EXPECT_EQ(j["twin"], "pump-1");
+  EXPECT_EQ(j["location"], "/api/v1/whatif/jobs/" + id);
+  bool has_location = false;
+  for (const auto& [k, v] : r.headers) has_location |= k == "Location" && v == "/api/v1/whatif/jobs/" + id;
+  EXPECT_TRUE(has_location);
+  json done;
+  for (int i = 0; i < 60000; ++i) {  // a guard against a hang, not a timing check
+    HttpResponse g = Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok");
+    ASSERT_EQ(g.status, 200) << g.body;
+    done = json::parse(g.body);
+    if (done["state"] != "queued" && done["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(done["state"], "done") << done.dump();
+  EXPECT_DOUBLE_EQ(done["progress"].get<double>(), 1.0);
+  EXPECT_EQ(done["result"]["t"].size(), 61u);
+  EXPECT_EQ(done["result"]["outputs"]["flow_m3h"]["p95"].size(), 61u);
+  HttpResponse list = Do("GET", "/api/v1/whatif/jobs", "admin-tok");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(json::parse(list.body)["jobs"][0]["id"], id);
+  EXPECT_FALSE(json::parse(list.body)["jobs"][0].contains("result"));
+  // DELETE of a finished job forgets it.
+  EXPECT_EQ(Do("DELETE", "/api/v1/whatif/jobs/" + id, "op-tok").status, 204);
+  EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok").status, 404);
+}
+
+TEST_F(EstimationRoutesTest, WhatIfJobIsCancelledByDeleteFromItsOwnerOrAnAdmin) {
+  const std::string body = R"({"horizon_s":20000,"step_s":1,"samples":1000,"budget_s":60})";
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op-tok", body);
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json::parse(r.body)["id"];
+  // Another operator may not cancel it; a viewer may not even see it.
+  EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/" + id, "view-tok").status, 403);
+  EXPECT_EQ(Do("DELETE", "/api/v1/whatif/jobs/" + id, "view-tok").status, 403);
+  HttpResponse c = Do("DELETE", "/api/v1/whatif/jobs/" + id, "op-tok");
+  ASSERT_EQ(c.status, 202) << c.body;
+  EXPECT_EQ(json::parse(c.body)["cancel_requested"], true);
+  json v;
+  for (int i = 0; i < 60000; ++i) {
+    v = json::parse(Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok").body);
+    if (v["state"] != "queued" && v["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(v["state"], "cancelled") << v.dump();
+  EXPECT_EQ(v["error"]["code"], "cancelled");
+  EXPECT_LT(v["progress"].get<double>(), 1.0);
+  EXPECT_FALSE(v.contains("result"));
+}
+
+TEST_F(EstimationRoutesTest, WhatIfJobRequestErrorsNameTheField) {
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op-tok", R"({"horizon_s":"soon"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("$.horizon_s"), std::string::npos) << r.body;
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op-tok", R"({"horizon_s":60,"speed":1})").status,
+            400);
+  EXPECT_EQ(Do("POST", "/api/v1/twins/nope/whatif/jobs", "op-tok", R"({"horizon_s":60})").status, 404);
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "view-tok", R"({"horizon_s":60})").status, 403);
+  EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/w-000099-00000000", "op-tok").status, 404);
+  EXPECT_EQ(Do("DELETE", "/api/v1/whatif/jobs/w-000099-00000000", "op-tok").status, 404);
 }
 
 }  // namespace

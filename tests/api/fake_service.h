@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "doppel/engine/service.h"
+#include "doppel/engine/whatif_jobs.h"
+#include "engine/pump_snapshot.h"
 
 namespace doppel::api::testing {
 
@@ -201,6 +203,24 @@ class FakeService : public engine::Service {
     return r;
   }
 
+  // What-if jobs: the engine's real job registry over a pump snapshot (pump twins only).
+  Result<engine::WhatIfJobView> StartWhatIfJob(const std::string& twin, const engine::WhatIfRequest& req,
+                                               const std::string& principal) override {
+    DOPPEL_RETURN_IF_ERROR(engine::ValidateWhatIf(req));
+    {
+      std::lock_guard lk(mu_);
+      if (twins_.find(twin) == twins_.end()) return NotFound("twin '" + twin + "' not found");
+    }
+    return jobs.Start(doppel::testing::PumpSnapshot(twin), req, principal);
+  }
+  Result<engine::WhatIfJobView> GetWhatIfJob(const std::string& id) const override { return jobs.Get(id); }
+  Result<std::vector<engine::WhatIfJobView>> ListWhatIfJobs() const override { return jobs.List(); }
+  Result<std::optional<engine::WhatIfJobView>> CancelWhatIfJob(const std::string& id,
+                                                               const std::string& principal,
+                                                               bool is_admin) override {
+    return jobs.Cancel(id, principal, is_admin);
+  }
+
   std::string RenderMetrics() const override { return "# TYPE doppel_fake counter\ndoppel_fake 1\n"; }
 
   uint64_t SubscribeStream(StreamCallback cb) override {
@@ -236,6 +256,7 @@ class FakeService : public engine::Service {
   mutable engine::TwinFilter last_filter;
   mutable Query last_query;
   mutable engine::WhatIfRequest last_whatif;
+  engine::WhatIfJobs jobs{{.workers = 1, .max_queued = 2}, [] { return TimeNs{1'000}; }};
   std::vector<Reading> ingested;
   Status ingest_status;
 

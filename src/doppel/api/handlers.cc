@@ -446,9 +446,7 @@ Result<engine::WhatIfRequest> ParseWhatIf(const json& j) {
 }
 
 HttpResponse WhatIf(const Ctx& c) {
-  Result<json> body = ParseJsonObject(c.req.body);
-  if (!body.ok()) return ErrorResponse(body.status());
-  auto req = ParseWhatIf(*body);
+  auto req = ParseWhatIfRequest(c.req.body);
   if (!req.ok()) return ErrorResponse(req.status());
   auto res = c.service.WhatIf(c.params[0], *req);
   if (!res.ok()) {
@@ -598,6 +596,14 @@ HttpResponse ImportContext(const Ctx& c) {  // [context]
 }
 HttpResponse TwinContext(const Ctx& c) { return HandleGetTwinContext(c.params[0], c.service); }  // [context]
 
+// What-if jobs: the handlers live in whatif_handlers.cc.
+HttpResponse WhatIfJobStart(const Ctx& c) {
+  return HandleStartWhatIfJob(c.req, c.params[0], c.who, c.service);
+}
+HttpResponse WhatIfJobList(const Ctx& c) { return HandleListWhatIfJobs(c.service); }
+HttpResponse WhatIfJobGet(const Ctx& c) { return HandleGetWhatIfJob(c.params[0], c.service); }
+HttpResponse WhatIfJobCancel(const Ctx& c) { return HandleCancelWhatIfJob(c.params[0], c.who, c.service); }
+
 // [simenv] Simulation sandboxes: the handlers live in sim_handlers.cc.
 HttpResponse SimList(const Ctx& c) { return HandleListSimEnvs(c.service); }
 HttpResponse SimCreate(const Ctx& c) { return HandleCreateSimEnv(c.req, c.who, c.service); }
@@ -618,6 +624,10 @@ const std::vector<Route>& Routes() {
       {{"api", "v1", "twins", "{}", "telemetry"}, "GET", Role::kViewer, Telemetry},
       {{"api", "v1", "twins", "{}", "state"}, "GET", Role::kViewer, GetState},
       {{"api", "v1", "twins", "{}", "whatif"}, "POST", Role::kOperator, WhatIf},
+      {{"api", "v1", "twins", "{}", "whatif", "jobs"}, "POST", Role::kOperator, WhatIfJobStart},
+      {{"api", "v1", "whatif", "jobs"}, "GET", Role::kOperator, WhatIfJobList},
+      {{"api", "v1", "whatif", "jobs", "{}"}, "GET", Role::kOperator, WhatIfJobGet},
+      {{"api", "v1", "whatif", "jobs", "{}"}, "DELETE", Role::kOperator, WhatIfJobCancel},
       {{"api", "v1", "twins", "{}", "commands"}, "GET", Role::kViewer, ListCommands},
       {{"api", "v1", "twins", "{}", "commands"}, "POST", Role::kOperator, SubmitCommand},
       {{"api", "v1", "twins", "{}", "commands", "{}"}, "GET", Role::kViewer, GetCommand},
@@ -681,6 +691,12 @@ Lookup Find(const std::string& method, const ParsedTarget& target) {
 }
 
 }  // namespace
+
+Result<engine::WhatIfRequest> ParseWhatIfRequest(const std::string& body) {
+  Result<json> j = ParseJsonObject(body);
+  if (!j.ok()) return j.status();
+  return ParseWhatIf(*j);
+}
 
 Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target) {
   Lookup l = Find(method, target);

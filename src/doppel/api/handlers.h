@@ -27,6 +27,19 @@ nlohmann::json TwinToJson(const engine::TwinView& twin);
 nlohmann::json CommandToJson(const engine::CommandRecord& command);
 nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET .../state
 nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
+nlohmann::json WhatIfJobToJson(const engine::WhatIfJobView& job);     // .../whatif/jobs
+
+// The body of POST .../whatif and .../whatif/jobs (docs/api.md): kInvalidArgument naming the
+// field ("$.horizon_s: expected a number").
+Result<engine::WhatIfRequest> ParseWhatIfRequest(const std::string& body);
+
+// What-if job routes (whatif_handlers.cc; docs/api.md "What-if jobs"), called by
+// HandleApiRequest after the role check.
+HttpResponse HandleStartWhatIfJob(const HttpRequest& req, const std::string& twin, const Principal& who,
+                                  engine::Service& service);
+HttpResponse HandleListWhatIfJobs(engine::Service& service);
+HttpResponse HandleGetWhatIfJob(const std::string& id, engine::Service& service);
+HttpResponse HandleCancelWhatIfJob(const std::string& id, const Principal& who, engine::Service& service);
 
 // [simenv] Simulation sandbox routes (sim_handlers.cc; docs/api.md "Simulation sandboxes"),
 // called by HandleApiRequest after the role check.

@@ -91,6 +91,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kResourceExhausted: return 503;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kCancelled: return 409;
     default: return 500;
   }
 }

@@ -28,6 +28,7 @@ enum class StatusCode {
   kResourceExhausted,  // queue full, disk full
   kFailedPrecondition,
   kDeadlineExceeded,
+  kCancelled,  // the caller cancelled the operation (a what-if job)
   kInternal,
 };
 

@@ -327,7 +327,8 @@ double Percentile(std::vector<double>& v, double p) {
 
 }  // namespace
 
-Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req) {
+Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req,
+                               WhatIfControl* control) {
   DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));
   const auto wall0 = std::chrono::steady_clock::now();
   const auto deadline = wall0 + std::chrono::duration<double>(req.budget_s);
@@ -394,6 +395,9 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
   Eigen::VectorXd y(sys.num_outputs());
   std::vector<Eigen::VectorXd> ys(static_cast<size_t>(req.samples));
 
+  const double total_steps =
+      static_cast<double>(std::max<int64_t>(1, nsteps)) * static_cast<double>(scs.size());
+  double steps_before = 0;  // of the scenarios already run
   for (const Sc& sc : scs) {
     std::vector<physics::Context> ctx(static_cast<size_t>(req.samples), snap.context);
     for (size_t s = 0; s < ctx.size(); ++s) {
@@ -432,6 +436,15 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
               fmt::format("what-if: simulation failed at t={} s: {}", t, st.ToString()));
       }
       if (k % thin == 0 || k == nsteps) record();
+      if (control != nullptr) {
+        control->progress.store((steps_before + static_cast<double>(k)) / total_steps,
+                                std::memory_order_relaxed);
+        if (control->cancel.load(std::memory_order_relaxed)) {
+          return Status(
+              StatusCode::kCancelled,
+              fmt::format("what-if cancelled at t={} of {} s (scenario '{}')", t, req.horizon_s, sc.name));
+        }
+      }
       if ((k & 15) == 0 && std::chrono::steady_clock::now() > deadline) {
         return Status(
             StatusCode::kDeadlineExceeded,
@@ -441,7 +454,9 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
       }
     }
     out.scenarios.push_back(std::move(res));
+    steps_before += static_cast<double>(nsteps);
   }
+  if (control != nullptr) control->progress.store(1.0, std::memory_order_relaxed);
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return out;
 }

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -226,6 +227,14 @@ class TwinEstimator {
 // simulates with RK4 and returns percentile bands. Checks the request (InvalidArgument naming
 // the field) and the time budget (DeadlineExceeded).
 Status ValidateWhatIf(const WhatIfRequest& req);
-Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req);
+// Cooperative control of a running what-if, shared with another thread (what-if jobs): the run
+// polls `cancel` at every point of its time grid (then kCancelled) and publishes `progress`, the
+// fraction of the grid steps done over all scenarios (0..1).
+struct WhatIfControl {
+  std::atomic<bool> cancel{false};
+  std::atomic<double> progress{0};
+};
+Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req,
+                               WhatIfControl* control = nullptr);
 
 }  // namespace doppel::engine

@@ -19,6 +19,7 @@ Status EngineOptions::Validate() const {
   if (!(estimation.series_interval_s >= 0))
     return InvalidArgument("estimation.series_interval_s: must not be negative");
   DOPPEL_RETURN_IF_ERROR(sim_envs.Validate());  // [simenv]
+  DOPPEL_RETURN_IF_ERROR(whatif_jobs.Validate());
   return Status::Ok();
 }
 
@@ -26,6 +27,7 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
   // [simenv] The sandboxes fork twins through this Service.
   impl_->sim_envs = std::make_unique<SimEnvRegistry>(this, impl_->opts.sim_envs, impl_->opts.now_ns,
                                                      impl_->opts.estimation.calibrations);
+  impl_->whatif_jobs = std::make_unique<WhatIfJobs>(impl_->opts.whatif_jobs, impl_->opts.now_ns);
 }
 
 Engine::~Engine() { Stop(); }
@@ -346,6 +348,25 @@ Result<WhatIfResult> Engine::WhatIf(const std::string& twin, const WhatIfRequest
   auto snap = impl_->EstimateOf(twin);
   if (!snap.ok()) return snap.status();
   return RunWhatIf(**snap, req);
+}
+
+Result<WhatIfJobView> Engine::StartWhatIfJob(const std::string& twin, const WhatIfRequest& req,
+                                             const std::string& principal) {
+  DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));  // bad requests are 400 before 404
+  auto snap = impl_->EstimateOf(twin);
+  if (!snap.ok()) return snap.status();
+  return impl_->whatif_jobs->Start(std::move(snap).value(), req, principal);
+}
+
+Result<WhatIfJobView> Engine::GetWhatIfJob(const std::string& id) const {
+  return impl_->whatif_jobs->Get(id);
+}
+
+Result<std::vector<WhatIfJobView>> Engine::ListWhatIfJobs() const { return impl_->whatif_jobs->List(); }
+
+Result<std::optional<WhatIfJobView>> Engine::CancelWhatIfJob(const std::string& id,
+                                                             const std::string& principal, bool is_admin) {
+  return impl_->whatif_jobs->Cancel(id, principal, is_admin);
 }
 
 std::string Engine::RenderMetrics() const { return impl_->metrics->RenderPrometheus(); }

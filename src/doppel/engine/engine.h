@@ -23,6 +23,7 @@
 #include "doppel/engine/estimation_options.h"
 #include "doppel/engine/service.h"
 #include "doppel/engine/sim_envs.h"
+#include "doppel/engine/whatif_jobs.h"
 #include "doppel/ingest/adapter.h"
 #include "doppel/store/series_store.h"
 
@@ -65,6 +66,8 @@ struct EngineOptions {
   analytics::WearRulOptions wear_rul;
   // [simenv] Simulation sandboxes (POST /api/v1/sim/envs): how many, idle expiry, request bounds.
   SimEnvLimits sim_envs;
+  // What-if jobs (POST /api/v1/twins/{id}/whatif/jobs): workers, queue and retention.
+  WhatIfJobsOptions whatif_jobs;
 
   // Names the first broken rule.
   Status Validate() const;
@@ -124,6 +127,12 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   Status DeleteAnnotation(const std::string& twin, const std::string& id, const std::string& principal,
                           bool is_admin) override;
   Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const override;
+  Result<WhatIfJobView> StartWhatIfJob(const std::string& twin, const WhatIfRequest& req,
+                                       const std::string& principal) override;
+  Result<WhatIfJobView> GetWhatIfJob(const std::string& id) const override;
+  Result<std::vector<WhatIfJobView>> ListWhatIfJobs() const override;
+  Result<std::optional<WhatIfJobView>> CancelWhatIfJob(const std::string& id, const std::string& principal,
+                                                       bool is_admin) override;
   std::string RenderMetrics() const override;
   // --- Live MPC loop [mpcloop]: the loop registers its plan here; null source: none runs.
   Status PostAlert(const analytics::AlertTransition& transition) override;

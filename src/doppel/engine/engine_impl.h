@@ -65,6 +65,9 @@ struct Engine::Impl {
   mutable std::mutex plan_mu;
   std::function<Result<nlohmann::json>()> plan_source;
   StationLevel station_level;  // the tank level by source time, for the pumps' estimators
+  // What-if jobs, made in Engine's constructor. Last member: destroyed (its workers cancelled
+  // and joined) before anything a running what-if may use.
+  std::unique_ptr<WhatIfJobs> whatif_jobs;
 
   // The bound behavior and current estimate of a twin, or the reason there is none.
   Result<std::shared_ptr<const EstimateSnapshot>> EstimateOf(const std::string& id) const {

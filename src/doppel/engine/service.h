@@ -250,6 +250,24 @@ struct WhatIfResult {
   double wall_s = 0;
 };
 
+// What-if jobs: a what-if run in the background, with progress, that can be cancelled
+// (whatif_jobs.h; docs/api.md "What-if jobs").
+enum class WhatIfJobState { kQueued, kRunning, kDone, kFailed, kCancelled };
+const char* WhatIfJobStateName(WhatIfJobState state);  // "queued", "running", "done", ...
+
+struct WhatIfJobView {
+  std::string id;  // "w-000001-5f3a09c2"
+  std::string twin;
+  std::string owner;  // the principal that started it
+  WhatIfJobState state = WhatIfJobState::kQueued;
+  double progress = 0;            // fraction of the RK4 steps done, 0..1
+  bool cancel_requested = false;  // a cancel was asked for (a running job stops at its next grid step)
+  TimeNs created_ns = 0, started_ns = 0, finished_ns = 0;  // 0 until then
+  Status error;                                            // kFailed: why (kDeadlineExceeded over the budget)
+  std::optional<WhatIfResult> result;                      // kDone (not filled by ListWhatIfJobs)
+  bool finished() const { return state >= WhatIfJobState::kDone; }
+};
+
 class Service {
  public:
   virtual ~Service() = default;
@@ -309,6 +327,26 @@ class Service {
   // req.budget_s). kInvalidArgument naming the field, kNotFound as GetEstimate,
   // kDeadlineExceeded when the budget runs out.
   virtual Result<WhatIfResult> WhatIf(const std::string& twin, const WhatIfRequest& req) const = 0;
+  // The same what-if as a background job (the estimate is taken now): kInvalidArgument and
+  // kNotFound as WhatIf, kResourceExhausted when too many jobs are queued. -> the queued job.
+  virtual Result<WhatIfJobView> StartWhatIfJob(const std::string& twin, const WhatIfRequest& req,
+                                               const std::string& principal) {
+    return FailedPrecondition("what-if jobs are not available on this server");
+  }
+  // kNotFound for an unknown or forgotten id (finished jobs are kept for a while, whatif_jobs.h).
+  virtual Result<WhatIfJobView> GetWhatIfJob(const std::string& id) const {
+    return FailedPrecondition("what-if jobs are not available on this server");
+  }
+  // Every known job, newest first, without results.
+  virtual Result<std::vector<WhatIfJobView>> ListWhatIfJobs() const {
+    return FailedPrecondition("what-if jobs are not available on this server");
+  }
+  // Cancels a queued or running job (-> its view, cancel_requested set) or forgets a finished
+  // one (-> nullopt). Only its owner or an admin may: else kPermissionDenied. kNotFound.
+  virtual Result<std::optional<WhatIfJobView>> CancelWhatIfJob(const std::string& id,
+                                                               const std::string& principal, bool is_admin) {
+    return FailedPrecondition("what-if jobs are not available on this server");
+  }
 
   // --- Alerts, health and annotations (docs/alerts.md, docs/api.md). Defaults answer
   // kFailedPrecondition ("not available") so test fakes need not implement them.
