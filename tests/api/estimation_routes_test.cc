@@ -19,8 +19,10 @@ class EstimationRoutesTest : public ::testing::Test {
   EstimationRoutesTest() : handler_(&service_, &metrics_, Options()) {}
   static ApiOptions Options() {
     ApiOptions o;
-    o.tokens = {
-        {"view-tok", Role::kViewer, ""}, {"op-tok", Role::kOperator, ""}, {"admin-tok", Role::kAdmin, "a"}};
+    o.tokens = {{"view-tok", Role::kViewer, ""},
+                {"op-tok", Role::kOperator, ""},
+                {"op2-tok", Role::kOperator, "bob"},
+                {"admin-tok", Role::kAdmin, "a"}};
     return o;
   }
   HttpResponse Do(const std::string& method, const std::string& target,
@@ -164,9 +166,14 @@ TEST_F(EstimationRoutesTest, WhatIfJobIsCancelledByDeleteFromItsOwnerOrAnAdmin) 
   HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op-tok", body);
   ASSERT_EQ(r.status, 202) << r.body;
   const std::string id = json::parse(r.body)["id"];
-  // Another operator may not cancel it; a viewer may not even see it.
+  // A viewer may not even see it; another operator sees it but may not cancel it.
   EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/" + id, "view-tok").status, 403);
   EXPECT_EQ(Do("DELETE", "/api/v1/whatif/jobs/" + id, "view-tok").status, 403);
+  EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/" + id, "op2-tok").status, 200);
+  HttpResponse other = Do("DELETE", "/api/v1/whatif/jobs/" + id, "op2-tok");
+  EXPECT_EQ(other.status, 403) << other.body;
+  EXPECT_NE(other.body.find("another user"), std::string::npos) << other.body;
+  EXPECT_EQ(json::parse(Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok").body)["cancel_requested"], false);
   HttpResponse c = Do("DELETE", "/api/v1/whatif/jobs/" + id, "op-tok");
   ASSERT_EQ(c.status, 202) << c.body;
   EXPECT_EQ(json::parse(c.body)["cancel_requested"], true);
@@ -192,6 +199,17 @@ TEST_F(EstimationRoutesTest, WhatIfJobRequestErrorsNameTheField) {
   EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "view-tok", R"({"horizon_s":60})").status, 403);
   EXPECT_EQ(Do("GET", "/api/v1/whatif/jobs/w-000099-00000000", "op-tok").status, 404);
   EXPECT_EQ(Do("DELETE", "/api/v1/whatif/jobs/w-000099-00000000", "op-tok").status, 404);
+}
+
+TEST_F(EstimationRoutesTest, AnAdminCancelsAnyonesWhatIfJob) {
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/whatif/jobs", "op2-tok",
+                      R"({"horizon_s":20000,"step_s":1,"samples":1000,"budget_s":60})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json::parse(r.body)["id"];
+  EXPECT_EQ(json::parse(r.body)["owner"], "bob");
+  HttpResponse c = Do("DELETE", "/api/v1/whatif/jobs/" + id, "admin-tok");
+  ASSERT_EQ(c.status, 202) << c.body;
+  EXPECT_EQ(json::parse(c.body)["cancel_requested"], true);
 }
 
 }  // namespace

@@ -107,15 +107,17 @@ TEST_F(WhatIfJobsTest, ProgressOfARunningJobOnlyGrows) {
   WhatIfJobs jobs({}, Clock());
   auto started = jobs.Start(PumpSnapshot("pump-1"), LongRequest(), "u");
   ASSERT_TRUE(started.ok());
-  double last = 0;
-  for (int i = 0; i < 20; ++i) {
-    auto v = jobs.Get(started->id);
-    ASSERT_TRUE(v.ok());
-    EXPECT_GE(v->progress, last);
-    EXPECT_LE(v->progress, 1.0);
-    last = v->progress;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const double first =
+      WaitFor(jobs, started->id, [](const WhatIfJobView& j) { return j.progress > 0; }).progress;
+  ASSERT_GT(first, 0.0);
+  double last = first;
+  WaitFor(jobs, started->id, [&](const WhatIfJobView& j) {
+    EXPECT_GE(j.progress, last);  // every poll: never backwards
+    EXPECT_LE(j.progress, 1.0);
+    last = j.progress;
+    return j.progress > first;
+  });
+  EXPECT_GT(last, first);
   ASSERT_TRUE(jobs.Cancel(started->id, "u", false).ok());
 }
 
@@ -193,9 +195,7 @@ TEST_F(WhatIfJobsTest, FinishedJobsAreForgottenPastKeepSOrMaxFinished) {
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, ids[2]);  // newest first
   EXPECT_FALSE(list[0].result.has_value());
-  now_ = 1'000 + 11'000'000'000;  // past keep_s: forgotten at the next start
-  auto d = jobs.Start(PumpSnapshot("pump-1"), ShortRequest(), "u");
-  ASSERT_TRUE(d.ok());
+  now_ = 1'000 + 11'000'000'000;  // past keep_s
   EXPECT_EQ(jobs.Get(ids[1]).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(jobs.Get(ids[2]).status().code(), StatusCode::kNotFound);
 }
@@ -213,14 +213,41 @@ TEST_F(WhatIfJobsTest, FailedJobKeepsItsReason) {
 }
 
 TEST_F(WhatIfJobsTest, DestructionCancelsWhatRunsAndWaits) {
-  auto jobs = std::make_unique<WhatIfJobs>(WhatIfJobsOptions{.workers = 2}, Clock());
-  auto a = jobs->Start(PumpSnapshot("pump-1"), LongRequest(), "u");
-  auto b = jobs->Start(PumpSnapshot("pump-2"), LongRequest(), "u");
-  auto c = jobs->Start(PumpSnapshot("pump-3"), LongRequest(), "u");  // queued
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  WaitFor(*jobs, a->id, [](const WhatIfJobView& j) { return j.progress > 0; });
-  jobs.reset();  // returns once both workers stopped (a hang would fail the test by timeout)
-  SUCCEED();
+  // Runs that end only when cancelled: without the destructor's cancel, reset() never returns
+  // (and the test fails by its timeout).
+  std::atomic<int> running{0}, stopped{0};
+  WhatIfJobs::Runner until_cancelled = [&](const EstimateSnapshot&, const WhatIfRequest&,
+                                           WhatIfControl* c) -> Result<WhatIfResult> {
+    ++running;
+    while (!c->cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ++stopped;
+    return Status(StatusCode::kCancelled, "cancelled");
+  };
+  auto jobs = std::make_unique<WhatIfJobs>(WhatIfJobsOptions{.workers = 2}, Clock(), until_cancelled);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {  // the third waits for a worker
+    auto a = jobs->Start(PumpSnapshot("pump-1"), ShortRequest(), "u");
+    ASSERT_TRUE(a.ok());
+    ids.push_back(a->id);
+  }
+  const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (running.load() < 2 && std::chrono::steady_clock::now() < guard)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(running.load(), 2);
+  EXPECT_EQ(jobs->Get(ids[2])->state, WhatIfJobState::kQueued);
+  jobs.reset();
+  EXPECT_EQ(stopped.load(), 2);  // both running ones were told to stop; the queued one never ran
+  EXPECT_EQ(running.load(), 2);
+}
+
+TEST_F(WhatIfJobsTest, ExpiredJobsAreForgottenByReadersToo) {
+  WhatIfJobs jobs({.keep_s = 10}, Clock());
+  auto a = jobs.Start(PumpSnapshot("pump-1"), ShortRequest(), "u");
+  ASSERT_TRUE(a.ok());
+  WaitFor(jobs, a->id, [](const WhatIfJobView& j) { return j.finished(); });
+  now_ = 1'000 + 10'000'000'001;  // just past keep_s after it finished (at 1'000)
+  EXPECT_EQ(jobs.Get(a->id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(jobs.List().empty());
 }
 
 TEST_F(WhatIfJobsTest, OptionsNameTheBrokenRule) {

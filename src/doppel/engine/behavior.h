@@ -178,8 +178,8 @@ class TwinEstimator {
   // (maintenance.h). Returns false for an id seen before.
   bool AddMaintenance(const MaintenanceEvent& e) { return maintenance_.Add(e); }
   // The estimate after the last successful step; null until the first. Built here, on demand:
-  // a step only marks it stale, so a shard pass that runs several steps copies the estimate once.
-  // After a failed step (divergence) it is the estimate last returned here, until a new step.
+  // a step only marks it stale, so a shard pass that runs several steps copies the estimate once
+  // (a failing step builds it first, from the step before).
   std::shared_ptr<const EstimateSnapshot> snapshot();
   int64_t updates() const { return updates_; }
   int64_t failures() const { return failures_; }
@@ -228,8 +228,8 @@ class TwinEstimator {
 // the field) and the time budget (DeadlineExceeded).
 Status ValidateWhatIf(const WhatIfRequest& req);
 // Cooperative control of a running what-if, shared with another thread (what-if jobs): the run
-// polls `cancel` at every point of its time grid (then kCancelled) and publishes `progress`, the
-// fraction of the grid steps done over all scenarios (0..1).
+// polls `cancel` every 8 samples of every grid step (then kCancelled) and publishes `progress`,
+// the fraction of the grid steps done over all scenarios (0..1).
 struct WhatIfControl {
   std::atomic<bool> cancel{false};
   std::atomic<double> progress{0};

@@ -261,7 +261,7 @@ struct WhatIfJobView {
   std::string owner;  // the principal that started it
   WhatIfJobState state = WhatIfJobState::kQueued;
   double progress = 0;            // fraction of the RK4 steps done, 0..1
-  bool cancel_requested = false;  // a cancel was asked for (a running job stops at its next grid step)
+  bool cancel_requested = false;  // a cancel was asked for (a running job stops within 8 samples)
   TimeNs created_ns = 0, started_ns = 0, finished_ns = 0;  // 0 until then
   Status error;                                            // kFailed: why (kDeadlineExceeded over the budget)
   std::optional<WhatIfResult> result;                      // kDone (not filled by ListWhatIfJobs)

@@ -152,14 +152,14 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
   auto rep = est_->Update(group_);
   if (!rep.ok()) {
     ++failures_;
-    // Divergence: start over from the next sample. Until then the snapshot keeps the last
-    // estimate that was asked for (published), good steps after it within this pass are dropped.
+    // Divergence: start over from the next sample (the estimate keeps its last good value
+    // in the snapshot until then).
     if (failures_ < 10 || failures_ % 1000 == 0) {
       spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing: {}", twin_, failures_,
                    rep.status().ToString());
     }
+    if (snap_stale_) BuildSnapshot();  // the last good step's estimate (only on a divergence)
     est_.reset();
-    snap_stale_ = false;  // the snapshot keeps the estimate last asked for
     has_update_ = false;
     return;
   }

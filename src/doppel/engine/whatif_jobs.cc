@@ -40,7 +40,12 @@ struct WhatIfJobs::Job {
   std::optional<WhatIfResult> result;
 };
 
-WhatIfJobs::WhatIfJobs(WhatIfJobsOptions options, NowNs now_ns) : opt_(options), now_ns_(std::move(now_ns)) {
+WhatIfJobs::WhatIfJobs(WhatIfJobsOptions options, NowNs now_ns, Runner runner)
+    : opt_(options),
+      now_ns_(std::move(now_ns)),
+      runner_(runner ? std::move(runner)
+                     : Runner([](const EstimateSnapshot& snap, const WhatIfRequest& req,
+                                 WhatIfControl* control) { return RunWhatIf(snap, req, control); })) {
   if (Status s = opt_.Validate(); !s.ok()) throw std::invalid_argument(s.ToString());
   if (!now_ns_) throw std::invalid_argument("WhatIfJobs: now_ns must be set");
 }
@@ -111,7 +116,7 @@ void WhatIfJobs::Work() {
     job->state = WhatIfJobState::kRunning;
     job->started_ns = now_ns_();
     lk.unlock();
-    Result<WhatIfResult> r = RunWhatIf(*job->snap, job->req, &job->control);
+    Result<WhatIfResult> r = runner_(*job->snap, job->req, &job->control);
     lk.lock();
     if (r.ok()) {
       Finish(*job, WhatIfJobState::kDone, Status::Ok(), std::move(r).value());
@@ -133,7 +138,7 @@ void WhatIfJobs::Finish(Job& job, WhatIfJobState state, Status error, std::optio
   Forget(job.finished_ns);
 }
 
-void WhatIfJobs::Forget(TimeNs now) {
+void WhatIfJobs::Forget(TimeNs now) const {
   const auto keep_ns = static_cast<TimeNs>(opt_.keep_s * 1e9);
   while (!finished_.empty()) {
     auto it = jobs_.find(finished_.front());
@@ -146,6 +151,7 @@ void WhatIfJobs::Forget(TimeNs now) {
 
 Result<WhatIfJobView> WhatIfJobs::Get(const std::string& id) const {
   std::lock_guard lk(mu_);
+  Forget(now_ns_());
   auto it = jobs_.find(id);
   if (it == jobs_.end())
     return NotFound("what-if job '" + id + "' is not known (finished jobs are kept for a while)");
@@ -154,6 +160,7 @@ Result<WhatIfJobView> WhatIfJobs::Get(const std::string& id) const {
 
 std::vector<WhatIfJobView> WhatIfJobs::List() const {
   std::lock_guard lk(mu_);
+  Forget(now_ns_());
   std::vector<WhatIfJobView> out;
   out.reserve(jobs_.size());
   for (const auto& [id, job] : jobs_) out.push_back(View(*job, false));
@@ -166,6 +173,7 @@ std::vector<WhatIfJobView> WhatIfJobs::List() const {
 Result<std::optional<WhatIfJobView>> WhatIfJobs::Cancel(const std::string& id, const std::string& principal,
                                                         bool is_admin) {
   std::lock_guard lk(mu_);
+  Forget(now_ns_());
   auto it = jobs_.find(id);
   if (it == jobs_.end())
     return NotFound("what-if job '" + id + "' is not known (finished jobs are kept for a while)");

@@ -7,11 +7,11 @@
 // Options::max_queued, beyond that Start is kResourceExhausted). A job is bounded like a
 // synchronous what-if (its budget_s and the work limit: over the budget it fails with
 // kDeadlineExceeded) and can be cancelled at any time: a queued job never starts, a running one
-// stops at its next grid step (RunWhatIf's WhatIfControl).
+// stops within 8 samples of its current grid step (RunWhatIf's WhatIfControl).
 //
 // Finished jobs (done, failed, cancelled) are kept with their result for Options::keep_s, and
-// at most Options::max_finished of them (the oldest go first); then they are forgotten and Get
-// is kNotFound.
+// at most Options::max_finished of them (the oldest go first); then they are forgotten (Get is
+// kNotFound).
 //
 // Thread-safe. The destructor cancels what is queued or running and joins the workers.
 #pragma once
@@ -35,6 +35,7 @@
 namespace doppel::engine {
 
 struct EstimateSnapshot;  // behavior.h
+struct WhatIfControl;     // behavior.h
 
 struct WhatIfJobsOptions {
   int workers = 1;           // what-ifs that run at once (threads), 1..16
@@ -47,9 +48,13 @@ struct WhatIfJobsOptions {
 class WhatIfJobs {
  public:
   using NowNs = std::function<TimeNs()>;  // wall clock for the job's times (tests pass a fake)
+  // What a worker runs for a job: RunWhatIf by default (tests pass one that blocks until
+  // cancelled). Must honour control->cancel (return kCancelled) and may publish progress.
+  using Runner =
+      std::function<Result<WhatIfResult>(const EstimateSnapshot&, const WhatIfRequest&, WhatIfControl*)>;
 
   // Options must be valid (Validate): API misuse otherwise (std::invalid_argument).
-  WhatIfJobs(WhatIfJobsOptions options, NowNs now_ns);
+  WhatIfJobs(WhatIfJobsOptions options, NowNs now_ns, Runner runner = nullptr);
   ~WhatIfJobs();
   WhatIfJobs(const WhatIfJobs&) = delete;
   WhatIfJobs& operator=(const WhatIfJobs&) = delete;
@@ -67,16 +72,18 @@ class WhatIfJobs {
   struct Job;
   void Work();
   void Finish(Job& job, WhatIfJobState state, Status error, std::optional<WhatIfResult> result);
-  void Forget(TimeNs now);  // drops finished jobs past keep_s or max_finished (mu_ held)
+  void Forget(TimeNs now) const;  // drops finished jobs past keep_s or max_finished (mu_ held)
   static WhatIfJobView View(const Job& job, bool with_result);
 
   const WhatIfJobsOptions opt_;
   const NowNs now_ns_;
+  const Runner runner_;
   mutable std::mutex mu_;
   std::condition_variable work_;
-  std::map<std::string, std::shared_ptr<Job>> jobs_;  // by id
-  std::deque<std::shared_ptr<Job>> queue_;            // waiting, in order
-  std::deque<std::string> finished_;                  // ids, oldest first
+  // Finished jobs are forgotten by readers too (Get, List): the bookkeeping is mutable.
+  mutable std::map<std::string, std::shared_ptr<Job>> jobs_;  // by id
+  std::deque<std::shared_ptr<Job>> queue_;                    // waiting, in order
+  mutable std::deque<std::string> finished_;                  // ids, oldest first
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   uint64_t seq_ = 0;
