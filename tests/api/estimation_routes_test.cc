@@ -39,6 +39,19 @@ class EstimationRoutesTest : public ::testing::Test {
     EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
     return json::parse(r.body)["error"]["message"].get<std::string>();
   }
+  // GET .../whatif/jobs/{id} (as its owner) until the job is neither queued nor running; at
+  // most 60 000 polls, a guard against a hang, not a timing check.
+  json PollUntilFinished(const std::string& id) {
+    json v;
+    for (int i = 0; i < 60000; ++i) {
+      HttpResponse g = Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok");
+      EXPECT_EQ(g.status, 200) << g.body;
+      v = json::parse(g.body);
+      if (v["state"] != "queued" && v["state"] != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return v;
+  }
   FakeService service_;
   MetricsRegistry metrics_;
   ApiHandler handler_;
@@ -140,14 +153,7 @@ TEST_F(EstimationRoutesTest, WhatIfJobRunsInTheBackgroundAndReturnsItsBands) {
   bool has_location = false;
   for (const auto& [k, v] : r.headers) has_location |= k == "Location" && v == "/api/v1/whatif/jobs/" + id;
   EXPECT_TRUE(has_location);
-  json done;
-  for (int i = 0; i < 60000; ++i) {  // a guard against a hang, not a timing check
-    HttpResponse g = Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok");
-    ASSERT_EQ(g.status, 200) << g.body;
-    done = json::parse(g.body);
-    if (done["state"] != "queued" && done["state"] != "running") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  json done = PollUntilFinished(id);
   ASSERT_EQ(done["state"], "done") << done.dump();
   EXPECT_DOUBLE_EQ(done["progress"].get<double>(), 1.0);
   EXPECT_EQ(done["result"]["t"].size(), 61u);
@@ -177,12 +183,7 @@ TEST_F(EstimationRoutesTest, WhatIfJobIsCancelledByDeleteFromItsOwnerOrAnAdmin) 
   HttpResponse c = Do("DELETE", "/api/v1/whatif/jobs/" + id, "op-tok");
   ASSERT_EQ(c.status, 202) << c.body;
   EXPECT_EQ(json::parse(c.body)["cancel_requested"], true);
-  json v;
-  for (int i = 0; i < 60000; ++i) {
-    v = json::parse(Do("GET", "/api/v1/whatif/jobs/" + id, "op-tok").body);
-    if (v["state"] != "queued" && v["state"] != "running") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  json v = PollUntilFinished(id);
   EXPECT_EQ(v["state"], "cancelled") << v.dump();
   EXPECT_EQ(v["error"]["code"], "cancelled");
   EXPECT_LT(v["progress"].get<double>(), 1.0);

@@ -584,9 +584,7 @@ HttpResponse CreateAnnotation(const Ctx& c) {
 HttpResponse DeleteAnnotation(const Ctx& c) {
   Status s = c.service.DeleteAnnotation(c.params[0], c.params[1], c.who.name, c.who.role == Role::kAdmin);
   if (!s.ok()) return ErrorResponse(s);
-  HttpResponse r;
-  r.status = 204;
-  return r;
+  return NoContentResponse();
 }
 
 // [mpcloop] The live MPC loop's plan (control_handlers.cc).

@@ -104,6 +104,12 @@ HttpResponse JsonResponse(int status, const nlohmann::json& body) {
   return r;
 }
 
+HttpResponse NoContentResponse() {
+  HttpResponse r;
+  r.status = 204;
+  return r;
+}
+
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
   nlohmann::json j = {{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
   HttpResponse r = JsonResponse(status, j);

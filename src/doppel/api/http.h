@@ -55,6 +55,8 @@ HttpResponse ErrorResponse(int status, std::string_view code, std::string_view m
 // ErrorResponse for a non-OK Status, mapped with HttpStatusFor.
 HttpResponse ErrorResponse(const Status& status);
 HttpResponse JsonResponse(int status, const nlohmann::json& body);
+// 204, no body (a delete that succeeded).
+HttpResponse NoContentResponse();
 
 // Byte comparison whose time does not depend on where the strings differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

@@ -75,10 +75,7 @@ HttpResponse HandleStepSimEnv(const HttpRequest& req, const std::string& id, eng
 
 HttpResponse HandleDeleteSimEnv(const std::string& id, engine::Service& service) {
   if (Status s = service.DeleteSimEnv(id); !s.ok()) return ErrorResponse(s);
-  HttpResponse r;
-  r.status = 204;
-  r.body.clear();
-  return r;
+  return NoContentResponse();
 }
 
 }  // namespace doppel::api

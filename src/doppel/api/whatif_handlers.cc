@@ -61,11 +61,7 @@ HttpResponse HandleGetWhatIfJob(const std::string& id, engine::Service& service)
 HttpResponse HandleCancelWhatIfJob(const std::string& id, const Principal& who, engine::Service& service) {
   auto job = service.CancelWhatIfJob(id, who.name, who.role == Role::kAdmin);
   if (!job.ok()) return ErrorResponse(job.status());
-  if (!job->has_value()) {  // it had finished: forgotten
-    HttpResponse r;
-    r.status = 204;
-    return r;
-  }
+  if (!job->has_value()) return NoContentResponse();  // it had finished: forgotten
   return JsonResponse(202, WhatIfJobToJson(**job));
 }
 

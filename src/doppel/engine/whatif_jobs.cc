@@ -28,24 +28,25 @@ Status WhatIfJobsOptions::Validate() const {
   return Status::Ok();
 }
 
+namespace {
+Status UnknownJob(const std::string& id) {
+  return NotFound("what-if job '" + id + "' is not known (finished jobs are kept for a while)");
+}
+}  // namespace
+
 struct WhatIfJobs::Job {
   std::string id, twin, owner;
   std::shared_ptr<const EstimateSnapshot> snap;  // released when the job finishes
   WhatIfRequest req;
   WhatIfJobState state = WhatIfJobState::kQueued;
-  WhatIfControl control;
-  bool cancel_requested = false;
+  WhatIfControl control;  // control.cancel: a cancel was asked for
   TimeNs created_ns = 0, started_ns = 0, finished_ns = 0;
   Status error;
   std::optional<WhatIfResult> result;
 };
 
 WhatIfJobs::WhatIfJobs(WhatIfJobsOptions options, NowNs now_ns, Runner runner)
-    : opt_(options),
-      now_ns_(std::move(now_ns)),
-      runner_(runner ? std::move(runner)
-                     : Runner([](const EstimateSnapshot& snap, const WhatIfRequest& req,
-                                 WhatIfControl* control) { return RunWhatIf(snap, req, control); })) {
+    : opt_(options), now_ns_(std::move(now_ns)), runner_(runner ? std::move(runner) : Runner(RunWhatIf)) {
   if (Status s = opt_.Validate(); !s.ok()) throw std::invalid_argument(s.ToString());
   if (!now_ns_) throw std::invalid_argument("WhatIfJobs: now_ns must be set");
 }
@@ -54,7 +55,7 @@ WhatIfJobs::~WhatIfJobs() {
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
-    for (auto& [id, job] : jobs_) job->control.cancel = true;  // running ones stop at their next step
+    for (auto& [id, job] : jobs_) job->control.cancel = true;  // running ones stop within 8 samples
   }
   work_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -68,7 +69,7 @@ WhatIfJobView WhatIfJobs::View(const Job& job, bool with_result) {
   v.state = job.state;
   v.progress =
       job.state == WhatIfJobState::kDone ? 1.0 : job.control.progress.load(std::memory_order_relaxed);
-  v.cancel_requested = job.cancel_requested;
+  v.cancel_requested = job.control.cancel.load(std::memory_order_relaxed);
   v.created_ns = job.created_ns;
   v.started_ns = job.started_ns;
   v.finished_ns = job.finished_ns;
@@ -153,8 +154,7 @@ Result<WhatIfJobView> WhatIfJobs::Get(const std::string& id) const {
   std::lock_guard lk(mu_);
   Forget(now_ns_());
   auto it = jobs_.find(id);
-  if (it == jobs_.end())
-    return NotFound("what-if job '" + id + "' is not known (finished jobs are kept for a while)");
+  if (it == jobs_.end()) return UnknownJob(id);
   return View(*it->second, true);
 }
 
@@ -175,8 +175,7 @@ Result<std::optional<WhatIfJobView>> WhatIfJobs::Cancel(const std::string& id, c
   std::lock_guard lk(mu_);
   Forget(now_ns_());
   auto it = jobs_.find(id);
-  if (it == jobs_.end())
-    return NotFound("what-if job '" + id + "' is not known (finished jobs are kept for a while)");
+  if (it == jobs_.end()) return UnknownJob(id);
   const std::shared_ptr<Job> held = it->second;  // Finish below may forget older jobs
   Job& job = *held;
   if (!is_admin && job.owner != principal) {
@@ -189,7 +188,6 @@ Result<std::optional<WhatIfJobView>> WhatIfJobs::Cancel(const std::string& id, c
     jobs_.erase(it);
     return std::optional<WhatIfJobView>();
   }
-  job.cancel_requested = true;
   job.control.cancel = true;
   if (job.state == WhatIfJobState::kQueued) {
     queue_.erase(std::remove(queue_.begin(), queue_.end(), held), queue_.end());

@@ -1,10 +1,6 @@
 #include "doppel/store/chunk_codec.h"
 
-#include <algorithm>
-#include <array>
-#include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -26,12 +22,9 @@ using coding::ZigZag;
 using rice::BlockStats;
 using rice::ComputeBlockStats;
 using rice::GetRice;
-using rice::Load2;
 using rice::PutRice;
 using rice::RiceBits;
-using rice::RiceBitsLowerBound;
 using rice::RiceBlocks;
-using rice::U64x2;
 
 // Buffers reused by EncodeChunk on this thread, so sealing a chunk allocates nothing once they
 // have grown (chunks of up to kKeepScratchSamples samples; larger ones release them after use).
