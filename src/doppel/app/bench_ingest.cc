@@ -7,6 +7,7 @@
 //   2. doppel: the same load through the same broker, consumed by doppel's MQTT adapter and
 //              engine (decoded, ordered, applied to twins, written to the store's log).
 //              Rate = M / (first publish .. last reading stored and applied).
+//   1 and 2 alternate for --passes (3); each keeps its fastest pass.
 //   3. in-process: the same messages through the in-process bus into the engine, no broker.
 // Prints a table, then one JSON line: mqtt_ratio_vs_raw = doppel rate / raw rate.
 #include <fmt/format.h>
@@ -63,7 +64,9 @@ std::unique_ptr<platform::MessageBus> Connect(int port, const std::string& id, b
   o.port = port;
   o.client_id = id;
   o.clean_session = clean;
-  o.max_inflight = 65535;
+  // The default in-flight window (MqttOptions::max_inflight). A much larger one makes the
+  // publisher, not the broker or doppel, the bottleneck: libmosquitto walks its whole in-flight
+  // list on every PUBACK.
   return platform::NewMqttBus(o);
 }
 
@@ -84,6 +87,7 @@ uint64_t Ingested(Runtime& rt) { return rt.metrics.GetCounter("doppel_readings_i
 int RunIngestBench(const std::vector<std::string>& args) {
   const size_t messages = ArgOr(args, "messages", 200000);
   const int pumps = static_cast<int>(ArgOr(args, "pumps", 50));
+  const int passes = static_cast<int>(std::max<size_t>(1, ArgOr(args, "passes", 3)));
   spdlog::set_level(spdlog::level::warn);
   namespace fs = std::filesystem;
   fs::path work = fs::temp_directory_path() / ("doppel-bench-ingest-" + platform::RandomHex(4));
@@ -108,42 +112,54 @@ int RunIngestBench(const std::vector<std::string>& args) {
         Unavailable("mosquitto did not start (is the mosquitto package installed? run scripts/setup)"));
   }
 
-  // 1. Raw broker rate.
-  double raw_s = 0;
-  {
+  // 1. Raw broker: seconds from the first publish to the last message received.
+  auto raw_pass = [&](int pass) -> Result<double> {
     std::atomic<uint64_t> got{0};
-    auto sub = Connect(port, "bench-raw-sub", true);
+    auto sub = Connect(port, fmt::format("bench-raw-sub-{}", pass), true);
     (void)sub->Subscribe("plant/+/telemetry", 1, [&](std::string_view, std::string_view) { got++; });
-    if (Status s = sub->Start(); !s.ok()) return Fail(s);
-    auto pub = Connect(port, "bench-raw-pub", true);
-    if (Status s = pub->Start(); !s.ok()) return Fail(s);
+    DOPPEL_RETURN_IF_ERROR(sub->Start());
+    auto pub = Connect(port, fmt::format("bench-raw-pub-{}", pass), true);
+    DOPPEL_RETURN_IF_ERROR(pub->Start());
     auto t0 = Clock::now();
-    if (Status s = PublishAll(pub.get(), msgs); !s.ok()) return Fail(s);
+    DOPPEL_RETURN_IF_ERROR(PublishAll(pub.get(), msgs));
     if (!WaitUntil([&] { return got.load() >= messages; }, 300)) {
-      return Fail(Internal(fmt::format("raw subscriber got {} of {} messages", got.load(), messages)));
+      return Internal(fmt::format("raw subscriber got {} of {} messages", got.load(), messages));
     }
-    raw_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     pub->Stop();
     sub->Stop();
-  }
-
-  // 2. doppel end to end over the broker.
-  double mqtt_s = 0;
-  {
-    auto cfg = EngineConfig((work / "mqtt").string());
-    auto rt = StartRuntime(cfg, Connect(port, "bench-doppel", false), /*with_api=*/false);
-    if (!rt.ok()) return Fail(rt.status());
-    auto pub = Connect(port, "bench-doppel-pub", true);
-    if (Status s = pub->Start(); !s.ok()) return Fail(s);
+    return s;
+  };
+  // 2. doppel end to end over the same broker: to the last reading stored and applied.
+  auto doppel_pass = [&](int pass) -> Result<double> {
+    auto cfg = EngineConfig((work / fmt::format("mqtt{}", pass)).string());
+    auto rt =
+        StartRuntime(cfg, Connect(port, fmt::format("bench-doppel-{}", pass), false), /*with_api=*/false);
+    if (!rt.ok()) return rt.status();
+    auto pub = Connect(port, fmt::format("bench-doppel-pub-{}", pass), true);
+    DOPPEL_RETURN_IF_ERROR(pub->Start());
     auto t0 = Clock::now();
-    if (Status s = PublishAll(pub.get(), msgs); !s.ok()) return Fail(s);
+    DOPPEL_RETURN_IF_ERROR(PublishAll(pub.get(), msgs));
     if (!WaitUntil([&] { return Ingested(**rt) >= readings_per_run; }, 300)) {
-      return Fail(Internal(fmt::format("doppel stored {} of {} readings", Ingested(**rt), readings_per_run)));
+      return Internal(fmt::format("doppel stored {} of {} readings", Ingested(**rt), readings_per_run));
     }
     (*rt)->engine->Drain();
-    mqtt_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     pub->Stop();
     (*rt)->Stop();
+    return s;
+  };
+  // The two alternate and each keeps its fastest pass, so both sample the same spread of the
+  // machine's state (frequency, neighbours, the broker's warm-up).
+  double raw_s = 1e30, mqtt_s = 1e30;
+  for (int pass = 0; pass < passes; ++pass) {
+    std::cerr << "pass " << pass + 1 << " of " << passes << ": raw broker, then doppel...\n";
+    auto r = raw_pass(pass);
+    if (!r.ok()) return Fail(r.status());
+    auto d = doppel_pass(pass);
+    if (!d.ok()) return Fail(d.status());
+    raw_s = std::min(raw_s, *r);
+    mqtt_s = std::min(mqtt_s, *d);
   }
 
   // 3. In process, no broker.
