@@ -42,6 +42,10 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
       {"tokens: [{token: a, role: root}]", "cfg.yaml: tokens[0].role: 'root' is not one of"},
       {"tokens: [{token: a, role: admin}]\nengine: {shards: -1}", "cfg.yaml: engine.shards: -1 is outside"},
       {"tokens: [{token: a, role: admin}]\nengine: {shards: many}", "engine.shards: expected an integer"},
+      {"tokens: [{token: a, role: admin}]\nengine: {whatif_jobs: {workers: 0}}",
+       "cfg.yaml: engine.whatif_jobs.workers: 0 is outside 1..16"},
+      {"tokens: [{token: a, role: admin}]\nengine: {whatif_jobs: {queue: 3}}",
+       "cfg.yaml: engine.whatif_jobs.queue: unknown key"},
       {"tokens: [{token: a, role: admin}]\nmqtt: {client_id: x}", "mqtt.broker: missing"},
       {"tokens: [{token: a, role: admin}]\nstorage: {fsync: sometimes}", "storage.fsync"},
       {"listen: [1, 2", "cfg.yaml: line"},
@@ -57,6 +61,24 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
     ASSERT_FALSE(r.ok()) << c.yaml;
     EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status().message();
   }
+}
+
+TEST(ServeConfigTest, WhatIfJobLimitsDefaultToTheEnginesAndCanBeSet) {
+  auto d = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->whatif_jobs.workers, 1);
+  EXPECT_EQ(d->whatif_jobs.max_queued, 16);
+  EXPECT_EQ(d->whatif_jobs.max_finished, 64);
+  EXPECT_EQ(d->whatif_jobs.keep_s, 600);
+  auto c = ParseServeConfig(
+      "tokens: [{token: a, role: admin}]\n"
+      "engine: {whatif_jobs: {workers: 2, max_queued: 4, max_finished: 8, keep_s: 60}}",
+      "cfg.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->whatif_jobs.workers, 2);
+  EXPECT_EQ(c->whatif_jobs.max_queued, 4);
+  EXPECT_EQ(c->whatif_jobs.max_finished, 8);
+  EXPECT_EQ(c->whatif_jobs.keep_s, 60);
 }
 
 TEST(ServeConfigTest, CalibrationListIsKeptForTheEngineToCheck) {

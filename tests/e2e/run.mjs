@@ -443,13 +443,18 @@ test('what-if: a run draws the baseline and what-if bands over the prediction ho
   await page.locator('#chart-est\\.impeller_wear').waitFor({ timeout: 5000 });
   await page.locator('#wi-horizon').fill('5');
   await page.locator('#wi-speed').fill('900');
-  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif'));
+  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif/jobs'));
   await page.locator('#wi-run').click();
   const r = await resp;
-  if (r.status() !== 200) throw new Error(`whatif answered ${r.status()}: ${await r.text()}`);
-  const ans = await r.json();
+  if (r.status() !== 202) throw new Error(`whatif job answered ${r.status()}: ${await r.text()}`);
+  const started = await r.json();
   const chart = page.locator('#whatif-chart[data-bands="2"]');
-  await chart.waitFor({ timeout: 10_000 });
+  await chart.waitFor({ timeout: 20_000 });
+  // The chart shows the job's result.
+  const job = await api(env.api, env.token, 'GET', `/api/v1/whatif/jobs/${started.id}`);
+  if (job.status !== 200 || job.json.state !== 'done') throw new Error(`the job is ${job.status} ${JSON.stringify(job.json).slice(0, 200)}`);
+  if (job.json.progress !== 1) throw new Error(`a done job has progress ${job.json.progress}`);
+  const ans = job.json.result;
   const pts = Number(await chart.getAttribute('data-points'));
   if (pts !== ans.t.length) throw new Error(`chart has ${pts} prediction points, the answer ${ans.t.length}`);
   const base = ans.scenarios.find((x) => x.name === 'baseline').outputs.flow_m3h;
@@ -467,6 +472,34 @@ test('what-if: a run draws the baseline and what-if bands over the prediction ho
   });
   if (painted < 50) throw new Error(`the what-if band is not drawn (${painted} amber pixels)`);
   await shot(page, 'whatif');
+  noErrors(page);
+});
+
+test('what-if: a long run shows its progress and stops when cancelled', async () => {
+  const page = shared;
+  await page.evaluate(() => (location.hash = '#/twin/pump-1'));
+  await page.locator('#whatif-form').waitFor({ timeout: 10_000 });
+  const before = await page.locator('#whatif-chart').count();
+  // Three days ahead: about 2·10⁷ RK4 steps, several seconds of server work.
+  await page.locator('#wi-horizon').fill('4320');
+  await page.locator('#wi-speed').fill('1100');
+  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif/jobs'));
+  await page.locator('#wi-run').click();
+  const started = await (await resp).json();
+  await waitFor(async () => Number(await page.locator('#wi-progress').evaluate((e) => e.value)) > 0, 20_000, 'what-if progress above 0');
+  if (!(await page.locator('#wi-run').isDisabled())) throw new Error('Run is enabled while a what-if runs');
+  const del = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes(`/whatif/jobs/${started.id}`));
+  await page.locator('#wi-cancel').click();
+  if ((await del).status() !== 202) throw new Error(`cancel answered ${(await del).status()}`);
+  await waitFor(async () => /Cancelled at \d+ %/.test(await page.locator('#wi-status').innerText()), 20_000, 'the status to say cancelled');
+  const job = await api(env.api, env.token, 'GET', `/api/v1/whatif/jobs/${started.id}`);
+  if (job.json.state !== 'cancelled') throw new Error(`the job is ${job.json.state}, not cancelled`);
+  if (!(job.json.progress > 0 && job.json.progress < 1)) throw new Error(`a cancelled job has progress ${job.json.progress}`);
+  if (await page.locator('#wi-run').isDisabled()) throw new Error('Run stays disabled after the cancel');
+  if (!(await page.locator('#wi-cancel').isHidden())) throw new Error('Cancel stays visible after the cancel');
+  // No new prediction was drawn (the earlier one, if any, stays).
+  if ((await page.locator('#whatif-chart').count()) !== before) throw new Error('a cancelled what-if drew a chart');
+  await shot(page, 'whatif-cancelled');
   noErrors(page);
 });
 

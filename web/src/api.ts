@@ -222,6 +222,7 @@ export interface WhatIfRequest {
   step_s?: number;
   samples?: number;
   seed?: number;
+  budget_s?: number;
   overrides?: WhatIfOverrides;
   scenarios?: { name: string; overrides?: WhatIfOverrides }[];
 }
@@ -234,6 +235,22 @@ export interface WhatIfAnswer {
   t: number[];
   outputs?: Record<string, Band>;
   scenarios?: { name: string; outputs: Record<string, Band> }[];
+}
+
+/** A background what-if (docs/api.md "What-if jobs"). */
+export interface WhatIfJob {
+  id: string;
+  twin: string;
+  owner: string;
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  progress: number;
+  cancel_requested: boolean;
+  created: number;
+  started: number | null;
+  finished: number | null;
+  location: string;
+  result?: WhatIfAnswer;
+  error?: { code: string; message: string };
 }
 
 export interface TelemetryAnswer {
@@ -389,6 +406,19 @@ export class Api {
 
   whatif(id: string, req: WhatIfRequest): Promise<WhatIfAnswer> {
     return this.post<WhatIfAnswer>(`/api/v1/twins/${encodeURIComponent(id)}/whatif`, req);
+  }
+
+  startWhatIf(id: string, req: WhatIfRequest): Promise<WhatIfJob> {
+    return this.post<WhatIfJob>(`/api/v1/twins/${encodeURIComponent(id)}/whatif/jobs`, req);
+  }
+
+  whatIfJob(job: string): Promise<WhatIfJob> {
+    return this.get<WhatIfJob>(`/api/v1/whatif/jobs/${encodeURIComponent(job)}`);
+  }
+
+  /** Asks a queued or running job to stop (202); a finished job is forgotten (204). */
+  cancelWhatIf(job: string): Promise<void> {
+    return this.del(`/api/v1/whatif/jobs/${encodeURIComponent(job)}`);
   }
 
   // --- alerts and health (docs/alerts.md) -------------------------------------------------------

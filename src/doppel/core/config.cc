@@ -311,10 +311,20 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     }
   }
   if (YAML::Node e = root["engine"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(e, "engine", {"shards", "queue_capacity", "allowed_lateness_ms"}));
+    DOPPEL_RETURN_IF_ERROR(
+        r.CheckKeys(e, "engine", {"shards", "queue_capacity", "allowed_lateness_ms", "whatif_jobs"}));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "shards", &c->shards, 0, 256));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "queue_capacity", &c->queue_capacity, 16, 1 << 24));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "allowed_lateness_ms", &c->allowed_lateness_ms, 0, 3600000));
+    if (YAML::Node w = e["whatif_jobs"]) {
+      const std::string path = "engine.whatif_jobs";
+      WhatIfJobsConfig& j = c->whatif_jobs;
+      DOPPEL_RETURN_IF_ERROR(r.CheckKeys(w, path, {"workers", "max_queued", "max_finished", "keep_s"}));
+      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "workers", &j.workers, 1, 16));
+      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "max_queued", &j.max_queued, 1, 10000));
+      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "max_finished", &j.max_finished, 1, 10000));
+      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "keep_s", &j.keep_s, 1, 7 * 86400));
+    }
   }
   if (YAML::Node s = root["storage"]) {
     DOPPEL_RETURN_IF_ERROR(r.CheckKeys(s, "storage", {"fsync", "fsync_interval_ms", "retention"}));

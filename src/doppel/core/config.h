@@ -78,6 +78,15 @@ struct CommandsConfig {
   std::vector<InterlockConfig> interlocks;
 };
 
+// Background what-ifs (`engine.whatif_jobs`; docs/api.md "What-if jobs"); the engine's
+// WhatIfJobsOptions.
+struct WhatIfJobsConfig {
+  int workers = 1;        // what-ifs that run at once (threads), 1..16
+  int max_queued = 16;    // jobs waiting for a worker; more get 503
+  int max_finished = 64;  // finished jobs kept for GET
+  int keep_s = 600;       // how long a finished job is kept
+};
+
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./doppel-data";
@@ -90,7 +99,8 @@ struct ServeConfig {
   int queue_capacity = 65536;      // readings per shard queue
   int allowed_lateness_ms = 500;   // reorder window per twin
   int command_timeout_ms = 10000;  // sent -> timed_out without an ack
-  CommandsConfig commands;         // modes and the safety envelope
+  WhatIfJobsConfig whatif_jobs;
+  CommandsConfig commands;  // modes and the safety envelope
   // storage
   std::string fsync = "interval";  // never | batch | interval
   int fsync_interval_ms = 200;

@@ -1,8 +1,9 @@
 // What-if panel (operator and up): change the speed setpoint, the tank level or a wear parameter,
-// run POST .../whatif, and see the predicted p5–p95 band and median of the chosen output drawn
-// above the charts, after the recent measurements, next to the baseline (same draws, no changes).
+// run it as a background job (POST .../whatif/jobs, polled for progress, cancellable), and see
+// the predicted p5–p95 band and median of the chosen output drawn above the charts, after the
+// recent measurements, next to the baseline (same draws, no changes).
 import uPlot from 'uplot';
-import { ApiError, type Band, type WhatIfAnswer, type WhatIfOverrides, type WhatIfRequest } from '../api';
+import { ApiError, type Band, type WhatIfAnswer, type WhatIfJob, type WhatIfOverrides, type WhatIfRequest } from '../api';
 import { roleAtLeast } from '../auth';
 import { h, toast } from '../dom';
 import { kindOf, signalInfo } from '../signals';
@@ -10,6 +11,8 @@ import { registerTwinPanel, type TwinViewHandle } from './registry';
 
 const BASE = { stroke: '#94a3b8', fill: 'rgba(148,163,184,0.18)' };
 const WHAT = { stroke: '#f59e0b', fill: 'rgba(245,158,11,0.22)' };
+const WORK_LIMIT = 2e7; // samples × scenarios × RK4 steps per request (docs/api.md)
+const POLL_MS = 250;
 
 function numberField(id: string, label: string, attrs: Record<string, string | number>): [HTMLElement, HTMLInputElement] {
   const input = h('input', { id, type: 'number', step: 'any', ...attrs });
@@ -111,18 +114,39 @@ registerTwinPanel({
     const outputs = ['flow_m3h', 'discharge_pressure_bar', 'power_kw', 'motor_temp_c', 'vibration_mm_s', 'speed_rpm'];
     const out = h('select', { id: 'wi-output', 'aria-label': 'Output' }, ...outputs.map((o) => h('option', { value: o }, signalInfo(o).title)));
     const run = h('button', { type: 'submit', class: 'primary', id: 'wi-run' }, 'Run what-if');
+    const cancel = h('button', { type: 'button', class: 'ghost', id: 'wi-cancel', hidden: true }, 'Cancel');
+    const progress = h('progress', { id: 'wi-progress', max: 1, value: 0, hidden: true });
     const status = h('div', { class: 'muted small', id: 'wi-status' });
-    const form = h('form', { class: 'wi-form', id: 'whatif-form' }, fHorizon, fSpeed, fWear, fLevel, h('label', { class: 'field' }, h('span', {}, 'Show'), out), run);
-    el.append(form, status);
+    const form = h('form', { class: 'wi-form', id: 'whatif-form' }, fHorizon, fSpeed, fWear, fLevel, h('label', { class: 'field' }, h('span', {}, 'Show'), out), run, cancel);
+    el.append(form, h('div', { class: 'wi-progress' }, progress, status));
     let last: WhatIfAnswer | null = null;
     let lastChanged = false;
     let chart: uPlot | null = null;
+    let job: WhatIfJob | null = null; // the running job, if any
+    let unmounted = false;
     const redraw = () => {
       if (!last) return;
       chart?.destroy();
       chart = drawPrediction(view, last, out.value, lastChanged);
     };
+    const setRunning = (on: boolean) => {
+      run.disabled = on;
+      cancel.hidden = !on;
+      cancel.disabled = false;
+      progress.hidden = !on;
+    };
     out.addEventListener('change', redraw);
+    cancel.addEventListener('click', async () => {
+      if (!job) return;
+      cancel.disabled = true;
+      status.textContent = 'Cancelling…';
+      try {
+        await ctx.api.cancelWhatIf(job.id); // the poll below sees it end as cancelled
+      } catch (e) {
+        cancel.disabled = false;
+        toast(`Cancel failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
+      }
+    });
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const overrides: WhatIfOverrides = {};
@@ -132,23 +156,51 @@ registerTwinPanel({
       if (val(wearIn) !== undefined) (overrides.params ??= {}).impeller_wear = val(wearIn)!;
       const changed = Object.keys(overrides).length > 0;
       const horizon_s = Math.round((val(horizon) ?? 10) * 60);
-      const req: WhatIfRequest = { horizon_s, step_s: Math.max(1, Math.ceil(horizon_s / 600)), samples: 50 };
+      // The server allows 2·10⁷ RK4 steps (at most 1 s each) per request, counted as it does
+      // (grid steps × substeps): long horizons draw fewer samples.
+      const step_s = Math.max(1, Math.ceil(horizon_s / 600));
+      const rk4Steps = Math.ceil(horizon_s / step_s) * step_s;
+      const scenarios = changed ? 2 : 1;
+      const samples = Math.max(1, Math.min(50, Math.floor(WORK_LIMIT / (rk4Steps * scenarios))));
+      const req: WhatIfRequest = { horizon_s, step_s, samples, budget_s: 60 };
       if (changed) req.scenarios = [{ name: 'baseline' }, { name: 'what-if', overrides }];
-      run.disabled = true;
-      status.textContent = 'Running…';
+      setRunning(true);
+      progress.value = 0;
+      status.textContent = 'Queued…';
       try {
-        last = await ctx.api.whatif(twin.id, req);
-        lastChanged = changed;
-        status.textContent = `${changed ? 'What-if vs baseline' : 'Baseline prediction'} over ${Math.round(horizon_s / 60)} min: ${last.samples} samples, ${last.wall_s.toFixed(3)} s on the server.`;
-        redraw();
+        job = await ctx.api.startWhatIf(twin.id, req);
+        // Poll the job until it ends; the progress bar follows its grid steps.
+        while (!unmounted && (job.state === 'queued' || job.state === 'running')) {
+          await new Promise((r) => setTimeout(r, POLL_MS));
+          if (unmounted) break;
+          job = await ctx.api.whatIfJob(job.id);
+          progress.value = job.progress;
+          if (!cancel.disabled) status.textContent = job.state === 'queued' ? 'Queued…' : `Running… ${Math.round(job.progress * 100)} %`;
+        }
+        if (unmounted) return;
+        if (job.state === 'done' && job.result) {
+          last = job.result;
+          lastChanged = changed;
+          status.textContent = `${changed ? 'What-if vs baseline' : 'Baseline prediction'} over ${Math.round(horizon_s / 60)} min: ${last.samples} samples, ${last.wall_s.toFixed(3)} s on the server.`;
+          redraw();
+        } else if (job.state === 'cancelled') {
+          status.textContent = `Cancelled at ${Math.round(job.progress * 100)} %.`;
+        } else {
+          status.textContent = '';
+          toast(`What-if failed: ${job.error?.message ?? job.state}`, 'error');
+        }
       } catch (e) {
         status.textContent = '';
         toast(`What-if failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
       } finally {
-        run.disabled = false;
+        job = null;
+        if (!unmounted) setRunning(false);
       }
     });
     return () => {
+      unmounted = true;
+      // Nobody will see the answer: stop the server's work too.
+      if (job) void ctx.api.cancelWhatIf(job.id).catch(() => {});
       chart?.destroy();
       view.top.replaceChildren();
     };
