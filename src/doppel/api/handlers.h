@@ -29,6 +29,14 @@ nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET ...
 nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
 nlohmann::json WhatIfJobToJson(const engine::WhatIfJobView& job);     // .../whatif/jobs
 
+// A request body that must be a JSON object: kInvalidArgument naming the problem ("body: empty;
+// expected a JSON object", "body: malformed JSON: ...").
+Result<nlohmann::json> ParseJsonObject(const std::string& body);
+
+// Estimation routes (estimation_handlers.cc; docs/api.md), called by HandleApiRequest after the
+// role check: GET .../state and the synchronous POST .../whatif.
+HttpResponse HandleGetState(const std::string& twin, engine::Service& service);
+HttpResponse HandleWhatIf(const HttpRequest& req, const std::string& twin, engine::Service& service);
 // The body of POST .../whatif and .../whatif/jobs (docs/api.md): kInvalidArgument naming the
 // field ("$.horizon_s: expected a number").
 Result<engine::WhatIfRequest> ParseWhatIfRequest(const std::string& body);

@@ -14,18 +14,7 @@ namespace {
 // An optional JSON object body (empty: {}); the error names the problem.
 Result<json> OptionalJsonObject(const std::string& body) {
   if (body.empty()) return json::object();
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    const size_t p = what.find("] ");
-    if (p != std::string::npos) what = what.substr(p + 2);
-    return InvalidArgument("body: malformed JSON: " + what);
-  }
-  if (!j.is_object())
-    return InvalidArgument(std::string("body: expected a JSON object, got ") + j.type_name());
-  return j;
+  return ParseJsonObject(body);
 }
 
 HttpResponse Answer(int status, const Result<json>& r) {
