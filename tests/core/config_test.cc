@@ -44,6 +44,8 @@ TEST(ServeConfigTest, ErrorsNameTheSourceKeyAndReason) {
       {"tokens: [{token: a, role: admin}]\nengine: {shards: many}", "engine.shards: expected an integer"},
       {"tokens: [{token: a, role: admin}]\nengine: {whatif_jobs: {workers: 0}}",
        "cfg.yaml: engine.whatif_jobs.workers: 0 is outside 1..16"},
+      {"tokens: [{token: a, role: admin}]\nengine: {whatif_jobs: {max_finished: 1000}}",
+       "cfg.yaml: engine.whatif_jobs.max_finished: 1000 is outside 1..256"},
       {"tokens: [{token: a, role: admin}]\nengine: {whatif_jobs: {queue: 3}}",
        "cfg.yaml: engine.whatif_jobs.queue: unknown key"},
       {"tokens: [{token: a, role: admin}]\nmqtt: {client_id: x}", "mqtt.broker: missing"},

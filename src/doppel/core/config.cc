@@ -322,7 +322,7 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
       DOPPEL_RETURN_IF_ERROR(r.CheckKeys(w, path, {"workers", "max_queued", "max_finished", "keep_s"}));
       DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "workers", &j.workers, 1, 16));
       DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "max_queued", &j.max_queued, 1, 10000));
-      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "max_finished", &j.max_finished, 1, 10000));
+      DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "max_finished", &j.max_finished, 1, 256));
       DOPPEL_RETURN_IF_ERROR(r.Int(w, path, "keep_s", &j.keep_s, 1, 7 * 86400));
     }
   }

@@ -82,9 +82,9 @@ struct CommandsConfig {
 // WhatIfJobsOptions.
 struct WhatIfJobsConfig {
   int workers = 1;        // what-ifs that run at once (threads), 1..16
-  int max_queued = 16;    // jobs waiting for a worker; more get 503
-  int max_finished = 64;  // finished jobs kept for GET
-  int keep_s = 600;       // how long a finished job is kept
+  int max_queued = 16;    // jobs waiting for a worker, 1..10000; more get 503
+  int max_finished = 64;  // finished jobs kept for GET, 1..256 (a result is up to 2.3 MB)
+  int keep_s = 600;       // how long a finished job is kept, 1..604800 s
 };
 
 struct ServeConfig {

@@ -13,6 +13,7 @@ const BASE = { stroke: '#94a3b8', fill: 'rgba(148,163,184,0.18)' };
 const WHAT = { stroke: '#f59e0b', fill: 'rgba(245,158,11,0.22)' };
 const WORK_LIMIT = 2e7; // samples × scenarios × RK4 steps per request (docs/api.md)
 const POLL_MS = 250;
+const MAX_POLL_FAILURES = 5; // consecutive failed polls before the panel gives up (and cancels)
 
 function numberField(id: string, label: string, attrs: Record<string, string | number>): [HTMLElement, HTMLInputElement] {
   const input = h('input', { id, type: 'number', step: 'any', ...attrs });
@@ -122,7 +123,8 @@ registerTwinPanel({
     let last: WhatIfAnswer | null = null;
     let lastChanged = false;
     let chart: uPlot | null = null;
-    let job: WhatIfJob | null = null; // the running job, if any
+    let jobId: string | null = null; // the running job, once the server has accepted it
+    let cancelWanted = false; // Cancel was clicked during the current run
     let unmounted = false;
     const redraw = () => {
       if (!last) return;
@@ -135,17 +137,21 @@ registerTwinPanel({
       cancel.disabled = false;
       progress.hidden = !on;
     };
-    out.addEventListener('change', redraw);
-    cancel.addEventListener('click', async () => {
-      if (!job) return;
-      cancel.disabled = true;
-      status.textContent = 'Cancelling…';
-      try {
-        await ctx.api.cancelWhatIf(job.id); // the poll below sees it end as cancelled
-      } catch (e) {
+    const sendCancel = (id: string) =>
+      ctx.api.cancelWhatIf(id).catch((e) => {
+        if (unmounted) return;
+        cancelWanted = false;
         cancel.disabled = false;
         toast(`Cancel failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
-      }
+      });
+    out.addEventListener('change', redraw);
+    cancel.addEventListener('click', () => {
+      cancelWanted = true;
+      cancel.disabled = true;
+      status.textContent = 'Cancelling…';
+      // Before the server has answered the POST there is no job yet: the submit handler sends
+      // the cancel as soon as it has the id. The poll below sees the job end as cancelled.
+      if (jobId) void sendCancel(jobId);
     });
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -164,21 +170,41 @@ registerTwinPanel({
       const samples = Math.max(1, Math.min(50, Math.floor(WORK_LIMIT / (rk4Steps * scenarios))));
       const req: WhatIfRequest = { horizon_s, step_s, samples, budget_s: 60 };
       if (changed) req.scenarios = [{ name: 'baseline' }, { name: 'what-if', overrides }];
+      cancelWanted = false;
       setRunning(true);
       progress.value = 0;
       status.textContent = 'Queued…';
       try {
-        job = await ctx.api.startWhatIf(twin.id, req);
+        let job: WhatIfJob = await ctx.api.startWhatIf(twin.id, req);
+        jobId = job.id;
+        // Cancel clicked, or the view left, while the POST was on its way.
+        if (cancelWanted || unmounted) void sendCancel(job.id);
         // Poll the job until it ends; the progress bar follows its grid steps.
+        let failures = 0;
+        let finishedBeforeCancel = false;
         while (!unmounted && (job.state === 'queued' || job.state === 'running')) {
           await new Promise((r) => setTimeout(r, POLL_MS));
           if (unmounted) break;
-          job = await ctx.api.whatIfJob(job.id);
+          try {
+            job = await ctx.api.whatIfJob(job.id);
+            failures = 0;
+          } catch (e) {
+            // A job that finished just before the cancel's DELETE is forgotten by it (204).
+            if (cancelWanted && e instanceof ApiError && e.status === 404) {
+              finishedBeforeCancel = true;
+              break;
+            }
+            if (++failures < MAX_POLL_FAILURES) continue;
+            void ctx.api.cancelWhatIf(job.id).catch(() => {}); // do not leave it running unseen
+            throw e;
+          }
           progress.value = job.progress;
-          if (!cancel.disabled) status.textContent = job.state === 'queued' ? 'Queued…' : `Running… ${Math.round(job.progress * 100)} %`;
+          if (!cancelWanted) status.textContent = job.state === 'queued' ? 'Queued…' : `Running… ${Math.round(job.progress * 100)} %`;
         }
         if (unmounted) return;
-        if (job.state === 'done' && job.result) {
+        if (finishedBeforeCancel) {
+          status.textContent = 'Cancelled: the what-if had just finished, its result is discarded.';
+        } else if (job.state === 'done' && job.result) {
           last = job.result;
           lastChanged = changed;
           status.textContent = `${changed ? 'What-if vs baseline' : 'Baseline prediction'} over ${Math.round(horizon_s / 60)} min: ${last.samples} samples, ${last.wall_s.toFixed(3)} s on the server.`;
@@ -190,17 +216,19 @@ registerTwinPanel({
           toast(`What-if failed: ${job.error?.message ?? job.state}`, 'error');
         }
       } catch (e) {
+        if (unmounted) return;
         status.textContent = '';
         toast(`What-if failed: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
       } finally {
-        job = null;
+        jobId = null;
         if (!unmounted) setRunning(false);
       }
     });
     return () => {
       unmounted = true;
-      // Nobody will see the answer: stop the server's work too.
-      if (job) void ctx.api.cancelWhatIf(job.id).catch(() => {});
+      // Nobody will see the answer: stop the server's work too (a POST still on its way is
+      // cancelled by the submit handler when it returns).
+      if (jobId) void ctx.api.cancelWhatIf(jobId).catch(() => {});
       chart?.destroy();
       view.top.replaceChildren();
     };
