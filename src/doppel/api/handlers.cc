@@ -1,11 +1,10 @@
 #include "doppel/api/handlers.h"
 
-#include <charconv>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string_view>
 
+#include "doppel/api/handler_util.h"
 #include "doppel/ingest/decode.h"
 
 namespace doppel::api {
@@ -31,28 +30,6 @@ struct Route {
   Role role;
   HandlerFn fn;
 };
-
-TimeNs NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-const std::string* QueryParam(const Ctx& c, const std::string& name) {
-  auto it = c.target.query.find(name);
-  return it == c.target.query.end() ? nullptr : &it->second;
-}
-
-template <typename T>
-Result<T> ParseIntParam(const std::string& name, const std::string& value) {
-  T v{};
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
-    return InvalidArgument(name + ": '" + value + "' is not an integer" +
-                           (ec == std::errc::result_out_of_range ? " in range" : ""));
-  }
-  return v;
-}
 
 Result<std::vector<engine::RelationshipRef>> ParseRelationships(const json& j) {
   if (!j.is_array()) return InvalidArgument("$.relationships: expected an array");
@@ -98,9 +75,9 @@ HttpResponse ListModels(const Ctx& c) {
 
 HttpResponse ListTwins(const Ctx& c) {
   engine::TwinFilter f;
-  if (const std::string* m = QueryParam(c, "model")) f.model = *m;
-  if (const std::string* r = QueryParam(c, "related")) f.related = *r;
-  if (const std::string* r = QueryParam(c, "rel")) f.rel = *r;
+  if (const std::string* m = QueryParam(c.target, "model")) f.model = *m;
+  if (const std::string* r = QueryParam(c.target, "related")) f.related = *r;
+  if (const std::string* r = QueryParam(c.target, "rel")) f.rel = *r;
   if (!f.rel.empty() && f.related.empty()) {
     return ErrorResponse(InvalidArgument("rel: needs related=<twin id>"));
   }
@@ -151,24 +128,24 @@ HttpResponse GetTwin(const Ctx& c) {
 }
 
 HttpResponse Telemetry(const Ctx& c) {
-  const std::string* signal = QueryParam(c, "signal");
+  const std::string* signal = QueryParam(c.target, "signal");
   if (signal == nullptr || signal->empty()) return ErrorResponse(InvalidArgument("signal: required"));
   TimeNs from = 0;
   TimeNs to = 0;
   size_t points = kDefaultTelemetryPoints;
-  if (const std::string* v = QueryParam(c, "from")) {
+  if (const std::string* v = QueryParam(c.target, "from")) {
     auto r = ParseIntParam<int64_t>("from", *v);
     if (!r.ok()) return ErrorResponse(r.status());
     from = *r;
   }
-  if (const std::string* v = QueryParam(c, "to")) {
+  if (const std::string* v = QueryParam(c.target, "to")) {
     auto r = ParseIntParam<int64_t>("to", *v);
     if (!r.ok()) return ErrorResponse(r.status());
     to = *r;
   } else {
     to = NowNs();
   }
-  if (const std::string* v = QueryParam(c, "points")) {
+  if (const std::string* v = QueryParam(c.target, "points")) {
     auto r = ParseIntParam<uint64_t>("points", *v);
     if (!r.ok()) return ErrorResponse(r.status());
     if (*r < 1 || *r > kMaxTelemetryPoints) {
@@ -332,131 +309,17 @@ HttpResponse StreamWithoutUpgrade(const Ctx&) {
 HttpResponse GetState(const Ctx& c) { return HandleGetState(c.params[0], c.service); }
 HttpResponse WhatIf(const Ctx& c) { return HandleWhatIf(c.req, c.params[0], c.service); }
 
-// --- Alerts, health, annotations (docs/api.md) ---------------------------------------------
+// --- Alerts, health, annotations: the handlers live in alert_handlers.cc ----------------------
 
-HttpResponse ListAlerts(const Ctx& c) {
-  analytics::AlertFilter f;
-  if (const std::string* v = QueryParam(c, "twin")) f.twin = *v;
-  if (const std::string* v = QueryParam(c, "state")) {
-    analytics::AlertState st;
-    if (*v == "active") {
-      f.states = {analytics::AlertState::kRaised, analytics::AlertState::kAcknowledged};
-    } else if (analytics::ParseAlertState(*v, &st)) {
-      f.states = {st};
-    } else {
-      return ErrorResponse(InvalidArgument(
-          "state: '" + *v + "' is not one of active, raised, acknowledged, cleared, cleared_unacknowledged"));
-    }
-  }
-  if (const std::string* v = QueryParam(c, "limit")) {
-    auto r = ParseIntParam<uint64_t>("limit", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    f.limit = static_cast<size_t>(*r);
-  }
-  auto alerts = c.service.ListAlerts(f);
-  if (!alerts.ok()) return ErrorResponse(alerts.status());
-  json arr = json::array();
-  for (const analytics::Alert& a : *alerts) arr.push_back(analytics::AlertToJson(a));
-  return JsonResponse(200, {{"alerts", std::move(arr)}});
-}
-
-HttpResponse AckAlert(const Ctx& c) {
-  auto id = ParseIntParam<uint64_t>("alert id", c.params[0]);
-  if (!id.ok()) return ErrorResponse(NotFound("alert '" + c.params[0] + "' not found"));
-  if (!c.req.body.empty()) {  // optional {"note": "..."}; anything else is refused
-    Result<json> body = ParseJsonObject(c.req.body);
-    if (!body.ok()) return ErrorResponse(body.status());
-    for (auto it = body->begin(); it != body->end(); ++it) {
-      if (it.key() != "note") return ErrorResponse(InvalidArgument("$." + it.key() + ": unknown field"));
-    }
-  }
-  auto a = c.service.AcknowledgeAlert(*id, c.who.name);
-  if (!a.ok()) return ErrorResponse(a.status());
-  return JsonResponse(200, analytics::AlertToJson(*a));
-}
-
-HttpResponse GetHealth(const Ctx& c) {
-  auto h = c.service.GetHealth(c.params[0]);
-  if (!h.ok()) return ErrorResponse(h.status());
-  json reasons = json::array();
-  for (const auto& [what, penalty] : h->reasons) reasons.push_back({{"what", what}, {"penalty", penalty}});
-  json kpis = json::object();
-  for (const auto& [k, v] : h->kpis) kpis[k] = v;
-  return JsonResponse(200, {{"twin", h->twin},
-                            {"score", h->score},
-                            {"band", h->band},
-                            {"reasons", std::move(reasons)},
-                            {"kpis", std::move(kpis)}});
-}
-
-HttpResponse ListAnnotations(const Ctx& c) {
-  TimeNs from = 0, to = std::numeric_limits<TimeNs>::max();
-  if (const std::string* v = QueryParam(c, "from")) {
-    auto r = ParseIntParam<int64_t>("from", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    from = *r;
-  }
-  if (const std::string* v = QueryParam(c, "to")) {
-    auto r = ParseIntParam<int64_t>("to", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    to = *r;
-  }
-  auto list = c.service.ListAnnotations(c.params[0], from, to);
-  if (!list.ok()) return ErrorResponse(list.status());
-  json arr = json::array();
-  for (const engine::Annotation& a : *list) arr.push_back(engine::AnnotationToJson(a));
-  return JsonResponse(200, {{"annotations", std::move(arr)}});
-}
-
+HttpResponse ListAlerts(const Ctx& c) { return HandleListAlerts(c.target, c.service); }
+HttpResponse AckAlert(const Ctx& c) { return HandleAckAlert(c.req, c.params[0], c.who, c.service); }
+HttpResponse GetHealth(const Ctx& c) { return HandleGetHealth(c.params[0], c.service); }
+HttpResponse ListAnnotations(const Ctx& c) { return HandleListAnnotations(c.target, c.params[0], c.service); }
 HttpResponse CreateAnnotation(const Ctx& c) {
-  Result<json> body = ParseJsonObject(c.req.body);
-  if (!body.ok()) return ErrorResponse(body.status());
-  engine::Annotation a;
-  a.twin = c.params[0];
-  a.author = c.who.name;
-  bool has_from = false, has_to = false;
-  for (auto it = body->begin(); it != body->end(); ++it) {
-    const std::string& k = it.key();
-    if (k == "text" || k == "signal") {
-      if (it->is_null() && k == "signal") continue;
-      if (!it->is_string()) return ErrorResponse(InvalidArgument("$." + k + ": expected a string"));
-      (k == "text" ? a.text : a.signal) = it->get<std::string>();
-    } else if (k == "from_ns" || k == "to_ns") {
-      if (!it->is_number_integer())
-        return ErrorResponse(InvalidArgument("$." + k + ": expected an integer (ns)"));
-      (k == "from_ns" ? a.from_ns : a.to_ns) = it->get<int64_t>();
-      (k == "from_ns" ? has_from : has_to) = true;
-    } else if (k == "anchor") {
-      if (it->is_null()) continue;
-      if (!it->is_object()) return ErrorResponse(InvalidArgument("$.anchor: expected {x, y, z}"));
-      engine::Point3 p;
-      for (const char* axis : {"x", "y", "z"}) {
-        auto v = it->find(axis);
-        if (v == it->end() || !v->is_number()) {
-          return ErrorResponse(InvalidArgument(std::string("$.anchor.") + axis + ": expected a number"));
-        }
-        (axis[0] == 'x' ? p.x : axis[0] == 'y' ? p.y : p.z) = v->get<double>();
-      }
-      a.anchor = p;
-    } else {
-      return ErrorResponse(InvalidArgument("$." + k + ": unknown field"));
-    }
-  }
-  if (a.text.empty()) return ErrorResponse(InvalidArgument("$.text: required"));
-  if (!has_from && !has_to) a.from_ns = a.to_ns = NowNs();
-  if (has_from && !has_to) a.to_ns = a.from_ns;
-  if (has_to && !has_from) a.from_ns = a.to_ns;
-  auto made = c.service.CreateAnnotation(std::move(a));
-  if (!made.ok()) return ErrorResponse(made.status());
-  HttpResponse r = JsonResponse(201, engine::AnnotationToJson(*made));
-  r.headers.emplace_back("Location", "/api/v1/twins/" + c.params[0] + "/annotations/" + made->id);
-  return r;
+  return HandleCreateAnnotation(c.req, c.params[0], c.who, c.service);
 }
-
 HttpResponse DeleteAnnotation(const Ctx& c) {
-  Status s = c.service.DeleteAnnotation(c.params[0], c.params[1], c.who.name, c.who.role == Role::kAdmin);
-  if (!s.ok()) return ErrorResponse(s);
-  return NoContentResponse();
+  return HandleDeleteAnnotation(c.params[0], c.params[1], c.who, c.service);
 }
 
 // [mpcloop] The live MPC loop's plan (control_handlers.cc).

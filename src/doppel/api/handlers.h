@@ -49,6 +49,18 @@ HttpResponse HandleListWhatIfJobs(engine::Service& service);
 HttpResponse HandleGetWhatIfJob(const std::string& id, engine::Service& service);
 HttpResponse HandleCancelWhatIfJob(const std::string& id, const Principal& who, engine::Service& service);
 
+// Alerts, health and annotations (alert_handlers.cc; docs/api.md), called by HandleApiRequest
+// after the role check. Deleting an annotation is for its author or an admin.
+HttpResponse HandleListAlerts(const ParsedTarget& target, engine::Service& service);
+HttpResponse HandleAckAlert(const HttpRequest& req, const std::string& alert, const Principal& who,
+                            engine::Service& service);
+HttpResponse HandleGetHealth(const std::string& twin, engine::Service& service);
+HttpResponse HandleListAnnotations(const ParsedTarget& target, const std::string& twin,
+                                   engine::Service& service);
+HttpResponse HandleCreateAnnotation(const HttpRequest& req, const std::string& twin, const Principal& who,
+                                    engine::Service& service);
+HttpResponse HandleDeleteAnnotation(const std::string& twin, const std::string& id, const Principal& who,
+                                    engine::Service& service);
 // [simenv] Simulation sandbox routes (sim_handlers.cc; docs/api.md "Simulation sandboxes"),
 // called by HandleApiRequest after the role check.
 HttpResponse HandleCreateSimEnv(const HttpRequest& req, const Principal& who, engine::Service& service);
