@@ -433,6 +433,18 @@ const needs = (name, what) => {
   if (!env.has(name)) throw new Skip(`the server has no ${what} yet`);
 };
 
+/** Fills the what-if panel (horizon in minutes, speed setpoint), clicks Run and returns the
+ * job the server accepted (202). */
+async function runWhatIf(page, minutes, rpm) {
+  await page.locator('#wi-horizon').fill(String(minutes));
+  await page.locator('#wi-speed').fill(String(rpm));
+  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif/jobs'));
+  await page.locator('#wi-run').click();
+  const r = await resp;
+  if (r.status() !== 202) throw new Error(`whatif job answered ${r.status()}: ${await r.text()}`);
+  return r.json();
+}
+
 test('what-if: a run draws the baseline and what-if bands over the prediction horizon', async () => {
   const page = shared;
   await page.evaluate(() => (location.hash = '#/twin/pump-1'));
@@ -441,13 +453,7 @@ test('what-if: a run draws the baseline and what-if bands over the prediction ho
   // The estimate overlay: the speed chart has est.* points from history or /state.
   await waitFor(async () => Number(await page.locator('#chart-speed_rpm').getAttribute('data-est-points')) > 0, 10_000, 'estimate points on the speed chart');
   await page.locator('#chart-est\\.impeller_wear').waitFor({ timeout: 5000 });
-  await page.locator('#wi-horizon').fill('5');
-  await page.locator('#wi-speed').fill('900');
-  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif/jobs'));
-  await page.locator('#wi-run').click();
-  const r = await resp;
-  if (r.status() !== 202) throw new Error(`whatif job answered ${r.status()}: ${await r.text()}`);
-  const started = await r.json();
+  const started = await runWhatIf(page, 5, 900);
   const chart = page.locator('#whatif-chart[data-bands="2"]');
   await chart.waitFor({ timeout: 20_000 });
   // The chart shows the job's result.
@@ -483,13 +489,7 @@ test('what-if: a long run shows its progress and stops when cancelled', async ()
   if (await page.locator('#whatif-chart').count()) await page.locator('#whatif-chart button[title="Close"]').click();
   await waitFor(async () => (await page.locator('#whatif-chart').count()) === 0, 5000, 'the previous prediction to close');
   // Three days ahead: about 2·10⁷ RK4 steps, several seconds of server work.
-  await page.locator('#wi-horizon').fill('4320');
-  await page.locator('#wi-speed').fill('1100');
-  const resp = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/whatif/jobs'));
-  await page.locator('#wi-run').click();
-  const posted = await resp;
-  if (posted.status() !== 202) throw new Error(`whatif job answered ${posted.status()}: ${await posted.text()}`);
-  const started = await posted.json();
+  const started = await runWhatIf(page, 4320, 1100);
   await waitFor(async () => Number(await page.locator('#wi-progress').evaluate((e) => e.value)) > 0, 20_000, 'what-if progress above 0');
   if (!(await page.locator('#wi-run').isDisabled())) throw new Error('Run is enabled while a what-if runs');
   const del = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes(`/whatif/jobs/${started.id}`));

@@ -24,11 +24,7 @@ HttpResponse HandleListAlerts(const ParsedTarget& target, engine::Service& servi
           "state: '" + *v + "' is not one of active, raised, acknowledged, cleared, cleared_unacknowledged"));
     }
   }
-  if (const std::string* v = QueryParam(target, "limit")) {
-    auto r = ParseIntParam<uint64_t>("limit", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    f.limit = static_cast<size_t>(*r);
-  }
+  if (Status s = IntQueryParam(target, "limit", &f.limit); !s.ok()) return ErrorResponse(s);
   auto alerts = service.ListAlerts(f);
   if (!alerts.ok()) return ErrorResponse(alerts.status());
   json arr = json::array();
@@ -69,16 +65,8 @@ HttpResponse HandleGetHealth(const std::string& twin, engine::Service& service) 
 HttpResponse HandleListAnnotations(const ParsedTarget& target, const std::string& twin,
                                    engine::Service& service) {
   TimeNs from = 0, to = std::numeric_limits<TimeNs>::max();
-  if (const std::string* v = QueryParam(target, "from")) {
-    auto r = ParseIntParam<int64_t>("from", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    from = *r;
-  }
-  if (const std::string* v = QueryParam(target, "to")) {
-    auto r = ParseIntParam<int64_t>("to", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    to = *r;
-  }
+  if (Status s = IntQueryParam(target, "from", &from); !s.ok()) return ErrorResponse(s);
+  if (Status s = IntQueryParam(target, "to", &to); !s.ok()) return ErrorResponse(s);
   auto list = service.ListAnnotations(twin, from, to);
   if (!list.ok()) return ErrorResponse(list.status());
   json arr = json::array();

@@ -35,4 +35,16 @@ Result<T> ParseIntParam(const std::string& name, const std::string& value) {
   return v;
 }
 
+// Query parameter `name`, when present, parsed as ParseIntParam does into *out; *out keeps its
+// value when the parameter is absent.
+template <typename T>
+Status IntQueryParam(const ParsedTarget& target, const std::string& name, T* out) {
+  const std::string* v = QueryParam(target, name);
+  if (v == nullptr) return Status::Ok();
+  Result<T> r = ParseIntParam<T>(name, *v);
+  if (!r.ok()) return r.status();
+  *out = *r;
+  return Status::Ok();
+}
+
 }  // namespace doppel::api

@@ -131,20 +131,10 @@ HttpResponse Telemetry(const Ctx& c) {
   const std::string* signal = QueryParam(c.target, "signal");
   if (signal == nullptr || signal->empty()) return ErrorResponse(InvalidArgument("signal: required"));
   TimeNs from = 0;
-  TimeNs to = 0;
+  TimeNs to = NowNs();  // unless given
   size_t points = kDefaultTelemetryPoints;
-  if (const std::string* v = QueryParam(c.target, "from")) {
-    auto r = ParseIntParam<int64_t>("from", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    from = *r;
-  }
-  if (const std::string* v = QueryParam(c.target, "to")) {
-    auto r = ParseIntParam<int64_t>("to", *v);
-    if (!r.ok()) return ErrorResponse(r.status());
-    to = *r;
-  } else {
-    to = NowNs();
-  }
+  if (Status s = IntQueryParam(c.target, "from", &from); !s.ok()) return ErrorResponse(s);
+  if (Status s = IntQueryParam(c.target, "to", &to); !s.ok()) return ErrorResponse(s);
   if (const std::string* v = QueryParam(c.target, "points")) {
     auto r = ParseIntParam<uint64_t>("points", *v);
     if (!r.ok()) return ErrorResponse(r.status());
@@ -425,19 +415,19 @@ Lookup Find(const std::string& method, const ParsedTarget& target) {
 
 }  // namespace
 
-Result<json> ParseJsonObject(const std::string& body) {
-  if (body.empty()) return InvalidArgument("body: empty; expected a JSON object");
+Result<json> ParseJsonObject(std::string_view text, std::string_view subject) {
+  const std::string prefix = std::string(subject) + ": ";
+  if (text.empty()) return InvalidArgument(prefix + "empty; expected a JSON object");
   json j;
   try {
-    j = json::parse(body);
+    j = json::parse(text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     std::string what = e.what();
     size_t p = what.find("] ");
     if (p != std::string::npos) what = what.substr(p + 2);
-    return InvalidArgument("body: malformed JSON: " + what);
+    return InvalidArgument(prefix + "malformed JSON: " + what);
   }
-  if (!j.is_object())
-    return InvalidArgument(std::string("body: expected a JSON object, got ") + j.type_name());
+  if (!j.is_object()) return InvalidArgument(prefix + "expected a JSON object, got " + j.type_name());
   return j;
 }
 

@@ -29,9 +29,9 @@ nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET ...
 nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
 nlohmann::json WhatIfJobToJson(const engine::WhatIfJobView& job);     // .../whatif/jobs
 
-// A request body that must be a JSON object: kInvalidArgument naming the problem ("body: empty;
-// expected a JSON object", "body: malformed JSON: ...").
-Result<nlohmann::json> ParseJsonObject(const std::string& body);
+// Text that must be a JSON object (a request body, a stream message): kInvalidArgument naming
+// `subject` and the problem ("body: empty; expected a JSON object", "body: malformed JSON: ...").
+Result<nlohmann::json> ParseJsonObject(std::string_view text, std::string_view subject = "body");
 
 // Estimation routes (estimation_handlers.cc; docs/api.md), called by HandleApiRequest after the
 // role check: GET .../state and the synchronous POST .../whatif.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "doppel/api/handlers.h"
+
 namespace doppel::api {
 
 using nlohmann::json;
@@ -42,16 +44,9 @@ json Names(bool all, const std::set<std::string>& s) {
 }  // namespace
 
 Result<json> StreamFilter::Apply(std::string_view message) {
-  json j;
-  try {
-    j = json::parse(message);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
-    std::string what = e.what();
-    size_t p = what.find("] ");
-    if (p != std::string::npos) what = what.substr(p + 2);
-    return InvalidArgument("malformed JSON: " + what);
-  }
-  if (!j.is_object()) return InvalidArgument("expected a JSON object");
+  Result<json> parsed = ParseJsonObject(message, "message");
+  if (!parsed.ok()) return parsed.status();
+  json& j = *parsed;
   bool sub = j.contains("subscribe");
   bool unsub = j.contains("unsubscribe");
   if (sub == unsub) {

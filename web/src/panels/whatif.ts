@@ -153,13 +153,36 @@ registerTwinPanel({
       // the cancel as soon as it has the id. The poll below sees the job end as cancelled.
       if (jobId) void sendCancel(jobId);
     });
+    /** Polls the job every POLL_MS until it ends (or the view is left), moving the progress bar.
+     * Null: it had finished just before the cancel's DELETE, which forgot it (204). */
+    const pollUntilFinished = async (first: WhatIfJob): Promise<WhatIfJob | null> => {
+      let job = first;
+      let failures = 0;
+      while (!unmounted && (job.state === 'queued' || job.state === 'running')) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        if (unmounted) break;
+        try {
+          job = await ctx.api.whatIfJob(job.id);
+          failures = 0;
+        } catch (e) {
+          if (cancelWanted && e instanceof ApiError && e.status === 404) return null;
+          if (++failures < MAX_POLL_FAILURES) continue;
+          void ctx.api.cancelWhatIf(job.id).catch(() => {}); // do not leave it running unseen
+          throw e;
+        }
+        progress.value = job.progress;
+        if (!cancelWanted) status.textContent = job.state === 'queued' ? 'Queued…' : `Running… ${Math.round(job.progress * 100)} %`;
+      }
+      return job;
+    };
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const overrides: WhatIfOverrides = {};
       const val = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
-      if (val(speedIn) !== undefined) (overrides.inputs ??= {}).speed_rpm = val(speedIn)!;
-      if (val(levelIn) !== undefined) (overrides.inputs ??= {}).level_m = val(levelIn)!;
-      if (val(wearIn) !== undefined) (overrides.params ??= {}).impeller_wear = val(wearIn)!;
+      const [speedV, levelV, wearV] = [val(speedIn), val(levelIn), val(wearIn)];
+      const overrides: WhatIfOverrides = {};
+      if (speedV !== undefined) (overrides.inputs ??= {}).speed_rpm = speedV;
+      if (levelV !== undefined) (overrides.inputs ??= {}).level_m = levelV;
+      if (wearV !== undefined) (overrides.params ??= {}).impeller_wear = wearV;
       const changed = Object.keys(overrides).length > 0;
       const horizon_s = Math.round((val(horizon) ?? 10) * 60);
       // The server allows 2·10⁷ RK4 steps (at most 1 s each) per request, counted as it does
@@ -175,34 +198,13 @@ registerTwinPanel({
       progress.value = 0;
       status.textContent = 'Queued…';
       try {
-        let job: WhatIfJob = await ctx.api.startWhatIf(twin.id, req);
-        jobId = job.id;
+        const started = await ctx.api.startWhatIf(twin.id, req);
+        jobId = started.id;
         // Cancel clicked, or the view left, while the POST was on its way.
-        if (cancelWanted || unmounted) void sendCancel(job.id);
-        // Poll the job until it ends; the progress bar follows its grid steps.
-        let failures = 0;
-        let finishedBeforeCancel = false;
-        while (!unmounted && (job.state === 'queued' || job.state === 'running')) {
-          await new Promise((r) => setTimeout(r, POLL_MS));
-          if (unmounted) break;
-          try {
-            job = await ctx.api.whatIfJob(job.id);
-            failures = 0;
-          } catch (e) {
-            // A job that finished just before the cancel's DELETE is forgotten by it (204).
-            if (cancelWanted && e instanceof ApiError && e.status === 404) {
-              finishedBeforeCancel = true;
-              break;
-            }
-            if (++failures < MAX_POLL_FAILURES) continue;
-            void ctx.api.cancelWhatIf(job.id).catch(() => {}); // do not leave it running unseen
-            throw e;
-          }
-          progress.value = job.progress;
-          if (!cancelWanted) status.textContent = job.state === 'queued' ? 'Queued…' : `Running… ${Math.round(job.progress * 100)} %`;
-        }
+        if (cancelWanted || unmounted) void sendCancel(started.id);
+        const job = await pollUntilFinished(started);
         if (unmounted) return;
-        if (finishedBeforeCancel) {
+        if (job === null) {
           status.textContent = 'Cancelled: the what-if had just finished, its result is discarded.';
         } else if (job.state === 'done' && job.result) {
           last = job.result;
