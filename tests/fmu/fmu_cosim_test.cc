@@ -1,4 +1,6 @@
-// The bouncing-ball co-simulation FMU against the closed-form solution.
+// The bouncing-ball co-simulation FMU against the closed-form solution, once as an FMI 2.0 FMU and
+// once as an FMI 3.0 FMU (the same C model on either framework, tests/fmu/models): one suite for
+// both implementations of FmuInstance's co-simulation calls.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,9 +30,12 @@ double AnalyticHeight(double t, double h0, double g, double e) {
   return 0;
 }
 
-TEST(FmuCoSimulationTest, BouncingBallMatchesTheClosedFormThroughSeveralBounces) {
+// The test model's id: "bouncing_ball" (FMI 2.0) or "bouncing_ball_fmi3" (FMI 3.0).
+class FmuCoSimulationTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(FmuCoSimulationTest, BouncingBallMatchesTheClosedFormThroughSeveralBounces) {
   doppel::testing::TempDir dir;
-  auto fmu = Fmu::Load(testing::PackFmu(dir, "bouncing_ball"));
+  auto fmu = Fmu::Load(testing::PackFmu(dir, GetParam()));
   ASSERT_TRUE(fmu.ok()) << fmu.status().ToString();
   const double h0 = 2.0, g = 9.81, e = 0.8;
   CoSimulationOptions o;
@@ -55,9 +60,9 @@ TEST(FmuCoSimulationTest, BouncingBallMatchesTheClosedFormThroughSeveralBounces)
   EXPECT_EQ(bounces, 5);
 }
 
-TEST(FmuCoSimulationTest, TunableRestitutionChangesTheNextBounce) {
+TEST_P(FmuCoSimulationTest, TunableRestitutionChangesTheNextBounce) {
   doppel::testing::TempDir dir;
-  auto fmu = Fmu::Load(testing::PackFmu(dir, "bouncing_ball"));
+  auto fmu = Fmu::Load(testing::PackFmu(dir, GetParam()));
   ASSERT_TRUE(fmu.ok());
   auto sim = CoSimulation::Create(*fmu);  // h0 = 1, e = 0.7 (the XML's start values)
   ASSERT_TRUE(sim.ok());
@@ -67,6 +72,27 @@ TEST(FmuCoSimulationTest, TunableRestitutionChangesTheNextBounce) {
   const double s = 0.5 - std::sqrt(2.0 / 9.81);
   EXPECT_NEAR(*(*sim)->Get("v"), 0.5 * v1 - 9.81 * s, 1e-9);
 }
+
+TEST_P(FmuCoSimulationTest, FixedParametersAndOutputsAreNotInputs) {
+  doppel::testing::TempDir dir;
+  auto fmu = Fmu::Load(testing::PackFmu(dir, GetParam()));
+  ASSERT_TRUE(fmu.ok()) << fmu.status().ToString();
+  auto sim = CoSimulation::Create(*fmu);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  EXPECT_EQ((*sim)->Set("g", 1.6).code(), StatusCode::kInvalidArgument);  // fixed
+  EXPECT_EQ((*sim)->Set("h", 3).code(), StatusCode::kInvalidArgument);    // an output
+  EXPECT_EQ((*sim)->Step(0).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*sim)->Step(0.1).ok());
+  EXPECT_NEAR(*(*sim)->Get("h"), 1.0 - 0.5 * 9.81 * 0.01, 1e-12);  // h0 = 1 (the XML's start)
+  EXPECT_EQ((*sim)->steps(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fmi2AndFmi3, FmuCoSimulationTest,
+                         ::testing::Values("bouncing_ball", "bouncing_ball_fmi3"),
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return std::string(i.param) == "bouncing_ball" ? std::string("Fmi2")
+                                                                          : std::string("Fmi3");
+                         });
 
 }  // namespace
 }  // namespace doppel::fmu

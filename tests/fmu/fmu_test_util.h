@@ -47,13 +47,23 @@ inline void WriteZip(const std::string& path,
   zipClose(z, nullptr);
 }
 
-// An FMU of test model `id` in `dir`: its XML (or `xml` when given) and its linux64 binary
-// (omitted when with_binary is false).
+// The binaries/ directory of this machine for test model `id`: its FMI 3.0 variants (ids ending in
+// "_fmi3") use 3.0's name, the others 2.0's.
+inline std::string PlatformDir(const std::string& id) {
+  const std::string suffix = "_fmi3";
+  const bool v3 =
+      id.size() > suffix.size() && id.compare(id.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return v3 ? "x86_64-linux" : "linux64";
+}
+
+// An FMU of test model `id` in `dir`: its XML (or `xml` when given) and its binary for this
+// platform (omitted when with_binary is false).
 inline std::string PackFmu(const doppel::testing::TempDir& dir, const std::string& id, std::string xml = "",
                            bool with_binary = true, const std::string& file_name = "") {
   std::vector<std::pair<std::string, std::string>> entries;
   entries.emplace_back("modelDescription.xml", xml.empty() ? ModelXml(id) : std::move(xml));
-  if (with_binary) entries.emplace_back("binaries/linux64/" + id + ".so", ReadText(ModelBinary(id)));
+  if (with_binary)
+    entries.emplace_back("binaries/" + PlatformDir(id) + "/" + id + ".so", ReadText(ModelBinary(id)));
   const std::string path = dir.file((file_name.empty() ? id : file_name) + ".fmu");
   WriteZip(path, entries);
   return path;

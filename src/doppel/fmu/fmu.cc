@@ -125,6 +125,24 @@ Status ResolveApi(void* h, FmuKind kind, const std::string& lib, Fmi2Api* a) {
   return Status::Ok();
 }
 
+Status ResolveApi3(void* h, const std::string& lib, Fmi3Api* a) {
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3InstantiateCoSimulation", true, lib, &a->instantiate_co_simulation));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3FreeInstance", true, lib, &a->free_instance));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3EnterInitializationMode", true, lib, &a->enter_initialization_mode));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3ExitInitializationMode", true, lib, &a->exit_initialization_mode));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3Terminate", true, lib, &a->terminate));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetFloat64", true, lib, &a->get_float64));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetFloat64", true, lib, &a->set_float64));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetInt32", true, lib, &a->get_int32));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetInt32", true, lib, &a->set_int32));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetInt64", true, lib, &a->get_int64));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetInt64", true, lib, &a->set_int64));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetBoolean", true, lib, &a->get_boolean));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetBoolean", true, lib, &a->set_boolean));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3DoStep", true, lib, &a->do_step));
+  return Status::Ok();
+}
+
 Result<std::string> MakeTempDir() {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/doppel-fmu-XXXXXX";
@@ -157,11 +175,17 @@ Result<std::shared_ptr<Fmu>> Fmu::Load(const std::string& path, const FmuLoadOpt
   auto md = ParseModelDescription(*xml, path + ":modelDescription.xml");
   if (!md.ok()) return md.status();
   fmu->md_ = std::move(md).value();
+  const bool v3 = fmu->is_fmi3();
+  if (v3 && !fmu->md_.co_simulation_id) {
+    return InvalidArgument(
+        path + ": FMI 3.0 model exchange is not supported (Doppel loads FMI 3.0 co-simulation FMUs)");
+  }
+  const std::string platform = !options.platform.empty() ? options.platform : v3 ? "x86_64-linux" : "linux64";
 
   for (FmuKind kind : {FmuKind::kModelExchange, FmuKind::kCoSimulation}) {
     const auto& id = kind == FmuKind::kModelExchange ? fmu->md_.model_exchange_id : fmu->md_.co_simulation_id;
-    if (!id) continue;
-    const std::string rel = "binaries/" + options.platform + "/" + *id + ".so";
+    if (!id || (v3 && kind == FmuKind::kModelExchange)) continue;
+    const std::string rel = "binaries/" + platform + "/" + *id + ".so";
     const fs::path lib = fs::path(fmu->dir_) / rel;
     if (!fs::exists(lib, ec))
       return NotFound(path + ": " + rel + " is missing (the FMU has no binary for this platform)");
@@ -173,6 +197,11 @@ Result<std::shared_ptr<Fmu>> Fmu::Load(const std::string& path, const FmuLoadOpt
     }
     const int k = static_cast<int>(kind);
     fmu->handles_[k] = h;
+    if (v3) {
+      fmu->api3_ = std::make_unique<Fmi3Api>();
+      DOPPEL_RETURN_IF_ERROR(ResolveApi3(h, path + ": " + rel, fmu->api3_.get()));
+      continue;
+    }
     fmu->apis_[k] = std::make_unique<Fmi2Api>();
     DOPPEL_RETURN_IF_ERROR(ResolveApi(h, kind, path + ": " + rel, fmu->apis_[k].get()));
   }
@@ -212,6 +241,11 @@ void LoggerCallback(fmi2ComponentEnvironment env, fmi2String, fmi2Status status,
   static_cast<FmuInstance*>(env)->Log(status, category, buf);
 }
 
+void LogMessageCallback(fmi3InstanceEnvironment env, fmi3Status status, fmi3String category,
+                        fmi3String message) {
+  static_cast<FmuInstance*>(env)->Log(status, category, message ? message : "");
+}
+
 void* AllocateCallback(size_t n, size_t size) { return std::calloc(n, size); }
 void FreeCallback(void* p) { std::free(p); }
 
@@ -219,13 +253,29 @@ void FreeCallback(void* p) { std::free(p); }
 
 Result<std::unique_ptr<FmuInstance>> FmuInstance::Create(std::shared_ptr<const Fmu> fmu, FmuKind kind,
                                                          const std::string& instance_name) {
-  if (!fmu->Supports(kind))
-    return InvalidArgument(fmu->path() + ": the FMU does not provide " + FmuKindName(kind));
+  if (!fmu->Supports(kind)) {
+    return InvalidArgument(fmu->path() + ": the FMU does not provide " + FmuKindName(kind) +
+                           (fmu->is_fmi3() ? " (FMI 3.0 model exchange is not supported)" : ""));
+  }
   std::unique_ptr<FmuInstance> inst(new FmuInstance());
   inst->fmu_ = std::move(fmu);
   inst->api_ = inst->fmu_->api(kind);
   inst->kind_ = kind;
   inst->name_ = instance_name;
+  if (inst->fmu_->is_fmi3()) {
+    // 3.0: the resources directory as an absolute native path with a trailing separator.
+    inst->api3_ = inst->fmu_->api3();
+    inst->resources_ = (fs::absolute(inst->fmu_->directory()) / "resources").string() + "/";
+    inst->c_ = inst->api3_->instantiate_co_simulation(
+        instance_name.c_str(), inst->fmu_->description().guid.c_str(), inst->resources_.c_str(),
+        /*visible=*/fmi3False, /*logging_on=*/fmi3False, /*event_mode_used=*/fmi3False,
+        /*early_return_allowed=*/fmi3False, nullptr, 0, inst.get(), &LogMessageCallback, nullptr);
+    if (inst->c_ == nullptr) {
+      return InvalidArgument(inst->fmu_->path() + ": fmi3InstantiateCoSimulation failed for '" +
+                             instance_name + "'" + (inst->last_log_.empty() ? "" : ": " + inst->last_log_));
+    }
+    return inst;
+  }
   inst->resources_ = "file://" + (fs::absolute(inst->fmu_->directory()) / "resources").string();
   inst->callbacks_ =
       fmi2CallbackFunctions{&LoggerCallback, &AllocateCallback, &FreeCallback, nullptr, inst.get()};
@@ -241,46 +291,129 @@ Result<std::unique_ptr<FmuInstance>> FmuInstance::Create(std::shared_ptr<const F
 }
 
 FmuInstance::~FmuInstance() {
-  if (c_ != nullptr) api_->free_instance(c_);
+  if (c_ == nullptr) return;
+  if (api3_ != nullptr) {
+    api3_->free_instance(c_);
+  } else {
+    api_->free_instance(c_);
+  }
 }
 
-void FmuInstance::Log(fmi2Status status, const char* category, const char* message) {
+void FmuInstance::Log(int status, const char* category, const char* message) {
   last_log_ = std::string(category ? category : "") + ": " + message;
   if (status >= fmi2Error) spdlog::warn("fmu {} ({}): {}", name_, fmu_->path(), last_log_);
 }
 
-Status FmuInstance::Check(fmi2Status s, const char* call) {
+Status FmuInstance::Check(int s, const char* call) {
   if (s == fmi2OK || s == fmi2Warning) return Status::Ok();
   static const char* kNames[] = {"OK", "Warning", "Discard", "Error", "Fatal", "Pending"};
   const char* sn = (s >= fmi2OK && s <= fmi2Pending) ? kNames[s] : "unknown status";
-  return Internal(std::string(call) + " returned fmi2" + sn + " for instance '" + name_ + "' of " +
-                  fmu_->path() + (last_log_.empty() ? "" : " (last log: " + last_log_ + ")"));
+  return Internal(std::string(call) + " returned " + (api3_ != nullptr ? "fmi3" : "fmi2") + sn +
+                  " for instance '" + name_ + "' of " + fmu_->path() +
+                  (last_log_.empty() ? "" : " (last log: " + last_log_ + ")"));
+}
+
+Status FmuInstance::RequireFmi2(const char* call) const {
+  if (api3_ == nullptr) return Status::Ok();
+  return FailedPrecondition(std::string(call) + ": instance '" + name_ + "' of " + fmu_->path() +
+                            " is an FMI 3.0 co-simulation instance");
 }
 
 Status FmuInstance::SetupExperiment(double start_s, double tolerance, double stop_s) {
+  if (api3_ != nullptr) {  // 3.0: passed to fmi3EnterInitializationMode
+    start_s_ = start_s, tolerance_ = tolerance, stop_s_ = stop_s;
+    return Status::Ok();
+  }
   return Check(api_->setup_experiment(c_, tolerance > 0, tolerance, start_s, stop_s > 0, stop_s),
                "fmi2SetupExperiment");
 }
 Status FmuInstance::EnterInitializationMode() {
+  if (api3_ != nullptr) {
+    return Check(
+        api3_->enter_initialization_mode(c_, tolerance_ > 0, tolerance_, start_s_, stop_s_ > 0, stop_s_),
+        "fmi3EnterInitializationMode");
+  }
   return Check(api_->enter_initialization_mode(c_), "fmi2EnterInitializationMode");
 }
 Status FmuInstance::ExitInitializationMode() {
+  if (api3_ != nullptr) return Check(api3_->exit_initialization_mode(c_), "fmi3ExitInitializationMode");
   return Check(api_->exit_initialization_mode(c_), "fmi2ExitInitializationMode");
 }
 
 Status FmuInstance::GetReal(std::span<const fmi2ValueReference> vr, std::span<double> out) {
   if (vr.size() != out.size()) throw std::logic_error("FmuInstance::GetReal: size mismatch");
   if (vr.empty()) return Status::Ok();
+  if (api3_ != nullptr)
+    return Check(api3_->get_float64(c_, vr.data(), vr.size(), out.data(), out.size()), "fmi3GetFloat64");
   return Check(api_->get_real(c_, vr.data(), vr.size(), out.data()), "fmi2GetReal");
 }
 
 Status FmuInstance::SetReal(std::span<const fmi2ValueReference> vr, std::span<const double> values) {
   if (vr.size() != values.size()) throw std::logic_error("FmuInstance::SetReal: size mismatch");
   if (vr.empty()) return Status::Ok();
+  if (api3_ != nullptr)
+    return Check(api3_->set_float64(c_, vr.data(), vr.size(), values.data(), values.size()),
+                 "fmi3SetFloat64");
   return Check(api_->set_real(c_, vr.data(), vr.size(), values.data()), "fmi2SetReal");
 }
 
+Result<double> FmuInstance::Get3(const ScalarVariable& v) {
+  const fmi3ValueReference vr = v.value_reference;
+  switch (v.type) {
+    case VariableType::kReal: {
+      double x = 0;
+      DOPPEL_RETURN_IF_ERROR(Check(api3_->get_float64(c_, &vr, 1, &x, 1), "fmi3GetFloat64"));
+      return x;
+    }
+    case VariableType::kInteger: {
+      fmi3Int32 x = 0;
+      DOPPEL_RETURN_IF_ERROR(Check(api3_->get_int32(c_, &vr, 1, &x, 1), "fmi3GetInt32"));
+      return static_cast<double>(x);
+    }
+    case VariableType::kEnumeration: {
+      fmi3Int64 x = 0;
+      DOPPEL_RETURN_IF_ERROR(Check(api3_->get_int64(c_, &vr, 1, &x, 1), "fmi3GetInt64"));
+      return static_cast<double>(x);
+    }
+    case VariableType::kBoolean: {
+      fmi3Boolean x = fmi3False;
+      DOPPEL_RETURN_IF_ERROR(Check(api3_->get_boolean(c_, &vr, 1, &x, 1), "fmi3GetBoolean"));
+      return x ? 1.0 : 0.0;
+    }
+    case VariableType::kString:
+    case VariableType::kOther: break;
+  }
+  return InvalidArgument(
+      "variable '" + v.name + "' is a " + v.type_name +
+      "; Doppel reads Float64, Int32, Enumeration and Boolean variables of an FMI 3.0 FMU");
+}
+
+Status FmuInstance::Set3(const ScalarVariable& v, double value) {
+  const fmi3ValueReference vr = v.value_reference;
+  switch (v.type) {
+    case VariableType::kReal: return Check(api3_->set_float64(c_, &vr, 1, &value, 1), "fmi3SetFloat64");
+    case VariableType::kInteger: {
+      const fmi3Int32 x = static_cast<fmi3Int32>(value);
+      return Check(api3_->set_int32(c_, &vr, 1, &x, 1), "fmi3SetInt32");
+    }
+    case VariableType::kEnumeration: {
+      const fmi3Int64 x = static_cast<fmi3Int64>(value);
+      return Check(api3_->set_int64(c_, &vr, 1, &x, 1), "fmi3SetInt64");
+    }
+    case VariableType::kBoolean: {
+      const fmi3Boolean x = value != 0;
+      return Check(api3_->set_boolean(c_, &vr, 1, &x, 1), "fmi3SetBoolean");
+    }
+    case VariableType::kString:
+    case VariableType::kOther: break;
+  }
+  return InvalidArgument(
+      "variable '" + v.name + "' is a " + v.type_name +
+      "; Doppel writes Float64, Int32, Enumeration and Boolean variables of an FMI 3.0 FMU");
+}
+
 Result<double> FmuInstance::Get(const ScalarVariable& v) {
+  if (api3_ != nullptr) return Get3(v);
   const fmi2ValueReference vr = v.value_reference;
   switch (v.type) {
     case VariableType::kReal: {
@@ -299,12 +432,14 @@ Result<double> FmuInstance::Get(const ScalarVariable& v) {
       DOPPEL_RETURN_IF_ERROR(Check(api_->get_boolean(c_, &vr, 1, &x), "fmi2GetBoolean"));
       return x ? 1.0 : 0.0;
     }
-    case VariableType::kString: break;
+    case VariableType::kString:
+    case VariableType::kOther: break;
   }
   return InvalidArgument("variable '" + v.name + "' is a String; Doppel reads numeric variables only");
 }
 
 Status FmuInstance::Set(const ScalarVariable& v, double value) {
+  if (api3_ != nullptr) return Set3(v, value);
   const fmi2ValueReference vr = v.value_reference;
   switch (v.type) {
     case VariableType::kReal: return Check(api_->set_real(c_, &vr, 1, &value), "fmi2SetReal");
@@ -317,23 +452,34 @@ Status FmuInstance::Set(const ScalarVariable& v, double value) {
       const fmi2Boolean x = value != 0 ? fmi2True : fmi2False;
       return Check(api_->set_boolean(c_, &vr, 1, &x), "fmi2SetBoolean");
     }
-    case VariableType::kString: break;
+    case VariableType::kString:
+    case VariableType::kOther: break;
   }
   return InvalidArgument("variable '" + v.name + "' is a String; Doppel writes numeric variables only");
 }
 
-Status FmuInstance::SetTime(double t_s) { return Check(api_->set_time(c_, t_s), "fmi2SetTime"); }
+Status FmuInstance::SetTime(double t_s) {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("SetTime"));
+  return Check(api_->set_time(c_, t_s), "fmi2SetTime");
+}
 Status FmuInstance::SetContinuousStates(std::span<const double> x) {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("SetContinuousStates"));
   return Check(api_->set_continuous_states(c_, x.data(), x.size()), "fmi2SetContinuousStates");
 }
 Status FmuInstance::GetContinuousStates(std::span<double> x) {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("GetContinuousStates"));
   return Check(api_->get_continuous_states(c_, x.data(), x.size()), "fmi2GetContinuousStates");
 }
 Status FmuInstance::GetDerivatives(std::span<double> xdot) {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("GetDerivatives"));
   return Check(api_->get_derivatives(c_, xdot.data(), xdot.size()), "fmi2GetDerivatives");
 }
-Status FmuInstance::EnterEventMode() { return Check(api_->enter_event_mode(c_), "fmi2EnterEventMode"); }
+Status FmuInstance::EnterEventMode() {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("EnterEventMode"));
+  return Check(api_->enter_event_mode(c_), "fmi2EnterEventMode");
+}
 Status FmuInstance::UpdateDiscreteStates(fmi2EventInfo* info) {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("UpdateDiscreteStates"));
   for (int i = 0; i < 100; ++i) {
     *info = fmi2EventInfo{};
     DOPPEL_RETURN_IF_ERROR(Check(api_->new_discrete_states(c_, info), "fmi2NewDiscreteStates"));
@@ -344,10 +490,21 @@ Status FmuInstance::UpdateDiscreteStates(fmi2EventInfo* info) {
   return Internal("instance '" + name_ + "': event iteration did not converge in 100 rounds");
 }
 Status FmuInstance::EnterContinuousTimeMode() {
+  DOPPEL_RETURN_IF_ERROR(RequireFmi2("EnterContinuousTimeMode"));
   return Check(api_->enter_continuous_time_mode(c_), "fmi2EnterContinuousTimeMode");
 }
 Status FmuInstance::DoStep(double t_s, double h_s) {
-  return Check(api_->do_step(c_, t_s, h_s, fmi2True), "fmi2DoStep");
+  if (api3_ == nullptr) return Check(api_->do_step(c_, t_s, h_s, fmi2True), "fmi2DoStep");
+  fmi3Boolean event = fmi3False, terminate = fmi3False, early = fmi3False;
+  double last_t = t_s;
+  DOPPEL_RETURN_IF_ERROR(
+      Check(api3_->do_step(c_, t_s, h_s, fmi3True, &event, &terminate, &early, &last_t), "fmi3DoStep"));
+  const std::string at =
+      "fmi3DoStep at t = " + std::to_string(t_s) + " s: instance '" + name_ + "' of " + fmu_->path();
+  if (terminate) return FailedPrecondition(at + " asked to terminate the simulation");
+  if (early) return Internal(at + " returned early at " + std::to_string(last_t) + " s (not allowed)");
+  if (event) return FailedPrecondition(at + " asked for event handling (event mode is not used)");
+  return Status::Ok();
 }
 
 }  // namespace doppel::fmu

@@ -1,5 +1,5 @@
-// Loading FMI 2.0 FMUs: unzip, parse modelDescription.xml, dlopen the platform binary
-// (docs/fmu.md).
+// Loading FMI 2.0 FMUs (model exchange and co-simulation) and FMI 3.0 co-simulation FMUs: unzip,
+// parse modelDescription.xml, dlopen the platform binary (docs/fmu.md).
 //
 //   auto fmu = fmu::Fmu::Load("tank.fmu");                       // Result<shared_ptr<Fmu>>
 //   auto inst = fmu::FmuInstance::Create(*fmu, fmu::FmuKind::kModelExchange, "tank-1");
@@ -7,9 +7,10 @@
 // Fmu owns the extracted files (a temporary directory, removed with it) and the library
 // handles; FmuInstance owns one fmi2Component and keeps its Fmu alive. Refusals are
 // InvalidArgument/NotFound naming the file and the reason: not a zip, no modelDescription.xml,
-// malformed XML, an fmiVersion other than 2.0, no binaries/<platform>/<modelIdentifier>.so, a
-// missing fmi2 function. Higher-level wrappers: co_simulation.h (step a CS FMU) and
-// fmu_system.h (an ME FMU as a physics::System).
+// malformed XML, an fmiVersion other than 2.0 or 3.0, a 3.0 FMU without co-simulation (3.0 model
+// exchange is not supported), no binaries/<platform>/<modelIdentifier>.so, a missing fmi2/fmi3
+// function. Higher-level wrappers: co_simulation.h (step a CS FMU, either version) and
+// fmu_system.h (a 2.0 ME FMU as a physics::System).
 //
 // Thread safety: an Fmu is immutable after Load. An FmuInstance is not thread-safe (FMI
 // components are not); the wrappers serialise access.
@@ -22,6 +23,7 @@
 
 #include "doppel/core/status.h"
 #include "doppel/fmu/fmi2_types.h"
+#include "doppel/fmu/fmi3_types.h"
 #include "doppel/fmu/model_description.h"
 
 namespace doppel::fmu {
@@ -32,7 +34,9 @@ const char* FmuKindName(FmuKind k);  // "model exchange" | "co-simulation"
 struct FmuLoadOptions {
   // Where to unzip; empty: a fresh directory under $TMPDIR (or /tmp), removed with the Fmu.
   std::string extract_dir;
-  std::string platform = "linux64";  // binaries/<platform>/<modelIdentifier>.so
+  // binaries/<platform>/<modelIdentifier>.so; empty: this machine's name in the FMU's version
+  // ("linux64" for 2.0, "x86_64-linux" for 3.0).
+  std::string platform;
 };
 
 // The fmi2 functions of one binary, resolved with dlsym. ME-only / CS-only ones are null for
@@ -63,6 +67,24 @@ struct Fmi2Api {
   fmi2DoStepTYPE* do_step = nullptr;
 };
 
+// The fmi3 functions of a 3.0 co-simulation binary, resolved with dlsym (all required).
+struct Fmi3Api {
+  fmi3InstantiateCoSimulationTYPE* instantiate_co_simulation = nullptr;
+  fmi3FreeInstanceTYPE* free_instance = nullptr;
+  fmi3EnterInitializationModeTYPE* enter_initialization_mode = nullptr;
+  fmi3InstanceFunctionTYPE* exit_initialization_mode = nullptr;
+  fmi3InstanceFunctionTYPE* terminate = nullptr;
+  fmi3GetFloat64TYPE* get_float64 = nullptr;
+  fmi3SetFloat64TYPE* set_float64 = nullptr;
+  fmi3GetInt32TYPE* get_int32 = nullptr;
+  fmi3SetInt32TYPE* set_int32 = nullptr;
+  fmi3GetInt64TYPE* get_int64 = nullptr;  // Enumerations
+  fmi3SetInt64TYPE* set_int64 = nullptr;
+  fmi3GetBooleanTYPE* get_boolean = nullptr;
+  fmi3SetBooleanTYPE* set_boolean = nullptr;
+  fmi3DoStepTYPE* do_step = nullptr;
+};
+
 class Fmu {
  public:
   // `path` is a .fmu zip or an already extracted directory.
@@ -74,9 +96,15 @@ class Fmu {
   const std::string& path() const { return path_; }
   const std::string& directory() const { return dir_; }
   const ModelDescription& description() const { return md_; }
-  bool Supports(FmuKind k) const { return api(k) != nullptr; }
-  // The functions of kind k's binary, or nullptr when the FMU does not provide that kind.
+  bool is_fmi3() const { return md_.fmi_version == "3.0"; }
+  bool Supports(FmuKind k) const {
+    return api(k) != nullptr || (k == FmuKind::kCoSimulation && api3_ != nullptr);
+  }
+  // The fmi2 functions of kind k's binary, or nullptr when the FMU does not provide that kind
+  // (always nullptr for a 3.0 FMU).
   const Fmi2Api* api(FmuKind k) const;
+  // The fmi3 co-simulation functions of a 3.0 FMU, else nullptr.
+  const Fmi3Api* api3() const { return api3_.get(); }
 
   // The variable named `name`, or NotFound listing what the FMU declares.
   Result<const ScalarVariable*> Variable(std::string_view name) const;
@@ -88,14 +116,19 @@ class Fmu {
   ModelDescription md_;
   void* handles_[2] = {nullptr, nullptr};
   std::unique_ptr<Fmi2Api> apis_[2];
+  std::unique_ptr<Fmi3Api> api3_;
 };
 
 // Unzips `zip_path` into `dest_dir` (created if missing). Entries with absolute paths or ".."
 // components are refused (no writes outside dest_dir).
 Status ExtractZip(const std::string& zip_path, const std::string& dest_dir);
 
-// One instantiated fmi2Component. Every call returns a Status: fmi2Warning counts as OK,
-// fmi2Discard/Error/Fatal are errors naming the call, the instance and the FMU's last log line.
+// One instantiated fmi2Component, or fmi3Instance of a 3.0 co-simulation FMU (the same calls; the
+// model exchange ones are FailedPrecondition for 3.0). Every call returns a Status: a Warning
+// counts as OK, Discard/Error/Fatal are errors naming the call, the instance and the FMU's last
+// log line. For 3.0, SetupExperiment only records the experiment, which fmi3EnterInitializationMode
+// takes; DoStep is an error when the FMU asks to terminate or for event handling (instances are
+// created without event mode and without early return).
 class FmuInstance {
  public:
   static Result<std::unique_ptr<FmuInstance>> Create(std::shared_ptr<const Fmu> fmu, FmuKind kind,
@@ -129,14 +162,19 @@ class FmuInstance {
   // Co-Simulation.
   Status DoStep(double t_s, double h_s);
 
-  // Called by the FMU's logger callback.
-  void Log(fmi2Status status, const char* category, const char* message);
+  // Called by the FMU's logger callback (status: fmi2Status or fmi3Status, the same numbers).
+  void Log(int status, const char* category, const char* message);
 
  private:
   FmuInstance() = default;
-  Status Check(fmi2Status s, const char* call);
+  Status Check(int status, const char* call);
+  Status RequireFmi2(const char* call) const;  // FailedPrecondition for a 3.0 instance
+  Result<double> Get3(const ScalarVariable& v);
+  Status Set3(const ScalarVariable& v, double value);
   std::shared_ptr<const Fmu> fmu_;
   const Fmi2Api* api_ = nullptr;
+  const Fmi3Api* api3_ = nullptr;                    // a 3.0 instance: api_ is null
+  double start_s_ = 0, tolerance_ = 0, stop_s_ = 0;  // 3.0: the experiment, set at initialization
   FmuKind kind_ = FmuKind::kCoSimulation;
   std::string name_;
   std::string resources_;

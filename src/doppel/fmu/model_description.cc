@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace doppel::fmu {
@@ -91,6 +92,22 @@ Result<Variability> ParseVariability(const char* s) {
   return InvalidArgument(std::string("unknown variability '") + s + "'");
 }
 
+// Parses a start="..." value of a numeric or Boolean variable into v.start.
+Status ParseStart(const XMLElement* e, const std::string& at, ScalarVariable* v) {
+  const char* s = e->Attribute("start");
+  if (s == nullptr || v->type == VariableType::kString || v->type == VariableType::kOther)
+    return Status::Ok();
+  double x = 0;
+  if (v->type == VariableType::kBoolean &&
+      (std::string_view(s) == "true" || std::string_view(s) == "false")) {
+    x = std::string_view(s) == "true" ? 1 : 0;
+  } else if (!ParseDouble(s, &x)) {
+    return InvalidArgument(at + ": start '" + s + "' is not a number");
+  }
+  v->start = x;
+  return Status::Ok();
+}
+
 Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& where) {
   ScalarVariable v;
   const char* name = e->Attribute("name");
@@ -113,6 +130,7 @@ Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& whe
   if (t == nullptr)
     return InvalidArgument(at + ": no type element (Real, Integer, Boolean, String, Enumeration)");
   const std::string_view tn = t->Name();
+  v.type_name = tn;
   if (tn == "Real") {
     v.type = VariableType::kReal;
     if (const char* u = t->Attribute("unit")) v.unit = u;
@@ -133,16 +151,7 @@ Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& whe
   } else {
     return InvalidArgument(at + ": unknown type element <" + std::string(tn) + ">");
   }
-  if (const char* s = t->Attribute("start"); s != nullptr && v.type != VariableType::kString) {
-    double x = 0;
-    if (v.type == VariableType::kBoolean &&
-        (std::string_view(s) == "true" || std::string_view(s) == "false")) {
-      x = std::string_view(s) == "true" ? 1 : 0;
-    } else if (!ParseDouble(s, &x)) {
-      return InvalidArgument(at + ": start '" + s + "' is not a number");
-    }
-    v.start = x;
-  }
+  DOPPEL_RETURN_IF_ERROR(ParseStart(t, at, &v));
   return v;
 }
 
@@ -163,6 +172,134 @@ Status ParseUnknowns(const XMLElement* list, size_t n, const std::string& where,
   return Status::Ok();
 }
 
+// FMI 3.0: one variable, the element's name is its type (<Float64 name=... valueReference=...>).
+// `derivative_vr` gets the value reference its derivative= attribute names (resolved to an index
+// by the caller once every variable is known), or -1.
+Result<ScalarVariable> ParseVariable3(const XMLElement* e, const std::string& where, int64_t* derivative_vr) {
+  ScalarVariable v;
+  const std::string_view tn = e->Name();
+  v.type_name = tn;
+  const char* name = e->Attribute("name");
+  if (name == nullptr || *name == '\0')
+    return InvalidArgument(where + " <" + v.type_name + ">: missing name");
+  v.name = name;
+  const std::string at = where + " <" + v.type_name + "> '" + v.name + "'";
+  if (tn == "Float64") {
+    v.type = VariableType::kReal;
+  } else if (tn == "Int32") {
+    v.type = VariableType::kInteger;
+  } else if (tn == "Boolean") {
+    v.type = VariableType::kBoolean;
+  } else if (tn == "String") {
+    v.type = VariableType::kString;
+  } else if (tn == "Enumeration") {
+    v.type = VariableType::kEnumeration;
+  } else if (tn == "Float32" || tn == "Int8" || tn == "UInt8" || tn == "Int16" || tn == "UInt16" ||
+             tn == "UInt32" || tn == "Int64" || tn == "UInt64" || tn == "Binary" || tn == "Clock") {
+    v.type = VariableType::kOther;
+  } else {
+    return InvalidArgument(at + ": unknown variable type");
+  }
+  if (e->FirstChildElement("Dimension") != nullptr)
+    return InvalidArgument(at + ": array variables (<Dimension>) are not supported");
+  uint64_t vr = 0;
+  if (!ParseUnsigned(e->Attribute("valueReference"), 0xFFFFFFFFu, &vr))
+    return InvalidArgument(at + ": missing or invalid valueReference");
+  v.value_reference = static_cast<unsigned>(vr);
+  const char* causality = e->Attribute("causality");
+  // A structural parameter (array sizes) is a parameter Doppel only reads.
+  auto c = causality != nullptr && std::string_view(causality) == "structuralParameter"
+               ? Result<Causality>(Causality::kParameter)
+               : ParseCausality(causality);
+  if (!c.ok()) return InvalidArgument(at + ": " + c.status().message());
+  v.causality = *c;
+  auto var = ParseVariability(e->Attribute("variability"));
+  if (!var.ok()) return InvalidArgument(at + ": " + var.status().message());
+  v.variability = *var;
+  if (const char* d = e->Attribute("description")) v.description = d;
+  if (const char* u = e->Attribute("unit")) v.unit = u;
+  *derivative_vr = -1;
+  if (const char* d = e->Attribute("derivative")) {
+    uint64_t dvr = 0;
+    if (v.type != VariableType::kReal || !ParseUnsigned(d, 0xFFFFFFFFu, &dvr))
+      return InvalidArgument(at + ": derivative '" + d +
+                             "' is not the value reference of a Float64 variable");
+    *derivative_vr = static_cast<int64_t>(dvr);
+  }
+  DOPPEL_RETURN_IF_ERROR(ParseStart(e, at, &v));
+  return v;
+}
+
+// FMI 3.0: the children of <ModelStructure> named `element` (<Output valueReference="..."/>, ...)
+// as 0-based variable indices.
+Status ParseStructure3(const XMLElement* ms, const char* element, const std::map<unsigned, int>& index_of_vr,
+                       const std::string& where, std::vector<int>* out) {
+  int k = 0;
+  for (const XMLElement* u = ms->FirstChildElement(element); u; u = u->NextSiblingElement(element), ++k) {
+    uint64_t vr = 0;
+    const char* s = u->Attribute("valueReference");
+    auto it =
+        ParseUnsigned(s, 0xFFFFFFFFu, &vr) ? index_of_vr.find(static_cast<unsigned>(vr)) : index_of_vr.end();
+    if (it == index_of_vr.end()) {
+      return InvalidArgument(where + "/" + element + "[" + std::to_string(k) + "]: valueReference '" +
+                             (s ? s : "") + "' names no variable");
+    }
+    out->push_back(it->second);
+  }
+  return Status::Ok();
+}
+
+// FMI 3.0 <ModelVariables> and <ModelStructure> into md (variables, outputs, derivatives).
+Status ParseVariables3(const XMLElement* root, const std::string& source, ModelDescription* md) {
+  const XMLElement* vars = root->FirstChildElement("ModelVariables");
+  if (vars == nullptr) return InvalidArgument(source + ": missing <ModelVariables>");
+  std::set<std::string> names;
+  std::map<unsigned, int> index_of_vr;
+  std::vector<int64_t> derivative_vr;
+  int i = 0;
+  for (const XMLElement* e = vars->FirstChildElement(); e; e = e->NextSiblingElement(), ++i) {
+    int64_t dvr = -1;
+    auto v = ParseVariable3(e, source + ": ModelVariables[" + std::to_string(i + 1) + "]", &dvr);
+    if (!v.ok()) return v.status();
+    if (!names.insert(v->name).second)
+      return InvalidArgument(source + ": duplicate variable name '" + v->name + "'");
+    auto [it, fresh] = index_of_vr.emplace(v->value_reference, i);
+    if (!fresh) {
+      return InvalidArgument(source + ": variable '" + v->name + "': valueReference " +
+                             std::to_string(v->value_reference) + " is also '" +
+                             md->variables[static_cast<size_t>(it->second)].name + "''s");
+    }
+    md->variables.push_back(std::move(v).value());
+    derivative_vr.push_back(dvr);
+  }
+  for (size_t k = 0; k < md->variables.size(); ++k) {
+    if (derivative_vr[k] < 0) continue;
+    auto it = index_of_vr.find(static_cast<unsigned>(derivative_vr[k]));
+    if (it == index_of_vr.end() ||
+        md->variables[static_cast<size_t>(it->second)].type != VariableType::kReal) {
+      return InvalidArgument(source + ": variable '" + md->variables[k].name + "': derivative=" +
+                             std::to_string(derivative_vr[k]) + " does not name a Float64 variable");
+    }
+    md->variables[k].derivative_of = it->second + 1;
+  }
+  if (const XMLElement* ms = root->FirstChildElement("ModelStructure")) {
+    const std::string w = source + ": ModelStructure";
+    DOPPEL_RETURN_IF_ERROR(ParseStructure3(ms, "Output", index_of_vr, w, &md->outputs));
+    DOPPEL_RETURN_IF_ERROR(
+        ParseStructure3(ms, "ContinuousStateDerivative", index_of_vr, w, &md->derivatives));
+    std::vector<int> indicators;
+    DOPPEL_RETURN_IF_ERROR(ParseStructure3(ms, "EventIndicator", index_of_vr, w, &indicators));
+    md->number_of_event_indicators = static_cast<int>(indicators.size());
+  }
+  for (int d : md->derivatives) {
+    if (md->variables[static_cast<size_t>(d)].derivative_of == 0)
+      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative names '" +
+                             md->variables[static_cast<size_t>(d)].name +
+                             "', which has no derivative attribute");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::string& source) {
@@ -177,16 +314,18 @@ Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::
   ModelDescription md;
   const char* version = root->Attribute("fmiVersion");
   if (version == nullptr) return InvalidArgument(source + ": missing fmiVersion");
-  if (std::string_view(version) != "2.0") {
+  if (std::string_view(version) != "2.0" && std::string_view(version) != "3.0") {
     return InvalidArgument(source + ": fmiVersion '" + version +
-                           "' is not supported (Doppel loads FMI 2.0 FMUs only)");
+                           "' is not supported (Doppel loads FMI 2.0 and 3.0 FMUs)");
   }
   md.fmi_version = version;
+  const bool v3 = md.fmi_version == "3.0";
   if (const char* n = root->Attribute("modelName")) md.model_name = n;
   if (md.model_name.empty()) return InvalidArgument(source + ": missing modelName");
-  if (const char* g = root->Attribute("guid")) md.guid = g;
-  if (md.guid.empty()) return InvalidArgument(source + ": missing guid");
-  if (const char* s = root->Attribute("numberOfEventIndicators")) {
+  const char* token_attr = v3 ? "instantiationToken" : "guid";
+  if (const char* g = root->Attribute(token_attr)) md.guid = g;
+  if (md.guid.empty()) return InvalidArgument(source + ": missing " + token_attr);
+  if (const char* s = v3 ? nullptr : root->Attribute("numberOfEventIndicators")) {
     uint64_t n = 0;
     if (!ParseUnsigned(s, 1u << 20, &n))
       return InvalidArgument(source + ": bad numberOfEventIndicators '" + s + "'");
@@ -224,6 +363,10 @@ Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::
     md.default_start_s = *a, md.default_stop_s = *b, md.default_tolerance = *c, md.default_step_s = *d;
   }
 
+  if (v3) {
+    DOPPEL_RETURN_IF_ERROR(ParseVariables3(root, source, &md));
+    return md;
+  }
   const XMLElement* vars = root->FirstChildElement("ModelVariables");
   if (vars == nullptr) return InvalidArgument(source + ": missing <ModelVariables>");
   std::set<std::string> names;

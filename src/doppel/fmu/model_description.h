@@ -1,10 +1,14 @@
-// modelDescription.xml of an FMI 2.0 FMU, parsed with tinyxml2 (docs/fmu.md).
+// modelDescription.xml of an FMI 2.0 or 3.0 FMU, parsed with tinyxml2 (docs/fmu.md).
 //
 // Only what Doppel uses is kept: the interface kinds and their model identifiers, the scalar
 // variables (Real, Integer, Boolean; String and Enumeration variables are kept with their kind
 // so names and value references stay known), the default experiment and the model structure
-// (outputs, derivatives). Pure: text in, struct or error out; fuzzed by
-// fuzz/fmu_description_fuzz.cc.
+// (outputs, derivatives). Both versions give the same struct: a 3.0 <Float64> is a kReal, an
+// <Int32> a kInteger, the instantiationToken is `guid`, and 3.0's value-reference links
+// (derivative=, <Output valueReference=>) become the same 0-based indices as 2.0's. 3.0 types
+// Doppel does not read or write (Float32, the 8/16/64-bit and unsigned integers, Binary, Clock)
+// are kept as kOther so they can be named in errors; array variables (<Dimension>) are refused.
+// Pure: text in, struct or error out; fuzzed by fuzz/fmu_description_fuzz.cc.
 #pragma once
 
 #include <optional>
@@ -16,7 +20,7 @@
 
 namespace doppel::fmu {
 
-enum class VariableType { kReal, kInteger, kBoolean, kString, kEnumeration };
+enum class VariableType { kReal, kInteger, kBoolean, kString, kEnumeration, kOther };
 enum class Causality { kParameter, kCalculatedParameter, kInput, kOutput, kLocal, kIndependent };
 enum class Variability { kConstant, kFixed, kTunable, kDiscrete, kContinuous };
 
@@ -27,6 +31,8 @@ struct ScalarVariable {
   std::string name;
   unsigned value_reference = 0;
   VariableType type = VariableType::kReal;
+  std::string
+      type_name;  // the XML's type element: "Real", "Integer", ... (2.0), "Float64", "Int32", ... (3.0)
   Causality causality = Causality::kLocal;
   Variability variability = Variability::kContinuous;
   std::optional<double> start;  // Real/Integer/Boolean start value
@@ -36,9 +42,9 @@ struct ScalarVariable {
 };
 
 struct ModelDescription {
-  std::string fmi_version;  // always "2.0" after a successful parse
+  std::string fmi_version;  // "2.0" or "3.0" after a successful parse
   std::string model_name;
-  std::string guid;
+  std::string guid;  // 2.0: guid; 3.0: instantiationToken (the binary checks it at instantiation)
   std::optional<std::string> model_exchange_id;  // <ModelExchange modelIdentifier=...>
   std::optional<std::string> co_simulation_id;   // <CoSimulation modelIdentifier=...>
   bool cs_can_handle_variable_step = false;
@@ -56,8 +62,8 @@ struct ModelDescription {
 };
 
 // Parses the text of modelDescription.xml. `source` names it in errors, e.g.
-// "tank.fmu:modelDescription.xml: ScalarVariable[3] 'h': missing valueReference". FMI 1.0 and
-// 3.0 descriptions are refused naming the version found.
+// "tank.fmu:modelDescription.xml: ScalarVariable[3] 'h': missing valueReference" (3.0:
+// "ModelVariables[3] <Float64> 'h': ..."). Other versions (1.0, ...) are refused naming the version found.
 Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::string& source);
 
 }  // namespace doppel::fmu

@@ -1,0 +1,122 @@
+/* fmi3 co-simulation functions for the test FMUs, on top of model.h (the same models as the
+ * FMI 2.0 framework in fmu_framework.c; a model built with this file is its FMI 3.0 variant).
+ * Deliberately small: Float64 variables only, no event mode, no early return, no FMU state.
+ * Unsupported calls return fmi3Error and log why. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doppel/fmu/fmi3_types.h"
+#include "model.h"
+
+typedef struct {
+  fmi3InstanceEnvironment env;
+  fmi3LogMessageCallback log;
+  char name[64];
+  double r[MODEL_MAX_REALS];
+  double time;
+  int initialized;
+} Instance;
+
+static fmi3Status Fail(Instance* m, const char* msg) {
+  if (m->log) m->log(m->env, fmi3Error, "error", msg);
+  return fmi3Error;
+}
+
+const char* fmi3GetVersion(void) { return "3.0"; }
+
+fmi3Instance fmi3InstantiateCoSimulation(fmi3String name, fmi3String token, fmi3String resources,
+                                         fmi3Boolean visible, fmi3Boolean logging,
+                                         fmi3Boolean event_mode_used, fmi3Boolean early_return_allowed,
+                                         const fmi3ValueReference required[], size_t n_required,
+                                         fmi3InstanceEnvironment env, fmi3LogMessageCallback log,
+                                         fmi3IntermediateUpdateCallback update) {
+  (void)resources, (void)visible, (void)logging, (void)required, (void)n_required, (void)update;
+  char msg[256];
+  if (token == NULL || strcmp(token, kModel.guid) != 0) {
+    snprintf(msg, sizeof msg, "instantiationToken mismatch: %s", token ? token : "(null)");
+    if (log) log(env, fmi3Error, "error", msg);
+    return NULL;
+  }
+  if (kModel.do_step == NULL || event_mode_used || early_return_allowed) {
+    if (log) log(env, fmi3Error, "error", "only plain co-simulation (no event mode, no early return)");
+    return NULL;
+  }
+  Instance* m = (Instance*)calloc(1, sizeof(Instance));
+  if (m == NULL) return NULL;
+  m->env = env;
+  m->log = log;
+  snprintf(m->name, sizeof m->name, "%s", name ? name : "");
+  kModel.defaults(m->r);
+  return m;
+}
+
+void fmi3FreeInstance(fmi3Instance c) { free(c); }
+
+fmi3Status fmi3EnterInitializationMode(fmi3Instance c, fmi3Boolean tol_defined, fmi3Float64 tol,
+                                       fmi3Float64 start, fmi3Boolean stop_defined, fmi3Float64 stop) {
+  (void)tol_defined, (void)tol, (void)stop_defined, (void)stop;
+  ((Instance*)c)->time = start;
+  return fmi3OK;
+}
+
+fmi3Status fmi3ExitInitializationMode(fmi3Instance c) {
+  Instance* m = (Instance*)c;
+  if (kModel.initialize) kModel.initialize(m->r);
+  kModel.update(m->time, m->r);
+  m->initialized = 1;
+  return fmi3OK;
+}
+
+fmi3Status fmi3Terminate(fmi3Instance c) {
+  (void)c;
+  return fmi3OK;
+}
+
+fmi3Status fmi3GetFloat64(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, fmi3Float64 v[],
+                          size_t nv) {
+  Instance* m = (Instance*)c;
+  if (nv != nvr) return Fail(m, "fmi3GetFloat64: one value per value reference");
+  if (m->initialized) kModel.update(m->time, m->r);
+  for (size_t i = 0; i < nvr; ++i) {
+    if (vr[i] >= (unsigned)kModel.n_reals) return Fail(m, "fmi3GetFloat64: unknown value reference");
+    v[i] = m->r[vr[i]];
+  }
+  return fmi3OK;
+}
+
+fmi3Status fmi3SetFloat64(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, const fmi3Float64 v[],
+                          size_t nv) {
+  Instance* m = (Instance*)c;
+  if (nv != nvr) return Fail(m, "fmi3SetFloat64: one value per value reference");
+  for (size_t i = 0; i < nvr; ++i) {
+    if (vr[i] >= (unsigned)kModel.n_reals) return Fail(m, "fmi3SetFloat64: unknown value reference");
+    m->r[vr[i]] = v[i];
+  }
+  return fmi3OK;
+}
+
+#define NO_VARIABLES(fn, T)                                                                         \
+  fmi3Status fn(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, T v[], size_t nv) {      \
+    (void)vr, (void)v, (void)nv;                                                                    \
+    return nvr == 0 ? fmi3OK : Fail((Instance*)c, #fn ": the model has no variables of this type"); \
+  }
+NO_VARIABLES(fmi3GetInt32, fmi3Int32)
+NO_VARIABLES(fmi3SetInt32, const fmi3Int32)
+NO_VARIABLES(fmi3GetInt64, fmi3Int64)
+NO_VARIABLES(fmi3SetInt64, const fmi3Int64)
+NO_VARIABLES(fmi3GetBoolean, fmi3Boolean)
+NO_VARIABLES(fmi3SetBoolean, const fmi3Boolean)
+
+fmi3Status fmi3DoStep(fmi3Instance c, fmi3Float64 t, fmi3Float64 h, fmi3Boolean no_prior, fmi3Boolean* event,
+                      fmi3Boolean* terminate, fmi3Boolean* early, fmi3Float64* last_t) {
+  Instance* m = (Instance*)c;
+  (void)no_prior;
+  *event = fmi3False, *terminate = fmi3False, *early = fmi3False, *last_t = t;
+  if (h <= 0) return Fail(m, "fmi3DoStep: step must be > 0");
+  if (kModel.do_step(t, h, m->r) != 0) return Fail(m, "fmi3DoStep: the model failed");
+  m->time = t + h;
+  *last_t = m->time;
+  kModel.update(m->time, m->r);
+  return fmi3OK;
+}
