@@ -63,11 +63,12 @@ struct Fixture {
 
   // The behavior registry lives for the process: every fixture gets its own model id
   // ("dtmi:test:fmubeh:Tank;1" -> "dtmi:test:fmubeh:Tank;1001", ...), so --gtest_repeat works.
-  explicit Fixture(const std::string& model_id) {
+  // `fmu_id`: the test FMU, "tank" (FMI 2.0) or "tank_fmi3" (the same model as an FMI 3.0 FMU).
+  explicit Fixture(const std::string& model_id, const std::string& fmu_id = "tank") {
     static int runs = 0;
     model = model_id + std::to_string(1000 * ++runs);
     std::ofstream(dir.file("tank.json")) << Replace(kTankDtdl, "MODEL", model);
-    fmu_path = fmu::testing::PackFmu(dir, "tank");
+    fmu_path = fmu::testing::PackFmu(dir, fmu_id);
   }
   std::string Config(const std::string& estimator = "ekf") const {
     return "- model: \"" + model + "\"\n  fmu: " + fmu_path + "\n  estimator: " + estimator +
@@ -179,6 +180,24 @@ TEST(FmuBehaviorTest, UkfThroughTheFmuEstimatesTheOutletCoefficient) {
   std::printf("UKF through the FMU: k = %.5f ± %.5f, mean NIS/dof %.3f\n", e->parameters[0].value,
               e->parameters[0].std, e->mean_nis_per_dof);
   EXPECT_NEAR(e->parameters[0].value, kTrueK, 0.002);
+}
+
+TEST(FmuBehaviorTest, AnFmi3ModelExchangeFmuIsABehaviorModelToo) {
+  Fixture f("dtmi:test:fmubeh:Tank;6", "tank_fmi3");
+  ASSERT_TRUE(f.Register(f.Config()).ok());
+  f.Open();
+  const double h_true = f.Feed("tank-6", 1200, 11);
+  auto e = f.engine->GetEstimate("tank-6");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->estimator, "ekf");
+  EXPECT_EQ(e->updates, 1201);
+  ASSERT_EQ(e->states.size(), 1u);
+  EXPECT_NEAR(e->states[0].value, h_true, 3 * kNoise);
+  ASSERT_EQ(e->parameters.size(), 1u);
+  std::printf("EKF through the FMI 3.0 FMU: k = %.5f ± %.5f, mean NIS/dof %.3f\n", e->parameters[0].value,
+              e->parameters[0].std, e->mean_nis_per_dof);
+  EXPECT_NEAR(e->parameters[0].value, kTrueK, 0.002);
+  EXPECT_LT(std::abs(e->parameters[0].value - kTrueK), 4 * e->parameters[0].std);
 }
 
 TEST(FmuBehaviorTest, WhatIfBandsMatchAnIndependentSimulationAtTheMean) {

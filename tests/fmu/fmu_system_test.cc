@@ -1,5 +1,7 @@
 // Model-exchange FMUs as physics::Systems: integrated by the project's RK4 and CVODE and
-// checked against independent integrations and closed forms; what-ifs and the EKF on top.
+// checked against independent integrations and closed forms; what-ifs and the EKF on top. Every
+// test runs twice, on the FMI 2.0 and the FMI 3.0 build of the same C model (tests/fmu/models):
+// one suite for both implementations of FmuInstance's model-exchange calls.
 #include "doppel/fmu/fmu_system.h"
 
 #include <gtest/gtest.h>
@@ -30,6 +32,12 @@ struct Loaded {
   }
 };
 
+// The parameter is the test model's id suffix: "" (FMI 2.0) or "_fmi3" (FMI 3.0).
+class FmuSystemTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  static std::string Model(const std::string& base) { return base + GetParam(); }
+};
+
 // Independent reference: classical RK4 written out here on the Van der Pol equations.
 Eigen::Vector2d VanDerPolReference(double mu, Eigen::Vector2d x, double t_end, double dt) {
   auto f = [mu](const Eigen::Vector2d& s) {
@@ -43,8 +51,8 @@ Eigen::Vector2d VanDerPolReference(double mu, Eigen::Vector2d x, double t_end, d
   return x;
 }
 
-TEST(FmuSystemTest, VanDerPolDeclaresStatesOutputsAndTunableParameter) {
-  Loaded m("van_der_pol");
+TEST_P(FmuSystemTest, VanDerPolDeclaresStatesOutputsAndTunableParameter) {
+  Loaded m(Model("van_der_pol"));
   ASSERT_EQ(m.sys->num_states(), 2);
   EXPECT_EQ(m.sys->states()[0].name, "x0");
   EXPECT_EQ(m.sys->states()[0].default_value, 2.0);
@@ -54,8 +62,8 @@ TEST(FmuSystemTest, VanDerPolDeclaresStatesOutputsAndTunableParameter) {
   EXPECT_EQ(m.sys->num_inputs(), 0);
 }
 
-TEST(FmuSystemTest, VanDerPolWithRk4AndCvodeMatchesAnIndependentIntegration) {
-  Loaded m("van_der_pol");
+TEST_P(FmuSystemTest, VanDerPolWithRk4AndCvodeMatchesAnIndependentIntegration) {
+  Loaded m(Model("van_der_pol"));
   const double mu = 1.5, t_end = 10;
   const Eigen::Vector2d ref = VanDerPolReference(mu, Eigen::Vector2d(2, 0), t_end, 1e-4);
   for (bool cvode : {false, true}) {
@@ -74,8 +82,8 @@ TEST(FmuSystemTest, VanDerPolWithRk4AndCvodeMatchesAnIndependentIntegration) {
   EXPECT_TRUE(m.sys->last_error().ok());
 }
 
-TEST(FmuSystemTest, FiniteDifferenceJacobianMatchesTheAnalyticOne) {
-  Loaded m("van_der_pol");
+TEST_P(FmuSystemTest, FiniteDifferenceJacobianMatchesTheAnalyticOne) {
+  Loaded m(Model("van_der_pol"));
   const Eigen::Vector2d x(0.7, -1.3);
   const double mu = 2.0;
   auto xa = physics::ToAutoDiff(x, 3, true, 0);
@@ -92,8 +100,8 @@ TEST(FmuSystemTest, FiniteDifferenceJacobianMatchesTheAnalyticOne) {
 
 // The fixed-size derivative scalar (what an EKF with ≤ 8 augmented states uses) gets the same
 // difference-quotient Jacobian through the FMU.
-TEST(FmuSystemTest, FixedSizeAutoDiffGetsTheSameJacobian) {
-  Loaded m("van_der_pol");
+TEST_P(FmuSystemTest, FixedSizeAutoDiffGetsTheSameJacobian) {
+  Loaded m(Model("van_der_pol"));
   const Eigen::Vector2d x(0.7, -1.3);
   const double mu = 2.0;
   physics::VectorX<physics::AutoDiff8> xa(2), pa(1), ua(0), xdot(2);
@@ -116,11 +124,11 @@ TEST(FmuSystemTest, FixedSizeAutoDiffGetsTheSameJacobian) {
   EXPECT_NEAR(xdot[1].value(), mu * (1 - x[0] * x[0]) * x[1] - x[0], 1e-15);
 }
 
-TEST(FmuSystemTest, DrainingTankFollowsTheClosedForm) {
+TEST_P(FmuSystemTest, DrainingTankFollowsTheClosedForm) {
   FmuSystemOptions o;
   o.start_values = {{"h0", 1.5}};
   o.rename = {{"h", "level_m"}, {"q_out", "outflow_m3s"}};
-  Loaded m("tank", o);
+  Loaded m(Model("tank"), o);
   auto integ = physics::MakeRk4Integrator(physics::Rk4Options{0.5, true});
   ASSERT_TRUE(integ.ok());
   Simulator sim(*m.sys, m.sys->CreateDefaultContext(), std::move(integ).value());
@@ -136,8 +144,8 @@ TEST(FmuSystemTest, DrainingTankFollowsTheClosedForm) {
   }
 }
 
-TEST(FmuSystemTest, WhatIfForkWithMoreInflowReachesTheHigherSteadyState) {
-  Loaded m("tank");
+TEST_P(FmuSystemTest, WhatIfForkWithMoreInflowReachesTheHigherSteadyState) {
+  Loaded m(Model("tank"));
   auto make = [] { return std::move(physics::MakeCvodeIntegrator()).value(); };
   Simulator base(*m.sys, m.sys->CreateDefaultContext(), make());
   ASSERT_TRUE(m.sys->SetValue(&base.mutable_context(), physics::SignalKind::kInput, "q_in", 0.03).ok());
@@ -152,8 +160,8 @@ TEST(FmuSystemTest, WhatIfForkWithMoreInflowReachesTheHigherSteadyState) {
   EXPECT_NEAR(what_if.context().state[0], std::pow(0.06 / 0.05, 2), 1e-3);
 }
 
-TEST(FmuSystemTest, EkfEstimatesTheTankOutletCoefficientThroughTheFmu) {
-  Loaded m("tank");
+TEST_P(FmuSystemTest, EkfEstimatesTheTankOutletCoefficientThroughTheFmu) {
+  Loaded m(Model("tank"));
   // Truth: k = 0.04 (the model's nominal is 0.05), q_in = 0.02, integrated independently.
   const double a = 2.0, k_true = 0.04, q_in = 0.02;
   double h = 1.0;
@@ -177,6 +185,11 @@ TEST(FmuSystemTest, EkfEstimatesTheTankOutletCoefficientThroughTheFmu) {
   EXPECT_NEAR(mean[1], k_true, 0.002);
   EXPECT_NEAR(mean[0], h, 0.01);
 }
+
+INSTANTIATE_TEST_SUITE_P(Fmi2AndFmi3, FmuSystemTest, ::testing::Values("", "_fmi3"),
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return std::string(i.param).empty() ? std::string("Fmi2") : std::string("Fmi3");
+                         });
 
 }  // namespace
 }  // namespace doppel::fmu

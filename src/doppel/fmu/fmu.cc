@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace doppel::fmu {
 
@@ -125,8 +126,8 @@ Status ResolveApi(void* h, FmuKind kind, const std::string& lib, Fmi2Api* a) {
   return Status::Ok();
 }
 
-Status ResolveApi3(void* h, const std::string& lib, Fmi3Api* a) {
-  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3InstantiateCoSimulation", true, lib, &a->instantiate_co_simulation));
+Status ResolveApi3(void* h, FmuKind kind, const std::string& lib, Fmi3Api* a) {
+  const bool me = kind == FmuKind::kModelExchange, cs = !me;
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3FreeInstance", true, lib, &a->free_instance));
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3EnterInitializationMode", true, lib, &a->enter_initialization_mode));
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3ExitInitializationMode", true, lib, &a->exit_initialization_mode));
@@ -139,7 +140,17 @@ Status ResolveApi3(void* h, const std::string& lib, Fmi3Api* a) {
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetInt64", true, lib, &a->set_int64));
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetBoolean", true, lib, &a->get_boolean));
   DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetBoolean", true, lib, &a->set_boolean));
-  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3DoStep", true, lib, &a->do_step));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3InstantiateModelExchange", me, lib, &a->instantiate_model_exchange));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3EnterEventMode", me, lib, &a->enter_event_mode));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3UpdateDiscreteStates", me, lib, &a->update_discrete_states));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3EnterContinuousTimeMode", me, lib, &a->enter_continuous_time_mode));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetTime", me, lib, &a->set_time));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3SetContinuousStates", me, lib, &a->set_continuous_states));
+  DOPPEL_RETURN_IF_ERROR(
+      Resolve(h, "fmi3GetContinuousStateDerivatives", me, lib, &a->get_continuous_state_derivatives));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3GetContinuousStates", me, lib, &a->get_continuous_states));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3InstantiateCoSimulation", cs, lib, &a->instantiate_co_simulation));
+  DOPPEL_RETURN_IF_ERROR(Resolve(h, "fmi3DoStep", cs, lib, &a->do_step));
   return Status::Ok();
 }
 
@@ -176,15 +187,12 @@ Result<std::shared_ptr<Fmu>> Fmu::Load(const std::string& path, const FmuLoadOpt
   if (!md.ok()) return md.status();
   fmu->md_ = std::move(md).value();
   const bool v3 = fmu->is_fmi3();
-  if (v3 && !fmu->md_.co_simulation_id) {
-    return InvalidArgument(
-        path + ": FMI 3.0 model exchange is not supported (Doppel loads FMI 3.0 co-simulation FMUs)");
-  }
+
   const std::string platform = !options.platform.empty() ? options.platform : v3 ? "x86_64-linux" : "linux64";
 
   for (FmuKind kind : {FmuKind::kModelExchange, FmuKind::kCoSimulation}) {
     const auto& id = kind == FmuKind::kModelExchange ? fmu->md_.model_exchange_id : fmu->md_.co_simulation_id;
-    if (!id || (v3 && kind == FmuKind::kModelExchange)) continue;
+    if (!id) continue;
     const std::string rel = "binaries/" + platform + "/" + *id + ".so";
     const fs::path lib = fs::path(fmu->dir_) / rel;
     if (!fs::exists(lib, ec))
@@ -198,8 +206,8 @@ Result<std::shared_ptr<Fmu>> Fmu::Load(const std::string& path, const FmuLoadOpt
     const int k = static_cast<int>(kind);
     fmu->handles_[k] = h;
     if (v3) {
-      fmu->api3_ = std::make_unique<Fmi3Api>();
-      DOPPEL_RETURN_IF_ERROR(ResolveApi3(h, path + ": " + rel, fmu->api3_.get()));
+      fmu->api3_[k] = std::make_unique<Fmi3Api>();
+      DOPPEL_RETURN_IF_ERROR(ResolveApi3(h, kind, path + ": " + rel, fmu->api3_[k].get()));
       continue;
     }
     fmu->apis_[k] = std::make_unique<Fmi2Api>();
@@ -253,10 +261,8 @@ void FreeCallback(void* p) { std::free(p); }
 
 Result<std::unique_ptr<FmuInstance>> FmuInstance::Create(std::shared_ptr<const Fmu> fmu, FmuKind kind,
                                                          const std::string& instance_name) {
-  if (!fmu->Supports(kind)) {
-    return InvalidArgument(fmu->path() + ": the FMU does not provide " + FmuKindName(kind) +
-                           (fmu->is_fmi3() ? " (FMI 3.0 model exchange is not supported)" : ""));
-  }
+  if (!fmu->Supports(kind))
+    return InvalidArgument(fmu->path() + ": the FMU does not provide " + FmuKindName(kind));
   std::unique_ptr<FmuInstance> inst(new FmuInstance());
   inst->fmu_ = std::move(fmu);
   inst->api_ = inst->fmu_->api(kind);
@@ -264,15 +270,25 @@ Result<std::unique_ptr<FmuInstance>> FmuInstance::Create(std::shared_ptr<const F
   inst->name_ = instance_name;
   if (inst->fmu_->is_fmi3()) {
     // 3.0: the resources directory as an absolute native path with a trailing separator.
-    inst->api3_ = inst->fmu_->api3();
+    inst->api3_ = inst->fmu_->api3(kind);
     inst->resources_ = (fs::absolute(inst->fmu_->directory()) / "resources").string() + "/";
-    inst->c_ = inst->api3_->instantiate_co_simulation(
-        instance_name.c_str(), inst->fmu_->description().guid.c_str(), inst->resources_.c_str(),
-        /*visible=*/fmi3False, /*logging_on=*/fmi3False, /*event_mode_used=*/fmi3False,
-        /*early_return_allowed=*/fmi3False, nullptr, 0, inst.get(), &LogMessageCallback, nullptr);
+    const char* token = inst->fmu_->description().guid.c_str();
+    const char* call = "fmi3InstantiateModelExchange";
+    if (kind == FmuKind::kModelExchange) {
+      inst->c_ = inst->api3_->instantiate_model_exchange(
+          instance_name.c_str(), token, inst->resources_.c_str(),
+          /*visible=*/fmi3False, /*logging_on=*/fmi3False, inst.get(), &LogMessageCallback);
+    } else {
+      call = "fmi3InstantiateCoSimulation";
+      inst->c_ = inst->api3_->instantiate_co_simulation(
+          instance_name.c_str(), token, inst->resources_.c_str(), /*visible=*/fmi3False,
+          /*logging_on=*/fmi3False,
+          /*event_mode_used=*/fmi3False, /*early_return_allowed=*/fmi3False, nullptr, 0, inst.get(),
+          &LogMessageCallback, nullptr);
+    }
     if (inst->c_ == nullptr) {
-      return InvalidArgument(inst->fmu_->path() + ": fmi3InstantiateCoSimulation failed for '" +
-                             instance_name + "'" + (inst->last_log_.empty() ? "" : ": " + inst->last_log_));
+      return InvalidArgument(inst->fmu_->path() + ": " + call + " failed for '" + instance_name + "'" +
+                             (inst->last_log_.empty() ? "" : ": " + inst->last_log_));
     }
     return inst;
   }
@@ -311,12 +327,6 @@ Status FmuInstance::Check(int s, const char* call) {
   return Internal(std::string(call) + " returned " + (api3_ != nullptr ? "fmi3" : "fmi2") + sn +
                   " for instance '" + name_ + "' of " + fmu_->path() +
                   (last_log_.empty() ? "" : " (last log: " + last_log_ + ")"));
-}
-
-Status FmuInstance::RequireFmi2(const char* call) const {
-  if (api3_ == nullptr) return Status::Ok();
-  return FailedPrecondition(std::string(call) + ": instance '" + name_ + "' of " + fmu_->path() +
-                            " is an FMI 3.0 co-simulation instance");
 }
 
 Status FmuInstance::SetupExperiment(double start_s, double tolerance, double stop_s) {
@@ -458,31 +468,59 @@ Status FmuInstance::Set(const ScalarVariable& v, double value) {
   return InvalidArgument("variable '" + v.name + "' is a String; Doppel writes numeric variables only");
 }
 
+void FmuInstance::RequireKind(FmuKind k, const char* call) const {
+  if (kind_ != k) {
+    throw std::logic_error(std::string("FmuInstance::") + call + ": a " + FmuKindName(k) + " call on the " +
+                           FmuKindName(kind_) + " instance '" + name_ + "'");
+  }
+}
+
 Status FmuInstance::SetTime(double t_s) {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("SetTime"));
+  RequireKind(FmuKind::kModelExchange, "SetTime");
+  if (api3_ != nullptr) return Check(api3_->set_time(c_, t_s), "fmi3SetTime");
   return Check(api_->set_time(c_, t_s), "fmi2SetTime");
 }
 Status FmuInstance::SetContinuousStates(std::span<const double> x) {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("SetContinuousStates"));
+  RequireKind(FmuKind::kModelExchange, "SetContinuousStates");
+  if (api3_ != nullptr)
+    return Check(api3_->set_continuous_states(c_, x.data(), x.size()), "fmi3SetContinuousStates");
   return Check(api_->set_continuous_states(c_, x.data(), x.size()), "fmi2SetContinuousStates");
 }
 Status FmuInstance::GetContinuousStates(std::span<double> x) {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("GetContinuousStates"));
+  RequireKind(FmuKind::kModelExchange, "GetContinuousStates");
+  if (api3_ != nullptr)
+    return Check(api3_->get_continuous_states(c_, x.data(), x.size()), "fmi3GetContinuousStates");
   return Check(api_->get_continuous_states(c_, x.data(), x.size()), "fmi2GetContinuousStates");
 }
 Status FmuInstance::GetDerivatives(std::span<double> xdot) {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("GetDerivatives"));
+  RequireKind(FmuKind::kModelExchange, "GetDerivatives");
+  if (api3_ != nullptr) {
+    return Check(api3_->get_continuous_state_derivatives(c_, xdot.data(), xdot.size()),
+                 "fmi3GetContinuousStateDerivatives");
+  }
   return Check(api_->get_derivatives(c_, xdot.data(), xdot.size()), "fmi2GetDerivatives");
 }
 Status FmuInstance::EnterEventMode() {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("EnterEventMode"));
+  RequireKind(FmuKind::kModelExchange, "EnterEventMode");
+  if (api3_ != nullptr) return Check(api3_->enter_event_mode(c_), "fmi3EnterEventMode");
   return Check(api_->enter_event_mode(c_), "fmi2EnterEventMode");
 }
+Status FmuInstance::NewDiscreteStates(fmi2EventInfo* info) {
+  if (api3_ == nullptr) return Check(api_->new_discrete_states(c_, info), "fmi2NewDiscreteStates");
+  fmi3Boolean update = fmi3False, terminate = fmi3False, nominals = fmi3False, values = fmi3False,
+              next_defined = fmi3False;
+  double next = 0;
+  DOPPEL_RETURN_IF_ERROR(
+      Check(api3_->update_discrete_states(c_, &update, &terminate, &nominals, &values, &next_defined, &next),
+            "fmi3UpdateDiscreteStates"));
+  *info = fmi2EventInfo{update, terminate, nominals, values, next_defined, next};
+  return Status::Ok();
+}
 Status FmuInstance::UpdateDiscreteStates(fmi2EventInfo* info) {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("UpdateDiscreteStates"));
+  RequireKind(FmuKind::kModelExchange, "UpdateDiscreteStates");
   for (int i = 0; i < 100; ++i) {
     *info = fmi2EventInfo{};
-    DOPPEL_RETURN_IF_ERROR(Check(api_->new_discrete_states(c_, info), "fmi2NewDiscreteStates"));
+    DOPPEL_RETURN_IF_ERROR(NewDiscreteStates(info));
     if (info->terminateSimulation)
       return FailedPrecondition("instance '" + name_ + "' of " + fmu_->path() + " asked to terminate");
     if (!info->newDiscreteStatesNeeded) return Status::Ok();
@@ -490,10 +528,12 @@ Status FmuInstance::UpdateDiscreteStates(fmi2EventInfo* info) {
   return Internal("instance '" + name_ + "': event iteration did not converge in 100 rounds");
 }
 Status FmuInstance::EnterContinuousTimeMode() {
-  DOPPEL_RETURN_IF_ERROR(RequireFmi2("EnterContinuousTimeMode"));
+  RequireKind(FmuKind::kModelExchange, "EnterContinuousTimeMode");
+  if (api3_ != nullptr) return Check(api3_->enter_continuous_time_mode(c_), "fmi3EnterContinuousTimeMode");
   return Check(api_->enter_continuous_time_mode(c_), "fmi2EnterContinuousTimeMode");
 }
 Status FmuInstance::DoStep(double t_s, double h_s) {
+  RequireKind(FmuKind::kCoSimulation, "DoStep");
   if (api3_ == nullptr) return Check(api_->do_step(c_, t_s, h_s, fmi2True), "fmi2DoStep");
   fmi3Boolean event = fmi3False, terminate = fmi3False, early = fmi3False;
   double last_t = t_s;

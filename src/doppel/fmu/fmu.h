@@ -1,16 +1,15 @@
-// Loading FMI 2.0 FMUs (model exchange and co-simulation) and FMI 3.0 co-simulation FMUs: unzip,
-// parse modelDescription.xml, dlopen the platform binary (docs/fmu.md).
+// Loading FMI 2.0 and FMI 3.0 FMUs (model exchange and co-simulation): unzip, parse
+// modelDescription.xml, dlopen the platform binary (docs/fmu.md).
 //
 //   auto fmu = fmu::Fmu::Load("tank.fmu");                       // Result<shared_ptr<Fmu>>
 //   auto inst = fmu::FmuInstance::Create(*fmu, fmu::FmuKind::kModelExchange, "tank-1");
 //
 // Fmu owns the extracted files (a temporary directory, removed with it) and the library
-// handles; FmuInstance owns one fmi2Component and keeps its Fmu alive. Refusals are
+// handles; FmuInstance owns one fmi2Component / fmi3Instance and keeps its Fmu alive. Refusals are
 // InvalidArgument/NotFound naming the file and the reason: not a zip, no modelDescription.xml,
-// malformed XML, an fmiVersion other than 2.0 or 3.0, a 3.0 FMU without co-simulation (3.0 model
-// exchange is not supported), no binaries/<platform>/<modelIdentifier>.so, a missing fmi2/fmi3
-// function. Higher-level wrappers: co_simulation.h (step a CS FMU, either version) and
-// fmu_system.h (a 2.0 ME FMU as a physics::System).
+// malformed XML, an fmiVersion other than 2.0 or 3.0, no binaries/<platform>/<modelIdentifier>.so,
+// a missing fmi2/fmi3 function. Higher-level wrappers, either version: co_simulation.h (step a CS
+// FMU) and fmu_system.h (an ME FMU as a physics::System).
 //
 // Thread safety: an Fmu is immutable after Load. An FmuInstance is not thread-safe (FMI
 // components are not); the wrappers serialise access.
@@ -67,9 +66,9 @@ struct Fmi2Api {
   fmi2DoStepTYPE* do_step = nullptr;
 };
 
-// The fmi3 functions of a 3.0 co-simulation binary, resolved with dlsym (all required).
+// The fmi3 functions of a 3.0 binary, resolved with dlsym. ME-only / CS-only ones are null for
+// the other kind.
 struct Fmi3Api {
-  fmi3InstantiateCoSimulationTYPE* instantiate_co_simulation = nullptr;
   fmi3FreeInstanceTYPE* free_instance = nullptr;
   fmi3EnterInitializationModeTYPE* enter_initialization_mode = nullptr;
   fmi3InstanceFunctionTYPE* exit_initialization_mode = nullptr;
@@ -82,6 +81,17 @@ struct Fmi3Api {
   fmi3SetInt64TYPE* set_int64 = nullptr;
   fmi3GetBooleanTYPE* get_boolean = nullptr;
   fmi3SetBooleanTYPE* set_boolean = nullptr;
+  // Model Exchange
+  fmi3InstantiateModelExchangeTYPE* instantiate_model_exchange = nullptr;
+  fmi3InstanceFunctionTYPE* enter_event_mode = nullptr;
+  fmi3UpdateDiscreteStatesTYPE* update_discrete_states = nullptr;
+  fmi3InstanceFunctionTYPE* enter_continuous_time_mode = nullptr;
+  fmi3SetTimeTYPE* set_time = nullptr;
+  fmi3SetContinuousStatesTYPE* set_continuous_states = nullptr;
+  fmi3GetFloat64VectorTYPE* get_continuous_state_derivatives = nullptr;
+  fmi3GetFloat64VectorTYPE* get_continuous_states = nullptr;
+  // Co-Simulation
+  fmi3InstantiateCoSimulationTYPE* instantiate_co_simulation = nullptr;
   fmi3DoStepTYPE* do_step = nullptr;
 };
 
@@ -97,14 +107,12 @@ class Fmu {
   const std::string& directory() const { return dir_; }
   const ModelDescription& description() const { return md_; }
   bool is_fmi3() const { return md_.fmi_version == "3.0"; }
-  bool Supports(FmuKind k) const {
-    return api(k) != nullptr || (k == FmuKind::kCoSimulation && api3_ != nullptr);
-  }
+  bool Supports(FmuKind k) const { return api(k) != nullptr || api3(k) != nullptr; }
   // The fmi2 functions of kind k's binary, or nullptr when the FMU does not provide that kind
   // (always nullptr for a 3.0 FMU).
   const Fmi2Api* api(FmuKind k) const;
-  // The fmi3 co-simulation functions of a 3.0 FMU, else nullptr.
-  const Fmi3Api* api3() const { return api3_.get(); }
+  // The fmi3 functions of kind k's binary of a 3.0 FMU, else nullptr.
+  const Fmi3Api* api3(FmuKind k) const { return api3_[static_cast<int>(k)].get(); }
 
   // The variable named `name`, or NotFound listing what the FMU declares.
   Result<const ScalarVariable*> Variable(std::string_view name) const;
@@ -116,15 +124,15 @@ class Fmu {
   ModelDescription md_;
   void* handles_[2] = {nullptr, nullptr};
   std::unique_ptr<Fmi2Api> apis_[2];
-  std::unique_ptr<Fmi3Api> api3_;
+  std::unique_ptr<Fmi3Api> api3_[2];
 };
 
 // Unzips `zip_path` into `dest_dir` (created if missing). Entries with absolute paths or ".."
 // components are refused (no writes outside dest_dir).
 Status ExtractZip(const std::string& zip_path, const std::string& dest_dir);
 
-// One instantiated fmi2Component, or fmi3Instance of a 3.0 co-simulation FMU (the same calls; the
-// model exchange ones are FailedPrecondition for 3.0). Every call returns a Status: a Warning
+// One instantiated fmi2Component, or fmi3Instance of a 3.0 FMU (the same calls). Every call
+// returns a Status: a Warning
 // counts as OK, Discard/Error/Fatal are errors naming the call, the instance and the FMU's last
 // log line. For 3.0, SetupExperiment only records the experiment, which fmi3EnterInitializationMode
 // takes; DoStep is an error when the FMU asks to terminate or for event handling (instances are
@@ -150,16 +158,17 @@ class FmuInstance {
   Result<double> Get(const ScalarVariable& v);
   Status Set(const ScalarVariable& v, double value);
 
-  // Model Exchange.
+  // Model Exchange (std::logic_error on a co-simulation instance).
   Status SetTime(double t_s);
   Status SetContinuousStates(std::span<const double> x);
   Status GetContinuousStates(std::span<double> x);
   Status GetDerivatives(std::span<double> xdot);
   Status EnterEventMode();
-  // Iterates fmi2NewDiscreteStates until no new discrete states are needed (at most 100 times).
+  // Iterates fmi2NewDiscreteStates (3.0: fmi3UpdateDiscreteStates, its results in the same struct)
+  // until no new discrete states are needed (at most 100 times).
   Status UpdateDiscreteStates(fmi2EventInfo* info);
   Status EnterContinuousTimeMode();
-  // Co-Simulation.
+  // Co-Simulation (std::logic_error on a model exchange instance).
   Status DoStep(double t_s, double h_s);
 
   // Called by the FMU's logger callback (status: fmi2Status or fmi3Status, the same numbers).
@@ -168,7 +177,11 @@ class FmuInstance {
  private:
   FmuInstance() = default;
   Status Check(int status, const char* call);
-  Status RequireFmi2(const char* call) const;  // FailedPrecondition for a 3.0 instance
+  // One round of fmi2NewDiscreteStates / fmi3UpdateDiscreteStates.
+  Status NewDiscreteStates(fmi2EventInfo* info);
+  // Throws std::logic_error (API misuse) when this instance is not of kind k: the model exchange
+  // calls need a model exchange instance, DoStep a co-simulation one.
+  void RequireKind(FmuKind k, const char* call) const;
   Result<double> Get3(const ScalarVariable& v);
   Status Set3(const ScalarVariable& v, double value);
   std::shared_ptr<const Fmu> fmu_;

@@ -26,8 +26,7 @@ Result<std::unique_ptr<FmuSystem>> FmuSystem::Create(std::shared_ptr<const Fmu> 
   DOPPEL_RETURN_IF_ERROR(options.Validate());
   const ModelDescription& md = fmu->description();
   if (!fmu->Supports(FmuKind::kModelExchange))
-    return InvalidArgument(fmu->path() + ": the FMU does not provide model exchange (FmuSystem needs it" +
-                           (fmu->is_fmi3() ? "; FMI 3.0 model exchange is not supported)" : ")"));
+    return InvalidArgument(fmu->path() + ": the FMU does not provide model exchange (FmuSystem needs it)");
   if (md.number_of_event_indicators > 0) {
     return FailedPrecondition(fmu->path() + ": the FMU has " + std::to_string(md.number_of_event_indicators) +
                               " event indicators; FmuSystem integrates event-free model-exchange FMUs only "

@@ -1,7 +1,7 @@
-/* fmi3 co-simulation functions for the test FMUs, on top of model.h (the same models as the
- * FMI 2.0 framework in fmu_framework.c; a model built with this file is its FMI 3.0 variant).
- * Deliberately small: Float64 variables only, no event mode, no early return, no FMU state.
- * Unsupported calls return fmi3Error and log why. */
+/* fmi3 functions for the test FMUs, co-simulation and model exchange, on top of model.h (the same
+ * models as the FMI 2.0 framework in fmu_framework.c; a model built with this file is its FMI 3.0
+ * variant). Deliberately small: Float64 variables only, no events (co-simulation without event
+ * mode or early return), no FMU state. Unsupported calls return fmi3Error and log why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,5 +118,71 @@ fmi3Status fmi3DoStep(fmi3Instance c, fmi3Float64 t, fmi3Float64 h, fmi3Boolean 
   m->time = t + h;
   *last_t = m->time;
   kModel.update(m->time, m->r);
+  return fmi3OK;
+}
+
+/* Model exchange. */
+fmi3Instance fmi3InstantiateModelExchange(fmi3String name, fmi3String token, fmi3String resources,
+                                          fmi3Boolean visible, fmi3Boolean logging,
+                                          fmi3InstanceEnvironment env, fmi3LogMessageCallback log) {
+  (void)resources, (void)visible, (void)logging;
+  char msg[256];
+  if (token == NULL || strcmp(token, kModel.guid) != 0) {
+    snprintf(msg, sizeof msg, "instantiationToken mismatch: %s", token ? token : "(null)");
+    if (log) log(env, fmi3Error, "error", msg);
+    return NULL;
+  }
+  Instance* m = (Instance*)calloc(1, sizeof(Instance));
+  if (m == NULL) return NULL;
+  m->env = env;
+  m->log = log;
+  snprintf(m->name, sizeof m->name, "%s", name ? name : "");
+  kModel.defaults(m->r);
+  return m;
+}
+
+fmi3Status fmi3EnterEventMode(fmi3Instance c) {
+  (void)c;
+  return fmi3OK;
+}
+
+fmi3Status fmi3UpdateDiscreteStates(fmi3Instance c, fmi3Boolean* update, fmi3Boolean* terminate,
+                                    fmi3Boolean* nominals_changed, fmi3Boolean* values_changed,
+                                    fmi3Boolean* next_defined, fmi3Float64* next) {
+  (void)c;
+  *update = fmi3False, *terminate = fmi3False, *nominals_changed = fmi3False, *values_changed = fmi3False;
+  *next_defined = fmi3False, *next = 0;
+  return fmi3OK;
+}
+
+fmi3Status fmi3EnterContinuousTimeMode(fmi3Instance c) {
+  (void)c;
+  return fmi3OK;
+}
+
+fmi3Status fmi3SetTime(fmi3Instance c, fmi3Float64 t) {
+  ((Instance*)c)->time = t;
+  return fmi3OK;
+}
+
+fmi3Status fmi3SetContinuousStates(fmi3Instance c, const fmi3Float64 x[], size_t nx) {
+  Instance* m = (Instance*)c;
+  if ((int)nx != kModel.nx) return Fail(m, "fmi3SetContinuousStates: wrong number of states");
+  for (int i = 0; i < kModel.nx; ++i) m->r[kModel.state_vr[i]] = x[i];
+  return fmi3OK;
+}
+
+fmi3Status fmi3GetContinuousStates(fmi3Instance c, fmi3Float64 x[], size_t nx) {
+  Instance* m = (Instance*)c;
+  if ((int)nx != kModel.nx) return Fail(m, "fmi3GetContinuousStates: wrong number of states");
+  for (int i = 0; i < kModel.nx; ++i) x[i] = m->r[kModel.state_vr[i]];
+  return fmi3OK;
+}
+
+fmi3Status fmi3GetContinuousStateDerivatives(fmi3Instance c, fmi3Float64 dx[], size_t nx) {
+  Instance* m = (Instance*)c;
+  if ((int)nx != kModel.nx) return Fail(m, "fmi3GetContinuousStateDerivatives: wrong number of states");
+  kModel.update(m->time, m->r);
+  for (int i = 0; i < kModel.nx; ++i) dx[i] = m->r[kModel.der_vr[i]];
   return fmi3OK;
 }
