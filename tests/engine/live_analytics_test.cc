@@ -33,6 +33,7 @@ struct Fixture {
     o.now_ns = [this] { return now.load(); };
     auto rules = analytics::ParseAlertRulesYamlText(R"(
 - {name: vibration_high, kind: threshold, twins: "pump-*", signal: vibration_mm_s, direction: above, value: 7, clear_value: 6, severity: critical}
+- {name: rul_short, kind: rul_below, twins: "pump-*", horizon_h: 100, clear_horizon_h: 150}
 )",
                                                     "test rules");
     EXPECT_TRUE(rules.ok()) << rules.status().ToString();
@@ -73,6 +74,29 @@ TEST(LiveAlertsTest, ThresholdCrossingRaisesOneAlertAndHysteresisClearsIt) {
   f.Vibration(4 * kNsPerS, 6.5);  // below the trigger, above the clear level: still active
   EXPECT_EQ(f.Alerts()[0].state, analytics::AlertState::kRaised);
   f.Vibration(5 * kNsPerS, 5.0);
+  EXPECT_EQ(f.Alerts()[0].state, analytics::AlertState::kClearedUnacknowledged);
+}
+
+// A RUL that arrives as telemetry (rul_h, as the turbofan RUL monitor submits it: rul_monitor.h)
+// feeds the rul_below rules: the shard hands every released rul_h reading to ObserveRul.
+TEST(LiveAlertsTest, RulBelowRuleFiresOnSubmittedRulHours) {
+  Fixture f;
+  f.Open();
+  auto rul = [&](TimeNs ts, double h) {
+    ASSERT_TRUE(f.engine->Submit({Reading{"pump-2", "rul_h", ts, h, Quality::kGood}}).ok());
+    f.engine->Drain();
+  };
+  rul(1 * kNsPerS, 500);
+  EXPECT_TRUE(f.Alerts().empty());
+  rul(2 * kNsPerS, 80);
+  auto alerts = f.Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule, "rul_short");
+  EXPECT_EQ(alerts[0].twin, "pump-2");
+  EXPECT_EQ(alerts[0].state, analytics::AlertState::kRaised);
+  rul(3 * kNsPerS, 120);  // above the horizon, below the clear horizon: still raised
+  EXPECT_EQ(f.Alerts()[0].state, analytics::AlertState::kRaised);
+  rul(4 * kNsPerS, 400);
   EXPECT_EQ(f.Alerts()[0].state, analytics::AlertState::kClearedUnacknowledged);
 }
 
