@@ -21,7 +21,9 @@ Result<std::unique_ptr<CoSimulation>> CoSimulation::Create(std::shared_ptr<const
     auto var = fmu->Variable(name);
     if (!var.ok()) return var.status();
     if ((*var)->causality == Causality::kCalculatedParameter ||
-        (*var)->causality == Causality::kIndependent || (*var)->variability == Variability::kConstant) {
+        (*var)->causality == Causality::kIndependent ||
+        (*var)->causality == Causality::kStructuralParameter ||
+        (*var)->variability == Variability::kConstant) {
       return InvalidArgument(fmu->path() + ": variable '" + name + "' (" + CausalityName((*var)->causality) +
                              ", " + VariabilityName((*var)->variability) + ") cannot be set");
     }

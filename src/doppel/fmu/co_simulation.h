@@ -1,4 +1,4 @@
-// CoSimulation: steps an FMI 2.0 Co-Simulation FMU (docs/fmu.md).
+// CoSimulation: steps an FMI 2.0 or 3.0 Co-Simulation FMU (docs/fmu.md).
 //
 //   auto fmu = fmu::Fmu::Load("bouncing_ball.fmu");
 //   fmu::CoSimulationOptions o;  o.start_values = {{"e", 0.8}};
@@ -23,7 +23,7 @@ namespace doppel::fmu {
 struct CoSimulationOptions {
   std::string instance_name = "doppel";
   double start_s = 0;    // communication start time
-  double tolerance = 0;  // passed to fmi2SetupExperiment when > 0
+  double tolerance = 0;  // passed to fmi2SetupExperiment (3.0: fmi3EnterInitializationMode) when > 0
   // Values set before initialization, by variable name: parameters, start values, inputs.
   std::vector<std::pair<std::string, double>> start_values;
   Status Validate() const;

@@ -269,19 +269,23 @@ Result<std::unique_ptr<FmuInstance>> FmuInstance::Create(std::shared_ptr<const F
   inst->kind_ = kind;
   inst->name_ = instance_name;
   if (inst->fmu_->is_fmi3()) {
-    // 3.0: the resources directory as an absolute native path with a trailing separator.
+    // 3.0: the resources directory as an absolute native path with a trailing separator, or NULL
+    // when the FMU has none.
     inst->api3_ = inst->fmu_->api3(kind);
-    inst->resources_ = (fs::absolute(inst->fmu_->directory()) / "resources").string() + "/";
+    const fs::path resources = fs::absolute(inst->fmu_->directory()) / "resources";
+    std::error_code ec;
+    if (fs::is_directory(resources, ec)) inst->resources_ = resources.string() + "/";
+    const char* resource_path = inst->resources_.empty() ? nullptr : inst->resources_.c_str();
     const char* token = inst->fmu_->description().guid.c_str();
     const char* call = "fmi3InstantiateModelExchange";
     if (kind == FmuKind::kModelExchange) {
-      inst->c_ = inst->api3_->instantiate_model_exchange(
-          instance_name.c_str(), token, inst->resources_.c_str(),
-          /*visible=*/fmi3False, /*logging_on=*/fmi3False, inst.get(), &LogMessageCallback);
+      inst->c_ = inst->api3_->instantiate_model_exchange(instance_name.c_str(), token, resource_path,
+                                                         /*visible=*/fmi3False, /*logging_on=*/fmi3False,
+                                                         inst.get(), &LogMessageCallback);
     } else {
       call = "fmi3InstantiateCoSimulation";
       inst->c_ = inst->api3_->instantiate_co_simulation(
-          instance_name.c_str(), token, inst->resources_.c_str(), /*visible=*/fmi3False,
+          instance_name.c_str(), token, resource_path, /*visible=*/fmi3False,
           /*logging_on=*/fmi3False,
           /*event_mode_used=*/fmi3False, /*early_return_allowed=*/fmi3False, nullptr, 0, inst.get(),
           &LogMessageCallback, nullptr);
@@ -543,7 +547,8 @@ Status FmuInstance::DoStep(double t_s, double h_s) {
       "fmi3DoStep at t = " + std::to_string(t_s) + " s: instance '" + name_ + "' of " + fmu_->path();
   if (terminate) return FailedPrecondition(at + " asked to terminate the simulation");
   if (early) return Internal(at + " returned early at " + std::to_string(last_t) + " s (not allowed)");
-  if (event) return FailedPrecondition(at + " asked for event handling (event mode is not used)");
+  // Without event mode the FMU handles its events inside the step; the flag is only information.
+  (void)event;
   return Status::Ok();
 }
 

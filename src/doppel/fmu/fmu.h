@@ -135,8 +135,9 @@ Status ExtractZip(const std::string& zip_path, const std::string& dest_dir);
 // returns a Status: a Warning
 // counts as OK, Discard/Error/Fatal are errors naming the call, the instance and the FMU's last
 // log line. For 3.0, SetupExperiment only records the experiment, which fmi3EnterInitializationMode
-// takes; DoStep is an error when the FMU asks to terminate or for event handling (instances are
-// created without event mode and without early return).
+// takes; DoStep is an error when the FMU asks to terminate or returns early (instances are created
+// without event mode, so an FMU handles its events inside the step and its eventHandlingNeeded
+// flag is ignored, and without early return).
 class FmuInstance {
  public:
   static Result<std::unique_ptr<FmuInstance>> Create(std::shared_ptr<const Fmu> fmu, FmuKind kind,

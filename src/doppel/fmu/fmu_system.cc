@@ -27,6 +27,11 @@ Result<std::unique_ptr<FmuSystem>> FmuSystem::Create(std::shared_ptr<const Fmu> 
   const ModelDescription& md = fmu->description();
   if (!fmu->Supports(FmuKind::kModelExchange))
     return InvalidArgument(fmu->path() + ": the FMU does not provide model exchange (FmuSystem needs it)");
+  if (md.me_needs_completed_integrator_step) {
+    return FailedPrecondition(fmu->path() +
+                              ": the FMU needs fmi3CompletedIntegratorStep after every integrator step "
+                              "(needsCompletedIntegratorStep), which FmuSystem does not call");
+  }
   if (md.number_of_event_indicators > 0) {
     return FailedPrecondition(fmu->path() + ": the FMU has " + std::to_string(md.number_of_event_indicators) +
                               " event indicators; FmuSystem integrates event-free model-exchange FMUs only "

@@ -1,16 +1,17 @@
-// FmuSystem: an FMI 2.0 Model Exchange FMU as a physics::System (docs/fmu.md), so the project's
+// FmuSystem: an FMI 2.0 or 3.0 Model Exchange FMU as a physics::System (docs/fmu.md), so the project's
 // integrators (RK4, CVODE), the Simulator (what-ifs) and the estimators (EKF, UKF, EnKF) run it
 // like a hand-written model.
 //
 //   states      the FMU's continuous states (ModelStructure/Derivatives order), default = the
 //               values after initialization
-//   inputs      Real variables with causality="input"
+//   inputs      Real (3.0: Float64) variables with causality="input"
 //   parameters  Real variables with causality="parameter" and variability="tunable"
 //   outputs     Real variables with causality="output"
 //
 // Signal names are the FMU variable names, or their twin signal names from `rename`.
 // f and h are evaluated by the FMU (fmi2SetTime, fmi2SetReal, fmi2SetContinuousStates,
-// fmi2GetDerivatives / fmi2GetReal); a changed tunable parameter is applied through event mode.
+// fmi2GetDerivatives / fmi2GetReal; the fmi3 equivalents for 3.0, through FmuInstance); a changed
+// tunable parameter is applied through event mode.
 // The AutoDiffXd overloads return the same values with derivatives from central finite
 // differences of the FMU (step fd_relative_step·max(1, |z|) per perturbed entry, chained
 // through the incoming derivative vectors), so EKF linearisations and CVODE's Newton Jacobian
@@ -18,7 +19,8 @@
 //
 // Limits: FMUs with event indicators (state events) are refused: integrating through events
 // needs event location, which the physics integrators do not do (use the FMU's Co-Simulation
-// interface instead). fmi2CompletedIntegratorStep is not called. The System interface cannot
+// interface instead). fmi2/fmi3CompletedIntegratorStep is not called, so a 3.0 FMU that declares
+// needsCompletedIntegratorStep is refused. The System interface cannot
 // return errors: a failing FMU call yields NaN (RK4 with check_finite and CVODE then fail) and
 // is kept in last_error().
 //

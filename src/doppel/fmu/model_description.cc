@@ -18,6 +18,7 @@ const char* CausalityName(Causality c) {
     case Causality::kOutput: return "output";
     case Causality::kLocal: return "local";
     case Causality::kIndependent: return "independent";
+    case Causality::kStructuralParameter: return "structuralParameter";
   }
   return "?";
 }
@@ -207,23 +208,28 @@ Result<ScalarVariable> ParseVariable3(const XMLElement* e, const std::string& wh
     return InvalidArgument(at + ": missing or invalid valueReference");
   v.value_reference = static_cast<unsigned>(vr);
   const char* causality = e->Attribute("causality");
-  // A structural parameter (array sizes) is a parameter Doppel only reads.
   auto c = causality != nullptr && std::string_view(causality) == "structuralParameter"
-               ? Result<Causality>(Causality::kParameter)
+               ? Result<Causality>(Causality::kStructuralParameter)
                : ParseCausality(causality);
   if (!c.ok()) return InvalidArgument(at + ": " + c.status().message());
   v.causality = *c;
-  auto var = ParseVariability(e->Attribute("variability"));
+  // 3.0's default variability is continuous for floats, discrete for the other types.
+  const bool is_float = tn == "Float64" || tn == "Float32";
+  const char* variability = e->Attribute("variability");
+  auto var = variability == nullptr && !is_float ? Result<Variability>(Variability::kDiscrete)
+                                                 : ParseVariability(variability);
   if (!var.ok()) return InvalidArgument(at + ": " + var.status().message());
   v.variability = *var;
   if (const char* d = e->Attribute("description")) v.description = d;
   if (const char* u = e->Attribute("unit")) v.unit = u;
   *derivative_vr = -1;
   if (const char* d = e->Attribute("derivative")) {
+    if (!is_float)
+      return InvalidArgument(at + ": derivative= on a variable of type " + v.type_name +
+                             " (only floats have one)");
     uint64_t dvr = 0;
-    if (v.type != VariableType::kReal || !ParseUnsigned(d, 0xFFFFFFFFu, &dvr))
-      return InvalidArgument(at + ": derivative '" + d +
-                             "' is not the value reference of a Float64 variable");
+    if (!ParseUnsigned(d, 0xFFFFFFFFu, &dvr))
+      return InvalidArgument(at + ": derivative '" + d + "' is not a value reference");
     *derivative_vr = static_cast<int64_t>(dvr);
   }
   DOPPEL_RETURN_IF_ERROR(ParseStart(e, at, &v));
@@ -231,7 +237,7 @@ Result<ScalarVariable> ParseVariable3(const XMLElement* e, const std::string& wh
 }
 
 // FMI 3.0: the children of <ModelStructure> named `element` (<Output valueReference="..."/>, ...)
-// as 0-based variable indices.
+// as 0-based variable indices; errors count the elements from 1.
 Status ParseStructure3(const XMLElement* ms, const char* element, const std::map<unsigned, int>& index_of_vr,
                        const std::string& where, std::vector<int>* out) {
   int k = 0;
@@ -241,7 +247,7 @@ Status ParseStructure3(const XMLElement* ms, const char* element, const std::map
     auto it =
         ParseUnsigned(s, 0xFFFFFFFFu, &vr) ? index_of_vr.find(static_cast<unsigned>(vr)) : index_of_vr.end();
     if (it == index_of_vr.end()) {
-      return InvalidArgument(where + "/" + element + "[" + std::to_string(k) + "]: valueReference '" +
+      return InvalidArgument(where + "/" + element + "[" + std::to_string(k + 1) + "]: valueReference '" +
                              (s ? s : "") + "' names no variable");
     }
     out->push_back(it->second);
@@ -266,21 +272,28 @@ Status ParseVariables3(const XMLElement* root, const std::string& source, ModelD
     auto [it, fresh] = index_of_vr.emplace(v->value_reference, i);
     if (!fresh) {
       return InvalidArgument(source + ": variable '" + v->name + "': valueReference " +
-                             std::to_string(v->value_reference) + " is also '" +
-                             md->variables[static_cast<size_t>(it->second)].name + "''s");
+                             std::to_string(v->value_reference) + " is already used by '" +
+                             md->variables[static_cast<size_t>(it->second)].name + "'");
     }
     md->variables.push_back(std::move(v).value());
     derivative_vr.push_back(dvr);
   }
+  // derivative= links: to a Float64 state they become derivative_of; a Float32 state is kept out of
+  // the model (a co-simulation FMU may have any internal states) and refused below only if a model
+  // exchange derivative list needs it.
+  std::vector<int> target(md->variables.size(), -1);
   for (size_t k = 0; k < md->variables.size(); ++k) {
     if (derivative_vr[k] < 0) continue;
     auto it = index_of_vr.find(static_cast<unsigned>(derivative_vr[k]));
-    if (it == index_of_vr.end() ||
-        md->variables[static_cast<size_t>(it->second)].type != VariableType::kReal) {
+    const std::string_view tt =
+        it == index_of_vr.end() ? std::string_view()
+                                : std::string_view(md->variables[static_cast<size_t>(it->second)].type_name);
+    if (tt != "Float64" && tt != "Float32") {
       return InvalidArgument(source + ": variable '" + md->variables[k].name + "': derivative=" +
-                             std::to_string(derivative_vr[k]) + " does not name a Float64 variable");
+                             std::to_string(derivative_vr[k]) + " does not name a float variable");
     }
-    md->variables[k].derivative_of = it->second + 1;
+    target[k] = it->second;
+    if (tt == "Float64") md->variables[k].derivative_of = it->second + 1;
   }
   if (const XMLElement* ms = root->FirstChildElement("ModelStructure")) {
     const std::string w = source + ": ModelStructure";
@@ -291,11 +304,27 @@ Status ParseVariables3(const XMLElement* root, const std::string& source, ModelD
     DOPPEL_RETURN_IF_ERROR(ParseStructure3(ms, "EventIndicator", index_of_vr, w, &indicators));
     md->number_of_event_indicators = static_cast<int>(indicators.size());
   }
+  std::set<int> listed, states;
   for (int d : md->derivatives) {
-    if (md->variables[static_cast<size_t>(d)].derivative_of == 0)
-      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative names '" +
-                             md->variables[static_cast<size_t>(d)].name +
+    const ScalarVariable& dv = md->variables[static_cast<size_t>(d)];
+    if (target[static_cast<size_t>(d)] < 0) {
+      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative names '" + dv.name +
                              "', which has no derivative attribute");
+    }
+    if (dv.derivative_of == 0) {
+      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative names '" + dv.name +
+                             "', the derivative of the Float32 '" +
+                             md->variables[static_cast<size_t>(target[static_cast<size_t>(d)])].name +
+                             "' (Doppel's continuous states are Float64)");
+    }
+    if (!listed.insert(d).second)
+      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative lists '" + dv.name +
+                             "' twice");
+    if (!states.insert(dv.derivative_of).second) {
+      return InvalidArgument(source + ": ModelStructure/ContinuousStateDerivative: '" + dv.name +
+                             "' is a second derivative of '" +
+                             md->variables[static_cast<size_t>(dv.derivative_of - 1)].name + "'");
+    }
   }
   return Status::Ok();
 }
@@ -337,6 +366,7 @@ Result<ModelDescription> ParseModelDescription(std::string_view xml, const std::
     if (id == nullptr || *id == '\0')
       return InvalidArgument(source + ": <ModelExchange> without modelIdentifier");
     md.model_exchange_id = id;
+    if (v3) md.me_needs_completed_integrator_step = me->BoolAttribute("needsCompletedIntegratorStep", false);
   }
   if (const XMLElement* cs = root->FirstChildElement("CoSimulation")) {
     const char* id = cs->Attribute("modelIdentifier");

@@ -21,7 +21,17 @@
 namespace doppel::fmu {
 
 enum class VariableType { kReal, kInteger, kBoolean, kString, kEnumeration, kOther };
-enum class Causality { kParameter, kCalculatedParameter, kInput, kOutput, kLocal, kIndependent };
+// kStructuralParameter (3.0 only): settable only in configuration mode, which Doppel does not use,
+// so Doppel reads it and never writes it.
+enum class Causality {
+  kParameter,
+  kCalculatedParameter,
+  kInput,
+  kOutput,
+  kLocal,
+  kIndependent,
+  kStructuralParameter
+};
 enum class Variability { kConstant, kFixed, kTunable, kDiscrete, kContinuous };
 
 const char* CausalityName(Causality c);
@@ -48,6 +58,9 @@ struct ModelDescription {
   std::optional<std::string> model_exchange_id;  // <ModelExchange modelIdentifier=...>
   std::optional<std::string> co_simulation_id;   // <CoSimulation modelIdentifier=...>
   bool cs_can_handle_variable_step = false;
+  // 3.0 <ModelExchange needsCompletedIntegratorStep="true">: the importer must call
+  // fmi3CompletedIntegratorStep after every integrator step (FmuSystem refuses such FMUs).
+  bool me_needs_completed_integrator_step = false;
   int number_of_event_indicators = 0;
   double default_start_s = 0, default_stop_s = 1, default_tolerance = 1e-6;
   double default_step_s = 0;              // 0 = not given

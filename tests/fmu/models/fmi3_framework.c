@@ -1,7 +1,15 @@
 /* fmi3 functions for the test FMUs, co-simulation and model exchange, on top of model.h (the same
  * models as the FMI 2.0 framework in fmu_framework.c; a model built with this file is its FMI 3.0
- * variant). Deliberately small: Float64 variables only, no events (co-simulation without event
- * mode or early return), no FMU state. Unsupported calls return fmi3Error and log why. */
+ * variant). Deliberately small: the model's Float64 variables, no events (co-simulation without
+ * event mode or early return), no FMU state. Unsupported calls return fmi3Error and log why.
+ *
+ * It also checks the importer: the resource path must be NULL or an absolute directory path with
+ * a trailing '/', and the state machine must be followed (no step or derivative before
+ * fmi3ExitInitializationMode). And it has a few harness variables of its own, declared only in
+ * the XMLs that use them: Int32 vr 50 (start 2), Boolean vr 51 (true), Int64 vr 52 (an
+ * Enumeration, 1), Boolean vr 53 (when true, the next fmi3DoStep asks to terminate) and Boolean
+ * vr 54 (when true, every fmi3DoStep sets eventHandlingNeeded). */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +24,49 @@ typedef struct {
   double r[MODEL_MAX_REALS];
   double time;
   int initialized;
+  fmi3Int32 i32;                                         /* vr 50 */
+  fmi3Boolean enabled, request_terminate, report_events; /* vr 51, 53, 54 */
+  fmi3Int64 level;                                       /* vr 52 */
 } Instance;
+
+enum { kVrInt32 = 50, kVrEnabled = 51, kVrLevel = 52, kVrTerminate = 53, kVrEvents = 54 };
+
+/* NULL, or an absolute path of an existing directory ending in '/'. */
+static int ResourcePathOk(fmi3String path) {
+  if (path == NULL) return 1;
+  const size_t n = strlen(path);
+  if (n < 2 || path[0] != '/' || path[n - 1] != '/') return 0;
+  DIR* d = opendir(path);
+  if (d == NULL) return 0;
+  closedir(d);
+  return 1;
+}
+
+static Instance* NewInstance(fmi3String name, fmi3String token, fmi3String resources,
+                             fmi3InstanceEnvironment env, fmi3LogMessageCallback log) {
+  char msg[512];
+  if (token == NULL || strcmp(token, kModel.guid) != 0) {
+    snprintf(msg, sizeof msg, "instantiationToken mismatch: %s", token ? token : "(null)");
+    if (log) log(env, fmi3Error, "error", msg);
+    return NULL;
+  }
+  if (!ResourcePathOk(resources)) {
+    snprintf(msg, sizeof msg, "resourcePath is not NULL or an absolute directory path ending in '/': %s",
+             resources);
+    if (log) log(env, fmi3Error, "error", msg);
+    return NULL;
+  }
+  Instance* m = (Instance*)calloc(1, sizeof(Instance));
+  if (m == NULL) return NULL;
+  m->env = env;
+  m->log = log;
+  snprintf(m->name, sizeof m->name, "%s", name ? name : "");
+  kModel.defaults(m->r);
+  m->i32 = 2;
+  m->enabled = fmi3True;
+  m->level = 1;
+  return m;
+}
 
 static fmi3Status Fail(Instance* m, const char* msg) {
   if (m->log) m->log(m->env, fmi3Error, "error", msg);
@@ -31,24 +81,12 @@ fmi3Instance fmi3InstantiateCoSimulation(fmi3String name, fmi3String token, fmi3
                                          const fmi3ValueReference required[], size_t n_required,
                                          fmi3InstanceEnvironment env, fmi3LogMessageCallback log,
                                          fmi3IntermediateUpdateCallback update) {
-  (void)resources, (void)visible, (void)logging, (void)required, (void)n_required, (void)update;
-  char msg[256];
-  if (token == NULL || strcmp(token, kModel.guid) != 0) {
-    snprintf(msg, sizeof msg, "instantiationToken mismatch: %s", token ? token : "(null)");
-    if (log) log(env, fmi3Error, "error", msg);
-    return NULL;
-  }
+  (void)visible, (void)logging, (void)required, (void)n_required, (void)update;
   if (kModel.do_step == NULL || event_mode_used || early_return_allowed) {
     if (log) log(env, fmi3Error, "error", "only plain co-simulation (no event mode, no early return)");
     return NULL;
   }
-  Instance* m = (Instance*)calloc(1, sizeof(Instance));
-  if (m == NULL) return NULL;
-  m->env = env;
-  m->log = log;
-  snprintf(m->name, sizeof m->name, "%s", name ? name : "");
-  kModel.defaults(m->r);
-  return m;
+  return NewInstance(name, token, resources, env, log);
 }
 
 void fmi3FreeInstance(fmi3Instance c) { free(c); }
@@ -96,27 +134,57 @@ fmi3Status fmi3SetFloat64(fmi3Instance c, const fmi3ValueReference vr[], size_t 
   return fmi3OK;
 }
 
-#define NO_VARIABLES(fn, T)                                                                         \
-  fmi3Status fn(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, T v[], size_t nv) {      \
-    (void)vr, (void)v, (void)nv;                                                                    \
-    return nvr == 0 ? fmi3OK : Fail((Instance*)c, #fn ": the model has no variables of this type"); \
+/* The harness variable of type T at value reference vr, or NULL. */
+static fmi3Int32* Int32At(Instance* m, fmi3ValueReference vr) { return vr == kVrInt32 ? &m->i32 : NULL; }
+static fmi3Int64* Int64At(Instance* m, fmi3ValueReference vr) { return vr == kVrLevel ? &m->level : NULL; }
+static fmi3Boolean* BooleanAt(Instance* m, fmi3ValueReference vr) {
+  return vr == kVrEnabled     ? &m->enabled
+         : vr == kVrTerminate ? &m->request_terminate
+         : vr == kVrEvents    ? &m->report_events
+                              : NULL;
+}
+
+#define HARNESS_ACCESSORS(Type, T)                                                                        \
+  fmi3Status fmi3Get##Type(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, T v[], size_t nv) { \
+    Instance* m = (Instance*)c;                                                                           \
+    if (nv != nvr) return Fail(m, "fmi3Get" #Type ": one value per value reference");                     \
+    for (size_t i = 0; i < nvr; ++i) {                                                                    \
+      T* p = Type##At(m, vr[i]);                                                                          \
+      if (p == NULL) return Fail(m, "fmi3Get" #Type ": unknown value reference");                         \
+      v[i] = *p;                                                                                          \
+    }                                                                                                     \
+    return fmi3OK;                                                                                        \
+  }                                                                                                       \
+  fmi3Status fmi3Set##Type(fmi3Instance c, const fmi3ValueReference vr[], size_t nvr, const T v[],        \
+                           size_t nv) {                                                                   \
+    Instance* m = (Instance*)c;                                                                           \
+    if (nv != nvr) return Fail(m, "fmi3Set" #Type ": one value per value reference");                     \
+    for (size_t i = 0; i < nvr; ++i) {                                                                    \
+      T* p = Type##At(m, vr[i]);                                                                          \
+      if (p == NULL) return Fail(m, "fmi3Set" #Type ": unknown value reference");                         \
+      *p = v[i];                                                                                          \
+    }                                                                                                     \
+    return fmi3OK;                                                                                        \
   }
-NO_VARIABLES(fmi3GetInt32, fmi3Int32)
-NO_VARIABLES(fmi3SetInt32, const fmi3Int32)
-NO_VARIABLES(fmi3GetInt64, fmi3Int64)
-NO_VARIABLES(fmi3SetInt64, const fmi3Int64)
-NO_VARIABLES(fmi3GetBoolean, fmi3Boolean)
-NO_VARIABLES(fmi3SetBoolean, const fmi3Boolean)
+HARNESS_ACCESSORS(Int32, fmi3Int32)
+HARNESS_ACCESSORS(Int64, fmi3Int64)
+HARNESS_ACCESSORS(Boolean, fmi3Boolean)
 
 fmi3Status fmi3DoStep(fmi3Instance c, fmi3Float64 t, fmi3Float64 h, fmi3Boolean no_prior, fmi3Boolean* event,
                       fmi3Boolean* terminate, fmi3Boolean* early, fmi3Float64* last_t) {
   Instance* m = (Instance*)c;
   (void)no_prior;
   *event = fmi3False, *terminate = fmi3False, *early = fmi3False, *last_t = t;
+  if (!m->initialized) return Fail(m, "fmi3DoStep: before fmi3ExitInitializationMode");
   if (h <= 0) return Fail(m, "fmi3DoStep: step must be > 0");
+  if (m->request_terminate) {
+    *terminate = fmi3True;
+    return fmi3OK;
+  }
   if (kModel.do_step(t, h, m->r) != 0) return Fail(m, "fmi3DoStep: the model failed");
   m->time = t + h;
   *last_t = m->time;
+  *event = m->report_events;
   kModel.update(m->time, m->r);
   return fmi3OK;
 }
@@ -125,20 +193,8 @@ fmi3Status fmi3DoStep(fmi3Instance c, fmi3Float64 t, fmi3Float64 h, fmi3Boolean 
 fmi3Instance fmi3InstantiateModelExchange(fmi3String name, fmi3String token, fmi3String resources,
                                           fmi3Boolean visible, fmi3Boolean logging,
                                           fmi3InstanceEnvironment env, fmi3LogMessageCallback log) {
-  (void)resources, (void)visible, (void)logging;
-  char msg[256];
-  if (token == NULL || strcmp(token, kModel.guid) != 0) {
-    snprintf(msg, sizeof msg, "instantiationToken mismatch: %s", token ? token : "(null)");
-    if (log) log(env, fmi3Error, "error", msg);
-    return NULL;
-  }
-  Instance* m = (Instance*)calloc(1, sizeof(Instance));
-  if (m == NULL) return NULL;
-  m->env = env;
-  m->log = log;
-  snprintf(m->name, sizeof m->name, "%s", name ? name : "");
-  kModel.defaults(m->r);
-  return m;
+  (void)visible, (void)logging;
+  return NewInstance(name, token, resources, env, log);
 }
 
 fmi3Status fmi3EnterEventMode(fmi3Instance c) {
@@ -181,6 +237,7 @@ fmi3Status fmi3GetContinuousStates(fmi3Instance c, fmi3Float64 x[], size_t nx) {
 
 fmi3Status fmi3GetContinuousStateDerivatives(fmi3Instance c, fmi3Float64 dx[], size_t nx) {
   Instance* m = (Instance*)c;
+  if (!m->initialized) return Fail(m, "fmi3GetContinuousStateDerivatives: before fmi3ExitInitializationMode");
   if ((int)nx != kModel.nx) return Fail(m, "fmi3GetContinuousStateDerivatives: wrong number of states");
   kModel.update(m->time, m->r);
   for (int i = 0; i < kModel.nx; ++i) dx[i] = m->r[kModel.der_vr[i]];
