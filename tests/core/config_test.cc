@@ -83,6 +83,19 @@ TEST(ServeConfigTest, WhatIfJobLimitsDefaultToTheEnginesAndCanBeSet) {
   EXPECT_EQ(c->whatif_jobs.keep_s, 60);
 }
 
+TEST(ServeConfigTest, ContextPollDefaultsToFiveSecondsAndZeroTurnsItOff) {
+  auto d = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->context_poll_ms, 5000);
+  auto off = ParseServeConfig("tokens: [{token: a, role: admin}]\nengine: {context_poll_ms: 0}", "cfg.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->context_poll_ms, 0);
+  auto bad = ParseServeConfig("tokens: [{token: a, role: admin}]\nengine: {context_poll_ms: -1}", "cfg.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("engine.context_poll_ms"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(ServeConfigTest, CalibrationListIsKeptForTheEngineToCheck) {
   auto c = ParseServeConfig(
       "tokens: [{token: a, role: admin}]\ncalibration:\n  - {twins: pump-2, parameters: {curve_k: 6.9e-4}}\n",

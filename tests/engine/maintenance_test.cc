@@ -5,7 +5,9 @@
 //     (mean 0, the initial prior std) — and without the work order the estimate stays at the old
 //     wear; one completed before the estimator's first sample is not applied;
 //   - a spec imported through the engine while it runs raises alerts on its limits and bounds
-//     commands at once, and a re-import replaces those rules and limits.
+//     commands at once, and a re-import replaces those rules and limits;
+//   - records written to context.db by another writer (`doppel import` next to a running serve)
+//     are applied by the engine's poll, without a restart.
 #include "doppel/engine/maintenance.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +15,9 @@
 #include <cmath>
 #include <iostream>
 #include <random>
+#include <thread>
 
+#include "doppel/engine/context_service.h"
 #include "doppel/engine/engine.h"
 #include "doppel/estimate/pump_estimator.h"
 #include "doppel/physics/integrator.h"
@@ -42,6 +46,7 @@ struct Fixture {
   std::unique_ptr<physics::Simulator> sim;
   std::mt19937_64 rng{11};
   double t = 0;
+  int context_poll_ms = 5000;  // EngineOptions::context_poll_ms
 
   void Open(std::vector<analytics::AlertRule> rules = {}) {
     EngineOptions o;
@@ -54,6 +59,7 @@ struct Fixture {
     o.now_ns = [] { return kT0; };
     o.estimation.min_update_interval_s = 0;
     o.alert_rules = std::move(rules);
+    o.context_poll_ms = context_poll_ms;
     auto e = Engine::Open(o, &metrics, platform::DefaultEnv());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine = std::move(e).value();
@@ -290,6 +296,53 @@ TEST(LiveSpecTest, ASpecImportedIntoARunningEngineAlertsAndBoundsCommandsAndARei
   f.FeedTo(40);
   EXPECT_TRUE(Alerts(*f.engine, "spec.pump-1.discharge_pressure_bar.max").size() == 1);
   EXPECT_TRUE(Alerts(*f.engine, "hot").empty());
+}
+
+// `doppel import` writes context.db directly (ImportContextDocument, no engine): the running
+// engine's housekeeping poll finds the new records and applies them as an API import would.
+TEST(LiveSpecTest, RecordsAnotherProcessWritesAreAppliedByThePollWithoutARestart) {
+  Fixture f;
+  f.context_poll_ms = 20;
+  f.Open();
+  f.FeedTo(kConverged);
+  auto [w0, sd0] = Fixture::Wear(f.Estimate());
+  ASSERT_LT(sd0, 0.3 * PriorStd());
+  const std::string data_dir = f.dir.file("data");
+  auto write = [&](const std::string& kind, const nlohmann::json& body) {
+    ContextImportRequest r;
+    r.kind = kind;
+    r.format = "json";
+    auto out = ImportContextDocument(data_dir, r, body.dump());  // what `doppel import` runs
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_TRUE((*out)["applied"].get<bool>()) << out->dump();
+  };
+  // Waits (up to 10 s) until `done` holds: the poll runs every 20 ms on the housekeeping thread.
+  auto eventually = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  auto refused_at = [&](double rpm) {
+    auto c =
+        f.engine->SubmitCommandAs("pump-1", "setSpeed", {{"speed_rpm", rpm}}, "t", CommandSource::kOperator);
+    return c.ok() && c->status == CommandStatus::kRefused;
+  };
+  ASSERT_FALSE(refused_at(1900));
+
+  write("specs", Spec(50, 1800));
+  EXPECT_TRUE(eventually([&] { return refused_at(1900); })) << "the spec's speed limit was not applied";
+  EXPECT_FALSE(refused_at(1700));
+
+  write("workorders", f.Replacement("WO-9", At(kConverged + 2)));
+  // Handed to the twin's shard by the poll; the estimator applies it at its step at that time.
+  EXPECT_TRUE(eventually(
+      [&] { return f.metrics.GetCounter("doppel_context_replacements_applied_total", "").Value() == 1; }));
+  f.SetWear(0);
+  f.FeedTo(kConverged + 2);
+  auto [w1, sd1] = Fixture::Wear(f.Estimate());
+  EXPECT_GT(sd1, 5 * sd0) << "the wear prior was not reset: " << w0 << " ± " << sd0 << " -> " << w1 << " ± "
+                          << sd1;
 }
 
 }  // namespace

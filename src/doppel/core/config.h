@@ -99,6 +99,7 @@ struct ServeConfig {
   int queue_capacity = 65536;      // readings per shard queue
   int allowed_lateness_ms = 500;   // reorder window per twin
   int command_timeout_ms = 10000;  // sent -> timed_out without an ack
+  int context_poll_ms = 5000;      // context.db checked for other writers' records; 0: never
   WhatIfJobsConfig whatif_jobs;
   CommandsConfig commands;  // modes and the safety envelope
   // storage

@@ -87,7 +87,32 @@ Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analyti
 
 ContextLink::ContextLink(std::string data_dir, LiveSpecTargets targets,
                          std::vector<analytics::AlertRule> rules)
-    : data_dir_(std::move(data_dir)), t_(std::move(targets)), rules_(std::move(rules)) {}
+    : data_dir_(std::move(data_dir)), t_(std::move(targets)), rules_(std::move(rules)) {
+  auto db = OpenIfExists(data_dir_);
+  if (!db.ok() || !*db) return;  // an unreadable store fails the first sync, with its reason
+  if (auto c = (*db)->SpecChangesSince(0); c.ok()) spec_cursor_ = c->last_seq;
+}
+
+Result<ContextSync> ContextLink::SyncChanges() {
+  ContextSync out;
+  auto n = SyncWorkOrders();
+  if (!n.ok()) return n.status();
+  out.replacements = *n;
+  {
+    std::lock_guard lk(mu_);
+    auto db = OpenIfExists(data_dir_);
+    if (!db.ok()) return db.status();
+    if (!*db) return out;
+    auto c = (*db)->SpecChangesSince(spec_cursor_);
+    if (!c.ok()) return c.status();
+    if (c->rows.empty()) return out;
+  }
+  auto fx = SyncSpecs();
+  if (!fx.ok()) return fx.status();
+  out.specs = true;
+  out.spec_effects = std::move(fx).value();
+  return out;
+}
 
 std::vector<analytics::AlertRule> ContextLink::rules() const {
   std::lock_guard lk(mu_);
@@ -104,6 +129,7 @@ Result<size_t> ContextLink::SyncWorkOrders() {
   workorder_cursor_ = changes->last_seq;
   const std::vector<MaintenanceEvent> events = ReplacementsOf(changes->rows);
   for (const MaintenanceEvent& e : events) t_.shards[t_.shard_of(e.twin)]->AddMaintenance(e);
+  if (t_.replacements_applied != nullptr) t_.replacements_applied->Inc(events.size());
   if (!events.empty())
     spdlog::info("context: {} completed part replacement(s) handed to the twins", events.size());
   return events.size();
@@ -114,7 +140,12 @@ Result<SpecEffects> ContextLink::SyncSpecs() {
   auto db = OpenIfExists(data_dir_);
   if (!db.ok()) return db.status();
   std::vector<store::DesignSpec> specs;
+  int64_t cursor = spec_cursor_;
   if (*db) {
+    // The cursor before the list: a spec written in between is listed now and seen again later.
+    auto changes = (*db)->SpecChangesSince(spec_cursor_);
+    if (!changes.ok()) return changes.status();
+    cursor = changes->last_seq;
     auto listed = (*db)->ListSpecs();
     if (!listed.ok()) return listed.status();
     specs = std::move(listed).value();
@@ -142,6 +173,8 @@ Result<SpecEffects> ContextLink::SyncSpecs() {
   }
   for (size_t i = 0; i < t_.shards.size(); ++i) t_.shards[i]->ReplaceAlertRules(rules, std::move(active[i]));
   rules_ = std::move(rules);
+  spec_cursor_ = cursor;
+  if (t_.spec_syncs != nullptr) t_.spec_syncs->Inc();
   spdlog::info("context: {} design spec(s) in force: {} alert rule(s), {} command-envelope limit(s)",
                specs.size(), fx.alert_rules.size(), fx.envelope_limits.size());
   return fx;

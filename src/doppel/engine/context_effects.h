@@ -9,9 +9,10 @@
 // specs (from the context store) and applies the result to the engine's options at start.
 //
 // Live (docs/enterprise.md "What the context changes in the running twin"): ContextLink re-reads
-// context.db after an import through the API (Engine::ImportContext) and hands the effects to
-// the running engine: every spec's rules and envelope limits replace the previous spec ones, and
-// completed part replacements go to the twins' estimators (maintenance.h).
+// context.db after an import through the API (Engine::ImportContext), and every
+// EngineOptions::context_poll_ms for records another process wrote (`doppel import`), and hands
+// the effects to the running engine: every spec's rules and envelope limits replace the previous
+// spec ones, and completed part replacements go to the twins' estimators (maintenance.h).
 #pragma once
 
 #include <functional>
@@ -22,6 +23,7 @@
 
 #include "doppel/analytics/alert_rules.h"
 #include "doppel/core/config.h"
+#include "doppel/core/metrics.h"
 #include "doppel/core/status.h"
 #include "doppel/engine/maintenance.h"
 #include "doppel/store/context_store.h"
@@ -67,11 +69,23 @@ struct LiveSpecTargets {
   CommandManager* commands = nullptr;
   AlertCenter* alerts = nullptr;
   const model::ModelRegistry* models = nullptr;
+  // doppel_context_replacements_applied_total and doppel_context_spec_syncs_total (may be null).
+  Counter* replacements_applied = nullptr;
+  Counter* spec_syncs = nullptr;
+};
+
+// What ContextLink::SyncChanges applied.
+struct ContextSync {
+  size_t replacements = 0;  // completed part replacements handed to twins
+  bool specs = false;       // a spec changed: every spec's effects were applied (below)
+  SpecEffects spec_effects;
 };
 
 class ContextLink {
  public:
-  // `rules`: the engine's alert rules at start (config rules and the start-time spec rules).
+  // `rules`: the engine's alert rules at start (config rules and the start-time spec rules). The
+  // specs in context.db now count as applied (the caller applied them at start: ApplyDesignSpecs);
+  // a spec written between that and this constructor is applied at the next spec change or start.
   ContextLink(std::string data_dir, LiveSpecTargets targets, std::vector<analytics::AlertRule> rules);
 
   // Completed part replacements among the work orders changed since the previous call (every
@@ -81,6 +95,10 @@ class ContextLink {
   // kept) on every shard, their command-envelope limits the previous spec limits. Validates all
   // first (nothing changes on an error). Returns the effects applied.
   Result<SpecEffects> SyncSpecs();
+  // Whatever changed in context.db since the last sync, whoever wrote it: completed replacements
+  // (SyncWorkOrders) and, only when a spec changed, every spec (SyncSpecs; nothing is re-armed
+  // otherwise). A spec set that does not validate is an error, and is tried again at the next call.
+  Result<ContextSync> SyncChanges();
   // The alert rules in force.
   std::vector<analytics::AlertRule> rules() const;
 
@@ -90,6 +108,7 @@ class ContextLink {
   LiveSpecTargets t_;
   std::vector<analytics::AlertRule> rules_;
   int64_t workorder_cursor_ = 0;
+  int64_t spec_cursor_ = 0;  // the specs up to this change sequence are applied
 };
 
 }  // namespace doppel::engine

@@ -161,6 +161,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
     t.commands = impl->commands.get();
     t.alerts = impl->alerts.get();
     t.models = &impl->twins->models();
+    t.replacements_applied =
+        &metrics->GetCounter("doppel_context_replacements_applied_total",
+                             "Completed part replacements from work orders handed to twins' estimators");
+    t.spec_syncs =
+        &metrics->GetCounter("doppel_context_spec_syncs_total",
+                             "Times the design specs' alert rules and envelope limits were (re)applied live");
     impl->context = std::make_unique<ContextLink>(options.data_dir, std::move(t), options.alert_rules);
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);

@@ -54,6 +54,10 @@ struct EngineOptions {
   // forever. Enforced by the housekeeping thread every retention_interval_ns.
   std::vector<store::RetentionRule> retention;
   TimeNs retention_interval_ns = 60 * kNsPerS;
+  // How often the housekeeping thread looks in <data_dir>/context.db for records another process
+  // wrote (`doppel import` next to a running serve) and applies them (docs/enterprise.md); an
+  // import through the API is applied at once either way. 0: never.
+  int context_poll_ms = 5000;
   // Wall clock for arrival, command and audit times (ns since the epoch). Default: system clock.
   std::function<TimeNs()> now_ns;
   // Behavior models bound to twins by DTDL model id (docs/estimation.md).

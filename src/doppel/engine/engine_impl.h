@@ -223,10 +223,28 @@ struct Engine::Impl {
     if (Status st = estimates->Save(out); !st.ok()) spdlog::error("estimates: not saved: {}", st.ToString());
   }
 
+  // Records another process wrote to context.db, applied (housekeeping thread).
+  void PollContext(std::string* last_error) {
+    auto r = context->SyncChanges();
+    if (!r.ok()) {
+      if (r.status().ToString() != *last_error)
+        spdlog::warn("context: records in context.db not applied yet: {}", r.status().ToString());
+      *last_error = r.status().ToString();
+      return;
+    }
+    last_error->clear();
+    if (r->replacements > 0 || r->specs) {
+      spdlog::info("context: applied what another process wrote to context.db: {} replacement(s){}",
+                   r->replacements, r->specs ? ", the changed design specs" : "");
+    }
+  }
+
   void HousekeepingLoop() {
     std::unique_lock lk(hk_mu);
     TimeNs next_retention = 0;
     auto next_save = std::chrono::steady_clock::now() + kEstimateSaveInterval;
+    auto next_context = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.context_poll_ms);
+    std::string context_error;  // the last poll's error, logged once until it changes
     while (running) {
       hk_cv.wait_for(lk, std::chrono::milliseconds(200));
       if (!running) break;
@@ -234,6 +252,10 @@ struct Engine::Impl {
       if (std::chrono::steady_clock::now() >= next_save) {
         next_save = std::chrono::steady_clock::now() + kEstimateSaveInterval;
         SaveEstimates();
+      }
+      if (opts.context_poll_ms > 0 && std::chrono::steady_clock::now() >= next_context) {
+        next_context = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.context_poll_ms);
+        PollContext(&context_error);
       }
       const TimeNs now = opts.now_ns();
       commands->Tick(now);
