@@ -316,7 +316,8 @@ TEST(LiveSpecTest, RecordsAnotherProcessWritesAreAppliedByThePollWithoutARestart
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     ASSERT_TRUE((*out)["applied"].get<bool>()) << out->dump();
   };
-  // Waits (up to 10 s) until `done` holds: the poll runs every 20 ms on the housekeeping thread.
+  // Waits (up to 10 s) until `done` holds: the housekeeping thread wakes every 200 ms and polls
+  // context.db at most every 20 ms here.
   auto eventually = [](const std::function<bool()>& done) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!done() && std::chrono::steady_clock::now() < deadline)
@@ -333,6 +334,8 @@ TEST(LiveSpecTest, RecordsAnotherProcessWritesAreAppliedByThePollWithoutARestart
   write("specs", Spec(50, 1800));
   EXPECT_TRUE(eventually([&] { return refused_at(1900); })) << "the spec's speed limit was not applied";
   EXPECT_FALSE(refused_at(1700));
+  Counter& spec_syncs = f.metrics.GetCounter("doppel_context_spec_syncs_total", "");
+  EXPECT_EQ(spec_syncs.Value(), 1u);
 
   write("workorders", f.Replacement("WO-9", At(kConverged + 2)));
   // Handed to the twin's shard by the poll; the estimator applies it at its step at that time.
@@ -343,6 +346,8 @@ TEST(LiveSpecTest, RecordsAnotherProcessWritesAreAppliedByThePollWithoutARestart
   auto [w1, sd1] = Fixture::Wear(f.Estimate());
   EXPECT_GT(sd1, 5 * sd0) << "the wear prior was not reset: " << w0 << " ± " << sd0 << " -> " << w1 << " ± "
                           << sd1;
+  // A work order alone does not re-apply the specs (their rules' hold timers keep running).
+  EXPECT_EQ(spec_syncs.Value(), 1u);
 }
 
 }  // namespace

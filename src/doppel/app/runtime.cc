@@ -85,7 +85,8 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   eo.anomaly_detection = config.anomaly_detection;
   // Imported design specs (doppel import --kind specs): their limits become alert rules and the
   // command envelope (docs/enterprise.md).
-  auto specs = engine::ApplyDesignSpecs(config.data_dir, &eo.alert_rules, &eo.commands);
+  auto specs =
+      engine::ApplyDesignSpecs(config.data_dir, &eo.alert_rules, &eo.commands, &eo.context_spec_cursor);
   if (!specs.ok()) return Status(specs.status().code(), "context.db: " + specs.status().message());
   if (*specs > 0) spdlog::info("design specs of {} twins applied as alert rules and command limits", *specs);
   if (!config.wear_rul_yaml.empty()) {  // pump RUL from the wear trend (docs/analytics.md)

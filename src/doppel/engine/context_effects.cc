@@ -34,13 +34,6 @@ analytics::AlertRule SpecRule(const store::DesignSpec& spec, const store::SpecLi
   return r;
 }
 
-Result<std::unique_ptr<store::ContextStore>> OpenIfExists(const std::string& data_dir) {
-  const std::string path = data_dir + "/context.db";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return std::unique_ptr<store::ContextStore>();
-  return store::ContextStore::Open(path);
-}
-
 }  // namespace
 
 bool IsSpecRule(const analytics::AlertRule& r) { return r.name.starts_with(kSpecRulePrefix); }
@@ -69,12 +62,18 @@ SpecEffects EffectsOfSpecs(const std::vector<store::DesignSpec>& specs) {
 }
 
 Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analytics::AlertRule>* alert_rules,
-                                CommandsConfig* commands) {
+                                CommandsConfig* commands, int64_t* spec_cursor) {
+  if (spec_cursor != nullptr) *spec_cursor = 0;
   const std::string path = data_dir + "/context.db";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return size_t{0};
   auto db = store::ContextStore::Open(path);
   if (!db.ok()) return db.status();
+  if (spec_cursor != nullptr) {  // before the list: a spec written in between is applied live later
+    auto c = (*db)->SpecChangesSince(0);
+    if (!c.ok()) return c.status();
+    *spec_cursor = c->last_seq;
+  }
   auto specs = (*db)->ListSpecs();
   if (!specs.ok()) return specs.status();
   SpecEffects fx = EffectsOfSpecs(*specs);
@@ -86,28 +85,48 @@ Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analyti
 // --- Live ------------------------------------------------------------------------------------
 
 ContextLink::ContextLink(std::string data_dir, LiveSpecTargets targets,
-                         std::vector<analytics::AlertRule> rules)
+                         std::vector<analytics::AlertRule> rules, int64_t spec_cursor)
     : data_dir_(std::move(data_dir)), t_(std::move(targets)), rules_(std::move(rules)) {
-  auto db = OpenIfExists(data_dir_);
-  if (!db.ok() || !*db) return;  // an unreadable store fails the first sync, with its reason
+  std::lock_guard lk(mu_);
+  if (spec_cursor >= 0) {
+    spec_cursor_ = spec_cursor;
+    return;
+  }
+  auto db = Db();
+  if (!db.ok() || *db == nullptr) return;  // an unreadable store fails the first sync, with its reason
   if (auto c = (*db)->SpecChangesSince(0); c.ok()) spec_cursor_ = c->last_seq;
 }
 
+ContextLink::~ContextLink() = default;
+
+Result<store::ContextStore*> ContextLink::Db() {
+  if (db_) return db_.get();
+  const std::string path = data_dir_ + "/context.db";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return nullptr;
+  // Opened once and kept: opening runs a schema transaction, which a poll every few seconds
+  // should not repeat. A short busy timeout: a locked database is tried again at the next poll.
+  store::ContextStoreOptions o;
+  o.busy_timeout_ms = kBusyTimeoutMs;
+  auto db = store::ContextStore::Open(path, o);
+  if (!db.ok()) return db.status();
+  db_ = std::move(db).value();
+  return db_.get();
+}
+
 Result<ContextSync> ContextLink::SyncChanges() {
+  std::lock_guard lk(mu_);
   ContextSync out;
-  auto n = SyncWorkOrders();
+  auto db = Db();
+  if (!db.ok()) return db.status();
+  if (*db == nullptr) return out;
+  auto n = SyncWorkOrdersLocked(**db);
   if (!n.ok()) return n.status();
   out.replacements = *n;
-  {
-    std::lock_guard lk(mu_);
-    auto db = OpenIfExists(data_dir_);
-    if (!db.ok()) return db.status();
-    if (!*db) return out;
-    auto c = (*db)->SpecChangesSince(spec_cursor_);
-    if (!c.ok()) return c.status();
-    if (c->rows.empty()) return out;
-  }
-  auto fx = SyncSpecs();
+  auto c = (*db)->SpecChangesSince(spec_cursor_);
+  if (!c.ok()) return c.status();
+  if (c->rows.empty()) return out;
+  auto fx = SyncSpecsLocked(*db);
   if (!fx.ok()) return fx.status();
   out.specs = true;
   out.spec_effects = std::move(fx).value();
@@ -121,10 +140,14 @@ std::vector<analytics::AlertRule> ContextLink::rules() const {
 
 Result<size_t> ContextLink::SyncWorkOrders() {
   std::lock_guard lk(mu_);
-  auto db = OpenIfExists(data_dir_);
+  auto db = Db();
   if (!db.ok()) return db.status();
-  if (!*db) return size_t{0};
-  auto changes = (*db)->WorkOrderChangesSince(workorder_cursor_);
+  if (*db == nullptr) return size_t{0};
+  return SyncWorkOrdersLocked(**db);
+}
+
+Result<size_t> ContextLink::SyncWorkOrdersLocked(store::ContextStore& db) {
+  auto changes = db.WorkOrderChangesSince(workorder_cursor_);
   if (!changes.ok()) return changes.status();
   workorder_cursor_ = changes->last_seq;
   const std::vector<MaintenanceEvent> events = ReplacementsOf(changes->rows);
@@ -137,16 +160,20 @@ Result<size_t> ContextLink::SyncWorkOrders() {
 
 Result<SpecEffects> ContextLink::SyncSpecs() {
   std::lock_guard lk(mu_);
-  auto db = OpenIfExists(data_dir_);
+  auto db = Db();
   if (!db.ok()) return db.status();
+  return SyncSpecsLocked(*db);
+}
+
+Result<SpecEffects> ContextLink::SyncSpecsLocked(store::ContextStore* db) {
   std::vector<store::DesignSpec> specs;
   int64_t cursor = spec_cursor_;
-  if (*db) {
+  if (db != nullptr) {
     // The cursor before the list: a spec written in between is listed now and seen again later.
-    auto changes = (*db)->SpecChangesSince(spec_cursor_);
+    auto changes = db->SpecChangesSince(spec_cursor_);
     if (!changes.ok()) return changes.status();
     cursor = changes->last_seq;
-    auto listed = (*db)->ListSpecs();
+    auto listed = db->ListSpecs();
     if (!listed.ok()) return listed.status();
     specs = std::move(listed).value();
   }

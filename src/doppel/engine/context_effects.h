@@ -56,8 +56,10 @@ SpecEffects EffectsOfSpecs(const std::vector<store::DesignSpec>& specs);
 // Reads every spec of `<data_dir>/context.db` (nothing when the file does not exist) and appends
 // their effects to `alert_rules` and `commands->limits`. Returns how many specs were
 // applied; errors of the context store (corrupt, locked, newer schema) pass through.
+// `spec_cursor` (may be null) gets the specs' change sequence read before them: hand it to the
+// engine (EngineOptions::context_spec_cursor) so a spec written after it is applied live.
 Result<size_t> ApplyDesignSpecs(const std::string& data_dir, std::vector<analytics::AlertRule>* alert_rules,
-                                CommandsConfig* commands);
+                                CommandsConfig* commands, int64_t* spec_cursor = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Live application.
@@ -83,11 +85,16 @@ struct ContextSync {
 
 class ContextLink {
  public:
-  // `rules`: the engine's alert rules at start (config rules and the start-time spec rules). The
-  // specs in context.db now count as applied (the caller applied them at start: ApplyDesignSpecs);
-  // a spec written between that and this constructor is applied at the next spec change or start.
-  ContextLink(std::string data_dir, LiveSpecTargets targets, std::vector<analytics::AlertRule> rules);
+  // `rules`: the engine's alert rules at start (config rules and the start-time spec rules).
+  // `spec_cursor`: the change sequence of the specs the caller applied at start (ApplyDesignSpecs);
+  // < 0: the specs in context.db now count as applied.
+  ContextLink(std::string data_dir, LiveSpecTargets targets, std::vector<analytics::AlertRule> rules,
+              int64_t spec_cursor = -1);
+  ~ContextLink();
 
+  // Thread-safe: every call holds one mutex from reading context.db to applying what it read, so
+  // an API import and the engine's poll never apply the same change twice.
+  //
   // Completed part replacements among the work orders changed since the previous call (every
   // work order at the first call) are posted to their twins' shards. Returns how many.
   Result<size_t> SyncWorkOrders();
@@ -103,7 +110,14 @@ class ContextLink {
   std::vector<analytics::AlertRule> rules() const;
 
  private:
+  static constexpr int kBusyTimeoutMs = 500;
+  // The context store, opened at the first call that finds context.db (null until then).
+  Result<store::ContextStore*> Db();
+  Result<size_t> SyncWorkOrdersLocked(store::ContextStore& db);
+  Result<SpecEffects> SyncSpecsLocked(store::ContextStore* db);  // db may be null (no file)
+
   mutable std::mutex mu_;
+  std::unique_ptr<store::ContextStore> db_;  // guarded by mu_
   std::string data_dir_;
   LiveSpecTargets t_;
   std::vector<analytics::AlertRule> rules_;

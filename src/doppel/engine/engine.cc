@@ -161,13 +161,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
     t.commands = impl->commands.get();
     t.alerts = impl->alerts.get();
     t.models = &impl->twins->models();
-    t.replacements_applied =
-        &metrics->GetCounter("doppel_context_replacements_applied_total",
-                             "Completed part replacements from work orders handed to twins' estimators");
+    t.replacements_applied = &metrics->GetCounter(
+        "doppel_context_replacements_applied_total",
+        "Completed part replacements from work orders handed to twins' estimators (each start hands over "
+        "the completed ones again; an estimator ignores one it already has)");
     t.spec_syncs =
         &metrics->GetCounter("doppel_context_spec_syncs_total",
                              "Times the design specs' alert rules and envelope limits were (re)applied live");
-    impl->context = std::make_unique<ContextLink>(options.data_dir, std::move(t), options.alert_rules);
+    impl->context = std::make_unique<ContextLink>(options.data_dir, std::move(t), options.alert_rules,
+                                                  options.context_spec_cursor);
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
   impl->refused_unknown = &metrics->GetCounter("doppel_ingest_refused_batches_total",

@@ -58,6 +58,9 @@ struct EngineOptions {
   // wrote (`doppel import` next to a running serve) and applies them (docs/enterprise.md); an
   // import through the API is applied at once either way. 0: never.
   int context_poll_ms = 5000;
+  // The change sequence of the design specs already in alert_rules and commands (from
+  // ApplyDesignSpecs); -1: whatever context.db holds at Open counts as applied.
+  int64_t context_spec_cursor = -1;
   // Wall clock for arrival, command and audit times (ns since the epoch). Default: system clock.
   std::function<TimeNs()> now_ns;
   // Behavior models bound to twins by DTDL model id (docs/estimation.md).
