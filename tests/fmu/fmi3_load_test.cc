@@ -12,23 +12,13 @@ namespace doppel::fmu {
 namespace {
 
 using doppel::testing::TempDir;
+using testing::ExpectError;
 using testing::ModelXml;
 using testing::PackFmu;
+using testing::Replace;
 
 constexpr const char* kId = "bouncing_ball_fmi3";
 constexpr const char* kToken = "{8c4e810f-3df3-4a00-8276-176fa3c9f000}";
-
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  auto pos = s.find(from);
-  if (pos == std::string::npos) throw std::runtime_error("test setup: '" + from + "' not found");
-  return s.replace(pos, from.size(), to);
-}
-
-template <typename T>
-void ExpectError(const Result<T>& r, const std::string& fragment) {
-  ASSERT_FALSE(r.ok()) << "expected an error mentioning: " << fragment;
-  EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
-}
 
 // A 3.0 description with every construct the parser maps: a state and its derivative linked by
 // value reference, the types Doppel reads and one it only names, a structural parameter, event

@@ -2,6 +2,7 @@
 // into DOPPEL_FMU_MODEL_DIR/<id>.so, modelDescription.xml next to them) with minizip.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <zip.h>
 
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "doppel/core/status.h"
 #include "testing/test_util.h"
 
 namespace doppel::fmu::testing {
@@ -28,6 +30,20 @@ inline std::string ModelXml(const std::string& id) {
 }
 inline std::string ModelBinary(const std::string& id) {
   return std::string(DOPPEL_FMU_MODEL_DIR) + "/" + id + ".so";
+}
+
+// `s` with the first `from` replaced by `to`; throws when `from` is not there (a test set-up error).
+inline std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  if (pos == std::string::npos) throw std::runtime_error("test setup: '" + from + "' not found");
+  return s.replace(pos, from.size(), to);
+}
+
+// Expects `r` to be an error whose message contains `fragment`.
+template <typename T>
+void ExpectError(const Result<T>& r, const std::string& fragment) {
+  ASSERT_FALSE(r.ok()) << "expected an error mentioning: " << fragment;
+  EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
 }
 
 // Writes a zip at `path` with (archive name, contents) entries.

@@ -129,7 +129,6 @@ Result<ContextSync> ContextLink::SyncChanges() {
   auto fx = SyncSpecsLocked(*db);
   if (!fx.ok()) return fx.status();
   out.specs = true;
-  out.spec_effects = std::move(fx).value();
   return out;
 }
 

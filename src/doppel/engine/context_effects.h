@@ -79,8 +79,7 @@ struct LiveSpecTargets {
 // What ContextLink::SyncChanges applied.
 struct ContextSync {
   size_t replacements = 0;  // completed part replacements handed to twins
-  bool specs = false;       // a spec changed: every spec's effects were applied (below)
-  SpecEffects spec_effects;
+  bool specs = false;       // a spec changed: every spec's effects were applied
 };
 
 class ContextLink {

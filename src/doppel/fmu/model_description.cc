@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
+#include <span>
 
 namespace doppel::fmu {
 
@@ -77,6 +79,40 @@ Result<double> OptionalDouble(const XMLElement* e, const char* attr, double dflt
   return v;
 }
 
+// The VariableType of a type element (2.0: the <ScalarVariable>'s child; 3.0: the variable's own
+// element), or nullopt for a name the version does not have.
+std::optional<VariableType> TypeOfElement(std::string_view name, bool v3) {
+  struct Entry {
+    std::string_view name;
+    VariableType type;
+  };
+  static constexpr Entry kFmi2[] = {{"Real", VariableType::kReal},
+                                    {"Integer", VariableType::kInteger},
+                                    {"Boolean", VariableType::kBoolean},
+                                    {"String", VariableType::kString},
+                                    {"Enumeration", VariableType::kEnumeration}};
+  static constexpr Entry kFmi3[] = {
+      {"Float64", VariableType::kReal},
+      {"Int32", VariableType::kInteger},
+      {"Boolean", VariableType::kBoolean},
+      {"String", VariableType::kString},
+      {"Enumeration", VariableType::kEnumeration},
+      // Kept so they can be named in errors; Doppel neither reads nor writes them.
+      {"Float32", VariableType::kOther},
+      {"Int8", VariableType::kOther},
+      {"UInt8", VariableType::kOther},
+      {"Int16", VariableType::kOther},
+      {"UInt16", VariableType::kOther},
+      {"UInt32", VariableType::kOther},
+      {"Int64", VariableType::kOther},
+      {"UInt64", VariableType::kOther},
+      {"Binary", VariableType::kOther},
+      {"Clock", VariableType::kOther}};
+  for (const Entry& e : v3 ? std::span<const Entry>(kFmi3) : std::span<const Entry>(kFmi2))
+    if (e.name == name) return e.type;
+  return std::nullopt;
+}
+
 Result<Causality> ParseCausality(const char* s) {
   if (s == nullptr) return Causality::kLocal;
   for (Causality c : {Causality::kParameter, Causality::kCalculatedParameter, Causality::kInput,
@@ -132,8 +168,10 @@ Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& whe
     return InvalidArgument(at + ": no type element (Real, Integer, Boolean, String, Enumeration)");
   const std::string_view tn = t->Name();
   v.type_name = tn;
-  if (tn == "Real") {
-    v.type = VariableType::kReal;
+  const std::optional<VariableType> type = TypeOfElement(tn, /*v3=*/false);
+  if (!type) return InvalidArgument(at + ": unknown type element <" + std::string(tn) + ">");
+  v.type = *type;
+  if (v.type == VariableType::kReal) {
     if (const char* u = t->Attribute("unit")) v.unit = u;
     if (const char* d = t->Attribute("derivative")) {
       uint64_t idx = 0;
@@ -141,16 +179,6 @@ Result<ScalarVariable> ParseVariable(const XMLElement* e, const std::string& whe
         return InvalidArgument(at + ": derivative '" + d + "' is not a 1-based variable index");
       v.derivative_of = static_cast<int>(idx);
     }
-  } else if (tn == "Integer") {
-    v.type = VariableType::kInteger;
-  } else if (tn == "Boolean") {
-    v.type = VariableType::kBoolean;
-  } else if (tn == "String") {
-    v.type = VariableType::kString;
-  } else if (tn == "Enumeration") {
-    v.type = VariableType::kEnumeration;
-  } else {
-    return InvalidArgument(at + ": unknown type element <" + std::string(tn) + ">");
   }
   DOPPEL_RETURN_IF_ERROR(ParseStart(t, at, &v));
   return v;
@@ -185,22 +213,9 @@ Result<ScalarVariable> ParseVariable3(const XMLElement* e, const std::string& wh
     return InvalidArgument(where + " <" + v.type_name + ">: missing name");
   v.name = name;
   const std::string at = where + " <" + v.type_name + "> '" + v.name + "'";
-  if (tn == "Float64") {
-    v.type = VariableType::kReal;
-  } else if (tn == "Int32") {
-    v.type = VariableType::kInteger;
-  } else if (tn == "Boolean") {
-    v.type = VariableType::kBoolean;
-  } else if (tn == "String") {
-    v.type = VariableType::kString;
-  } else if (tn == "Enumeration") {
-    v.type = VariableType::kEnumeration;
-  } else if (tn == "Float32" || tn == "Int8" || tn == "UInt8" || tn == "Int16" || tn == "UInt16" ||
-             tn == "UInt32" || tn == "Int64" || tn == "UInt64" || tn == "Binary" || tn == "Clock") {
-    v.type = VariableType::kOther;
-  } else {
-    return InvalidArgument(at + ": unknown variable type");
-  }
+  const std::optional<VariableType> type = TypeOfElement(tn, /*v3=*/true);
+  if (!type) return InvalidArgument(at + ": unknown variable type");
+  v.type = *type;
   if (e->FirstChildElement("Dimension") != nullptr)
     return InvalidArgument(at + ": array variables (<Dimension>) are not supported");
   uint64_t vr = 0;

@@ -223,23 +223,20 @@ fmi3Status fmi3SetTime(fmi3Instance c, fmi3Float64 t) {
 
 fmi3Status fmi3SetContinuousStates(fmi3Instance c, const fmi3Float64 x[], size_t nx) {
   Instance* m = (Instance*)c;
-  if ((int)nx != kModel.nx) return Fail(m, "fmi3SetContinuousStates: wrong number of states");
-  for (int i = 0; i < kModel.nx; ++i) m->r[kModel.state_vr[i]] = x[i];
+  if (ModelSetStates(m->r, x, nx) != 0) return Fail(m, "fmi3SetContinuousStates: wrong number of states");
   return fmi3OK;
 }
 
 fmi3Status fmi3GetContinuousStates(fmi3Instance c, fmi3Float64 x[], size_t nx) {
   Instance* m = (Instance*)c;
-  if ((int)nx != kModel.nx) return Fail(m, "fmi3GetContinuousStates: wrong number of states");
-  for (int i = 0; i < kModel.nx; ++i) x[i] = m->r[kModel.state_vr[i]];
+  if (ModelGetStates(m->r, x, nx) != 0) return Fail(m, "fmi3GetContinuousStates: wrong number of states");
   return fmi3OK;
 }
 
 fmi3Status fmi3GetContinuousStateDerivatives(fmi3Instance c, fmi3Float64 dx[], size_t nx) {
   Instance* m = (Instance*)c;
   if (!m->initialized) return Fail(m, "fmi3GetContinuousStateDerivatives: before fmi3ExitInitializationMode");
-  if ((int)nx != kModel.nx) return Fail(m, "fmi3GetContinuousStateDerivatives: wrong number of states");
-  kModel.update(m->time, m->r);
-  for (int i = 0; i < kModel.nx; ++i) dx[i] = m->r[kModel.der_vr[i]];
+  if (ModelGetDerivatives(m->time, m->r, dx, nx) != 0)
+    return Fail(m, "fmi3GetContinuousStateDerivatives: wrong number of states");
   return fmi3OK;
 }

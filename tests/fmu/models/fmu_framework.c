@@ -148,23 +148,20 @@ fmi2Status fmi2SetTime(fmi2Component c, fmi2Real t) {
 
 fmi2Status fmi2SetContinuousStates(fmi2Component c, const fmi2Real x[], size_t nx) {
   Instance* m = (Instance*)c;
-  if ((int)nx != kModel.nx) return Fail(m, "fmi2SetContinuousStates: wrong number of states");
-  for (int i = 0; i < kModel.nx; ++i) m->r[kModel.state_vr[i]] = x[i];
+  if (ModelSetStates(m->r, x, nx) != 0) return Fail(m, "fmi2SetContinuousStates: wrong number of states");
   return fmi2OK;
 }
 
 fmi2Status fmi2GetContinuousStates(fmi2Component c, fmi2Real x[], size_t nx) {
   Instance* m = (Instance*)c;
-  if ((int)nx != kModel.nx) return Fail(m, "fmi2GetContinuousStates: wrong number of states");
-  for (int i = 0; i < kModel.nx; ++i) x[i] = m->r[kModel.state_vr[i]];
+  if (ModelGetStates(m->r, x, nx) != 0) return Fail(m, "fmi2GetContinuousStates: wrong number of states");
   return fmi2OK;
 }
 
 fmi2Status fmi2GetDerivatives(fmi2Component c, fmi2Real dx[], size_t nx) {
   Instance* m = (Instance*)c;
-  if ((int)nx != kModel.nx) return Fail(m, "fmi2GetDerivatives: wrong number of states");
-  kModel.update(m->time, m->r);
-  for (int i = 0; i < kModel.nx; ++i) dx[i] = m->r[kModel.der_vr[i]];
+  if (ModelGetDerivatives(m->time, m->r, dx, nx) != 0)
+    return Fail(m, "fmi2GetDerivatives: wrong number of states");
   return fmi2OK;
 }
 

@@ -25,4 +25,24 @@ typedef struct {
 
 extern const ModelDef kModel;
 
+/* Shared by the fmi2 and fmi3 frameworks: the model's continuous states in r[]. Each returns 0, or
+ * -1 (nothing done) when nx is not the model's number of states. */
+static inline int ModelSetStates(double* r, const double* x, size_t nx) {
+  if ((int)nx != kModel.nx) return -1;
+  for (int i = 0; i < kModel.nx; ++i) r[kModel.state_vr[i]] = x[i];
+  return 0;
+}
+static inline int ModelGetStates(const double* r, double* x, size_t nx) {
+  if ((int)nx != kModel.nx) return -1;
+  for (int i = 0; i < kModel.nx; ++i) x[i] = r[kModel.state_vr[i]];
+  return 0;
+}
+/* Evaluates the model at t first. */
+static inline int ModelGetDerivatives(double t, double* r, double* dx, size_t nx) {
+  if ((int)nx != kModel.nx) return -1;
+  kModel.update(t, r);
+  for (int i = 0; i < kModel.nx; ++i) dx[i] = r[kModel.der_vr[i]];
+  return 0;
+}
+
 #endif
