@@ -263,7 +263,7 @@ writes:
   - {twin: pump-1, property: mode, node_id: "ns=1;s=Pump1.Mode"}
 )";
   const char* json = R"({"endpoint": "opc.tcp://127.0.0.1:4840", "user": "operator", "password": "s3cret",
-    "publishing_interval_ms": 250,
+    "publishing_interval_ms": 250, "channel_lifetime_ms": 600000,
     "mappings": [{"node_id": "ns=1;s=Pump1.Flow", "twin": "pump-1", "signal": "flow_m3h"}],
     "writes": [{"twin": "pump-1", "command": "set_speed", "node_id": "ns=1;s=Pump1.Speed"},
                {"twin": "pump-1", "property": "mode", "node_id": "ns=1;s=Pump1.Mode"}]})";
@@ -273,6 +273,7 @@ writes:
     EXPECT_EQ(o->client.endpoint, "opc.tcp://127.0.0.1:4840");
     EXPECT_EQ(o->client.user, "operator");
     EXPECT_EQ(o->publishing_interval_ms, 250);
+    EXPECT_EQ(o->client.channel_lifetime_ms, text == yaml ? 3'600'000u : 600'000u);  // default 1 h
     ASSERT_EQ(o->mappings.size(), 1u);
     EXPECT_EQ(o->mappings[0].signal, "flow_m3h");
     ASSERT_EQ(o->writes.size(), 2u);
@@ -297,6 +298,10 @@ TEST(OpcUaConfigTest, ErrorsNameTheField) {
        "s}]",
        "opcua.publishing_interval_ms: expected a number"},
       {"endpoint: opc.tcp://h:1", "mappings and writes are both empty"},
+      {"endpoint: opc.tcp://h:1\nchannel_lifetime_ms: 500\nmappings: [{node_id: i=1, twin: t, signal: s}]",
+       "opcua.channel_lifetime_ms: must be in 1000..4294967295"},
+      {"endpoint: opc.tcp://h:1\nchannel_lifetime_ms: -1\nmappings: [{node_id: i=1, twin: t, signal: s}]",
+       "opcua.channel_lifetime_ms: must be in"},
       {"endpoint: [", "cfg: line"},
   };
   for (const Case& c : cases) {

@@ -249,6 +249,44 @@ TEST(OpcUaAdapterTest, ServerRestartMidStreamResumesData) {
                    all.back().signal == "flow_m3h" ? FlowAt(all.back().source_ts_ns) : 1450.0);
 }
 
+// The secure channel's token is renewed at 75 % of its lifetime, so one channel, session and
+// subscription carry the data past several lifetimes. node-opcua revises a lifetime to at least
+// 2.5 s; it aborts the channel when a message carries a token id it did not issue, so a renewal
+// that was not accepted, or a wrong token id afterwards, would show as a reconnect.
+TEST(OpcUaAdapterTest, ChannelTokenIsRenewedWithoutReconnecting) {
+  NodeOpcUaServer server;
+  REQUIRE_SERVER(server);
+  Sink sink;
+  MetricsRegistry metrics;
+  OpcUaAdapterOptions o = AdapterFor(server.endpoint());
+  o.client.channel_lifetime_ms = 2500;
+  auto a = OpcUaAdapter::Create(o, &sink, &sink, &metrics);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return (*a)->Summary().channel_renewals >= 3; }))
+      << (*a)->Summary().last_error;
+  // Data keeps flowing on the renewed token, and a write goes through on it.
+  const size_t before = sink.ReadingCount();
+  ASSERT_TRUE(Eventually([&] { return sink.ReadingCount() >= before + 5; })) << (*a)->Summary().last_error;
+  ASSERT_TRUE((*a)->WriteCommand("pump-1", "w1", "set_speed", 1500).ok());
+  ASSERT_TRUE(Eventually([&] { return sink.AckFor("w1").has_value(); }));
+  EXPECT_TRUE(sink.AckFor("w1")->accepted) << sink.AckFor("w1")->reason;
+  auto s = (*a)->Summary();  // before Stop, which counts as a disconnect
+  (*a)->Stop();
+  EXPECT_EQ(s.connects, 1u) << s.last_error;
+  EXPECT_EQ(s.disconnects, 0u) << s.last_error;
+  EXPECT_EQ(metrics.GetCounter("doppel_opcua_channel_renewals_total", "").Value(), s.channel_renewals);
+  // No gap in the flow's source timestamps (the server changes it every 100 ms) across renewals.
+  TimeNs prev = 0;
+  for (const Reading& r : sink.Readings()) {
+    if (r.signal != "flow_m3h") continue;
+    if (prev != 0) {
+      EXPECT_LT(r.source_ts_ns - prev, 1'000'000'000) << "a gap in the data";
+    }
+    prev = r.source_ts_ns;
+  }
+}
+
 // An OPC UA ERR-free garbage answer to HEL: the client names the problem and the adapter
 // keeps reconnecting without crashing.
 TEST(OpcUaAdapterTest, GarbageFramesGiveAClearErrorAndAReconnect) {

@@ -135,6 +135,8 @@ class AdapterImpl : public OpcUaAdapter {
       m_failures_ = &metrics->GetCounter("doppel_opcua_connect_failures_total",
                                          "OPC UA connection attempts that failed");
       m_readings_ = &metrics->GetCounter("doppel_opcua_readings_total", "Readings delivered from OPC UA");
+      m_renewals_ =
+          &metrics->GetCounter("doppel_opcua_channel_renewals_total", "OPC UA secure channel tokens renewed");
       m_dropped_ = &metrics->GetCounter("doppel_opcua_values_dropped_total", "OPC UA values not delivered");
       m_accepted_ =
           &metrics->GetCounter("doppel_opcua_writes_total", "OPC UA writes by result", "result=\"accepted\"");
@@ -255,9 +257,13 @@ class AdapterImpl : public OpcUaAdapter {
         n = 0;
       }
     }
+    const uint64_t renewals = client_.summary().channel_renewals;
     std::lock_guard lk(mu_);
     summary_.readings += n;
     summary_.values_dropped += dropped;
+    if (m_renewals_ && renewals > summary_.channel_renewals)
+      m_renewals_->Inc(renewals - summary_.channel_renewals);
+    summary_.channel_renewals = renewals;
     if (m_readings_) m_readings_->Inc(n);
     if (m_dropped_) m_dropped_->Inc(dropped);
   }
@@ -389,6 +395,7 @@ class AdapterImpl : public OpcUaAdapter {
   std::thread thread_;
 
   Counter *m_connects_ = nullptr, *m_failures_ = nullptr, *m_readings_ = nullptr, *m_dropped_ = nullptr;
+  Counter* m_renewals_ = nullptr;
   Counter *m_accepted_ = nullptr, *m_rejected_ = nullptr;
   Gauge* m_connected_ = nullptr;
 };

@@ -74,7 +74,8 @@ struct OpcUaAdapterSummary {
   uint64_t values_dropped = 0;    // not numeric, or refused by the sink
   uint64_t writes_accepted = 0;
   uint64_t writes_rejected = 0;
-  std::string last_error;  // the most recent failure, empty when none yet
+  uint64_t channel_renewals = 0;  // secure channel tokens renewed (as of the last PublishResponse)
+  std::string last_error;         // the most recent failure, empty when none yet
 };
 
 class OpcUaAdapter {

@@ -67,6 +67,7 @@ Status Client::Connect() {
   if (!stream.ok()) return stream.status();
   auth_token_ = NodeId{};
   channel_ = std::make_unique<SecureChannel>(std::move(stream).value(), options_.endpoint);
+  renewals_seen_ = 0;
   if (Status st = channel_->Open(options_.channel_lifetime_ms, options_.connect_timeout_ms); !st.ok())
     return Broken(Status(st.code(), fmt::format("{}: {}", options_.endpoint, st.message())));
   last_rx_ms_ = NowMs();
@@ -129,8 +130,24 @@ void Client::Disconnect() {
   (void)Broken(Status::Ok());
 }
 
+void Client::NoteReceived() {
+  last_rx_ms_ = NowMs();
+  summary_.bytes_received = channel_->bytes_received();
+  summary_.channel_renewals += channel_->renewals() - renewals_seen_;
+  renewals_seen_ = channel_->renewals();
+}
+
+Status Client::MaybeRenew() {
+  if (!channel_->RenewDue()) return Status::Ok();
+  if (Status st = channel_->SendRenew(options_.channel_lifetime_ms, options_.request_timeout_ms); !st.ok())
+    return Broken(st);
+  ++summary_.requests;
+  return Status::Ok();
+}
+
 Result<std::string> Client::Call(std::string body) {
   if (!channel_) return Unavailable(options_.endpoint + ": not connected");
+  DOPPEL_RETURN_IF_ERROR(MaybeRenew());
   auto id = channel_->Send(body);
   if (!id.ok()) return Broken(id.status());
   ++summary_.requests;
@@ -143,8 +160,7 @@ Result<std::string> Client::Call(std::string body) {
           fmt::format("{}: no response within {} ms", options_.endpoint, options_.request_timeout_ms)));
     auto m = channel_->Receive(static_cast<int>(left));
     if (!m.ok()) return Broken(m.status());
-    last_rx_ms_ = NowMs();
-    summary_.bytes_received = channel_->bytes_received();
+    NoteReceived();
     if (m->request_id == *id) return std::move(m->body);
     auto it = std::find(publish_ids_.begin(), publish_ids_.end(), m->request_id);
     if (it != publish_ids_.end()) {
@@ -243,6 +259,7 @@ Result<std::optional<PublishResponse>> Client::Publish(int wait_ms) {
     body = std::move(stashed_publish_.front());
     stashed_publish_.pop_front();
   } else {
+    DOPPEL_RETURN_IF_ERROR(MaybeRenew());
     while (static_cast<int>(publish_ids_.size()) < options_.publish_requests)
       DOPPEL_RETURN_IF_ERROR(SendPublish());
     int64_t deadline = NowMs() + wait_ms;
@@ -255,8 +272,7 @@ Result<std::optional<PublishResponse>> Client::Publish(int wait_ms) {
       auto m = channel_->Receive(static_cast<int>(left));
       if (!m.ok() && m.status().code() == StatusCode::kDeadlineExceeded) continue;
       if (!m.ok()) return Broken(m.status());
-      last_rx_ms_ = NowMs();
-      summary_.bytes_received = channel_->bytes_received();
+      NoteReceived();
       auto it = std::find(publish_ids_.begin(), publish_ids_.end(), m->request_id);
       if (it == publish_ids_.end()) continue;  // a late answer to an abandoned call
       publish_ids_.erase(it);

@@ -10,6 +10,10 @@
 // a synchronous call waits for its own response are kept for the next Publish call.
 // Notifications are acknowledged in the next PublishRequest.
 //
+// The secure channel's token is renewed before every request sent once 75 % of its lifetime has
+// passed (SecureChannel::RenewDue), so a long-running subscription keeps its channel, session
+// and subscription; Publish sends one itself when it is due.
+//
 // Thread safety: none. One thread owns a Client.
 #pragma once
 
@@ -49,6 +53,7 @@ struct ClientSummary {
   uint64_t publish_responses = 0;  // including keep-alives
   uint64_t notifications = 0;      // data-change items received
   uint64_t bytes_received = 0;     // over this connection
+  uint64_t channel_renewals = 0;   // security tokens renewed, over all connections
 };
 
 class Client {
@@ -81,6 +86,10 @@ class Client {
   // Sends `body`, waits for the response to it (stashing PublishResponses) and returns it.
   Result<std::string> Call(std::string body);
   Status SendPublish();
+  // Sends an OPN Renew when the channel's token is due for one.
+  Status MaybeRenew();
+  // After a message arrived: the silence clock, bytes and renewal counts.
+  void NoteReceived();
   Status Broken(Status st);
 
   ClientOptions options_;
@@ -91,6 +100,7 @@ class Client {
   std::deque<std::string> stashed_publish_;
   std::vector<SubscriptionAck> acks_;
   int64_t last_rx_ms_ = 0;
+  uint64_t renewals_seen_ = 0;  // channel_->renewals() already in summary_
   ClientSummary summary_;
 };
 

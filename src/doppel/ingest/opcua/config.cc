@@ -50,11 +50,11 @@ Result<OpcUaAdapterOptions> ParseOpcUaConfig(const YAML::Node& s, const std::str
                                              const std::string& path) {
   Reader r(source);
   OpcUaAdapterOptions o;
-  DOPPEL_RETURN_IF_ERROR(
-      r.Keys(s, path,
-             {"endpoint", "user", "password", "connect_timeout_ms", "request_timeout_ms",
-              "session_timeout_ms", "silence_timeout_ms", "publishing_interval_ms", "sampling_interval_ms",
-              "queue_size", "reconnect_min_ms", "reconnect_max_ms", "mappings", "writes"}));
+  DOPPEL_RETURN_IF_ERROR(r.Keys(
+      s, path,
+      {"endpoint", "user", "password", "connect_timeout_ms", "request_timeout_ms", "session_timeout_ms",
+       "silence_timeout_ms", "channel_lifetime_ms", "publishing_interval_ms", "sampling_interval_ms",
+       "queue_size", "reconnect_min_ms", "reconnect_max_ms", "mappings", "writes"}));
   if (!s["endpoint"]) return r.Error(path + ".endpoint", "required");
   DOPPEL_RETURN_IF_ERROR(r.String(s, path, "endpoint", &o.client.endpoint));
   DOPPEL_RETURN_IF_ERROR(r.String(s, path, "user", &o.client.user));
@@ -63,6 +63,11 @@ Result<OpcUaAdapterOptions> ParseOpcUaConfig(const YAML::Node& s, const std::str
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "request_timeout_ms", &o.client.request_timeout_ms));
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "session_timeout_ms", &o.client.session_timeout_ms));
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "silence_timeout_ms", &o.client.silence_timeout_ms));
+  int64_t lifetime_ms = o.client.channel_lifetime_ms;
+  DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "channel_lifetime_ms", &lifetime_ms));
+  if (lifetime_ms < 1000 || lifetime_ms > 0xFFFFFFFFLL)
+    return r.Error(path + ".channel_lifetime_ms", "must be in 1000..4294967295");
+  o.client.channel_lifetime_ms = static_cast<uint32_t>(lifetime_ms);
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "publishing_interval_ms", &o.publishing_interval_ms));
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "sampling_interval_ms", &o.sampling_interval_ms));
   DOPPEL_RETURN_IF_ERROR(r.Number(s, path, "queue_size", &o.queue_size));

@@ -15,6 +15,12 @@ namespace {
 constexpr char kPolicyNone[] = "http://opcfoundation.org/UA/SecurityPolicy#None";
 constexpr size_t kSymmetricOverhead = kFrameHeaderSize + 4 + 4 + 8;  // channel, token, sequence
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Printable form of possibly binary bytes for error messages.
 std::string Printable(std::string_view s) {
   std::string out;
@@ -227,19 +233,30 @@ Status SecureChannel::Open(uint32_t requested_lifetime_ms, int timeout_ms) {
   if (!ack.ok()) return Fail(ack.status());
   server_ = *ack;
 
+  auto request_id = SendOpen(/*request_type=*/0, requested_lifetime_ms, timeout_ms);
+  if (!request_id.ok()) return request_id.status();
+  h = ReadFrame(timeout_ms, &payload);
+  if (!h.ok()) return Fail(h.status());
+  if (h->type == "ERR") return Fail(DecodeErrorMessage(payload));
+  return AcceptOpen(*h, payload, *request_id);
+}
+
+Result<uint32_t> SecureChannel::SendOpen(uint32_t request_type, uint32_t requested_lifetime_ms,
+                                         int timeout_hint_ms) {
   OpenSecureChannelRequest req;
   req.header.timestamp = NsToUaTicks(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count());
   req.header.request_handle = 1;
-  req.header.timeout_hint_ms = static_cast<uint32_t>(timeout_ms);
+  req.header.timeout_hint_ms = static_cast<uint32_t>(timeout_hint_ms);
+  req.request_type = request_type;
   req.requested_lifetime_ms = requested_lifetime_ms;
   std::string body = Encode(req);
   uint32_t request_id = next_request_id_++;
   Encoder e;
   e.Raw("OPNF");
   e.UInt32(0);
-  e.UInt32(0);  // channel id: assigned by the server
+  e.UInt32(channel_id_);  // 0 on Issue: the server assigns one
   e.String(kPolicyNone);
   e.NullString();  // sender certificate
   e.NullString();  // receiver thumbprint
@@ -248,25 +265,56 @@ Status SecureChannel::Open(uint32_t requested_lifetime_ms, int timeout_ms) {
   e.Raw(body);
   e.PatchUInt32(4, static_cast<uint32_t>(e.size()));
   if (Status st = stream_->Write(e.bytes()); !st.ok()) return Fail(st);
+  return request_id;
+}
 
-  h = ReadFrame(timeout_ms, &payload);
-  if (!h.ok()) return Fail(h.status());
-  if (h->type == "ERR") return Fail(DecodeErrorMessage(payload));
-  if (h->type != "OPN" || h->chunk != 'F')
-    return Fail(InvalidArgument(fmt::format("expected a final OPN chunk, got {}{}", h->type, h->chunk)));
-  auto chunk = ParseSecureChunk(*h, payload);
+Status SecureChannel::AcceptOpen(const FrameHeader& h, std::string_view payload, uint32_t request_id) {
+  if (h.type != "OPN" || h.chunk != 'F')
+    return Fail(InvalidArgument(fmt::format("expected a final OPN chunk, got {}{}", h.type, h.chunk)));
+  auto chunk = ParseSecureChunk(h, payload);
   if (!chunk.ok()) return Fail(chunk.status());
   if (chunk->request_id != request_id)
     return Fail(
         InvalidArgument(fmt::format("OPN response for request {} (sent {})", chunk->request_id, request_id)));
+  if (channel_id_ != 0) DOPPEL_RETURN_IF_ERROR(CheckSequence(chunk->sequence_number));
   OpenSecureChannelResponse resp;
   if (Status st = DecodeResponse(chunk->body, &resp); !st.ok()) return Fail(st);
   if (resp.channel_id != chunk->channel_id || resp.channel_id == 0)
     return Fail(InvalidArgument(fmt::format("OPN: channel id {} in the token, {} in the header",
                                             resp.channel_id, chunk->channel_id)));
+  if (channel_id_ != 0 && resp.channel_id != channel_id_)
+    return Fail(InvalidArgument(fmt::format("OPN renew: the token is for channel {}, this is channel {}",
+                                            resp.channel_id, channel_id_)));
+  if (channel_id_ != 0) ++renewals_;
   channel_id_ = resp.channel_id;
   token_id_ = resp.token_id;
+  revised_lifetime_ms_ = resp.revised_lifetime_ms;
+  token_since_ms_ = SteadyMs();
+  renew_request_id_ = 0;
   last_rx_sequence_ = chunk->sequence_number;
+  have_rx_sequence_ = true;
+  return Status::Ok();
+}
+
+bool SecureChannel::RenewDue() const {
+  if (!broken_.ok() || channel_id_ == 0 || renew_request_id_ != 0 || revised_lifetime_ms_ == 0) return false;
+  return SteadyMs() - token_since_ms_ >= static_cast<int64_t>(revised_lifetime_ms_) * 3 / 4;
+}
+
+Status SecureChannel::SendRenew(uint32_t requested_lifetime_ms, int timeout_hint_ms) {
+  if (!broken_.ok()) return broken_;
+  auto id = SendOpen(/*request_type=*/1, requested_lifetime_ms, timeout_hint_ms);
+  if (!id.ok()) return id.status();
+  renew_request_id_ = *id;
+  return Status::Ok();
+}
+
+Status SecureChannel::CheckSequence(uint32_t sequence_number) {
+  bool wrapped = last_rx_sequence_ > 4294966271u && sequence_number < 1024;
+  if (have_rx_sequence_ && sequence_number != last_rx_sequence_ + 1 && !wrapped)
+    return Fail(
+        InvalidArgument(fmt::format("SequenceNumber: {} after {}", sequence_number, last_rx_sequence_)));
+  last_rx_sequence_ = sequence_number;
   have_rx_sequence_ = true;
   return Status::Ok();
 }
@@ -285,6 +333,10 @@ Result<SecureChannel::Message> SecureChannel::Receive(int timeout_ms) {
     auto h = ReadFrame(timeout_ms, &payload);
     if (!h.ok()) return h.status();
     if (h->type == "ERR") return Fail(DecodeErrorMessage(payload));
+    if (h->type == "OPN" && renew_request_id_ != 0) {  // the token renewal's answer
+      DOPPEL_RETURN_IF_ERROR(AcceptOpen(*h, payload, renew_request_id_));
+      continue;
+    }
     if (h->type != "MSG")
       return Fail(InvalidArgument(fmt::format("unexpected {} message on an open channel", h->type)));
     auto c = ParseSecureChunk(*h, payload);
@@ -292,12 +344,7 @@ Result<SecureChannel::Message> SecureChannel::Receive(int timeout_ms) {
     if (c->channel_id != channel_id_)
       return Fail(
           InvalidArgument(fmt::format("SecureChannelId: {} on channel {}", c->channel_id, channel_id_)));
-    bool wrapped = last_rx_sequence_ > 4294966271u && c->sequence_number < 1024;
-    if (have_rx_sequence_ && c->sequence_number != last_rx_sequence_ + 1 && !wrapped)
-      return Fail(
-          InvalidArgument(fmt::format("SequenceNumber: {} after {}", c->sequence_number, last_rx_sequence_)));
-    last_rx_sequence_ = c->sequence_number;
-    have_rx_sequence_ = true;
+    DOPPEL_RETURN_IF_ERROR(CheckSequence(c->sequence_number));
     if (partial_chunks_ > 0 && c->request_id != partial_request_)
       return Fail(InvalidArgument(
           fmt::format("chunk of request {} inside request {}", c->request_id, partial_request_)));

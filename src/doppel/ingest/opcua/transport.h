@@ -6,6 +6,12 @@
 // (policy uri, certificate, thumbprint), MSG/CLO chunks the channel id and token id; both then
 // a sequence header (sequence number, request id) and the body (messages.h).
 //
+// Token renewal (Part 6, 6.7.4): the channel's security token has the lifetime the server
+// revised; a client asks for a new one (OPN with request type Renew on the same channel) once 75 %
+// of it has passed, and uses the new token id from the response on. Servers that enforce the
+// lifetime close a channel whose token expired. RenewDue/SendRenew start a renewal; Receive()
+// consumes its response (it is not a service response) and switches to the new token.
+//
 // SecureChannel is not thread-safe: one thread sends and receives. Any framing violation
 // (unknown message type, size out of bounds, wrong channel id, sequence gap, ERR from the
 // server) fails the call with a message naming it; the channel is then unusable.
@@ -77,11 +83,26 @@ class SecureChannel {
   Result<Message> Receive(int timeout_ms);
   // Best-effort CLO; the channel is closed afterwards.
   void Close();
+  // True once 75 % of the current token's revised lifetime has passed (steady clock) and no
+  // renewal is outstanding; false before Open() succeeded.
+  bool RenewDue() const;
+  // Sends OPN (Renew) asking for a token of requested_lifetime_ms; the response is applied by
+  // Receive(). Fails like Send().
+  Status SendRenew(uint32_t requested_lifetime_ms, int timeout_hint_ms);
   uint32_t channel_id() const { return channel_id_; }
+  uint32_t token_id() const { return token_id_; }
+  uint32_t revised_lifetime_ms() const { return revised_lifetime_ms_; }
+  uint64_t renewals() const { return renewals_; }  // tokens renewed on this channel
   uint64_t bytes_received() const { return bytes_received_; }
 
  private:
   Status SendChunks(const char* type, std::string_view body, uint32_t request_id);
+  // One OPN chunk (Issue on channel 0, or Renew on this channel); returns its request id.
+  Result<uint32_t> SendOpen(uint32_t request_type, uint32_t requested_lifetime_ms, int timeout_hint_ms);
+  // Validates an OPN response chunk to request `request_id` and switches to its token.
+  Status AcceptOpen(const FrameHeader& h, std::string_view payload, uint32_t request_id);
+  // A received chunk's sequence number follows the previous one (wrapping after 2^32 − 1024).
+  Status CheckSequence(uint32_t sequence_number);
   Result<FrameHeader> ReadFrame(int timeout_ms, std::string* payload);
   Status Fail(Status st);
 
@@ -90,6 +111,10 @@ class SecureChannel {
   TransportLimits ours_, server_;
   std::string rx_;  // bytes received but not yet consumed
   uint32_t channel_id_ = 0, token_id_ = 0;
+  uint32_t revised_lifetime_ms_ = 0;
+  int64_t token_since_ms_ = 0;     // steady clock when the current token arrived
+  uint32_t renew_request_id_ = 0;  // the outstanding OPN Renew, 0 when none
+  uint64_t renewals_ = 0;
   uint32_t next_request_id_ = 1, next_sequence_ = 1;
   uint32_t last_rx_sequence_ = 0;
   bool have_rx_sequence_ = false;
