@@ -256,16 +256,22 @@ SavedEstimate PumpEstimate(TimeNs ts_ns, double wear, double wear_std) {
   return e;
 }
 
-// Readings of the worn pump (impeller wear 0.25) at the given seconds after kT0, straight into
-// a TwinEstimator; returns its impeller wear estimate.
-EstimatedValue RunEstimator(TwinEstimator* est, const std::vector<int>& seconds) {
+// Readings of the worn pump (impeller wear 0.25) at the given seconds after kT0 (stamped
+// `shift_s` later: the pump is steady, so they are its readings then too), straight into a
+// TwinEstimator; returns its impeller wear estimate. `wild_flow_at` (a second of `seconds`): that
+// sample's flow reading is 1e160 instead.
+EstimatedValue RunEstimator(TwinEstimator* est, const std::vector<int>& seconds, int64_t shift_s = 0,
+                            int wild_flow_at = -1) {
   testing_pump::PumpTelemetry pump({{"pump.impeller_wear", 0.25}}, 0);
   std::vector<Reading> readings, series;
   for (int t : seconds) {
     pump.AdvanceTo(t);
     readings.clear();
-    pump.Append(kT0 + t * kNsPerS, "pump-1", kSensors, /*noise=*/false, &readings);
-    for (const Reading& r : readings) est->Add(r, nullptr, &series);
+    pump.Append(kT0 + (t + shift_s) * kNsPerS, "pump-1", kSensors, /*noise=*/false, &readings);
+    for (Reading& r : readings) {
+      if (t == wild_flow_at && r.signal == "flow_m3h") r.value = 1e160;
+      est->Add(r, nullptr, &series);
+    }
   }
   est->Flush(nullptr, &series);  // the default level, 2.5 m
   auto snap = est->snapshot();
@@ -324,6 +330,61 @@ TEST(RestoredEstimator, AReplacementWhileDownResetsTheWearOneBeforeTheSaveDoesNo
   ASSERT_TRUE(before.AddMaintenance(
       {"pump-1", "wo-6", store::WorkOrderKind::kImpellerReplacement, saved_ns - kNsPerS}));
   EXPECT_NEAR(RunEstimator(&before, {1, 2}).value, 0.4, 0.03);
+}
+
+std::vector<int> Seconds(int from, int to) {
+  std::vector<int> out;
+  for (int t = from; t <= to; ++t) out.push_back(t);
+  return out;
+}
+
+// A twin silent for 10 days (or a clock jumping ahead) does not predict over the gap (about
+// 10⁶ RK4 substeps on the shard thread): its estimator restarts from the last estimate, the
+// wear kept with its variance grown by the random walk, the states from the new sample.
+TEST(EstimatorRestart, ALongSilenceRestartsFromTheLastEstimateInsteadOfPredictingOverIt) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  TwinEstimator est(pump, "pump-1", EstimationOptions{});
+  const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
+  EXPECT_EQ(est.gap_restarts(), 0);
+  const int64_t ten_days_s = 10 * 86400;
+  const EstimatedValue after = RunEstimator(&est, Seconds(899, 900), ten_days_s);
+  std::printf("wear before the gap %.4f ± %.4f, after %.4f ± %.4f\n", before.value, before.std, after.value,
+              after.std);
+  EXPECT_EQ(est.gap_restarts(), 1);
+  EXPECT_EQ(est.failures(), 0);
+  auto snap = est.snapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->ts_ns, kT0 + (900 + ten_days_s) * kNsPerS);
+  EXPECT_LT(snap->summary.rk4_substeps, 10) << "no integration over the 10 days";
+  EXPECT_NEAR(after.value, before.value, 0.01) << "the wear is kept, not reset to the prior";
+  EXPECT_GT(after.std, before.std) << "its variance grew over the gap";
+  EXPECT_LT(after.std, 0.05);
+  // A gap below the limit is predicted over as before.
+  TwinEstimator short_gap(pump, "pump-1", EstimationOptions{});
+  RunEstimator(&short_gap, Seconds(1, 900));
+  RunEstimator(&short_gap, {900}, 1800);
+  EXPECT_EQ(short_gap.gap_restarts(), 0);
+}
+
+// One absurd reading (1e160 m³/h: the innovation's square overflows) fails the step. The
+// estimator restarts from the last good estimate, not from the prior, so what it learned is
+// kept; the snapshot never shows the failed step's prediction, and counts the divergence.
+TEST(EstimatorRestart, ADivergedStepRestartsFromTheLastGoodEstimateNotThePrior) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  TwinEstimator est(pump, "pump-1", EstimationOptions{});
+  const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
+  const EstimatedValue at = RunEstimator(&est, {900, 901}, 1, /*wild_flow_at=*/901);
+  EXPECT_EQ(est.failures(), 1);
+  const EstimatedValue after = RunEstimator(&est, Seconds(902, 905));
+  std::printf("wear before %.4f ± %.4f, at the failed step %.4f ± %.4f, after %.4f ± %.4f\n", before.value,
+              before.std, at.value, at.std, after.value, after.std);
+  EXPECT_NEAR(after.value, before.value, 0.01);
+  EXPECT_LT(after.std, 0.05) << "not the prior's";
+  auto snap = est.snapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->summary.divergences, 1);
+  TwinEstimator fresh(pump, "pump-1", EstimationOptions{});
+  EXPECT_GT(RunEstimator(&fresh, {1, 2}).std, 5 * after.std) << "the prior is much wider";
 }
 
 }  // namespace

@@ -279,10 +279,15 @@ TEST(EstimationTest, BadWhatIfRequestsAreRejectedNamingTheField) {
   Fixture f;
   f.Open();
   f.Feed("pump-1", 5, 1, 0, 7);
+  // The same request as a background job is refused the same way before it is queued (not a
+  // job that fails later).
   auto bad = [&](WhatIfRequest r, const std::string& field) {
     auto res = f.engine->WhatIf("pump-1", r);
     ASSERT_EQ(res.status().code(), StatusCode::kInvalidArgument) << field;
     EXPECT_NE(res.status().message().find(field), std::string::npos) << res.status().message();
+    auto job = f.engine->StartWhatIfJob("pump-1", r, "op");
+    ASSERT_EQ(job.status().code(), StatusCode::kInvalidArgument) << field;
+    EXPECT_NE(job.status().message().find(field), std::string::npos) << job.status().message();
   };
   WhatIfRequest ok;
   ok.horizon_s = 10;

@@ -273,6 +273,25 @@ TEST(EstimatorTest, BadInputsAndDivergenceAreStatusesNotCrashes) {
   EXPECT_EQ((*div)->mean(), before);
 }
 
+// A clock jump of centuries would take ~10^10 integration substeps: refused, estimate untouched.
+TEST(EstimatorTest, APredictionNeedingTooManySubstepsIsRefusedAndLeavesTheEstimate) {
+  auto sys = ConstantVelocity();
+  EstimatorOptions o = CvOptions(0.2, 0.5);
+  o.max_step_s = 1.0;
+  auto ekf = MakeExtendedKalmanFilter({sys.get(), {}, {}, {"position_m"}}, o);
+  ASSERT_TRUE(ekf.ok());
+  ASSERT_TRUE((*ekf)->Predict(5.0).ok());
+  const Eigen::VectorXd mean = (*ekf)->mean();
+  const double limit = Estimator::kMaxPredictionSubsteps;
+  Status s = (*ekf)->Predict(5.0 + 3e9);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("substeps"), std::string::npos) << s.ToString();
+  EXPECT_EQ((*ekf)->time(), 5.0);
+  EXPECT_EQ((*ekf)->mean(), mean);
+  EXPECT_EQ((*ekf)->summary().divergences, 0);
+  EXPECT_TRUE((*ekf)->Predict(5.0 + 0.001 * limit).ok()) << "10^4 substeps are fine";
+}
+
 TEST(StatisticsTest, ChiSquareAndNormalQuantilesMatchTables) {
   EXPECT_NEAR(NormalQuantile(0.975), 1.959964, 1e-6);
   EXPECT_NEAR(NormalQuantile(0.001), -3.090232, 1e-6);

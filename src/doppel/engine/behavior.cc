@@ -316,6 +316,18 @@ Status Resolve(const BehaviorModel& m, const WhatIfOverrides& o, const std::stri
   return Status::Ok();
 }
 
+Status ResolveAll(const BehaviorModel& bm, const WhatIfRequest& req, ResolvedOverrides* base,
+                  std::vector<ResolvedOverrides>* scenarios) {
+  DOPPEL_RETURN_IF_ERROR(Resolve(bm, req.overrides, "$.overrides", base));
+  for (size_t i = 0; i < req.scenarios.size(); ++i) {
+    ResolvedOverrides ov = *base;
+    DOPPEL_RETURN_IF_ERROR(
+        Resolve(bm, req.scenarios[i].overrides, fmt::format("$.scenarios[{}].overrides", i), &ov));
+    scenarios->push_back(std::move(ov));
+  }
+  return Status::Ok();
+}
+
 double Percentile(std::vector<double>& v, double p) {
   // Linear interpolation between order statistics; v is sorted by the caller.
   const double pos = p * static_cast<double>(v.size() - 1);
@@ -326,6 +338,13 @@ double Percentile(std::vector<double>& v, double p) {
 }
 
 }  // namespace
+
+Status ValidateWhatIfFor(const BehaviorModel& model, const WhatIfRequest& req) {
+  DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));
+  ResolvedOverrides base;
+  std::vector<ResolvedOverrides> scenarios;
+  return ResolveAll(model, req, &base, &scenarios);
+}
 
 Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest& req,
                                WhatIfControl* control) {
@@ -341,15 +360,15 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
   };
   std::vector<Sc> scs;
   ResolvedOverrides base;
-  DOPPEL_RETURN_IF_ERROR(Resolve(bm, req.overrides, "$.overrides", &base));
+  std::vector<ResolvedOverrides> resolved;
+  DOPPEL_RETURN_IF_ERROR(ResolveAll(bm, req, &base, &resolved));
   if (req.scenarios.empty()) {
     scs.push_back({"base", base});
   } else {
     for (size_t i = 0; i < req.scenarios.size(); ++i) {
-      Sc sc{req.scenarios[i].name.empty() ? fmt::format("scenario-{}", i + 1) : req.scenarios[i].name, base};
-      DOPPEL_RETURN_IF_ERROR(
-          Resolve(bm, req.scenarios[i].overrides, fmt::format("$.scenarios[{}].overrides", i), &sc.ov));
-      scs.push_back(std::move(sc));
+      scs.push_back(
+          {req.scenarios[i].name.empty() ? fmt::format("scenario-{}", i + 1) : req.scenarios[i].name,
+           std::move(resolved[i])});
     }
   }
 

@@ -183,6 +183,11 @@ class TwinEstimator {
   std::shared_ptr<const EstimateSnapshot> snapshot();
   int64_t updates() const { return updates_; }
   int64_t failures() const { return failures_; }
+  // Restarts after more than EstimationOptions::max_predict_gap_s without a step.
+  int64_t gap_restarts() const { return gap_restarts_; }
+  // A diverging step restarts the estimator from the last good estimate's parameters this many
+  // times in a row; after that, from the prior.
+  static constexpr int kMaxRestartsFromLastGood = 3;
 
  private:
   void Apply(const StationLevel* level, std::vector<Reading>* series);
@@ -192,6 +197,8 @@ class TwinEstimator {
   void BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o);
   // The saved estimate's parameters into the first estimator's initial mean and std (Restore).
   void StartFromSaved(const SavedEstimate& saved, estimate::EstimatorOptions* o) const;
+  // The last successful step's estimate as a SavedEstimate (a restart starts from it).
+  SavedEstimate LastGood() const;
 
   const BehaviorModel* model_;
   std::string twin_;
@@ -212,7 +219,11 @@ class TwinEstimator {
   std::vector<std::string> series_names_;
   std::shared_ptr<const EstimateSnapshot> snap_;
   bool snap_stale_ = false;  // est_ has stepped since snap_ was built
-  int64_t updates_ = 0, failures_ = 0;
+  int64_t updates_ = 0, failures_ = 0, gap_restarts_ = 0;
+  int consecutive_failures_ = 0;
+  // The last successful step's mean and covariance (at last_update_ns_).
+  Eigen::VectorXd good_mean_;
+  Eigen::MatrixXd good_cov_;
   double setpoint_ = physics::kNaN;
   MaintenanceQueue maintenance_;  // maintenance: pending prior resets
   // The live online fit (an `online_fit:` entry matches the twin), created with the first
@@ -227,6 +238,10 @@ class TwinEstimator {
 // simulates with RK4 and returns percentile bands. Checks the request (InvalidArgument naming
 // the field) and the time budget (DeadlineExceeded).
 Status ValidateWhatIf(const WhatIfRequest& req);
+// ValidateWhatIf, and every override names an input or parameter of `model` (InvalidArgument
+// naming it, e.g. "$.scenarios[1].overrides.inputs.valve: unknown input of ..."): what a
+// what-if job is checked against before it is queued.
+Status ValidateWhatIfFor(const BehaviorModel& model, const WhatIfRequest& req);
 // Cooperative control of a running what-if, shared with another thread (what-if jobs): the run
 // polls `cancel` every 8 samples of every grid step (then kCancelled) and publishes `progress`,
 // the fraction of the grid steps done over all scenarios (0..1).

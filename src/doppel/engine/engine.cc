@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 #include "doppel/engine/engine_impl.h"
 
 namespace doppel::engine {
@@ -18,6 +20,8 @@ Status EngineOptions::Validate() const {
     return InvalidArgument("estimation.min_update_interval_s: must not be negative");
   if (!(estimation.series_interval_s >= 0))
     return InvalidArgument("estimation.series_interval_s: must not be negative");
+  if (!(estimation.max_predict_gap_s > 0) || !std::isfinite(estimation.max_predict_gap_s))
+    return InvalidArgument("estimation.max_predict_gap_s: must be positive and finite");
   DOPPEL_RETURN_IF_ERROR(sim_envs.Validate());  // [simenv]
   DOPPEL_RETURN_IF_ERROR(whatif_jobs.Validate());
   return Status::Ok();
@@ -363,6 +367,8 @@ Result<WhatIfJobView> Engine::StartWhatIfJob(const std::string& twin, const What
   DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));  // bad requests are 400 before 404
   auto snap = impl_->EstimateOf(twin);
   if (!snap.ok()) return snap.status();
+  // Override names need the twin's model: checked here, so a bad one is a 400, not a failed job.
+  DOPPEL_RETURN_IF_ERROR(ValidateWhatIfFor(*(*snap)->model, req));
   return impl_->whatif_jobs->Start(std::move(snap).value(), req, principal);
 }
 

@@ -44,6 +44,13 @@ struct EstimationOptions {
   double min_update_interval_s = 1.0;
   // Least source time between two stored estimate points ("est.*" series) of one twin.
   double series_interval_s = 1.0;
+  // A twin silent (no usable sample) for longer than this much source time does not predict
+  // over the gap: its estimator restarts from its last estimate, the states from the new
+  // sample and the estimated parameters (wears, biases) kept with their variance grown by the
+  // process noise over the gap (as at a start from a saved estimate). Bounds the work of one
+  // step (≈1.6 µs per source second for the pump) and the linearization error of a long
+  // open-loop prediction. Must be > 0.
+  double max_predict_gap_s = 3600.0;
   // Tank level used for the pumps' level_m input until a Tank twin reports one.
   double default_level_m = 2.5;
   // Per-twin parameter values (see TwinCalibration); empty: every twin runs its model's nominal ones.

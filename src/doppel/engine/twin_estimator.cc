@@ -93,7 +93,7 @@ void TwinEstimator::StartFromSaved(const SavedEstimate& saved, estimate::Estimat
     o->initial_mean[i] = mean;
     if (var > 0) o->initial_std[i] = std::min(o->initial_std[i], std::sqrt(var));
   }
-  spdlog::info("twin {}: estimator starts from its saved estimate ({:.0f} s old)", twin_, gap_s);
+  spdlog::info("twin {}: estimator starts from an earlier estimate ({:.0f} s old)", twin_, gap_s);
 }
 
 void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const estimate::EstimatorOptions& o) {
@@ -111,7 +111,24 @@ void TwinEstimator::BindOnlineFit(const estimate::FilterModel& filter, const est
   fit_ = std::make_unique<LiveFit>(std::move(f).value());
 }
 
+SavedEstimate TwinEstimator::LastGood() const {
+  return SavedEstimate{twin_,      model_->model_id(), last_update_ns_, model_->display_names(),
+                       good_mean_, good_cov_};
+}
+
 void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* series) {
+  if (est_ && has_update_ &&
+      static_cast<double>(pending_ts_ - last_update_ns_) * 1e-9 > opt_.max_predict_gap_s) {
+    // A long silence (or a clock jump): no open-loop prediction over it. Restart from the last
+    // estimate, as from a saved one (StartFromSaved): states from this sample, parameters kept.
+    ++gap_restarts_;
+    spdlog::info(
+        "twin {}: {:.0f} s since its last estimator step (max_predict_gap_s {:.0f}): the estimator "
+        "restarts from that estimate",
+        twin_, static_cast<double>(pending_ts_ - last_update_ns_) * 1e-9, opt_.max_predict_gap_s);
+    restored_ = LastGood();
+    est_.reset();
+  }
   if (!est_) {
     estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
     estimate::FilterModel filter = model_->filter_model();
@@ -133,7 +150,7 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
       return;
     }
     est_ = std::move(e).value();
-    restored_.reset();  // once: a re-initialization after a divergence starts from the prior
+    restored_.reset();  // once
     if (!fit_bound_) BindOnlineFit(filter, o);
     t0_ns_ = pending_ts_;
     maintenance_.Begin(known_ns);
@@ -152,20 +169,29 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
   auto rep = est_->Update(group_);
   if (!rep.ok()) {
     ++failures_;
-    // Divergence: start over from the next sample (the estimate keeps its last good value
-    // in the snapshot until then).
+    ++consecutive_failures_;
+    // Divergence: start over from the next sample (the snapshot keeps the last good estimate
+    // until then). The new estimator takes its parameters from the last good estimate, as after
+    // a long gap, unless the steps from there failed kMaxRestartsFromLastGood times in a row:
+    // then from the prior.
+    const bool from_last_good = has_update_ && consecutive_failures_ <= kMaxRestartsFromLastGood;
     if (failures_ < 10 || failures_ % 1000 == 0) {
-      spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing: {}", twin_, failures_,
+      spdlog::warn("twin {}: estimator step failed ({} so far), re-initializing from {}: {}", twin_,
+                   failures_, from_last_good ? "the last good estimate" : "the prior",
                    rep.status().ToString());
     }
     if (snap_stale_) BuildSnapshot();  // the last good step's estimate (only on a divergence)
+    if (from_last_good) restored_ = LastGood();
     est_.reset();
-    has_update_ = false;
+    if (!from_last_good) has_update_ = false;
     return;
   }
   ++updates_;
+  consecutive_failures_ = 0;
   has_update_ = true;
   last_update_ns_ = pending_ts_;
+  good_mean_ = est_->mean();  // same sizes every step: no allocation
+  good_cov_ = est_->covariance();
   snap_stale_ = true;  // built when someone asks (snapshot()): a shard pass publishes only its last
   if (series != nullptr &&
       (!has_series_ || static_cast<double>(pending_ts_ - last_series_ns_) * 1e-9 >= opt_.series_interval_s)) {
@@ -198,12 +224,16 @@ void TwinEstimator::BuildSnapshot() {
   snap->model = model_;
   snap->twin = twin_;
   snap->ts_ns = last_update_ns_;
-  snap->mean = est_->mean();
-  snap->covariance = est_->covariance();
+  // The last successful step's estimate: est_ itself may have predicted past it in a step that
+  // then failed.
+  snap->mean = good_mean_;
+  snap->covariance = good_cov_;
   snap->inputs = est_->inputs();
   snap->stats = est_->innovations();
   snap->summary = est_->summary();
-  snap->context = est_->model().ToContext(est_->time(), snap->mean, snap->inputs);  // = est_->ToContext()
+  snap->summary.divergences = failures_;  // over every restart of this twin's estimator
+  snap->context =
+      est_->model().ToContext(static_cast<double>(last_update_ns_ - t0_ns_) * 1e-9, snap->mean, snap->inputs);
   if (fit_) snap->fit = fit_->View();
   snap_ = std::move(snap);
 }

@@ -80,6 +80,11 @@ Status Estimator::Predict(double t) {
   if (!std::isfinite(t)) return InvalidArgument("estimator: prediction time not finite");
   if (t < t_) return InvalidArgument("estimator: time went backwards (" + Num(t) + " < " + Num(t_) + ")");
   if (t == t_) return Status::Ok();
+  if ((t - t_) / opt_.max_step_s > kMaxPredictionSubsteps) {
+    return InvalidArgument("estimator: a prediction over " + Num(t - t_) + " s needs more than " +
+                           Num(kMaxPredictionSubsteps) + " integration substeps of " + Num(opt_.max_step_s) +
+                           " s; start a new estimator from the current estimate instead");
+  }
   Status s = DoPredict(t_, t);
   if (!s.ok()) return Fail(s);
   summary_.rk4_substeps +=

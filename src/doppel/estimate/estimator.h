@@ -114,7 +114,10 @@ class Estimator {
   const Eigen::VectorXd& inputs() const { return u_; }
 
   // Advances the estimate to time t ≥ time() (irregular steps are fine; P grows with the gap).
+  // InvalidArgument, the estimate untouched, when the gap needs more than
+  // kMaxPredictionSubsteps substeps of max_step_s (a clock jump: restart instead).
   Status Predict(double t);
+  static constexpr double kMaxPredictionSubsteps = 1e7;
   // Predicts to m.t, then updates with the sensors present. With none present it only predicts.
   Result<UpdateReport> Update(const Measurement& m);
 
