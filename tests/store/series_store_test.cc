@@ -262,7 +262,63 @@ TYPED_TEST(SeriesStoreTest, CorruptRecordInMiddleIsReported) {
   EXPECT_EQ(s->recovery().truncated_bytes, 0u);
   ASSERT_EQ(s->recovery().warnings.size(), 1u);
   EXPECT_NE(s->recovery().warnings[0].find("checksum"), std::string::npos) << s->recovery().warnings[0];
-  EXPECT_EQ(*this->env()->FileSize(seg), size);  // left on disk for inspection
+  // Kept for inspection under another name, so no checkpoint deletes it.
+  EXPECT_FALSE(this->env()->FileExists(seg));
+  EXPECT_EQ(*this->env()->ReadFile(seg + ".corrupt"), data);
+  s.reset();
+  // No checkpoint covers it yet: its intact first record is replayed again, the file untouched.
+  s = this->OpenStore();
+  EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{1, 1}, {4, 4}}));
+  EXPECT_EQ(s->recovery().corrupt_segments, 1u);
+  EXPECT_EQ(*this->env()->ReadFile(seg + ".corrupt"), data);
+}
+
+// The checkpoint after recovery deletes the WAL segments up to the highest sequence replayed;
+// a segment with a corrupt record must survive it (and later ones) with its bytes.
+TYPED_TEST(SeriesStoreTest, CorruptSegmentIsKeptThroughCheckpoints) {
+  std::string seg;
+  uint64_t after_first = 0;
+  {
+    auto s = this->OpenStore();  // no checkpoint: the records stay in the WAL
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 1, 1)}).ok());
+    seg = this->Segments().at(0);
+    after_first = *this->env()->FileSize(seg);
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 2, 2)}).ok());
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 3, 3)}).ok());
+  }
+  std::string data = *this->env()->ReadFile(seg);
+  data[after_first + wal::kRecordHeaderSize + 2] ^= 0x10;  // bit rot in the second record
+  ASSERT_TRUE(this->env()->RemoveFile(seg).ok());
+  auto f = this->env()->NewAppendableFile(seg);
+  ASSERT_TRUE((*f)->Append(data).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+
+  auto o = this->Options();
+  o.checkpoint_on_open_close = true;  // the default: a checkpoint right after recovery and at close
+  const std::string kept = seg + ".corrupt";
+  {
+    auto s = this->OpenStore(o);
+    EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{1, 1}}));
+    EXPECT_EQ(s->recovery().corrupt_segments, 1u);
+    ASSERT_EQ(s->recovery().warnings.size(), 1u);
+    const std::string& w = s->recovery().warnings[0];
+    EXPECT_NE(w.find(wal::SegmentFileName(0, 1)), std::string::npos) << w;
+    EXPECT_NE(w.find("at offset " + std::to_string(after_first)), std::string::npos) << w;
+    EXPECT_NE(w.find(".corrupt"), std::string::npos) << w;
+    EXPECT_EQ(s->Stats().checkpoints, 1u);
+    EXPECT_FALSE(this->env()->FileExists(seg));
+    ASSERT_TRUE(this->env()->FileExists(kept));
+    EXPECT_EQ(*this->env()->ReadFile(kept), data);
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 4, 4)}).ok());
+    ASSERT_TRUE(s->Checkpoint().ok());
+    EXPECT_EQ(*this->env()->ReadFile(kept), data);
+  }
+  auto s = this->OpenStore(o);
+  EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{1, 1}, {4, 4}}));
+  // Covered by a checkpoint now: not replayed (or reported) again, but still on disk.
+  EXPECT_EQ(s->recovery().corrupt_segments, 0u);
+  EXPECT_TRUE(s->recovery().warnings.empty());
+  EXPECT_EQ(*this->env()->ReadFile(kept), data);
 }
 
 TYPED_TEST(SeriesStoreTest, DownsampledQueryNeverExceedsMaxPoints) {

@@ -185,11 +185,14 @@ Status SeriesStore::Impl::Recover() {
     int lane;
     uint64_t seq;
     std::string name;
+    bool kept;  // <segment>.corrupt: a corrupt segment kept for inspection, never modified
   };
   std::vector<Seg> segs;
   for (const std::string& n : *names) {
-    Seg s{0, 0, n};
-    if (wal::ParseSegmentFileName(n, &s.lane, &s.seq)) segs.push_back(std::move(s));
+    Seg s{0, 0, n, n.ends_with(wal::kCorruptSuffix)};
+    std::string_view base(n);
+    if (s.kept) base.remove_suffix(wal::kCorruptSuffix.size());
+    if (wal::ParseSegmentFileName(base, &s.lane, &s.seq)) segs.push_back(std::move(s));
   }
   std::sort(segs.begin(), segs.end(),
             [](const Seg& a, const Seg& b) { return std::tie(a.lane, a.seq) < std::tie(b.lane, b.seq); });
@@ -202,7 +205,8 @@ Status SeriesStore::Impl::Recover() {
       lanes[seg.lane]->seq = std::max(lanes[seg.lane]->seq, seg.seq);
     }
     if (static_cast<size_t>(seg.lane) < covered.size() && seg.seq <= covered[seg.lane]) {
-      if (opts.read_only) continue;
+      // Its intact records are in the chunk segments; a kept corrupt segment stays for inspection.
+      if (opts.read_only || seg.kept) continue;
       // Already in the chunk segments (a checkpoint stopped before deleting it).
       Status st = env->RemoveFile(path);
       if (!st.ok()) spdlog::warn("series store {}: cannot remove {}: {}", opts.dir, path, st.ToString());
@@ -237,9 +241,9 @@ Status SeriesStore::Impl::Recover() {
     const uint64_t valid = reader.valid_bytes();
     const uint64_t rest = data->size() - valid;
     if (o == wal::SegmentReader::Outcome::kTorn) {
-      Status st = opts.read_only ? Status::Ok()
-                  : valid == 0   ? env->RemoveFile(path)
-                                 : env->TruncateFile(path, valid);
+      Status st = opts.read_only || seg.kept ? Status::Ok()
+                  : valid == 0               ? env->RemoveFile(path)
+                                             : env->TruncateFile(path, valid);
       if (!st.ok()) return st;
       recovery.truncated_bytes += rest;
       Warn(seg.name + ": " + reader.error() + "; truncated " + std::to_string(rest) + " bytes" +
@@ -248,8 +252,21 @@ Status SeriesStore::Impl::Recover() {
     } else if (o == wal::SegmentReader::Outcome::kCorrupt) {
       ++recovery.corrupt_segments;
       recovery.skipped_bytes += rest;
+      std::string kept = "left on disk";
+      if (seg.kept) {
+        kept = "kept for inspection";
+      } else if (!opts.read_only) {
+        // Renamed, so that no checkpoint (which deletes the WAL segments it covers) or later
+        // Open removes or truncates the bytes after the damage: they may hold acknowledged
+        // records. The intact records before it are replayed until a checkpoint covers them.
+        const std::string to = path + std::string(wal::kCorruptSuffix);
+        Status st = env->RenameFile(path, to);
+        if (st.ok()) st = env->SyncDir(opts.dir);
+        if (!st.ok()) return WithContext(st, "keeping corrupt WAL segment " + path);
+        kept = "renamed to " + seg.name + std::string(wal::kCorruptSuffix) + " for inspection";
+      }
       Warn(seg.name + ": " + reader.error() + "; replay of this segment stopped, " + std::to_string(rest) +
-           " bytes not replayed (left on disk)");
+           " bytes not replayed (" + kept + ")");
     }
     segments.fetch_add(1, std::memory_order_relaxed);
     wal_bytes.fetch_add(o == wal::SegmentReader::Outcome::kTorn ? valid : data->size(),

@@ -38,6 +38,9 @@ inline constexpr int kMaxLanes = 1000;         // lane number has 3 digits in fi
 std::string SegmentFileName(int lane, uint64_t seq);
 // True (and sets lane, seq) for names produced by SegmentFileName.
 bool ParseSegmentFileName(std::string_view name, int* lane, uint64_t* seq);
+// Recovery renames a segment holding a corrupt record to its name plus this suffix: kept for
+// inspection, never deleted, truncated or appended to by the store.
+inline constexpr std::string_view kCorruptSuffix = ".corrupt";
 
 struct SegmentHeader {
   uint16_t version = kFormatVersion;
