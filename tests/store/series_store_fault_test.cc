@@ -80,6 +80,27 @@ TEST_F(SeriesStoreFaultTest, DiskFullWhileStartingASegmentIsReportedAndRetried) 
   EXPECT_TRUE(s->recovery().warnings.empty());
 }
 
+// A new segment's directory entry must be durable before a batch in it is acknowledged, or a
+// power loss takes the whole segment.
+TEST_F(SeriesStoreFaultTest, FailedDirectorySyncOfANewSegmentFailsTheAppend) {
+  auto o = Options(FsyncPolicy::kEveryBatch);
+  {
+    auto s = Open(o);
+    env_->FailSyncs(/*files=*/false, /*dirs=*/true);
+    Status st = s->Append(0, Batch(1));  // the first Append starts a segment
+    EXPECT_EQ(st.code(), StatusCode::kIOError) << st.ToString();
+    EXPECT_NE(st.message().find("directory sync after creating"), std::string::npos) << st.ToString();
+    EXPECT_TRUE(Times(*s).empty());  // nothing acknowledged, nothing visible
+    EXPECT_EQ(s->Stats().sync_errors, 1u);
+    env_->ClearFaults();
+    ASSERT_TRUE(s->Append(0, Batch(2)).ok());
+  }
+  env_->DropUnsyncedData();  // power loss: everything acknowledged survives
+  auto s = Open(o);
+  EXPECT_EQ(Times(*s), (std::vector<TimeNs>{2}));
+  EXPECT_TRUE(s->recovery().warnings.empty());
+}
+
 TEST_F(SeriesStoreFaultTest, PowerLossWithEveryBatchLosesNothingAcknowledged) {
   auto o = Options(FsyncPolicy::kEveryBatch);
   auto s = Open(o);

@@ -79,7 +79,10 @@ class MemEnv : public Env {
   // what still fits and then fail with kResourceExhausted, like write(2) returning ENOSPC after
   // a short write.
   virtual void FailWritesAfter(uint64_t bytes) = 0;
-  // Removes the write limit.
+  // fsync failure: from now on WritableFile::Sync (with `files`) and SyncDir (with `dirs`) fail
+  // with kIOError and make nothing durable, like fsync(2) returning EIO.
+  virtual void FailSyncs(bool files, bool dirs) = 0;
+  // Removes the write limit and the sync failures.
   virtual void ClearFaults() = 0;
   // Power loss: every file is cut back to the length it had at its last successful Sync, and
   // files whose directory entry was not made durable (SyncDir of the parent after creation or

@@ -157,6 +157,7 @@ class MemEnvImpl final : public MemEnv {
   Status SyncDir(const std::string& dir) override {
     std::lock_guard lock(mu_);
     if (!dirs_.count(dir)) return NotFound(dir + ": no such directory");
+    if (fail_dir_syncs_) return IOError(dir + ": fsync: Input/output error (MemEnv sync failure)");
     for (auto& [path, e] : files_) {
       if (Parent(path) == dir) e.entry_durable = true;
     }
@@ -168,9 +169,16 @@ class MemEnvImpl final : public MemEnv {
     write_budget_ = bytes;
   }
 
+  void FailSyncs(bool files, bool dirs) override {
+    std::lock_guard lock(mu_);
+    fail_file_syncs_ = files;
+    fail_dir_syncs_ = dirs;
+  }
+
   void ClearFaults() override {
     std::lock_guard lock(mu_);
     write_budget_.reset();
+    fail_file_syncs_ = fail_dir_syncs_ = false;
   }
 
   void DropUnsyncedData() override {
@@ -216,9 +224,11 @@ class MemEnvImpl final : public MemEnv {
     if (full) return ResourceExhausted(path + ": No space left on device (MemEnv write limit)");
     return Status::Ok();
   }
-  void DoSync(MemFile& f) {
+  Status DoSync(const std::string& path, MemFile& f) {
     std::lock_guard lock(mu_);
+    if (fail_file_syncs_) return IOError(path + ": fdatasync: Input/output error (MemEnv sync failure)");
     f.synced = f.data.size();
+    return Status::Ok();
   }
   void DoRead(const MemFile& f, uint64_t offset, size_t n, std::string* out) {
     std::lock_guard lock(mu_);
@@ -239,6 +249,8 @@ class MemEnvImpl final : public MemEnv {
   std::set<std::string> dirs_;  // directories are always durable
   std::optional<uint64_t> write_budget_;
   uint64_t bytes_written_ = 0;
+  bool fail_file_syncs_ = false;
+  bool fail_dir_syncs_ = false;
 };
 
 Status MemWritableFile::Append(std::string_view data) {
@@ -248,8 +260,7 @@ Status MemWritableFile::Append(std::string_view data) {
 
 Status MemWritableFile::Sync() {
   if (closed_) return FailedPrecondition(path_ + ": sync after close");
-  env_->DoSync(*file_);
-  return Status::Ok();
+  return env_->DoSync(path_, *file_);
 }
 
 Status MemRandomAccessFile::Read(uint64_t offset, size_t n, std::string* out) const {

@@ -324,10 +324,13 @@ Status SeriesStore::Impl::Roll(Lane& lane) {
   }
   if (opts.fsync != FsyncPolicy::kNever) {
     // Make the new file's directory entry durable, or a power loss could lose the whole segment.
+    // On failure nothing may be acknowledged in it: the Append fails and the next one retries.
     Status ds = env->SyncDir(opts.dir);
     if (!ds.ok()) {
       sync_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error("series store {}: directory sync failed: {}", opts.dir, ds.ToString());
+      (*file)->Close().ok();
+      env->RemoveFile(path).ok();  // best effort; a segment of only a header replays as empty
+      return WithContext(ds, "directory sync after creating " + path);
     }
   }
   {
