@@ -101,6 +101,47 @@ TEST_F(SeriesStoreFaultTest, FailedDirectorySyncOfANewSegmentFailsTheAppend) {
   EXPECT_TRUE(s->recovery().warnings.empty());
 }
 
+// A batch within the record limit can grow past it when it starts a new segment (its series
+// are defined again there); it must be rejected rather than written as an unreadable record.
+TEST_F(SeriesStoreFaultTest, BatchOverTheRecordLimitOnceItStartsASegmentIsRejected) {
+  auto o = Options(FsyncPolicy::kNever);
+  o.segment_bytes = 4096;  // every record after a segment's first starts a new segment
+  // Series with keys of maximal length (the id first, so comparisons stay cheap): the
+  // definitions of each half are about 34 MB, of both about 68 MB, over the 64 MiB limit.
+  constexpr int kSeries = 8300;
+  std::vector<Reading> a, b;
+  for (int i = 0; i < kSeries; ++i) {
+    const std::string id = std::to_string(i);
+    Reading r{id + std::string(wal::kMaxKeyBytes - id.size(), 't'),
+              id + std::string(wal::kMaxKeyBytes - id.size(), 's'), 1, 1.0 * i};
+    (i < kSeries / 2 ? a : b).push_back(std::move(r));
+  }
+  auto s = Open(o);
+  ASSERT_TRUE(s->Append(0, a).ok());
+  ASSERT_TRUE(s->Append(0, b).ok());  // a new segment, defining b's series only
+  for (auto* v : {&a, &b}) {
+    for (Reading& r : *v) r.source_ts_ns = 2;
+  }
+  // Encoded against the segment it would go to (b's series defined): about 34 MB, under the
+  // limit; but it does not fit, and in the next segment all series are defined again.
+  const std::vector<Reading>* parts[] = {&a, &b};
+  Status st = s->AppendParts(0, parts);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("record limit"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find(wal::SegmentFileName(0, 3)), std::string::npos) << st.ToString();
+  auto first = s->Query(a[0].twin, a[0].signal, kMin, kMax, 0);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 1u);              // the rejected batch is not visible
+  ASSERT_TRUE(s->Append(0, Batch(3)).ok());  // and the lane keeps working
+  s.reset();
+  s = Open(o);
+  EXPECT_TRUE(s->recovery().warnings.empty());
+  EXPECT_EQ(Times(*s), (std::vector<TimeNs>{3}));
+  first = s->Query(b.back().twin, b.back().signal, kMin, kMax, 0);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 1u);
+}
+
 TEST_F(SeriesStoreFaultTest, PowerLossWithEveryBatchLosesNothingAcknowledged) {
   auto o = Options(FsyncPolicy::kEveryBatch);
   auto s = Open(o);

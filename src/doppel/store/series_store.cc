@@ -498,13 +498,15 @@ Status SeriesStore::Impl::AppendRefs(int lane_no, std::span<const Reading* const
   const auto start = Clock::now();
   const std::string context = "WAL lane " + std::to_string(lane_no);
 
-  lane.encoder.EncodeRefs(batch, &lane.payload);
-  if (lane.payload.size() > wal::kMaxRecordPayload) {
+  // A record over the limit would read back as corruption, so it is never written.
+  const auto too_large = [&](const std::string& where) {
     lane.encoder.Abort();
     return InvalidArgument("batch of " + std::to_string(batch.size()) + " readings encodes to " +
-                           std::to_string(lane.payload.size()) + " bytes, over the " +
+                           std::to_string(lane.payload.size()) + " bytes" + where + ", over the " +
                            std::to_string(wal::kMaxRecordPayload) + " byte record limit");
-  }
+  };
+  lane.encoder.EncodeRefs(batch, &lane.payload);
+  if (lane.payload.size() > wal::kMaxRecordPayload) return too_large("");
   const uint64_t record_size = wal::kRecordHeaderSize + lane.payload.size();
   if (lane.needs_roll || !lane.file ||
       (lane.size > wal::kSegmentHeaderSize && lane.size + record_size > d.opts.segment_bytes)) {
@@ -515,6 +517,10 @@ Status SeriesStore::Impl::AppendRefs(int lane_no, std::span<const Reading* const
       return WithContext(st, context);
     }
     lane.encoder.EncodeRefs(batch, &lane.payload);  // series ids restart in the new segment
+    // Now every series of the batch is defined again, so the record can have grown past the limit.
+    if (lane.payload.size() > wal::kMaxRecordPayload) {
+      return too_large(" (with its series defined again in the new segment " + lane.path + ")");
+    }
   }
   lane.record.clear();
   wal::AppendRecord(wal::kRecordTypeBatch, lane.payload, &lane.record);

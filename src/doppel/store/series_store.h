@@ -177,7 +177,8 @@ class SeriesStore {
   // every reading is visible. A reading for an existing (series, timestamp) replaces it (last
   // write wins); late readings are stored in time order.
   // Errors: kInvalidArgument for a bad lane or reading (empty or over-long twin/signal, bad
-  // quality, batch over 64 MiB encoded) — nothing is written; kResourceExhausted (disk full) or
+  // quality, batch over 64 MiB encoded, counting the definitions of all its series when it
+  // starts a new WAL segment) — nothing is written; kResourceExhausted (disk full) or
   // kIOError when the write failed — nothing of the batch is visible and the log is cut back,
   // so a later successful batch is not hidden behind a partial record. If only the fdatasync of
   // kEveryBatch fails, the batch is written and visible but maybe not durable; the error is
