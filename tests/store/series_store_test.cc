@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "doppel/store/segment.h"
 #include "store/store_test_env.h"
 
 namespace doppel::store {
@@ -319,6 +320,28 @@ TYPED_TEST(SeriesStoreTest, CorruptSegmentIsKeptThroughCheckpoints) {
   EXPECT_EQ(s->recovery().corrupt_segments, 0u);
   EXPECT_TRUE(s->recovery().warnings.empty());
   EXPECT_EQ(*this->env()->ReadFile(kept), data);
+}
+
+// A .tmp file left by an interrupted or failed write must not end up in front of the new bytes.
+TYPED_TEST(SeriesStoreTest, StaleTempFileDoesNotCorruptACheckpoint) {
+  auto o = this->Options();
+  o.checkpoint_on_open_close = true;
+  auto s = this->OpenStore(o);
+  // Open removes stale temporary files; these appear afterwards (a removal that failed).
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    auto f = this->env()->NewAppendableFile(this->h_.dir() + "/" + segment::FileName(seq) + ".tmp");
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(std::string(100, 'x')).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+  ASSERT_TRUE(s->Append(0, {R("p1", "flow", 1, 1)}).ok());
+  ASSERT_TRUE(s->Checkpoint().ok());  // deletes the WAL it covers
+  ASSERT_TRUE(s->Append(0, {R("p1", "flow", 2, 2)}).ok());
+  s.reset();  // checkpoint at close
+  s = this->OpenStore(o);
+  EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{1, 1}, {2, 2}}));
+  EXPECT_EQ(s->recovery().corrupt_segments, 0u);
+  EXPECT_TRUE(s->recovery().warnings.empty());
 }
 
 TYPED_TEST(SeriesStoreTest, DownsampledQueryNeverExceedsMaxPoints) {

@@ -55,6 +55,9 @@ class Env {
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // Opens `path` for appending, creating it (mode 0644) when missing. Writes go to the end.
   virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
+  // Opens `path` for writing from the start: created (mode 0644) when missing, truncated to zero
+  // bytes when it exists (O_TRUNC), so no stale bytes survive in front of the new ones.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
   virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) = 0;
   // The whole file (what the OS has: flushed data, synced or not).
   virtual Result<std::string> ReadFile(const std::string& path) = 0;

@@ -86,6 +86,14 @@ class MemEnvImpl final : public MemEnv {
   }
 
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
+    return Open(path, /*truncate=*/false);
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return Open(path, /*truncate=*/true);
+  }
+
+  Result<std::unique_ptr<WritableFile>> Open(const std::string& path, bool truncate) {
     std::lock_guard lock(mu_);
     std::string parent = Parent(path);
     if (!parent.empty() && !dirs_.count(parent)) return NotFound(path + ": no such directory");
@@ -94,6 +102,9 @@ class MemEnvImpl final : public MemEnv {
     if (!f.file) {
       f.file = std::make_shared<MemFile>();
       f.entry_durable = false;
+    } else if (truncate) {
+      f.file->data.clear();  // like O_TRUNC, a metadata change treated as durable
+      f.file->synced = 0;
     }
     return std::unique_ptr<WritableFile>(new MemWritableFile(this, path, f.file));
   }

@@ -147,7 +147,7 @@ Status SeriesStore::Impl::LoadRollups() {
 
 Status SeriesStore::Impl::WriteFileDurably(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp";
-  auto f = env->NewAppendableFile(tmp);
+  auto f = env->NewWritableFile(tmp);  // truncates a stale .tmp a failed write left behind
   if (!f.ok()) return f.status();
   Status st = (*f)->Append(bytes);
   if (st.ok()) st = (*f)->Sync();
