@@ -415,9 +415,35 @@ Lookup Find(const std::string& method, const ParsedTarget& target) {
 
 }  // namespace
 
+Status CheckJsonDepth(std::string_view text, std::string_view subject, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;  // skip the escaped character (a quote or a backslash)
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return InvalidArgument(std::string(subject) + ": nesting deeper than " + std::to_string(max_depth) +
+                               " levels at byte " + std::to_string(i));
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<json> ParseJsonObject(std::string_view text, std::string_view subject) {
   const std::string prefix = std::string(subject) + ": ";
   if (text.empty()) return InvalidArgument(prefix + "empty; expected a JSON object");
+  // Before parsing: a deep document must never be materialized (copies of it recurse per level).
+  DOPPEL_RETURN_IF_ERROR(CheckJsonDepth(text, subject));
   json j;
   try {
     j = json::parse(text);

@@ -29,8 +29,21 @@ nlohmann::json EstimateToJson(const engine::TwinEstimate& estimate);  // GET ...
 nlohmann::json WhatIfToJson(const engine::WhatIfResult& result);      // POST .../whatif
 nlohmann::json WhatIfJobToJson(const engine::WhatIfJobView& job);     // .../whatif/jobs
 
+// The deepest nesting of arrays and objects a client document may have (the top-level object
+// is level 1). Deeper documents are refused before they are parsed: copying or dumping a json
+// value recurses once per level, so a deep document would otherwise overflow the stack.
+constexpr size_t kMaxJsonDepth = 64;
+
+// kInvalidArgument "<subject>: nesting deeper than 64 levels at byte N" (N: the 0-based offset
+// of the bracket that opens level 65) when `text` nests arrays/objects deeper than `max_depth`;
+// brackets inside strings do not count. A linear scan that allocates nothing; it does not
+// validate the JSON otherwise.
+Status CheckJsonDepth(std::string_view text, std::string_view subject = "body",
+                      size_t max_depth = kMaxJsonDepth);
+
 // Text that must be a JSON object (a request body, a stream message): kInvalidArgument naming
-// `subject` and the problem ("body: empty; expected a JSON object", "body: malformed JSON: ...").
+// `subject` and the problem ("body: empty; expected a JSON object", "body: malformed JSON: ...",
+// "body: nesting deeper than 64 levels at byte N"; see CheckJsonDepth).
 Result<nlohmann::json> ParseJsonObject(std::string_view text, std::string_view subject = "body");
 
 // Estimation routes (estimation_handlers.cc; docs/api.md), called by HandleApiRequest after the
