@@ -189,6 +189,88 @@ TEST(StreamFilterTest, BadMessagesLeaveFilterUnchanged) {
             std::string::npos);
 }
 
+// Names per set are capped: each reply repeats the whole set, so an uncapped set grew without
+// bound and made every acknowledgement as large as everything ever subscribed.
+TEST(StreamFilterTest, SubscribeBeyond1024NamesIsRefusedAndLeavesTheFilterUnchanged) {
+  StreamFilter f;
+  auto batch = [](int from, int n) {
+    json names = json::array();
+    for (int i = from; i < from + n; ++i) names.push_back("pump-" + std::to_string(i));
+    return json({{"subscribe", {{"twins", names}, {"signals", {"flow"}}}}}).dump();
+  };
+  ASSERT_TRUE(f.Apply(batch(0, 1000)).ok());
+  ASSERT_TRUE(f.Apply(batch(990, 34)).ok());  // 24 new: exactly kMaxStreamNames
+  EXPECT_EQ(f.Describe()["twins"].size(), kMaxStreamNames);
+  auto r = f.Apply(batch(2000, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "subscribe.twins: more than 1024 names in one subscription (subscribe to \"*\" for all)");
+  EXPECT_EQ(f.Describe()["twins"].size(), kMaxStreamNames);
+  EXPECT_FALSE(f.Matches(Ev("pump-2000", "flow")));
+  // Names already in the set do not count twice; "*" still works.
+  EXPECT_TRUE(f.Apply(batch(0, 10)).ok());
+  EXPECT_TRUE(f.Apply(R"({"subscribe":{"twins":["*"]}})").ok());
+  EXPECT_TRUE(f.Matches(Ev("pump-5000", "flow")));
+  // Signals are capped the same way, and a refused message changes neither set.
+  StreamFilter g;
+  json signals = json::array();
+  for (int i = 0; i < 1025; ++i) signals.push_back("s" + std::to_string(i));
+  r = g.Apply(json({{"subscribe", {{"twins", {"a"}}, {"signals", signals}}}}).dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("subscribe.signals: more than 1024 names"), std::string::npos);
+  EXPECT_FALSE(g.active());
+}
+
+TEST(StreamFilterTest, SubscribeBeyond64KiBOfNamesIsRefused) {
+  StreamFilter f;
+  const std::string big(30000, 'x');
+  auto one = [&](char c) { return json({{"subscribe", {{"twins", {big + c}}}}}).dump(); };
+  ASSERT_TRUE(f.Apply(one('a')).ok());
+  ASSERT_TRUE(f.Apply(one('b')).ok());
+  auto r = f.Apply(one('c'));  // 90003 bytes of names
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("subscribe.twins: names of more than 65536 bytes"), std::string::npos);
+  EXPECT_EQ(f.Describe()["twins"].size(), 2u);
+}
+
+TEST(StreamFilterTest, MessageNestedDeeperThan64LevelsIsRefused) {
+  StreamFilter f;
+  auto r = f.Apply(R"({"subscribe":{"twins":)" + std::string(60000, '[') + std::string(60000, ']') + "}}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "message: nesting deeper than 64 levels at byte 84");
+  EXPECT_FALSE(f.active());
+}
+
+TEST(FrameQueueTest, BoundedByFramesAndBytesDroppingTheOldest) {
+  FrameQueue q(3, 10);
+  EXPECT_EQ(q.Push("aaaa"), 0u);
+  EXPECT_EQ(q.Push("bbbb"), 0u);
+  EXPECT_EQ(q.Push("cc"), 0u);
+  EXPECT_EQ(q.bytes(), 10u);
+  EXPECT_EQ(q.Push("d"), 1u);  // over both bounds: "aaaa" goes
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.bytes(), 7u);
+  EXPECT_EQ(q.Push("eeeeeeee"), 2u);  // "bbbb" for the count, "cc" for the bytes
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 9u);
+  EXPECT_EQ(q.Push("x"), 0u);
+  EXPECT_EQ(q.Push(std::string(50, 'z')), 3u);  // larger than the bound: kept alone
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.Pop().size(), 50u);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  // Many frames below the byte bound: the count bound holds.
+  FrameQueue r(kMaxQueuedReplies, kMaxQueuedReplyBytes);
+  for (int i = 0; i < 1000; ++i) r.Push(std::to_string(i));
+  EXPECT_EQ(r.size(), kMaxQueuedReplies);
+  EXPECT_EQ(r.Pop(), std::to_string(1000 - kMaxQueuedReplies));
+  // Large replies: the byte bound holds.
+  FrameQueue b(kMaxQueuedReplies, kMaxQueuedReplyBytes);
+  for (int i = 0; i < 64; ++i) b.Push(std::string(200 * 1024, 'x'));
+  EXPECT_LE(b.bytes(), kMaxQueuedReplyBytes);
+  EXPECT_EQ(b.size(), 5u);
+}
+
 TEST(StreamQueueTest, DropsOldestWhenFull) {
   StreamQueue q(3);
   for (int i = 0; i < 5; ++i) q.Push(Ev("t", "s", i));

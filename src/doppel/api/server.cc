@@ -41,7 +41,6 @@ using beast::error_code;
 namespace {
 
 constexpr size_t kMaxEventsPerFrame = 1000;
-constexpr size_t kMaxControlFrames = 64;
 constexpr size_t kMaxClientMessageBytes = 64 * 1024;
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
 
@@ -212,8 +211,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       reply = ack.ok() ? ack->dump() : EncodeErrorFrame(ack.status().message());
     }
     rbuf_.consume(rbuf_.size());
-    if (control_.size() >= kMaxControlFrames) control_.pop_front();  // a client that never reads
-    control_.push_back(std::move(reply));
+    replies_.Push(std::move(reply));  // bounded: a client that sends but never reads loses old replies
     MaybeWrite();
     DoRead();
   }
@@ -228,9 +226,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void MaybeWrite() {
     if (writing_ || closed_) return;
-    if (!control_.empty()) {
-      out_ = std::move(control_.front());
-      control_.pop_front();
+    if (!replies_.empty()) {
+      out_ = replies_.Pop();
+    } else if (!event_frames_.empty()) {
+      out_ = std::move(event_frames_.front());
+      event_frames_.pop_front();
     } else {
       std::vector<engine::StreamEvent> events;
       uint64_t dropped = 0;
@@ -248,14 +248,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         if (e.kind.empty()) {
           telemetry.push_back(std::move(e));
         } else {
-          control_.push_back(EncodeEventFrame(e));
+          event_frames_.push_back(EncodeEventFrame(e));
         }
       }
       if (!telemetry.empty() || dropped > 0) {
         out_ = EncodeTelemetryFrame(telemetry, dropped);
       } else {
-        out_ = std::move(control_.front());
-        control_.pop_front();
+        out_ = std::move(event_frames_.front());
+        event_frames_.pop_front();
       }
     }
     writing_ = true;
@@ -293,8 +293,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Principal who_;
   std::shared_ptr<StreamSink> sink_;
   beast::flat_buffer rbuf_;
-  std::deque<std::string> control_;  // acks and errors, written before telemetry
-  std::string out_;                  // the frame being written
+  FrameQueue replies_{kMaxQueuedReplies, kMaxQueuedReplyBytes};  // acks and errors, written first
+  std::deque<std::string> event_frames_;  // alerts and annotations of the last Take, before more
+  std::string out_;                       // the frame being written
   bool writing_ = false;
   bool closed_ = false;
   bool subscribed_ = false;

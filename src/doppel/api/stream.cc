@@ -36,6 +36,27 @@ Status ReadNames(const json& obj, const char* key, const std::string& where, boo
   return Status::Ok();
 }
 
+// `current` with `add` merged in, or kInvalidArgument naming `where` when the union would hold
+// more than kMaxStreamNames names or kMaxStreamNameBytes bytes (nothing is changed then).
+Result<std::set<std::string>> Merged(const std::set<std::string>& current,
+                                     const std::vector<std::string>& add, const std::string& where) {
+  std::set<std::string> out = current;
+  for (const auto& name : add) {
+    out.insert(name);
+    if (out.size() > kMaxStreamNames) {
+      return InvalidArgument(where + ": more than " + std::to_string(kMaxStreamNames) +
+                             " names in one subscription (subscribe to \"*\" for all)");
+    }
+  }
+  size_t bytes = 0;
+  for (const auto& name : out) bytes += name.size();
+  if (bytes > kMaxStreamNameBytes) {
+    return InvalidArgument(where + ": names of more than " + std::to_string(kMaxStreamNameBytes) +
+                           " bytes in one subscription (subscribe to \"*\" for all)");
+  }
+  return out;
+}
+
 json Names(bool all, const std::set<std::string>& s) {
   if (all) return "*";
   return json(std::vector<std::string>(s.begin(), s.end()));
@@ -70,10 +91,14 @@ Result<json> StreamFilter::Apply(std::string_view message) {
   DOPPEL_RETURN_IF_ERROR(ReadNames(b, "signals", verb, &all_s, &signals));
 
   if (sub) {
+    Result<std::set<std::string>> new_twins = Merged(twins_, twins, "subscribe.twins");
+    if (!new_twins.ok()) return new_twins.status();
+    Result<std::set<std::string>> new_signals = Merged(signals_, signals, "subscribe.signals");
+    if (!new_signals.ok()) return new_signals.status();
     all_twins_ = all_twins_ || all_t;
     all_signals_ = all_signals_ || all_s;
-    twins_.insert(twins.begin(), twins.end());
-    signals_.insert(signals.begin(), signals.end());
+    twins_ = std::move(*new_twins);
+    signals_ = std::move(*new_signals);
   } else if (!b.contains("twins") && !b.contains("signals")) {
     *this = StreamFilter();
   } else {
@@ -124,6 +149,25 @@ std::vector<engine::StreamEvent> StreamQueue::Take(size_t max) {
                                        std::make_move_iterator(q_.begin() + static_cast<std::ptrdiff_t>(n)));
   q_.erase(q_.begin(), q_.begin() + static_cast<std::ptrdiff_t>(n));
   return out;
+}
+
+size_t FrameQueue::Push(std::string frame) {
+  size_t dropped = 0;
+  while (!q_.empty() && (q_.size() >= max_frames_ || bytes_ + frame.size() > max_bytes_)) {
+    bytes_ -= q_.front().size();
+    q_.pop_front();
+    ++dropped;
+  }
+  bytes_ += frame.size();
+  q_.push_back(std::move(frame));
+  return dropped;
+}
+
+std::string FrameQueue::Pop() {
+  std::string f = std::move(q_.front());
+  q_.pop_front();
+  bytes_ -= f.size();
+  return f;
 }
 
 std::string EncodeTelemetryFrame(const std::vector<engine::StreamEvent>& events, uint64_t dropped) {

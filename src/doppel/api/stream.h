@@ -15,6 +15,17 @@
 
 namespace doppel::api {
 
+// Bounds of one client's subscription: each of its two sets (twins, signals) holds at most
+// this many names, of at most this many bytes in all. A subscribe beyond either is refused
+// with an error frame and leaves the filter unchanged ("*" subscribes to all without a list).
+constexpr size_t kMaxStreamNames = 1024;
+constexpr size_t kMaxStreamNameBytes = 64 * 1024;
+
+// Bounds of the acknowledgements and error frames queued for one client that sends faster than
+// it reads: beyond either, the oldest queued replies are dropped.
+constexpr size_t kMaxQueuedReplies = 64;
+constexpr size_t kMaxQueuedReplyBytes = 1024 * 1024;
+
 // What one client is subscribed to: a set of twins and a set of signals (either may be "all").
 // An event matches when both its twin and its signal are in the sets. Nothing matches until
 // the first subscribe.
@@ -26,7 +37,8 @@ class StreamFilter {
   //   {"unsubscribe": {"twins": [...], "signals": [...]}}  removes the listed names; missing
   //                                                         lists (or {}) clear everything
   // Returns the acknowledgement frame ({"type":"subscribed"|"unsubscribed",...}) or
-  // kInvalidArgument naming the problem (the filter is then unchanged).
+  // kInvalidArgument naming the problem (the filter is then unchanged), e.g. a subscribe that
+  // would take a set beyond kMaxStreamNames names or kMaxStreamNameBytes bytes.
   Result<nlohmann::json> Apply(std::string_view message);
 
   bool Matches(const engine::StreamEvent& e) const;
@@ -56,6 +68,28 @@ class StreamQueue {
   size_t capacity_;
   std::deque<engine::StreamEvent> q_;
   uint64_t dropped_ = 0;
+};
+
+// FIFO of encoded frames bounded by count and by total bytes: a push that would exceed either
+// bound drops the oldest frames first (a single frame above the byte bound is kept alone).
+// Not thread-safe.
+class FrameQueue {
+ public:
+  FrameQueue(size_t max_frames, size_t max_bytes)
+      : max_frames_(max_frames == 0 ? 1 : max_frames), max_bytes_(max_bytes) {}
+  // Returns how many old frames were dropped to make room.
+  size_t Push(std::string frame);
+  // The oldest frame, removed. Precondition: !empty().
+  std::string Pop();
+  bool empty() const { return q_.empty(); }
+  size_t size() const { return q_.size(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  size_t max_frames_;
+  size_t max_bytes_;
+  std::deque<std::string> q_;
+  size_t bytes_ = 0;
 };
 
 // {"type":"telemetry","events":[{"twin","signal","ts","value"},...]}; `dropped` > 0 adds
