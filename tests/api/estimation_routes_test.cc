@@ -120,6 +120,9 @@ TEST_F(EstimationRoutesTest, BadWhatIfRequestsNameTheField) {
   EXPECT_NE(BadRequest(R"({"step_s":1})").find("$.horizon_s: required"), std::string::npos);
   EXPECT_NE(BadRequest(R"({"horizon_s":10,"samples":1.5})").find("$.samples"), std::string::npos);
   EXPECT_NE(BadRequest(R"({"horizon_s":10,"samples":5000})").find("$.samples"), std::string::npos);
+  // Above INT64_MAX: named as such, not wrapped to a negative count.
+  EXPECT_EQ(BadRequest(R"({"horizon_s":10,"samples":18446744073709551615})"),
+            "$.samples: 18446744073709551615 is above the int64 range");
   EXPECT_NE(BadRequest(R"({"horizon_s":10,"colour":1})").find("$.colour: unknown field"), std::string::npos);
   EXPECT_NE(BadRequest(R"({"horizon_s":10,"overrides":{"inputs":{"speed_rpm":"x"}}})")
                 .find("$.overrides.inputs.speed_rpm: expected a number"),

@@ -89,9 +89,9 @@ HttpResponse HandleCreateAnnotation(const HttpRequest& req, const std::string& t
       if (!it->is_string()) return ErrorResponse(InvalidArgument("$." + k + ": expected a string"));
       (k == "text" ? a.text : a.signal) = it->get<std::string>();
     } else if (k == "from_ns" || k == "to_ns") {
-      if (!it->is_number_integer())
-        return ErrorResponse(InvalidArgument("$." + k + ": expected an integer (ns)"));
-      (k == "from_ns" ? a.from_ns : a.to_ns) = it->get<int64_t>();
+      Result<int64_t> ns = JsonInt64(*it, "$." + k, " (ns)");
+      if (!ns.ok()) return ErrorResponse(ns.status());
+      (k == "from_ns" ? a.from_ns : a.to_ns) = *ns;
       (k == "from_ns" ? has_from : has_to) = true;
     } else if (k == "anchor") {
       if (it->is_null()) continue;

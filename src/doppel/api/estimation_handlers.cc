@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "doppel/api/handler_util.h"
 #include "doppel/api/handlers.h"
 
 namespace doppel::api {
@@ -67,8 +68,9 @@ Result<engine::WhatIfRequest> ParseWhatIf(const json& j) {
       (k == "horizon_s" ? req.horizon_s : k == "step_s" ? req.step_s : req.budget_s) = *v;
       has_horizon |= k == "horizon_s";
     } else if (k == "samples") {
-      if (!it->is_number_integer()) return InvalidArgument(where + ": expected an integer");
-      int64_t n = it->get<int64_t>();
+      Result<int64_t> samples = JsonInt64(*it, where);
+      if (!samples.ok()) return samples.status();
+      const int64_t n = *samples;
       if (n < 1 || n > engine::kWhatIfMaxSamples) {
         return InvalidArgument(where + ": " + std::to_string(n) + " is outside 1.." +
                                std::to_string(engine::kWhatIfMaxSamples));

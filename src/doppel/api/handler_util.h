@@ -2,6 +2,9 @@
 #pragma once
 #include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "doppel/api/http.h"
@@ -45,6 +48,19 @@ Status IntQueryParam(const ParsedTarget& target, const std::string& name, T* out
   if (!r.ok()) return r.status();
   *out = *r;
   return Status::Ok();
+}
+
+// A JSON integer that fits an int64_t: kInvalidArgument "<where>: expected an integer<what>"
+// for anything else, "<where>: <v> is above the int64 range" for an unsigned integer above
+// INT64_MAX (nlohmann would silently wrap it to a negative number).
+inline Result<int64_t> JsonInt64(const nlohmann::json& v, const std::string& where,
+                                 const std::string& what = "") {
+  if (!v.is_number_integer()) return InvalidArgument(where + ": expected an integer" + what);
+  if (v.is_number_unsigned() &&
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return InvalidArgument(where + ": " + std::to_string(v.get<uint64_t>()) + " is above the int64 range");
+  }
+  return v.get<int64_t>();
 }
 
 }  // namespace doppel::api
