@@ -67,6 +67,17 @@ http::response<http::string_body> ToBeast(HttpResponse r, unsigned version, bool
   return res;
 }
 
+// A Beast HTTP parser error that the peer caused by sending a malformed request, which it should
+// be told about with a 400. Not: end_of_stream and partial_message (the peer closed the
+// connection), body_limit (413), and the parser's internal need_more/need_buffer/end_of_chunk; timeouts and
+// socket errors are of other categories.
+bool IsMalformedRequest(const error_code& ec) {
+  if (!ec || ec.category() != error_code(http::error::bad_method).category()) return false;
+  return ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::body_limit && ec != http::error::need_more && ec != http::error::need_buffer &&
+         ec != http::error::end_of_chunk;
+}
+
 std::string PathOnly(beast::string_view target) {
   // Never log the query: it may carry ?token=.
   auto q = target.find('?');
@@ -337,13 +348,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       Send(ToBeast(std::move(r), 11, false));
       return;
     }
-    if (ec == http::error::header_limit || ec == http::error::bad_target || ec == http::error::bad_method ||
-        ec == http::error::bad_version || ec == http::error::bad_field || ec == http::error::bad_value) {
+    if (IsMalformedRequest(ec)) {
+      // The parser refused the request (bad Content-Length, bad chunk, bad header, ...): say so
+      // and close, the stream position is unknown.
+      srv_->handler.Count(400, -1);
       Send(ToBeast(ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message()), 11,
                    false));
       return;
     }
-    if (ec) return;  // timeout, reset, ...
+    if (ec) return;  // timeout, reset, the peer gone mid-request: nobody to answer
 
     http::request<http::string_body>& req = parser_->get();
     if (websocket::is_upgrade(req) &&
