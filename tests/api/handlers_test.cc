@@ -459,6 +459,86 @@ TEST_F(HandlersTest, PureHandlerWithPrincipal) {
   EXPECT_EQ(json::parse(resp.body)["id"], "pump-2");
 }
 
+// A body nested deeper than kMaxJsonDepth is refused with 400 before it is parsed: copying the
+// parsed value (SubmitCommand copies "request", CreateTwin "desired") recursed once per level
+// and overflowed the stack at this depth.
+TEST_F(HandlersTest, BodyNestedDeeperThan64LevelsIs400NamingTheLimit) {
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  struct Case {
+    const char* method;
+    const char* target;
+    std::string body;
+    size_t byte;  // of the bracket opening level 65
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/api/v1/twins/pump-1/commands", R"({"name":"x","request":)" + deep + "}", 85},
+      {"POST", "/api/v1/twins", R"({"id":"p","model":"dtmi:x;1","desired":{"a":)" + deep + "}}", 106},
+      {"POST", "/api/v1/twins/pump-1/whatif", R"({"horizon_s":10,"scenarios":)" + deep + "}", 91},
+      {"POST", "/api/v1/sim/envs/e-1/step", R"({"action":)" + deep + "}", 73},
+  };
+  for (const Case& c : cases) {
+    HttpRequest r;
+    r.method = c.method;
+    r.target = c.target;
+    r.body = c.body;  // above the handler's max_body_bytes: call the routes directly
+    HttpResponse resp = HandleApiRequest(r, Principal{"test", Role::kAdmin}, service_);
+    EXPECT_EQ(resp.status, 400) << c.target;
+    EXPECT_EQ(ErrorMessage(resp, "invalid_argument"),
+              "body: nesting deeper than 64 levels at byte " + std::to_string(c.byte))
+        << c.target;
+  }
+  // Still serving.
+  EXPECT_EQ(Do("GET", "/api/v1/twins/pump-1").status, 200);
+}
+
+TEST_F(HandlersTest, BodyNestedExactly64LevelsIsAccepted) {
+  // The top-level object is level 1: 63 more levels are allowed.
+  std::string body =
+      R"({"name":"setSpeed","request":{"a":)" + std::string(62, '[') + std::string(62, ']') + "}}";
+  EXPECT_EQ(Do("POST", "/api/v1/twins/pump-1/commands", "op-tok", body).status, 202);
+  body = R"({"name":"setSpeed","request":{"a":)" + std::string(63, '[') + std::string(63, ']') + "}}";
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/commands", "op-tok", body);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(ErrorMessage(r, "invalid_argument").find("nesting deeper than 64 levels"), std::string::npos);
+}
+
+TEST(JsonDepthTest, BracketsInsideStringsAndEscapesDoNotCount) {
+  const std::string in_string =
+      "{\"a\":\"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"}";
+  EXPECT_TRUE(CheckJsonDepth(in_string).ok());
+  EXPECT_TRUE(ParseJsonObject(in_string).ok());
+  EXPECT_TRUE(CheckJsonDepth(std::string(64, '[') + std::string(64, ']')).ok());
+  Status s = CheckJsonDepth(std::string(65, '{'), "message");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "message: nesting deeper than 64 levels at byte 64");
+  // Siblings do not add up: depth, not count.
+  std::string wide = "[";
+  for (int i = 0; i < 1000; ++i) wide += "[[]],";
+  wide += "1]";
+  EXPECT_TRUE(CheckJsonDepth(wide).ok());
+}
+
+// An unsigned JSON integer above INT64_MAX used to be cast to a negative time (201 with -1).
+TEST_F(HandlersTest, AnnotationTimesAboveInt64RangeAre400NamingTheField) {
+  for (const char* field : {"from_ns", "to_ns"}) {
+    HttpResponse r = Do("POST", "/api/v1/twins/pump-1/annotations", "op-tok",
+                        std::string(R"({"text":"t",")") + field + R"(":18446744073709551615})");
+    EXPECT_EQ(r.status, 400) << field;
+    EXPECT_EQ(ErrorMessage(r, "invalid_argument"),
+              std::string("$.") + field + ": 18446744073709551615 is above the int64 range");
+  }
+  HttpResponse r = Do("POST", "/api/v1/twins/pump-1/annotations", "op-tok",
+                      R"({"text":"t","from_ns":9223372036854775808})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(ErrorMessage(r, "invalid_argument").find("$.from_ns"), std::string::npos);
+  r = Do("POST", "/api/v1/twins/pump-1/annotations", "op-tok", R"({"text":"t","from_ns":1.5})");
+  EXPECT_EQ(ErrorMessage(r, "invalid_argument"), "$.from_ns: expected an integer (ns)");
+  // INT64_MAX itself is a valid time: the body passes (the fake service has no annotations).
+  r = Do("POST", "/api/v1/twins/pump-1/annotations", "op-tok",
+         R"({"text":"t","from_ns":9223372036854775807})");
+  EXPECT_NE(r.status, 400) << r.body;
+}
+
 TEST_F(HandlersTest, PercentEncodedIds) {
   HttpResponse r = Do("GET", "/api/v1/twins/pump%2D1");
   EXPECT_EQ(r.status, 200);

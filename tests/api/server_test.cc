@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -223,6 +224,73 @@ TEST_F(ServerTest, LaggingClientLosesOldestEventsAndTheyAreCounted) {
   EXPECT_EQ(frame["events"][0]["ts"], 90);  // the newest survive
   EXPECT_EQ(frame["dropped"], 90);
   EXPECT_NE(metrics_.RenderPrometheus().find("doppel_stream_dropped_events_total 90"), std::string::npos);
+}
+
+// The brief's crash: a 120 KB body nesting 60000 arrays overflowed an io thread's stack while the
+// handler copied "request". Now a 400 naming the limit, and the server keeps answering.
+TEST_F(ServerTest, DeeplyNestedBodyGets400AndTheServerKeepsAnswering) {
+  server_->Stop();
+  ApiOptions o;
+  o.listen = "127.0.0.1:0";
+  o.tokens = {{"op-tok", Role::kOperator, ""}};
+  o.max_body_bytes = 1024 * 1024;
+  auto started = ApiServer::Start(&service_, &metrics_, o);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(*started);
+
+  const std::string body =
+      R"({"name":"x","request":)" + std::string(60000, '[') + std::string(60000, ']') + "}";
+  beast::tcp_stream s = Connect();
+  auto r = RoundTrip(s, http::verb::post, "/api/v1/twins/pump-1/commands", "op-tok", body);
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(json::parse(r.body())["error"]["message"], "body: nesting deeper than 64 levels at byte 85");
+  // Same connection, and a new one: still serving.
+  EXPECT_EQ(RoundTrip(s, http::verb::get, "/api/v1/health", "").result_int(), 200);
+  beast::tcp_stream s2 = Connect();
+  EXPECT_EQ(RoundTrip(s2, http::verb::get, "/api/v1/health", "").result_int(), 200);
+}
+
+// Requests the HTTP parser refuses used to be dropped without an answer.
+TEST_F(ServerTest, MalformedHttpRequestGets400AndTheConnectionIsClosed) {
+  for (const std::string raw : {
+           "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+           "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+           "chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+       }) {
+    beast::tcp_stream s = Connect();
+    net::write(s, net::buffer(raw));
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    beast::error_code ec;
+    http::read(s, buf, res, ec);
+    ASSERT_FALSE(ec) << ec.message() << " for " << raw;
+    EXPECT_EQ(res.result_int(), 400) << raw;
+    EXPECT_FALSE(res.keep_alive());
+    json j = json::parse(res.body());
+    EXPECT_EQ(j["error"]["code"], "invalid_argument");
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("malformed HTTP request: "), std::string::npos)
+        << j.dump();
+    // Then closed.
+    http::read(s, buf, res, ec);
+    EXPECT_TRUE(ec) << raw;
+  }
+  EXPECT_NE(metrics_.RenderPrometheus().find("doppel_http_requests_total{code=\"400\"} 2"),
+            std::string::npos);
+}
+
+TEST_F(ServerTest, WebSocketSubscribeBeyond1024NamesGetsErrorFrameAndTheConnectionStaysUp) {
+  auto ws = OpenStream("/api/v1/stream?token=view-tok");
+  json names = json::array();
+  for (int i = 0; i < 1025; ++i) names.push_back("pump-" + std::to_string(i));
+  SendText(ws, json({{"subscribe", {{"twins", names}}}}).dump());
+  json err = ReadJson(ws);
+  EXPECT_EQ(err["type"], "error");
+  EXPECT_NE(err["message"].get<std::string>().find("subscribe.twins: more than 1024 names"),
+            std::string::npos);
+  SendText(ws, R"({"subscribe":{"twins":["pump-1"]}})");
+  json ack = ReadJson(ws);
+  EXPECT_EQ(ack["type"], "subscribed");
+  EXPECT_EQ(ack["twins"], json({"pump-1"}));
 }
 
 TEST_F(ServerTest, StopClosesStreamSubscriptions) {
