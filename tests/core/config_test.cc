@@ -1,5 +1,6 @@
 #include "doppel/core/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace doppel {
@@ -94,6 +95,23 @@ TEST(ServeConfigTest, ContextPollDefaultsToFiveSecondsAndZeroTurnsItOff) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("engine.context_poll_ms"), std::string::npos)
       << bad.status().message();
+}
+
+TEST(ServeConfigTest, MaxFutureSkewDefaultsToThirtyDaysZeroTurnsItOffAndIsRangeChecked) {
+  auto d = ParseServeConfig("tokens: [{token: a, role: admin}]", "cfg.yaml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->max_future_skew_s, 30 * 86400);
+  auto off =
+      ParseServeConfig("tokens: [{token: a, role: admin}]\nengine: {max_future_skew_s: 0}", "cfg.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->max_future_skew_s, 0);
+  for (const char* v : {"-1", "315360001"}) {
+    auto bad = ParseServeConfig(
+        fmt::format("tokens: [{{token: a, role: admin}}]\nengine: {{max_future_skew_s: {}}}", v), "cfg.yaml");
+    ASSERT_FALSE(bad.ok()) << v;
+    EXPECT_NE(bad.status().message().find("engine.max_future_skew_s"), std::string::npos)
+        << bad.status().message();
+  }
 }
 
 TEST(ServeConfigTest, CalibrationListIsKeptForTheEngineToCheck) {

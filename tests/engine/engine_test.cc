@@ -167,6 +167,89 @@ TEST(EngineTest, ReadingBehindTheWatermarkIsCountedLateAndStillStored) {
   EXPECT_EQ((*h)[0].ts_ns, 5 * kNsPerS);
 }
 
+// One reading stamped far in the future (here 2255) used to be accepted and released, after which
+// every normal reading of the twin was behind the reorder buffer's watermark: stored, counted
+// late, but the twin's latest values, stream, estimator and rules never updated again. Such a
+// reading is refused now, naming it and its time, and the twin keeps updating.
+TEST(EngineTest, FarFutureSourceTimeIsRefusedAndTheTwinKeepsUpdating) {
+  Fixture f;
+  f.now = 1'700'000'000 * kNsPerS;  // 2023-11-14T22:13:20Z
+  f.Open();
+  const TimeNs far = 9'000'000'000'000'000'000;  // 2255-03-14
+  Status s = f.engine->Submit({R("pump-1", "flow_m3h", f.now, 1.0), R("pump-1", "speed_rpm", far, 1.0)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("reading 1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("speed_rpm"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("ts 2255-03-14T"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("is more than 30 days ahead of the server clock (2023-11-14T22:13:20Z)"),
+            std::string::npos)
+      << s.message();
+  auto ingested = f.engine->Ingest({R("pump-1", "flow_m3h", far, 1.0)});  // HTTP ingest: the same
+  ASSERT_FALSE(ingested.ok());
+  EXPECT_EQ(ingested.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.Counter("doppel_readings_future_refused_total"), 3u);
+  EXPECT_EQ(f.Counter("doppel_ingest_refused_batches_total"), 2u);
+
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(f.engine->Submit({R("pump-1", "flow_m3h", f.now + i * kNsPerS, 10.0 * i)}).ok());
+  }
+  f.engine->Drain();
+  auto t = f.engine->GetTwin("pump-1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_DOUBLE_EQ(t->latest.at("flow_m3h").value, 30.0);
+  EXPECT_EQ(t->latest.count("speed_rpm"), 0u);  // the refused batch stored nothing
+  EXPECT_EQ(f.Counter("doppel_readings_late_total"), 0u);
+}
+
+// The limit is the clock plus max_future_skew_ns, inclusive; accelerated simulations (a plant
+// at --time-scale 600 for an hour is 25 days ahead) stay inside the 30-day default; 0: no limit.
+TEST(EngineTest, FutureSkewLimitIsInclusiveDefaultsToThirtyDaysAndZeroTurnsItOff) {
+  const TimeNs day = 86400 * kNsPerS;
+  EXPECT_EQ(EngineOptions{}.max_future_skew_ns, 30 * day);
+  Fixture f;
+  f.now = 1'700'000'000 * kNsPerS;
+  f.Open();
+  EXPECT_TRUE(f.engine->Submit({R("tank-1", "level_m", f.now + 25 * day, 1.0)}).ok());
+  EXPECT_TRUE(f.engine->Submit({R("tank-1", "level_m", f.now + 30 * day, 2.0)}).ok());
+  EXPECT_EQ(f.engine->Submit({R("tank-1", "level_m", f.now + 30 * day + 1, 3.0)}).code(),
+            StatusCode::kInvalidArgument);
+  f.now += day;  // the clock moves on, and the limit with it
+  EXPECT_TRUE(f.engine->Submit({R("tank-1", "level_m", f.now + 30 * day, 4.0)}).ok());
+
+  Fixture g;
+  g.now = 1'700'000'000 * kNsPerS;
+  EngineOptions o = g.Options();
+  o.max_future_skew_ns = 0;
+  auto e = Engine::Open(o, &g.metrics, platform::DefaultEnv());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  EXPECT_TRUE((*e)->Submit({R("tank-1", "level_m", 9'000'000'000'000'000'000, 1.0)}).ok());
+  EXPECT_EQ(g.Counter("doppel_readings_future_refused_total"), 0u);
+  // What the limit prevents: once released, that reading holds every normal one back as late.
+  (*e)->Drain();
+  auto late = (*e)->Ingest({R("tank-1", "level_m", g.now, 2.0)});
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  EXPECT_EQ(late->late, 1u);
+
+  o.max_future_skew_ns = -1;
+  EXPECT_EQ(o.Validate().code(), StatusCode::kInvalidArgument);
+}
+
+// A small skew is named in the unit it was given in.
+TEST(EngineTest, FutureSkewErrorNamesTheLimitInItsUnit) {
+  Fixture f;
+  f.now = 1'700'000'000 * kNsPerS;
+  EngineOptions o = f.Options();
+  o.max_future_skew_ns = 90 * kNsPerS;
+  auto e = Engine::Open(o, &f.metrics, platform::DefaultEnv());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  Status s = (*e)->Submit({R("tank-1", "level_m", f.now + 91 * kNsPerS + 500 * kNsPerMs, 1.0)});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("ts 2023-11-14T22:14:51.5Z is more than 90 s ahead"), std::string::npos)
+      << s.message();
+}
+
 TEST(EngineTest, HistoryAndTwinsSurviveReopen) {
   Fixture f;
   f.Open();

@@ -60,6 +60,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const ServeConfig& config,
   eo.shards = config.shards;
   eo.queue_capacity = static_cast<size_t>(config.queue_capacity);
   eo.allowed_lateness_ns = static_cast<TimeNs>(config.allowed_lateness_ms) * kNsPerMs;
+  eo.max_future_skew_ns = static_cast<TimeNs>(config.max_future_skew_s) * kNsPerS;
   eo.command_timeout_ns = static_cast<TimeNs>(config.command_timeout_ms) * kNsPerMs;
   eo.context_poll_ms = config.context_poll_ms;
   eo.whatif_jobs.workers = config.whatif_jobs.workers;

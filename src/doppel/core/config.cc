@@ -311,11 +311,13 @@ Status ParseInto(const YAML::Node& root, const Reader& r, ServeConfig* c) {
     }
   }
   if (YAML::Node e = root["engine"]) {
-    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(
-        e, "engine", {"shards", "queue_capacity", "allowed_lateness_ms", "context_poll_ms", "whatif_jobs"}));
+    DOPPEL_RETURN_IF_ERROR(r.CheckKeys(e, "engine",
+                                       {"shards", "queue_capacity", "allowed_lateness_ms",
+                                        "max_future_skew_s", "context_poll_ms", "whatif_jobs"}));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "shards", &c->shards, 0, 256));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "queue_capacity", &c->queue_capacity, 16, 1 << 24));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "allowed_lateness_ms", &c->allowed_lateness_ms, 0, 3600000));
+    DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "max_future_skew_s", &c->max_future_skew_s, 0, 315360000));
     DOPPEL_RETURN_IF_ERROR(r.Int(e, "engine", "context_poll_ms", &c->context_poll_ms, 0, 3600000));
     if (YAML::Node w = e["whatif_jobs"]) {
       const std::string path = "engine.whatif_jobs";

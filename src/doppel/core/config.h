@@ -95,9 +95,11 @@ struct ServeConfig {
   MqttConfig mqtt;
   std::vector<TokenConfig> tokens;
   // engine
-  int shards = 0;                  // 0: one per core
-  int queue_capacity = 65536;      // readings per shard queue
-  int allowed_lateness_ms = 500;   // reorder window per twin
+  int shards = 0;                 // 0: one per core
+  int queue_capacity = 65536;     // readings per shard queue
+  int allowed_lateness_ms = 500;  // reorder window per twin
+  // Readings more than this ahead of the server clock are refused; 0: no limit.
+  int max_future_skew_s = 30 * 86400;
   int command_timeout_ms = 10000;  // sent -> timed_out without an ack
   int context_poll_ms = 5000;      // context.db checked for other writers' records; 0: never
   WhatIfJobsConfig whatif_jobs;

@@ -14,6 +14,8 @@ Status EngineOptions::Validate() const {
   if (shards < 0 || shards > 256) return InvalidArgument("shards: must be in 0..256 (0: one per core)");
   if (queue_capacity < 16) return InvalidArgument("queue_capacity: must be at least 16 readings");
   if (allowed_lateness_ns < 0) return InvalidArgument("allowed_lateness_ns: must not be negative");
+  if (max_future_skew_ns < 0)
+    return InvalidArgument("max_future_skew_ns: must not be negative (0: no limit)");
   if (command_timeout_ns < 100 * kNsPerMs)
     return InvalidArgument("command_timeout_ns: must be at least 100 ms");
   if (!(estimation.min_update_interval_s >= 0))
@@ -176,8 +178,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options, Metri
                                                   options.context_spec_cursor);
   }
   metrics->GetGauge("doppel_shards", "Engine shards (worker threads)").Set(shards);
-  impl->refused_unknown = &metrics->GetCounter("doppel_ingest_refused_batches_total",
-                                               "Ingest batches refused (unknown twin or undeclared signal)");
+  impl->refused_unknown = &metrics->GetCounter(
+      "doppel_ingest_refused_batches_total",
+      "Ingest batches refused (unknown twin, undeclared signal or far-future source time)");
+  impl->future_refused = &metrics->GetCounter(
+      "doppel_readings_future_refused_total",
+      "Readings refused because their batch had a source time more than max_future_skew ahead of the clock");
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

@@ -39,6 +39,12 @@ struct EngineOptions {
   int shards = 0;                 // 0: one per hardware thread (at least 1)
   size_t queue_capacity = 65536;  // readings per shard queue before Submit blocks
   TimeNs allowed_lateness_ns = 500 * kNsPerMs;
+  // Readings whose source time is more than this ahead of now_ns() are refused (kInvalidArgument
+  // naming the reading and its time; doppel_readings_future_refused_total): one far-future
+  // reading would otherwise hold back every later one of its twin as late (the reorder buffer
+  // releases in source-time order). Generous, so accelerated plants (--time-scale) and replays
+  // of simulated days are not refused; 0: no limit.
+  TimeNs max_future_skew_ns = 30 * 24 * 3600 * kNsPerS;
   TimeNs command_timeout_ns = 10 * kNsPerS;
   // The command bus (docs/commands.md): control modes and the safety envelope, checked against
   // the models at Open. Default: every twin auto, no envelope.

@@ -27,6 +27,7 @@
 #include "doppel/engine/twin_registry.h"
 #include "doppel/model/dtdl.h"
 #include "doppel/platform/env.h"
+#include "doppel/store/context_time.h"
 #include "doppel/store/metadata.h"
 
 namespace doppel::engine {
@@ -60,6 +61,7 @@ struct Engine::Impl {
   bool running = false;
 
   Counter* refused_unknown = nullptr;
+  Counter* future_refused = nullptr;         // readings in batches refused for a far-future source time
   std::unique_ptr<SimEnvRegistry> sim_envs;  // [simenv] made in Engine's constructor (forks via Service)
   // [mpcloop] the live MPC loop's plan source (GetControlPlan).
   mutable std::mutex plan_mu;
@@ -103,11 +105,15 @@ struct Engine::Impl {
   // telemetry. Batches are usually one twin's message, so the lookup is cached; devices send
   // their signals in the model's order, so the content after the last one found is tried first
   // (content names are unique in an interface, so the hint finds what FindTelemetry would).
+  // Also refuses source times more than opts.max_future_skew_ns ahead of the clock (read once per
+  // batch, only when a limit is set).
   Status Validate(const std::vector<Reading>& batch) {
     const TwinInfo* twin = nullptr;  // registry entries live as long as the registry
     size_t hint = 0;                 // index into twin->iface->all_contents
+    TimeNs max_ts = std::numeric_limits<TimeNs>::min();
     for (size_t i = 0; i < batch.size(); ++i) {
       const Reading& r = batch[i];
+      max_ts = std::max(max_ts, r.source_ts_ns);
       if (twin == nullptr || !SameKey(twin->id, r.twin)) {
         twin = twins->FindPinned(r.twin);  // the clock is read only to provision a new twin
         if (twin == nullptr) {
@@ -130,7 +136,40 @@ struct Engine::Impl {
       }
       hint = static_cast<size_t>(c - contents.data()) + 1;
     }
+    if (opts.max_future_skew_ns > 0) DOPPEL_RETURN_IF_ERROR(CheckFutureSkew(batch, max_ts));
     return Status::Ok();
+  }
+
+  // kInvalidArgument naming the first reading of `batch` whose source time is more than
+  // max_future_skew_ns ahead of the clock; `max_ts` is the batch's latest source time.
+  Status CheckFutureSkew(const std::vector<Reading>& batch, TimeNs max_ts) {
+    const TimeNs now = opts.now_ns();
+    const TimeNs skew = opts.max_future_skew_ns;
+    // now + skew saturated: a clock near the end of int64 must not wrap the limit.
+    const TimeNs limit =
+        now > std::numeric_limits<TimeNs>::max() - skew ? std::numeric_limits<TimeNs>::max() : now + skew;
+    if (max_ts <= limit) return Status::Ok();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Reading& r = batch[i];
+      if (r.source_ts_ns <= limit) continue;
+      future_refused->Inc(batch.size());
+      return InvalidArgument(fmt::format(
+          "reading {} (twin '{}', signal '{}'): ts {} is more than {} ahead of the server clock ({}); "
+          "check the device's clock (limit: engine.max_future_skew_s)",
+          i, r.twin, r.signal, store::FormatContextTime(r.source_ts_ns), FormatSkew(skew),
+          store::FormatContextTime(now)));
+    }
+    return Status::Ok();
+  }
+
+  // "30 days", "2 h", "90 s", "250 ms": the largest unit that divides the skew.
+  static std::string FormatSkew(TimeNs ns) {
+    constexpr TimeNs kDay = 86400 * kNsPerS, kHour = 3600 * kNsPerS;
+    if (ns % kDay == 0) return fmt::format("{} day{}", ns / kDay, ns == kDay ? "" : "s");
+    if (ns % kHour == 0) return fmt::format("{} h", ns / kHour);
+    if (ns % kNsPerS == 0) return fmt::format("{} s", ns / kNsPerS);
+    if (ns % kNsPerMs == 0) return fmt::format("{} ms", ns / kNsPerMs);
+    return fmt::format("{} ns", ns);
   }
 
   TwinView View(const TwinInfo& t) const {
