@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <optional>
 
 #include "doppel/ingest/opcua/binary.h"
 #include "doppel/ingest/opcua/config.h"
@@ -104,6 +106,22 @@ TEST(OpcUaBinaryTest, VariantsAndDataValuesRoundTrip) {
   }
   EXPECT_EQ(UaTicksToNs(NsToUaTicks(1'700'000'000'123'456'700)), 1'700'000'000'123'456'700);
   EXPECT_EQ(UaTicksToNs(kUnixEpochUaTicks), 0);
+}
+
+// A DateTime that does not fit ns since the epoch is "no timestamp" (the adapter falls back to
+// the server's time, then its own clock), never a signed overflow: 0 and below and INT64_MAX (the
+// spec's "no time" / max), anything before 1970 and anything after 2262-04-11.
+TEST(OpcUaBinaryTest, DateTimeOutsideTheNsRangeIsNoTimestamp) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kLast = kUnixEpochUaTicks + kMax / 100;  // the last tick that fits TimeNs
+  for (int64_t ticks :
+       {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min(), kMax, kMax - 1, kUnixEpochUaTicks - 1,
+        int64_t{1}, kLast + 1, int64_t{2650467743990000000} /* 9999-12-31T23:59:59Z */}) {
+    EXPECT_EQ(UaTicksToNs(ticks), std::nullopt) << ticks;
+  }
+  EXPECT_EQ(UaTicksToNs(kUnixEpochUaTicks), std::optional<TimeNs>(0));
+  EXPECT_EQ(UaTicksToNs(kLast), std::optional<TimeNs>(kMax / 100 * 100));
+  EXPECT_EQ(UaTicksToNs(NsToUaTicks(kMax)), std::optional<TimeNs>(kMax / 100 * 100));
 }
 
 TEST(OpcUaBinaryTest, EveryTruncationIsAnErrorNamingFieldAndOffset) {

@@ -126,7 +126,7 @@ TEST(OpcUaClientTest, ReadReturnsValuesTypesAndPerNodeStatus) {
   EXPECT_EQ(std::get<std::string>((*r)[1].value->values[0]), "pump one");
   const DataValue& flow = (*r)[2];
   ASSERT_NE(flow.source_timestamp, 0);
-  EXPECT_DOUBLE_EQ(*flow.value->AsDouble(), FlowAt(UaTicksToNs(flow.source_timestamp)));
+  EXPECT_DOUBLE_EQ(*flow.value->AsDouble(), FlowAt(UaTicksToNs(flow.source_timestamp).value()));
   EXPECT_EQ(std::get<NodeId>((*r)[3].value->values[0]), NodeId::Numeric(0, 6));  // Int32
   EXPECT_EQ(StatusCodeName((*r)[4].status), "BadNodeIdUnknown");
 }

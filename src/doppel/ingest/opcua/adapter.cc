@@ -244,9 +244,11 @@ class AdapterImpl : public OpcUaAdapter {
         continue;
       }
       r.value = x.value_or(std::numeric_limits<double>::quiet_NaN());
-      r.source_ts_ns = dv.source_timestamp   ? UaTicksToNs(dv.source_timestamp)
-                       : dv.server_timestamp ? UaTicksToNs(dv.server_timestamp)
-                                             : o_.now_ns();
+      // The source time, else the server's, else ours: a missing or unusable DateTime (0,
+      // the spec's max, before 1970, after 2262) is no timestamp.
+      std::optional<TimeNs> ts = UaTicksToNs(dv.source_timestamp);
+      if (!ts) ts = UaTicksToNs(dv.server_timestamp);
+      r.source_ts_ns = ts ? *ts : o_.now_ns();
       batch.push_back(std::move(r));
     }
     size_t n = batch.size();

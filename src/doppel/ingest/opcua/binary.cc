@@ -4,11 +4,15 @@
 
 #include <array>
 #include <cstring>
+#include <limits>
 
 namespace doppel::ingest::opcua {
 
-TimeNs UaTicksToNs(int64_t ticks) {
-  if (ticks <= 0) return 0;
+std::optional<TimeNs> UaTicksToNs(int64_t ticks) {
+  // ticks - kUnixEpochUaTicks neither overflows (ticks >= kUnixEpochUaTicks > 0) nor, after the
+  // upper check, does the * 100.
+  constexpr int64_t kMaxTicks = kUnixEpochUaTicks + std::numeric_limits<TimeNs>::max() / 100;
+  if (ticks < kUnixEpochUaTicks || ticks > kMaxTicks) return std::nullopt;  // includes <= 0, INT64_MAX
   return (ticks - kUnixEpochUaTicks) * 100;
 }
 

@@ -8,7 +8,7 @@
 // DataValue / DiagnosticInfo / ExtensionObject nest at most kMaxNestingDepth deep.
 //
 // DateTime is int64 100 ns ticks since 1601-01-01 UTC; UaTicksToNs / NsToUaTicks convert to
-// Doppel's ns since the Unix epoch (0 ticks, "no time", maps to 0 ns).
+// Doppel's ns since the Unix epoch.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,10 @@ constexpr int32_t kMaxStringBytes = 16 << 20;
 constexpr int kMaxNestingDepth = 16;
 
 constexpr int64_t kUnixEpochUaTicks = 116444736000000000;  // 1970-01-01 in ticks since 1601
-TimeNs UaTicksToNs(int64_t ticks);
+// Ns since the epoch; nullopt ("no timestamp": the caller falls back to another clock) for
+// ticks <= 0 (the spec's "no time"), INT64_MAX (its "max"/no time), times before 1970 and times
+// after the last int64 ns (2262-04-11), none of which fit TimeNs.
+std::optional<TimeNs> UaTicksToNs(int64_t ticks);
 int64_t NsToUaTicks(TimeNs ns);
 
 // NodeId: namespace index + numeric, string, GUID (16 raw bytes) or opaque identifier.
