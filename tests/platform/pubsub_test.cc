@@ -152,6 +152,39 @@ TEST(MqttBusTest, StartAgainstAbsentBrokerReportsUnavailable) {
   Status s = bus->Start();
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_FALSE(bus->connected());
+  // Stop lets the network thread end by itself (it is not cancelled): still prompt while it
+  // waits out its reconnect back-off (1 s, then 2 s, ...).
+  std::this_thread::sleep_for(1500ms);
+  auto t0 = std::chrono::steady_clock::now();
+  bus->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);
+}
+
+// A handler running when Stop is called (the engine blocked in Shard::Push under backpressure,
+// with the message already acknowledged to the broker) finishes: Stop waits for it instead of
+// cancelling the network thread in the middle of it.
+TEST(MqttBusTest, StopLetsARunningHandlerFinish) {
+  testing::Mosquitto broker;
+  MqttOptions o;
+  o.port = broker.port();
+  o.client_id = "slow-sub";
+  auto sub = NewMqttBus(o);
+  std::atomic<bool> entered{false}, finished{false};
+  ASSERT_TRUE(sub->Subscribe("t/#", 1,
+                             [&](std::string_view, std::string_view) {
+                               entered = true;
+                               std::this_thread::sleep_for(300ms);
+                               finished = true;
+                             })
+                  .ok());
+  ASSERT_TRUE(sub->Start().ok());
+  o.client_id = "pub";
+  auto pub = NewMqttBus(o);
+  ASSERT_TRUE(pub->Start().ok());
+  ASSERT_TRUE(pub->Publish("t/x", "m", 1).ok());
+  ASSERT_TRUE(WaitFor([&] { return entered.load(); }));
+  sub->Stop();
+  EXPECT_TRUE(finished.load());
 }
 
 }  // namespace

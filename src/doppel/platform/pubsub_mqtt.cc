@@ -74,11 +74,18 @@ class MqttBus final : public MessageBus {
     return Status::Ok();
   }
 
+  // Disconnects, then lets the network thread finish on its own: a handler it is running (an
+  // engine blocked in Shard::Push under backpressure: the shards are still running, so it
+  // returns) completes instead of being cancelled with a message already acknowledged to the
+  // broker. The loop sees the disconnect and ends instead of reconnecting, and loop_stop wakes
+  // its reconnect back-off sleep, so an unreachable (refusing) broker does not delay this. Only a
+  // TCP connect already under way to a host that drops packets is waited out (the kernel's
+  // connect timeout).
   void Stop() override {
     if (!started_) return;
     started_ = false;
     mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, true);
+    mosquitto_loop_stop(mosq_, false);
     connected_ = false;
   }
 
