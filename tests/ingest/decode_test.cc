@@ -63,6 +63,33 @@ TEST(DecodeTelemetryTest, ErrorsNameTheMemberAndReason) {
   }
 }
 
+// simdjson reports a bad number without a location; the error names the member and the offset.
+TEST(DecodeTelemetryTest, NumberErrorsNameTheMemberAndOffset) {
+  struct Case {
+    const char* payload;
+    const char* expect;
+  } cases[] = {
+      {R"({"a": 1e400})", "$.a: not valid JSON: number out of range (overflows a double): 1e400 at offset 6"},
+      {R"({"ts": 18446744073709551616, "a": 1})",
+       "$.ts: not valid JSON: integer out of range (int64/uint64): 18446744073709551616 at offset 7"},
+      {R"({"a": 1, "b": -9223372036854775809})", "$.b: not valid JSON: integer out of range"},
+      {R"({"a": 1, "b": 01})", "$.b: not valid JSON: malformed number: 01 at offset 14"},
+  };
+  for (const auto& c : cases) {
+    auto r = DecodeTelemetry("t", c.payload, 0);
+    ASSERT_FALSE(r.ok()) << c.payload;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << c.payload << " -> " << r.status().message();
+  }
+  auto b = DecodeIngestBatch(R"({"readings": [{"twin": "p", "signal": "s", "ts": 1, "value": 1},
+      {"twin": "p", "signal": "s\",\"x", "ts": 1, "value": 1e999}]})");
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("$.readings[1].value: not valid JSON: number out of range"),
+            std::string::npos)
+      << b.status().message();
+}
+
 TEST(DecodeIngestBatchTest, DecodesEveryReading) {
   auto r = DecodeIngestBatch(R"({"readings": [
       {"twin": "pump-1", "signal": "flow_m3h", "ts": 10, "value": 1.5},

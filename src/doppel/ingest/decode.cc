@@ -5,6 +5,12 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
 namespace doppel::ingest {
 namespace {
 
@@ -60,9 +66,122 @@ bool IsNumber(element v) {
   return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
 }
 
+// simdjson's DOM parser says a number was bad but not where. For that error only (so valid input
+// costs nothing), this scan finds the first number that is malformed or out of range (an integer
+// outside int64/uint64, a float that overflows) and the member it is the value of, e.g.
+// "$.readings[3].ts"; nullopt if it finds none (the caller keeps the plain message).
+struct NumberProblem {
+  std::string where;
+  size_t offset;
+  std::string_view token;
+  const char* what;
+};
+
+bool WellFormedNumber(std::string_view t) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.' && (++i, !digits())) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// Null when `t` (well formed) is a number simdjson takes; else why not.
+const char* NumberRangeProblem(std::string_view t) {
+  const std::string s(t);
+  errno = 0;
+  if (t.find_first_of(".eE") == std::string_view::npos) {
+    if (t[0] == '-') {
+      (void)std::strtoll(s.c_str(), nullptr, 10);
+    } else {
+      (void)std::strtoull(s.c_str(), nullptr, 10);
+    }
+    return errno == ERANGE ? "integer out of range (int64/uint64)" : nullptr;
+  }
+  return std::isinf(std::strtod(s.c_str(), nullptr)) ? "number out of range (overflows a double)" : nullptr;
+}
+
+std::optional<NumberProblem> FindNumberProblem(std::string_view text) {
+  struct Frame {
+    bool array;
+    size_t index = 0;
+    std::string_view key;
+    bool want_key = true;
+  };
+  std::vector<Frame> stack;
+  auto path = [&] {
+    std::string p = "$";
+    for (const Frame& f : stack) {
+      if (f.array) {
+        p += fmt::format("[{}]", f.index);
+      } else if (!f.want_key) {
+        p += fmt::format(".{}", f.key);
+      }
+    }
+    return p;
+  };
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == '"') {
+      size_t j = i + 1;
+      while (j < text.size() && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
+      if (j >= text.size()) return std::nullopt;
+      if (!stack.empty() && !stack.back().array && stack.back().want_key) {
+        stack.back().key = text.substr(i + 1, j - i - 1);
+      }
+      i = j + 1;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t j = i;
+      while (j < text.size() && std::strchr("0123456789+-.eE", text[j]) != nullptr) ++j;
+      const std::string_view t = text.substr(i, j - i);
+      const char* what = WellFormedNumber(t) ? NumberRangeProblem(t) : "malformed number";
+      if (what != nullptr) return NumberProblem{path(), i, t, what};
+      i = j;
+    } else {
+      if (c == '{' || c == '[') {
+        if (stack.size() >= 1024) return std::nullopt;
+        stack.push_back(Frame{c == '[', 0, {}, true});
+      } else if ((c == '}' || c == ']') && !stack.empty()) {
+        stack.pop_back();
+      } else if (c == ',' && !stack.empty()) {
+        Frame& f = stack.back();
+        if (f.array) {
+          ++f.index;
+        } else {
+          f.want_key = true;
+        }
+      } else if (c == ':' && !stack.empty() && !stack.back().array) {
+        stack.back().want_key = false;
+      }
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
 Result<element> Parse(std::string_view text) {
   element doc;
   if (auto e = ThreadParser().parse(text.data(), text.size()).get(doc); e) {
+    if (e == simdjson::NUMBER_ERROR) {
+      if (auto p = FindNumberProblem(text)) {
+        const std::string_view shown = p->token.substr(0, 40);
+        return Bad(p->where, fmt::format("not valid JSON: {}: {}{} at offset {}", p->what, shown,
+                                         shown.size() < p->token.size() ? "..." : "", p->offset));
+      }
+    }
     return Bad("$", fmt::format("not valid JSON: {}", simdjson::error_message(e)));
   }
   return doc;
