@@ -115,6 +115,18 @@ TEST_F(EstimationRoutesTest, WhatIfScenariosAreReportedByName) {
   EXPECT_DOUBLE_EQ(service_.last_whatif.scenarios[0].overrides.inputs.at("speed_rpm"), 1000);
 }
 
+// One scenario the client happens to call "base" is still reported as a named scenario.
+TEST_F(EstimationRoutesTest, ASingleScenarioNamedBaseKeepsTheScenariosShape) {
+  HttpResponse r =
+      Do("POST", "/api/v1/twins/pump-1/whatif", "op-tok",
+         R"({"horizon_s":60,"scenarios":[{"name":"base","overrides":{"inputs":{"speed_rpm":1000}}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  ASSERT_TRUE(j.contains("scenarios")) << r.body;
+  EXPECT_EQ(j["scenarios"][0]["name"], "base");
+  EXPECT_FALSE(j.contains("outputs"));
+}
+
 TEST_F(EstimationRoutesTest, BadWhatIfRequestsNameTheField) {
   EXPECT_EQ(BadRequest(R"({"horizon_s":"soon"})"), "$.horizon_s: expected a number");
   EXPECT_NE(BadRequest(R"({"step_s":1})").find("$.horizon_s: required"), std::string::npos);

@@ -194,6 +194,7 @@ class FakeService : public engine::Service {
     if (req.horizon_s > 1e6) return Status(StatusCode::kDeadlineExceeded, "what-if exceeded its time budget");
     engine::WhatIfResult r;
     r.twin = twin;
+    r.named_scenarios = !req.scenarios.empty();
     r.samples = req.samples;
     r.t = {0, req.step_s};
     std::vector<std::string> names =

@@ -317,6 +317,13 @@ TEST(EstimationTest, BadWhatIfRequestsAreRejectedNamingTheField) {
   r = ok;
   r.scenarios = {{"x", {{{"nope", 1}}, {}}}};
   bad(r, "$.scenarios[0].overrides.inputs.nope");
+  // A known parameter outside the model's domain: the outputs are not finite (speed / 0).
+  r = ok;
+  r.overrides.params["rated_speed_rpm"] = 0;
+  auto res = f.engine->WhatIf("pump-1", r);
+  ASSERT_EQ(res.status().code(), StatusCode::kInvalidArgument) << res.status().ToString();
+  EXPECT_NE(res.status().message().find("$.overrides.params"), std::string::npos) << res.status().message();
+  EXPECT_NE(res.status().message().find("not finite"), std::string::npos) << res.status().message();
 }
 
 TEST(EstimationTest, WhatIfOverTheTimeBudgetIsDeadlineExceeded) {

@@ -178,7 +178,7 @@ json WhatIfToJson(const engine::WhatIfResult& r) {
   };
   json j = {
       {"twin", r.twin}, {"from", r.from_ts_ns}, {"samples", r.samples}, {"wall_s", r.wall_s}, {"t", r.t}};
-  if (r.scenarios.size() == 1 && r.scenarios[0].name == "base") {
+  if (!r.named_scenarios && r.scenarios.size() == 1) {
     j["outputs"] = outputs(r.scenarios[0]);
   } else {
     json arr = json::array();

@@ -400,6 +400,7 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
   if (!integ.ok()) return integ.status();
 
   WhatIfResult out;
+  out.named_scenarios = !req.scenarios.empty();
   out.twin = snap.twin;
   out.from_ts_ns = snap.ts_ns;
   out.samples = req.samples;
@@ -431,21 +432,33 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
     WhatIfResult::Scenario res;
     res.name = sc.name;
     for (const auto& nm : out_names) res.outputs.emplace_back(nm, WhatIfBands{});
-    auto record = [&] {
+    // Bands at the current time; a non-finite output (an override outside the model's domain,
+    // e.g. a rated speed of 0) is a bad request, not a band (and NaN would break the sort).
+    auto record = [&]() -> Status {
       for (size_t s = 0; s < ctx.size(); ++s) {
         sys.CalcOutputs(ctx[s].time, ctx[s].state, ctx[s].inputs, ctx[s].parameters, y);
         ys[s] = y;
       }
       for (size_t o = 0; o < outs.size(); ++o) {
-        for (size_t s = 0; s < ctx.size(); ++s) col[s] = ys[s][outs[o]];
+        for (size_t s = 0; s < ctx.size(); ++s) {
+          col[s] = ys[s][outs[o]];
+          if (!std::isfinite(col[s])) {
+            return InvalidArgument(fmt::format(
+                "{}: output '{}' of scenario '{}' is not finite at t={} s: the overrides leave the model "
+                "outside its domain",
+                sc.ov.params.empty() ? "$.overrides.inputs" : "$.overrides.params", out_names[o], sc.name,
+                ctx[s].time));
+          }
+        }
         std::sort(col.begin(), col.end());
         WhatIfBands& b = res.outputs[o].second;
         b.p5.push_back(Percentile(col, 0.05));
         b.p50.push_back(Percentile(col, 0.50));
         b.p95.push_back(Percentile(col, 0.95));
       }
+      return Status::Ok();
     };
-    record();
+    DOPPEL_RETURN_IF_ERROR(record());
     // Cancel (what-if jobs) and the budget are checked every 8 samples of every grid step: one
     // grid step may hold many RK4 substeps per sample. The progress is published with them.
     auto interrupted = [&](int64_t k, size_t s, double t) -> Status {
@@ -477,7 +490,7 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
           return FailedPrecondition(
               fmt::format("what-if: simulation failed at t={} s: {}", t, st.ToString()));
       }
-      if (k % thin == 0 || k == nsteps) record();
+      if (k % thin == 0 || k == nsteps) DOPPEL_RETURN_IF_ERROR(record());
     }
     out.scenarios.push_back(std::move(res));
     steps_before += static_cast<double>(nsteps);

@@ -245,7 +245,9 @@ struct WhatIfResult {
     std::string name;
     std::vector<std::pair<std::string, WhatIfBands>> outputs;  // by output (DTDL telemetry) name
   };
+  // The request's scenarios in order; without any, one scenario "base" (the request's overrides).
   std::vector<Scenario> scenarios;
+  bool named_scenarios = false;  // the request listed scenarios (even one called "base")
   int samples = 0;
   double wall_s = 0;
 };
