@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -382,6 +384,87 @@ TEST(EngineTest, BackpressureBlocksProducersInsteadOfDropping) {
     ASSERT_TRUE(h.ok());
     EXPECT_EQ(h->size(), 2000u);
   }
+}
+
+// A store append that fails (disk full) is retried, not dropped: producers already got OK from
+// Submit (MQTT acked the message), so every reading must be in the store once it recovers, once.
+TEST(EngineTest, FailedStoreAppendsAreRetriedUntilTheStoreRecovers) {
+  Fixture f;
+  auto env = platform::NewMemEnv();
+  EngineOptions o = f.Options();
+  o.queue_capacity = 64;                            // producers block while the shards retry
+  std::filesystem::create_directories(o.data_dir);  // SQLite files stay on disk
+  auto e = Engine::Open(o, &f.metrics, env.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  env->FailWritesAfter(0);  // every WAL write fails with kResourceExhausted
+
+  constexpr int kPumps = 4, kPerPump = 300;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kPumps; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerPump; ++i) {
+        ASSERT_TRUE((*e)->Submit({R("pump-" + std::to_string(p), "flow_m3h", i * kNsPerMs, i)}).ok());
+      }
+    });
+  }
+  Result<IngestSummary> ingested = InvalidArgument("not run");
+  std::thread waiter([&] { ingested = (*e)->Ingest({R("tank-1", "level_m", kNsPerMs, 2.5)}); });
+  const auto retried_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (f.Counter("doppel_store_append_retries_total") < 4 &&
+         std::chrono::steady_clock::now() < retried_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(f.Counter("doppel_store_append_retries_total"), 4u);
+  EXPECT_EQ(f.Counter("doppel_readings_ingested_total"), 0u);
+  env->ClearFaults();
+  for (auto& t : producers) t.join();
+  waiter.join();
+  EXPECT_TRUE(ingested.ok()) << ingested.status().ToString();
+  (*e)->Drain();
+
+  EXPECT_GT(f.Counter("doppel_store_errors_total"), 0u);
+  EXPECT_EQ(f.Counter("doppel_readings_ingested_total"), uint64_t{kPumps * kPerPump + 1});
+  for (int p = 0; p < kPumps; ++p) {
+    auto h = (*e)->QueryTelemetry("pump-" + std::to_string(p), "flow_m3h", 0, INT64_MAX, 0);
+    ASSERT_TRUE(h.ok());
+    ASSERT_EQ(h->size(), size_t{kPerPump}) << "pump-" << p;
+    for (int i = 0; i < kPerPump; ++i) {
+      EXPECT_EQ((*h)[i].ts_ns, i * kNsPerMs);
+      EXPECT_EQ((*h)[i].value, i);
+    }
+  }
+  auto tank = (*e)->QueryTelemetry("tank-1", "level_m", 0, INT64_MAX, 0);
+  ASSERT_TRUE(tank.ok());
+  EXPECT_EQ(tank->size(), 1u);
+  (*e)->Stop();
+}
+
+// Stop does not wait for a store that stays broken: a failing group gets one last attempt and is
+// given up, and a caller waiting on it gets the error instead of waiting forever.
+TEST(EngineTest, StopGivesUpAFailingStoreAppendInBoundedTime) {
+  Fixture f;
+  auto env = platform::NewMemEnv();
+  EngineOptions o = f.Options();
+  std::filesystem::create_directories(o.data_dir);
+  auto e = Engine::Open(o, &f.metrics, env.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  env->FailWritesAfter(0);
+  Result<IngestSummary> ingested = InvalidArgument("not run");
+  std::thread waiter([&] { ingested = (*e)->Ingest({R("pump-1", "flow_m3h", kNsPerMs, 1.0)}); });
+  const auto retried_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (f.Counter("doppel_store_append_retries_total") < 2 &&
+         std::chrono::steady_clock::now() < retried_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(f.Counter("doppel_store_append_retries_total"), 2u);
+  const auto t0 = std::chrono::steady_clock::now();
+  (*e)->Stop();
+  waiter.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(ingested.status().code(), StatusCode::kResourceExhausted) << ingested.status().ToString();
+  (*e)->Drain();  // a stopped engine: returns at once
 }
 
 }  // namespace

@@ -20,6 +20,18 @@ constexpr int64_t kSnapshotIntervalNs = 20'000'000;
 constexpr size_t kMaxGroupReadings = 2048;  // readings per group commit (one WAL record)
 constexpr size_t kMinGroupReadings = 256;   // below this, wait up to kGroupWindow for more
 constexpr auto kGroupWindow = std::chrono::microseconds(200);
+// A failed store append is retried after kRetryFirst, doubling to kRetryMax; a failure streak
+// is logged when it starts and then every kRetryLogEveryNs.
+constexpr auto kRetryFirst = std::chrono::milliseconds(10);
+constexpr auto kRetryMax = std::chrono::milliseconds(1000);
+constexpr int64_t kRetryLogEveryNs = 10'000'000'000;
+
+// Failures that may pass (disk full, I/O errors); anything else (a refused reading) would fail
+// again on every attempt.
+bool Retryable(const Status& s) {
+  return s.code() == StatusCode::kIOError || s.code() == StatusCode::kResourceExhausted ||
+         s.code() == StatusCode::kUnavailable;
+}
 
 }  // namespace
 
@@ -45,6 +57,9 @@ Shard::Shard(int index, ShardDeps deps)
           deps_.metrics->GetCounter("doppel_readings_late_total",
                                     "Readings behind their twin's watermark: stored, not applied in order")),
       store_errors_(deps_.metrics->GetCounter("doppel_store_errors_total", "Store appends that failed")),
+      append_retries_(deps_.metrics->GetCounter(
+          "doppel_store_append_retries_total",
+          "Store appends retried after a failure (the group is kept; producers wait on the full queue)")),
       blocked_ns_(deps_.metrics->GetCounter("doppel_ingest_blocked_nanoseconds_total",
                                             "Time producers waited on full shard queues (backpressure)")),
       depth_(deps_.metrics->GetGauge("doppel_queue_depth", "Readings queued per shard",
@@ -130,6 +145,7 @@ void Shard::Drain() {
   auto done = std::make_shared<Completion>(1);
   {
     std::lock_guard lk(mu_);
+    if (!thread_.joinable() || stopping_) return;  // nothing would ever process the barrier
     queue_.push_back(Item{{}, done, SteadyNs(), true});
   }
   not_empty_.notify_one();
@@ -268,15 +284,10 @@ void Shard::Process(std::vector<Item>& items) {
 
   Status st;
   if (total > 0) {
-    st = deps_.store->AppendParts(index_, parts);
+    st = AppendGroup(items, total);
     int64_t stored = SteadyNs();
     store_latency_.Observe(static_cast<double>(stored - start) * 1e-9);
-    if (!st.ok()) {
-      store_errors_.Inc();
-      spdlog::error("shard {}: store append of {} readings failed: {}", index_, total, st.ToString());
-    } else {
-      ingested_.Inc(total);
-    }
+    if (st.ok()) ingested_.Inc(total);
   }
 
   // Late counts are attributed per item, so HTTP callers learn theirs.
@@ -317,6 +328,75 @@ void Shard::Process(std::vector<Item>& items) {
   for (Item& it : items) {
     if (it.flush && it.done) it.done->Done(Status::Ok(), 0);
   }
+}
+
+Status Shard::AppendGroup(std::vector<Item>& items, size_t total) {
+  Status st = deps_.store->AppendParts(index_, parts_);
+  if (st.ok()) return st;
+  store_errors_.Inc();
+  if (!Retryable(st)) {
+    spdlog::error("shard {}: store refused an append of {} readings: {}", index_, total, st.ToString());
+    return st;
+  }
+  const int64_t first_failure = SteadyNs();
+  int64_t next_log = first_failure + kRetryLogEveryNs;
+  uint64_t attempts = 1;
+  bool waiters_failed = false;
+  auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kRetryFirst);
+  spdlog::warn(
+      "shard {}: store append of {} readings failed: {}; keeping them and retrying (ingest waits "
+      "meanwhile)",
+      index_, total, st.ToString());
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock lk(mu_);
+      not_empty_.wait_for(lk, backoff, [&] { return stopping_; });
+      stopping = stopping_;
+    }
+    if (stopping && gave_up_) break;  // an earlier group was given up: Stop does not wait again
+    append_retries_.Inc();
+    ++attempts;
+    st = deps_.store->AppendParts(index_, parts_);
+    const int64_t now = SteadyNs();
+    const double elapsed_s = static_cast<double>(now - first_failure) * 1e-9;
+    if (st.ok()) {
+      spdlog::info("shard {}: store append of {} readings succeeded after {} attempts in {:.1f} s", index_,
+                   total, attempts, elapsed_s);
+      return st;
+    }
+    store_errors_.Inc();
+    if (!Retryable(st)) {
+      spdlog::error("shard {}: store refused an append of {} readings: {}", index_, total, st.ToString());
+      return st;
+    }
+    if (stopping) break;  // that was the last attempt
+    if (now >= next_log) {
+      next_log = now + kRetryLogEveryNs;
+      spdlog::warn("shard {}: store append of {} readings still failing after {} attempts in {:.0f} s: {}",
+                   index_, total, attempts, elapsed_s, st.ToString());
+    }
+    if (!waiters_failed && now - first_failure >= deps_.store_error_wait_ns) {
+      // Callers waiting on the group learn of the outage; the readings stay and are retried.
+      waiters_failed = true;
+      const Status told(st.code(), st.message() + " (store appends failing for " +
+                                       std::to_string(static_cast<int64_t>(elapsed_s)) +
+                                       " s; the readings are kept and retried)");
+      for (Item& it : items) {
+        if (it.done && !it.flush) {
+          it.done->Done(told, 0);
+          it.done = nullptr;
+        }
+      }
+    }
+    backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kRetryMax));
+  }
+  gave_up_ = true;
+  spdlog::error(
+      "shard {}: stopping: giving up {} readings after {} failed store appends in {:.1f} s ({}); they "
+      "were acknowledged to their producers and are lost",
+      index_, total, attempts, static_cast<double>(SteadyNs() - first_failure) * 1e-9, st.ToString());
+  return st;
 }
 
 void Shard::ReleaseAndApply(bool flush_all) {

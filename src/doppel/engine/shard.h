@@ -76,6 +76,12 @@ struct ShardDeps {
   // wear RUL: pump twins' remaining useful life from their estimated wear trend (rul_h, rul_p5_h,
   // rul_p95_h; docs/analytics.md "Pump RUL from the wear trend"). On by default.
   analytics::WearRulOptions wear_rul{};
+  // A store append that fails with an I/O error or a full disk is retried (10 ms doubling to
+  // 1 s) while the shard takes nothing new, so producers block on the full queue: accepted
+  // readings are not dropped. Callers waiting on the group (Engine::Ingest, HTTP ingest) get
+  // the error once it has failed this long; its readings stay queued and are still retried (a
+  // caller that resends them is harmless: a (series, timestamp) written again replaces itself).
+  int64_t store_error_wait_ns = 30'000'000'000;
 };
 
 class Shard {
@@ -84,11 +90,17 @@ class Shard {
   ~Shard();  // Stop()
 
   void Start();
-  void Stop();  // processes what is queued, flushes the reorder buffers, joins
+  // Processes what is queued, flushes the reorder buffers, joins. A group whose store append
+  // is failing gets one last attempt and is then given up (logged at error: those readings were
+  // acknowledged and are lost), as is every later group that fails: Stop does not wait for the
+  // store to recover.
+  void Stop();
 
   // Queues a batch; blocks while the queue is over capacity (backpressure). `done` may be null.
   void Push(std::vector<Reading> batch, std::shared_ptr<Completion> done);
-  // Returns once everything pushed before it is stored and released to twin state.
+  // Returns once everything pushed before it is stored and released to twin state (while a
+  // store append is being retried, that is once the store recovers or Stop gives it up).
+  // Returns at once when the shard is not running or is stopping.
   void Drain();
 
   // The twin's latest values (immutable snapshot); null when it has none yet.
@@ -169,6 +181,10 @@ class Shard {
 
   void Run();
   void Process(std::vector<Item>& items);
+  // Appends parts_ (`total` readings of `items`) to the store, retrying an I/O error or full
+  // disk until it succeeds or the shard stops (ShardDeps::store_error_wait_ns). Waiters of
+  // `items` failed meanwhile have their `done` reset.
+  Status AppendGroup(std::vector<Item>& items, size_t total);
   void ReleaseAndApply(bool flush_all);
   TwinState& State(const std::string& twin);
   // Publishes the latest-values snapshot of every dirty twin whose last one is older than
@@ -218,6 +234,7 @@ class Shard {
   std::optional<analytics::AlertEvaluator> evaluator_;   // alert rules (shard thread)
   std::vector<analytics::AlertTransition> transitions_;  // scratch
   int64_t next_alert_tick_steady_ns_ = 0;
+  bool gave_up_ = false;  // stopping: a failing group was given up, later ones are not retried
 
   // Snapshots (guarded by snap_mu_).
   mutable std::mutex snap_mu_;
@@ -229,6 +246,7 @@ class Shard {
   Counter& ingested_;
   Counter& late_;
   Counter& store_errors_;
+  Counter& append_retries_;
   Counter& blocked_ns_;
   Gauge& depth_;
   Histogram& queue_latency_;
