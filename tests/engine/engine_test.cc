@@ -408,8 +408,6 @@ TEST(EngineTest, FailedStoreAppendsAreRetriedUntilTheStoreRecovers) {
       }
     });
   }
-  Result<IngestSummary> ingested = InvalidArgument("not run");
-  std::thread waiter([&] { ingested = (*e)->Ingest({R("tank-1", "level_m", kNsPerMs, 2.5)}); });
   const auto retried_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // liveness bound
   while (f.Counter("doppel_store_append_retries_total") < 4 &&
          std::chrono::steady_clock::now() < retried_by) {
@@ -417,9 +415,13 @@ TEST(EngineTest, FailedStoreAppendsAreRetriedUntilTheStoreRecovers) {
   }
   EXPECT_GE(f.Counter("doppel_store_append_retries_total"), 4u);
   EXPECT_EQ(f.Counter("doppel_readings_ingested_total"), 0u);
+  // A caller that waits (HTTP ingest) is told at once while its shard's store fails, instead of
+  // holding its thread; nothing of its batch is queued.
+  auto refused = (*e)->Ingest({R("pump-0", "flow_m3h", 10'000 * kNsPerMs, 7.0)});
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
   env->ClearFaults();
   for (auto& t : producers) t.join();
-  waiter.join();
+  Result<IngestSummary> ingested = (*e)->Ingest({R("tank-1", "level_m", kNsPerMs, 2.5)});
   EXPECT_TRUE(ingested.ok()) << ingested.status().ToString();
   (*e)->Drain();
 
@@ -437,6 +439,39 @@ TEST(EngineTest, FailedStoreAppendsAreRetriedUntilTheStoreRecovers) {
   auto tank = (*e)->QueryTelemetry("tank-1", "level_m", 0, INT64_MAX, 0);
   ASSERT_TRUE(tank.ok());
   EXPECT_EQ(tank->size(), 1u);
+  (*e)->Stop();
+}
+
+// At shutdown the producers are stopped before the engine (Runtime::Stop); one blocked in Submit
+// behind a failing store append (queue full) must return first: BeginShutdown gives the failing
+// appends up, as Stop would, so the producer can be joined (without it, the join hangs).
+TEST(EngineTest, BeginShutdownReleasesProducersBlockedBehindAFailingStore) {
+  Fixture f;
+  auto env = platform::NewMemEnv();
+  EngineOptions o = f.Options();
+  o.queue_capacity = 16;
+  std::filesystem::create_directories(o.data_dir);
+  auto e = Engine::Open(o, &f.metrics, env.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->Start().ok());
+  env->FailWritesAfter(0);
+  constexpr int kReadings = 200;
+  std::atomic<int> submitted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < kReadings; ++i) {
+      (void)(*e)->Submit({R("pump-1", "flow_m3h", i * kNsPerMs, i)});
+      ++submitted;
+    }
+  });
+  const auto retried_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // liveness bound
+  while (f.Counter("doppel_store_append_retries_total") < 2 &&
+         std::chrono::steady_clock::now() < retried_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(submitted.load(), kReadings) << "the producer is held by backpressure";
+  (*e)->BeginShutdown();
+  producer.join();
+  EXPECT_EQ(submitted.load(), kReadings);
   (*e)->Stop();
 }
 

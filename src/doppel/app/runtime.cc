@@ -29,6 +29,9 @@ TimeNs WallNowNs() {
 Runtime::~Runtime() { Stop(); }
 
 void Runtime::Stop() {
+  // First: producers blocked behind a failing store append (queue full) must be able to return
+  // before they are stopped and joined.
+  if (engine) engine->BeginShutdown();
   if (api) api->Stop();
   if (opcua) opcua->Stop();
   for (auto& m : modbus) m->Stop();

@@ -357,18 +357,19 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
   struct Sc {
     std::string name;
     ResolvedOverrides ov;
+    std::string where;  // the request's field holding the scenario's own overrides
   };
   std::vector<Sc> scs;
   ResolvedOverrides base;
   std::vector<ResolvedOverrides> resolved;
   DOPPEL_RETURN_IF_ERROR(ResolveAll(bm, req, &base, &resolved));
   if (req.scenarios.empty()) {
-    scs.push_back({"base", base});
+    scs.push_back({"base", base, "$.overrides"});
   } else {
     for (size_t i = 0; i < req.scenarios.size(); ++i) {
       scs.push_back(
           {req.scenarios[i].name.empty() ? fmt::format("scenario-{}", i + 1) : req.scenarios[i].name,
-           std::move(resolved[i])});
+           std::move(resolved[i]), fmt::format("$.scenarios[{}].overrides", i)});
     }
   }
 
@@ -446,8 +447,11 @@ Result<WhatIfResult> RunWhatIf(const EstimateSnapshot& snap, const WhatIfRequest
             return InvalidArgument(fmt::format(
                 "{}: output '{}' of scenario '{}' is not finite at t={} s: the overrides leave the model "
                 "outside its domain",
-                sc.ov.params.empty() ? "$.overrides.inputs" : "$.overrides.params", out_names[o], sc.name,
-                ctx[s].time));
+                sc.ov.params.empty() && sc.ov.inputs.empty()
+                    ? std::string("$: with the estimate as it is (no overrides)")
+                    : sc.where + (sc.ov.params.empty() ? ".inputs" : ".params") +
+                          (req.scenarios.empty() ? "" : " (with $.overrides)"),
+                out_names[o], sc.name, ctx[s].time));
           }
         }
         std::sort(col.begin(), col.end());

@@ -252,6 +252,16 @@ Result<IngestSummary> Engine::Ingest(std::vector<Reading> readings) {
   const uint64_t n = readings.size();
   std::map<Shard*, std::vector<Reading>> parts;
   for (auto& r : readings) parts[&impl_->ShardFor(r.twin)].push_back(std::move(r));
+  // A caller that waits for the outcome is told at once while a target shard's store appends
+  // are failing (they are retried, and the queue behind them waits), instead of holding its
+  // thread (an API io thread) until the store recovers. Nothing of the batch was queued.
+  for (const auto& [shard, part] : parts) {
+    if (shard->store_failing()) {
+      return Unavailable(
+          "the store is failing to write (appends are being retried); the readings were not accepted, retry "
+          "later");
+    }
+  }
   auto done = std::make_shared<Completion>(static_cast<int>(parts.size()));
   for (auto& [shard, part] : parts) shard->Push(std::move(part), done);
   DOPPEL_RETURN_IF_ERROR(done->Wait());
@@ -267,6 +277,10 @@ void Engine::OnCommandAck(const ingest::CommandAck& ack) {
   auto it = rec->request.find("speed_rpm");
   if (it != rec->request.end() && it->is_number())
     impl_->ShardFor(ack.twin).SetSetpoint(ack.twin, it->get<double>());
+}
+
+void Engine::BeginShutdown() {
+  for (auto& s : impl_->shards) s->BeginShutdown();
 }
 
 void Engine::Drain() {

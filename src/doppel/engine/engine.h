@@ -101,6 +101,11 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   void SetCommandSender(CommandSender sender);
   Status Start();  // starts the shard and housekeeping threads
   void Stop();     // drains the queues, flushes reorder buffers, joins the threads
+  // The process is about to stop its producers and then the engine: a store append that is
+  // failing is given up after one more attempt instead of retried, so producers blocked behind
+  // it (queue full) return and can be stopped (Shard::BeginShutdown). Call before stopping
+  // the adapters and the API; a no-op while the store works.
+  void BeginShutdown();
 
   // ingest::ReadingSink: validates twins (auto-provisioning) and signals, then queues.
   Status Submit(std::vector<Reading> batch) override;

@@ -330,9 +330,22 @@ void Shard::Process(std::vector<Item>& items) {
   }
 }
 
+void Shard::BeginShutdown() {
+  {
+    std::lock_guard lk(mu_);
+    shutting_down_ = true;
+  }
+  not_empty_.notify_all();  // wakes a retry backoff
+}
+
 Status Shard::AppendGroup(std::vector<Item>& items, size_t total) {
   Status st = deps_.store->AppendParts(index_, parts_);
   if (st.ok()) return st;
+  store_failing_ = true;
+  struct Clear {
+    std::atomic<bool>* flag;
+    ~Clear() { *flag = false; }
+  } clear_failing{&store_failing_};
   store_errors_.Inc();
   if (!Retryable(st)) {
     spdlog::error("shard {}: store refused an append of {} readings: {}", index_, total, st.ToString());
@@ -351,8 +364,8 @@ Status Shard::AppendGroup(std::vector<Item>& items, size_t total) {
     bool stopping;
     {
       std::unique_lock lk(mu_);
-      not_empty_.wait_for(lk, backoff, [&] { return stopping_; });
-      stopping = stopping_;
+      not_empty_.wait_for(lk, backoff, [&] { return stopping_ || shutting_down_; });
+      stopping = stopping_ || shutting_down_;
     }
     if (stopping && gave_up_) break;  // an earlier group was given up: Stop does not wait again
     append_retries_.Inc();
@@ -376,14 +389,24 @@ Status Shard::AppendGroup(std::vector<Item>& items, size_t total) {
       spdlog::warn("shard {}: store append of {} readings still failing after {} attempts in {:.0f} s: {}",
                    index_, total, attempts, elapsed_s, st.ToString());
     }
-    if (!waiters_failed && now - first_failure >= deps_.store_error_wait_ns) {
-      // Callers waiting on the group learn of the outage; the readings stay and are retried.
-      waiters_failed = true;
+    if (now - first_failure >= deps_.store_error_wait_ns) {
+      // Callers waiting on the group, or on a batch queued behind it for as long, learn of the
+      // outage; the readings stay and are retried.
       const Status told(st.code(), st.message() + " (store appends failing for " +
                                        std::to_string(static_cast<int64_t>(elapsed_s)) +
                                        " s; the readings are kept and retried)");
-      for (Item& it : items) {
-        if (it.done && !it.flush) {
+      if (!waiters_failed) {
+        waiters_failed = true;
+        for (Item& it : items) {
+          if (it.done && !it.flush) {
+            it.done->Done(told, 0);
+            it.done = nullptr;
+          }
+        }
+      }
+      std::lock_guard lk(mu_);
+      for (Item& it : queue_) {
+        if (it.done && !it.flush && now - it.enqueued_steady_ns >= deps_.store_error_wait_ns) {
           it.done->Done(told, 0);
           it.done = nullptr;
         }

@@ -95,6 +95,14 @@ class Shard {
   // acknowledged and are lost), as is every later group that fails: Stop does not wait for the
   // store to recover.
   void Stop();
+  // The process is shutting down (called before the producers are stopped, which may be blocked
+  // in Push behind a failing store append): a failing group gets one last attempt and is given
+  // up as at Stop, so the queue drains and blocked producers return; the shard keeps running
+  // until Stop. Thread-safe.
+  void BeginShutdown();
+  // A store append of this shard is failing and being retried (Engine::Ingest refuses new
+  // batches for it meanwhile). Thread-safe.
+  bool store_failing() const { return store_failing_.load(std::memory_order_relaxed); }
 
   // Queues a batch; blocks while the queue is over capacity (backpressure). `done` may be null.
   void Push(std::vector<Reading> batch, std::shared_ptr<Completion> done);
@@ -235,6 +243,7 @@ class Shard {
   std::vector<analytics::AlertTransition> transitions_;  // scratch
   int64_t next_alert_tick_steady_ns_ = 0;
   bool gave_up_ = false;  // stopping: a failing group was given up, later ones are not retried
+  std::atomic<bool> shutting_down_{false}, store_failing_{false};
 
   // Snapshots (guarded by snap_mu_).
   mutable std::mutex snap_mu_;

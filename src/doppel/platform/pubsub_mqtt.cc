@@ -75,12 +75,13 @@ class MqttBus final : public MessageBus {
   }
 
   // Disconnects, then lets the network thread finish on its own: a handler it is running (an
-  // engine blocked in Shard::Push under backpressure: the shards are still running, so it
-  // returns) completes instead of being cancelled with a message already acknowledged to the
-  // broker. The loop sees the disconnect and ends instead of reconnecting, and loop_stop wakes
-  // its reconnect back-off sleep, so an unreachable (refusing) broker does not delay this. Only a
-  // TCP connect already under way to a host that drops packets is waited out (the kernel's
-  // connect timeout).
+  // engine blocked in Shard::Push under backpressure) completes instead of being cancelled with a
+  // message already acknowledged to the broker. It returns: the shards are still running, and
+  // Runtime::Stop has called Engine::BeginShutdown first, so even a failing store append is given
+  // up rather than retried. The loop sees the disconnect and ends instead of reconnecting, and
+  // loop_stop wakes its reconnect back-off sleep, so an unreachable (refusing) broker does not
+  // delay this. Only a TCP connect already under way to a host that drops packets is waited out
+  // (the kernel's connect timeout).
   void Stop() override {
     if (!started_) return;
     started_ = false;
