@@ -53,22 +53,7 @@ TEST(DecodeTelemetryTest, ErrorsNameTheMemberAndReason) {
       {R"({"quality": "great", "a": 1})", "unknown quality 'great'"},
       {R"({"a": 1} {"b": 2})", "not valid JSON"},
       {"", "$"},
-  };
-  for (const auto& c : cases) {
-    auto r = DecodeTelemetry("t", c.payload, 0);
-    ASSERT_FALSE(r.ok()) << c.payload;
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
-        << c.payload << " -> " << r.status().message();
-  }
-}
-
-// simdjson reports a bad number without a location; the error names the member and the offset.
-TEST(DecodeTelemetryTest, NumberErrorsNameTheMemberAndOffset) {
-  struct Case {
-    const char* payload;
-    const char* expect;
-  } cases[] = {
+      // simdjson reports a bad number without a location: the member and the offset are named.
       {R"({"a": 1e400})", "$.a: not valid JSON: number out of range (overflows a double): 1e400 at offset 6"},
       {R"({"ts": 18446744073709551616, "a": 1})",
        "$.ts: not valid JSON: integer out of range (int64/uint64): 18446744073709551616 at offset 7"},
@@ -82,12 +67,6 @@ TEST(DecodeTelemetryTest, NumberErrorsNameTheMemberAndOffset) {
     EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
         << c.payload << " -> " << r.status().message();
   }
-  auto b = DecodeIngestBatch(R"({"readings": [{"twin": "p", "signal": "s", "ts": 1, "value": 1},
-      {"twin": "p", "signal": "s\",\"x", "ts": 1, "value": 1e999}]})");
-  ASSERT_FALSE(b.ok());
-  EXPECT_NE(b.status().message().find("$.readings[1].value: not valid JSON: number out of range"),
-            std::string::npos)
-      << b.status().message();
 }
 
 TEST(DecodeIngestBatchTest, DecodesEveryReading) {
@@ -114,6 +93,13 @@ TEST(DecodeIngestBatchTest, ABadElementRejectsTheBatchAndIsNamed) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("$.rows"), std::string::npos);
   EXPECT_FALSE(DecodeIngestBatch("{}").ok());
+  // A bad number is named by its path (a string holding quotes before it does not confuse it).
+  r = DecodeIngestBatch(R"({"readings": [{"twin": "p", "signal": "s", "ts": 1, "value": 1},
+      {"twin": "p", "signal": "s\",\"x", "ts": 1, "value": 1e999}]})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("$.readings[1].value: not valid JSON: number out of range"),
+            std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

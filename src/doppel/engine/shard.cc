@@ -1,5 +1,6 @@
 #include "doppel/engine/shard.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -346,73 +347,56 @@ Status Shard::AppendGroup(std::vector<Item>& items, size_t total) {
     std::atomic<bool>* flag;
     ~Clear() { *flag = false; }
   } clear_failing{&store_failing_};
-  store_errors_.Inc();
-  if (!Retryable(st)) {
-    spdlog::error("shard {}: store refused an append of {} readings: {}", index_, total, st.ToString());
-    return st;
-  }
   const int64_t first_failure = SteadyNs();
-  int64_t next_log = first_failure + kRetryLogEveryNs;
+  int64_t next_log = first_failure;
   uint64_t attempts = 1;
-  bool waiters_failed = false;
   auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kRetryFirst);
-  spdlog::warn(
-      "shard {}: store append of {} readings failed: {}; keeping them and retrying (ingest waits "
-      "meanwhile)",
-      index_, total, st.ToString());
-  for (;;) {
-    bool stopping;
-    {
-      std::unique_lock lk(mu_);
-      not_empty_.wait_for(lk, backoff, [&] { return stopping_ || shutting_down_; });
-      stopping = stopping_ || shutting_down_;
+  // Callers that have waited store_error_wait_ns (on this group or on a batch queued behind it)
+  // learn of the outage; the readings stay and are retried.
+  auto tell_waiters = [&](auto& which, int64_t now, const Status& told) {
+    for (Item& it : which) {
+      if (it.done && !it.flush && now - it.enqueued_steady_ns >= deps_.store_error_wait_ns) {
+        it.done->Done(told, 0);
+        it.done = nullptr;
+      }
     }
-    if (stopping && gave_up_) break;  // an earlier group was given up: Stop does not wait again
-    append_retries_.Inc();
-    ++attempts;
-    st = deps_.store->AppendParts(index_, parts_);
-    const int64_t now = SteadyNs();
-    const double elapsed_s = static_cast<double>(now - first_failure) * 1e-9;
-    if (st.ok()) {
-      spdlog::info("shard {}: store append of {} readings succeeded after {} attempts in {:.1f} s", index_,
-                   total, attempts, elapsed_s);
-      return st;
-    }
+  };
+  for (bool stopping = false;;) {
     store_errors_.Inc();
     if (!Retryable(st)) {
       spdlog::error("shard {}: store refused an append of {} readings: {}", index_, total, st.ToString());
       return st;
     }
     if (stopping) break;  // that was the last attempt
+    const int64_t now = SteadyNs();
+    const double elapsed_s = static_cast<double>(now - first_failure) * 1e-9;
     if (now >= next_log) {
       next_log = now + kRetryLogEveryNs;
-      spdlog::warn("shard {}: store append of {} readings still failing after {} attempts in {:.0f} s: {}",
-                   index_, total, attempts, elapsed_s, st.ToString());
+      spdlog::warn(
+          "shard {}: store append of {} readings failing ({} attempts in {:.0f} s): {}; keeping them "
+          "and retrying (ingest waits meanwhile)",
+          index_, total, attempts, elapsed_s, st.ToString());
     }
-    if (now - first_failure >= deps_.store_error_wait_ns) {
-      // Callers waiting on the group, or on a batch queued behind it for as long, learn of the
-      // outage; the readings stay and are retried.
-      const Status told(st.code(), st.message() + " (store appends failing for " +
-                                       std::to_string(static_cast<int64_t>(elapsed_s)) +
-                                       " s; the readings are kept and retried)");
-      if (!waiters_failed) {
-        waiters_failed = true;
-        for (Item& it : items) {
-          if (it.done && !it.flush) {
-            it.done->Done(told, 0);
-            it.done = nullptr;
-          }
-        }
-      }
-      std::lock_guard lk(mu_);
-      for (Item& it : queue_) {
-        if (it.done && !it.flush && now - it.enqueued_steady_ns >= deps_.store_error_wait_ns) {
-          it.done->Done(told, 0);
-          it.done = nullptr;
-        }
-      }
+    const Status told(st.code(), fmt::format("{} (store appends failing for {:.0f} s; the readings are kept "
+                                             "and retried)",
+                                             st.message(), elapsed_s));
+    tell_waiters(items, now, told);
+    {
+      std::unique_lock lk(mu_);
+      tell_waiters(queue_, now, told);
+      not_empty_.wait_for(lk, backoff, [&] { return stopping_ || shutting_down_; });
+      stopping = stopping_ || shutting_down_;
     }
+    if (stopping && gave_up_) break;  // an earlier group was given up: Stop does not wait again
     backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kRetryMax));
+    append_retries_.Inc();
+    ++attempts;
+    st = deps_.store->AppendParts(index_, parts_);
+    if (st.ok()) {
+      spdlog::info("shard {}: store append of {} readings succeeded after {} attempts in {:.1f} s", index_,
+                   total, attempts, static_cast<double>(SteadyNs() - first_failure) * 1e-9);
+      return st;
+    }
   }
   gave_up_ = true;
   spdlog::error(

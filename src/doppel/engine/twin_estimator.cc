@@ -117,15 +117,15 @@ SavedEstimate TwinEstimator::LastGood() const {
 }
 
 void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* series) {
-  if (est_ && has_update_ &&
-      static_cast<double>(pending_ts_ - last_update_ns_) * 1e-9 > opt_.max_predict_gap_s) {
+  const double silent_s = static_cast<double>(pending_ts_ - last_update_ns_) * 1e-9;
+  if (est_ && has_update_ && silent_s > opt_.max_predict_gap_s) {
     // A long silence (or a clock jump): no open-loop prediction over it. Restart from the last
     // estimate, as from a saved one (StartFromSaved): states from this sample, parameters kept.
     ++gap_restarts_;
     spdlog::info(
         "twin {}: {:.0f} s since its last estimator step (max_predict_gap_s {:.0f}): the estimator "
         "restarts from that estimate",
-        twin_, static_cast<double>(pending_ts_ - last_update_ns_) * 1e-9, opt_.max_predict_gap_s);
+        twin_, silent_s, opt_.max_predict_gap_s);
     restored_ = LastGood();
     est_.reset();
   }

@@ -126,13 +126,16 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return PosixError(path, errno);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+    return OpenWritable(path, O_APPEND);
   }
 
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return OpenWritable(path, O_TRUNC);
+  }
+
+  // Created (0644) when missing; `mode_flag` O_APPEND or O_TRUNC.
+  static Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, int mode_flag) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | mode_flag | O_CLOEXEC, 0644);
     if (fd < 0) return PosixError(path, errno);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
   }
