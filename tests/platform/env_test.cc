@@ -177,6 +177,32 @@ TEST(MemEnvFaultTest, DropUnsyncedDataKeepsOnlyTheSyncedPrefix) {
   EXPECT_EQ(*env->ReadFile("/d/f"), "synced");
 }
 
+// Linux after fsync(2) returned EIO: the dirty pages were dropped, a later fsync succeeds, and
+// the bytes the failed one covered are still gone at power loss.
+TEST(MemEnvFaultTest, BytesAFailedSyncCoveredStayLostAfterALaterSync) {
+  auto env = NewMemEnv();
+  ASSERT_TRUE(env->CreateDir("/d").ok());
+  auto f = env->NewAppendableFile("/d/f");
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(env->SyncDir("/d").ok());
+  ASSERT_TRUE((*f)->Append("synced").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Append("+eio").ok());
+  env->FailSyncs(/*files=*/true, /*dirs=*/false);
+  EXPECT_EQ((*f)->Sync().code(), StatusCode::kIOError);
+  env->ClearFaults();
+  ASSERT_TRUE((*f)->Append("+later").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  EXPECT_EQ(*env->ReadFile("/d/f"), "synced+eio+later");  // readable until the power goes
+  env->DropUnsyncedData();
+  EXPECT_EQ(*env->ReadFile("/d/f"), "synced");
+  // A file rewritten from the start is durable again once synced.
+  ASSERT_TRUE((*f)->Append("+again").ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+  env->DropUnsyncedData();
+  EXPECT_EQ(*env->ReadFile("/d/f"), "synced+again");
+}
+
 TEST(MemEnvFaultTest, DropUnsyncedDataRemovesFilesWhoseDirectoryEntryWasNotSynced) {
   auto env = NewMemEnv();
   ASSERT_TRUE(env->CreateDir("/d").ok());

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "doppel/core/metrics.h"
@@ -99,6 +100,37 @@ TEST_F(SeriesStoreFaultTest, FailedDirectorySyncOfANewSegmentFailsTheAppend) {
   auto s = Open(o);
   EXPECT_EQ(Times(*s), (std::vector<TimeNs>{2}));
   EXPECT_TRUE(s->recovery().warnings.empty());
+}
+
+// Under kInterval a failed background fsync may have dropped acknowledged records' pages (Linux
+// marks them clean after EIO; the next fsync "succeeds"). The store refuses appends until a
+// checkpoint has written its in-memory state durably, then resumes in a new segment.
+TEST_F(SeriesStoreFaultTest, AFailedBackgroundSyncIsRepairedByACheckpointBeforeAppendsResume) {
+  auto o = Options(FsyncPolicy::kInterval);
+  const auto eventually = [](const std::function<bool()>& cond) {
+    for (int i = 0; i < 3000 && !cond(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return cond();
+  };
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s->Append(0, Batch(1)).ok());
+    ASSERT_TRUE(s->SyncAll().ok());
+    env_->FailSyncs(/*files=*/true, /*dirs=*/false);
+    ASSERT_TRUE(s->Append(0, Batch(2)).ok());  // acknowledged; the background sync of it fails
+    ASSERT_TRUE(eventually([&] { return s->Stats().durability_lost; }));
+    EXPECT_GE(s->Stats().sync_errors, 1u);
+    Status refused = s->Append(0, Batch(3));
+    EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
+    EXPECT_NE(refused.message().find("WAL sync failed"), std::string::npos) << refused.ToString();
+    env_->ClearFaults();  // the checkpoint (retried every interval) can now succeed
+    ASSERT_TRUE(eventually([&] { return !s->Stats().durability_lost; }));
+    EXPECT_GE(s->Stats().checkpoints, 1u);
+    ASSERT_TRUE(s->Append(0, Batch(3)).ok());
+    ASSERT_TRUE(s->SyncAll().ok());
+  }
+  env_->DropUnsyncedData();  // power loss
+  auto s = Open(o);
+  EXPECT_EQ(Times(*s), (std::vector<TimeNs>{1, 2, 3}));
 }
 
 // A batch within the record limit can grow past it when it starts a new segment (its series

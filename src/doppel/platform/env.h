@@ -83,7 +83,9 @@ class MemEnv : public Env {
   // a short write.
   virtual void FailWritesAfter(uint64_t bytes) = 0;
   // fsync failure: from now on WritableFile::Sync (with `files`) and SyncDir (with `dirs`) fail
-  // with kIOError and make nothing durable, like fsync(2) returning EIO.
+  // with kIOError and make nothing durable, like fsync(2) returning EIO. As on Linux, the bytes
+  // a failed file sync did not make durable never become durable (a later Sync succeeds, but
+  // DropUnsyncedData cuts the file where the failed sync's unsynced data began).
   virtual void FailSyncs(bool files, bool dirs) = 0;
   // Removes the write limit and the sync failures.
   virtual void ClearFaults() = 0;

@@ -14,6 +14,10 @@ namespace {
 struct MemFile {
   std::string data;
   size_t synced = 0;  // data[0, synced) survives DropUnsyncedData
+  // Like Linux after fsync(2) returned EIO: the pages then dirty were dropped (marked clean), so
+  // data from here on never becomes durable, however often the file is synced again.
+  size_t lost_from = std::string::npos;
+  size_t Durable() const { return std::min(synced, lost_from); }
 };
 
 std::string Parent(const std::string& path) {
@@ -105,6 +109,7 @@ class MemEnvImpl final : public MemEnv {
     } else if (truncate) {
       f.file->data.clear();  // like O_TRUNC, a metadata change treated as durable
       f.file->synced = 0;
+      f.file->lost_from = std::string::npos;
     }
     return std::unique_ptr<WritableFile>(new MemWritableFile(this, path, f.file));
   }
@@ -150,6 +155,7 @@ class MemEnvImpl final : public MemEnv {
     f.data.resize(size, '\0');
     // A truncation is a metadata change; treat it as durable, like ext4 does in practice.
     f.synced = std::min<size_t>(f.synced, f.data.size());
+    if (f.lost_from >= f.data.size()) f.lost_from = std::string::npos;  // the lost bytes are cut off
     return Status::Ok();
   }
 
@@ -200,7 +206,9 @@ class MemEnvImpl final : public MemEnv {
         continue;
       }
       MemFile& f = *it->second.file;
-      f.data.resize(f.synced);
+      f.data.resize(f.Durable());
+      f.synced = f.data.size();
+      f.lost_from = std::string::npos;
       ++it;
     }
   }
@@ -237,7 +245,10 @@ class MemEnvImpl final : public MemEnv {
   }
   Status DoSync(const std::string& path, MemFile& f) {
     std::lock_guard lock(mu_);
-    if (fail_file_syncs_) return IOError(path + ": fdatasync: Input/output error (MemEnv sync failure)");
+    if (fail_file_syncs_) {
+      if (f.synced < f.data.size()) f.lost_from = std::min(f.lost_from, f.synced);
+      return IOError(path + ": fdatasync: Input/output error (MemEnv sync failure)");
+    }
     f.synced = f.data.size();
     return Status::Ok();
   }

@@ -297,11 +297,7 @@ Status SeriesStore::Impl::Roll(Lane& lane) {
     if (lane.file) {
       if (opts.fsync != FsyncPolicy::kNever) {
         Status st = SyncLane(lane);
-        if (!st.ok()) {
-          sync_errors.fetch_add(1, std::memory_order_relaxed);
-          spdlog::error("series store {}: sync of {} before roll failed: {}", opts.dir, lane.path,
-                        st.ToString());
-        }
+        if (!st.ok()) NoteSyncFailure("sync of " + lane.path + " before roll", st);
       }
       Status st = lane.file->Close();
       if (!st.ok())
@@ -346,6 +342,41 @@ Status SeriesStore::Impl::Roll(Lane& lane) {
   return Status::Ok();
 }
 
+void SeriesStore::Impl::NoteSyncFailure(const std::string& what, const Status& st) {
+  sync_errors.fetch_add(1, std::memory_order_relaxed);
+  if (opts.fsync != FsyncPolicy::kInterval) {
+    spdlog::error("series store {}: {} failed: {}", opts.dir, what, st.ToString());
+    return;
+  }
+  if (!durability_lost.exchange(true, std::memory_order_acq_rel)) {
+    spdlog::error(
+        "series store {}: {} failed: {}; records written since the last good sync may not be on disk, so "
+        "appends are refused until a checkpoint has written them durably",
+        opts.dir, what, st.ToString());
+  }
+}
+
+void SeriesStore::Impl::RestoreDurability() {
+  if (!durability_lost.load(std::memory_order_acquire)) return;
+  // The checkpoint writes every acknowledged reading (all are in memory) to a chunk segment with
+  // a successful sync, covers the WAL segments written so far and makes the lanes start new ones.
+  std::lock_guard ck(checkpoint_mu);
+  Status st = CheckpointLocked(true);
+  if (!st.ok()) {
+    // Retried every interval; logged at most every 30 s.
+    const auto now = Clock::now();
+    if (now - last_durability_log >= std::chrono::seconds(30)) {
+      last_durability_log = now;
+      spdlog::error("series store {}: checkpoint to recover from a failed sync failed (retrying): {}",
+                    opts.dir, st.ToString());
+    }
+    return;
+  }
+  durability_lost.store(false, std::memory_order_release);
+  spdlog::warn("series store {}: a checkpoint made the records since the failed sync durable; appends resume",
+               opts.dir);
+}
+
 void SeriesStore::Impl::BackgroundLoop() {
   const auto interval =
       std::chrono::milliseconds(opts.fsync == FsyncPolicy::kInterval ? opts.fsync_interval_ms : 200);
@@ -358,12 +389,10 @@ void SeriesStore::Impl::BackgroundLoop() {
       for (auto& lane : lanes) {
         std::lock_guard flk(lane->file_mu);
         Status st = SyncLane(*lane);
-        if (!st.ok()) {
-          sync_errors.fetch_add(1, std::memory_order_relaxed);
-          spdlog::error("series store {}: background fsync failed: {}", opts.dir, st.ToString());
-        }
+        if (!st.ok()) NoteSyncFailure("background fsync", st);
       }
     }
+    RestoreDurability();
     if (opts.checkpoint_wal_bytes > 0 &&
         wal_since_checkpoint.load(std::memory_order_relaxed) >= opts.checkpoint_wal_bytes) {
       std::lock_guard ck(checkpoint_mu);
@@ -385,9 +414,10 @@ SeriesStore::~SeriesStore() {
     impl_->stop_cv.notify_all();
     impl_->background.join();
   }
-  if (impl_->opts.checkpoint_on_open_close && !impl_->opts.read_only) {
+  const bool unsynced = impl_->durability_lost.load();  // a last try to save them
+  if ((impl_->opts.checkpoint_on_open_close || unsynced) && !impl_->opts.read_only) {
     std::lock_guard ck(impl_->checkpoint_mu);
-    Status st = impl_->CheckpointLocked(false);
+    Status st = impl_->CheckpointLocked(unsynced);
     if (!st.ok())
       spdlog::error("series store {}: checkpoint at close failed: {}", impl_->opts.dir, st.ToString());
   }
@@ -480,6 +510,11 @@ Status SeriesStore::Impl::AppendRefs(int lane_no, std::span<const Reading* const
   } release{lane};
 
   if (d.opts.read_only) return FailedPrecondition("store opened read-only");
+  if (d.durability_lost.load(std::memory_order_acquire)) {
+    return Unavailable("WAL lane " + std::to_string(lane_no) +
+                       ": a WAL sync failed; appends are refused until a checkpoint has made the records "
+                       "since then durable (retried every fsync interval)");
+  }
   if (batch.empty()) return Status::Ok();
   for (size_t i = 0; i < batch.size(); ++i) {
     const Reading& r = *batch[i];

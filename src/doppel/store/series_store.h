@@ -53,7 +53,11 @@ enum class FsyncPolicy {
   kNever,       // OS page cache only: may lose everything written since the OS last flushed.
   kEveryBatch,  // fsync before Append returns: loses nothing that was acknowledged.
   kInterval,    // a background thread syncs every fsync_interval_ms: loses at most about the
-                // last interval of acknowledged batches.
+                // last interval of acknowledged batches. A failed background sync is not
+                // retried (after EIO the kernel may have dropped the pages and a later fsync
+                // "succeeds"): appends are refused with kUnavailable and the background thread
+                // checkpoints the in-memory state (every interval until it succeeds); then the
+                // lanes start new segments and appends resume. docs/storage.md.
 };
 
 // One rollup level of a retention rule: aggregates per epoch-aligned bucket
@@ -137,6 +141,7 @@ struct StoreStats {
   uint64_t head_samples = 0;         // samples not yet sealed
   uint64_t checkpoints = 0;          // since Open
   uint64_t sync_errors = 0;          // background fsyncs that failed (kInterval); each is logged
+  bool durability_lost = false;      // a background sync failed and no checkpoint has covered it yet
   uint64_t rollup_series = 0;        // series holding rollup buckets
   uint64_t rollup_buckets = 0;       // rollup buckets held (all series and steps)
   uint64_t rollup_files = 0;         // rollup files on disk

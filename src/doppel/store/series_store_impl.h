@@ -112,6 +112,11 @@ struct SeriesStore::Impl {
   std::atomic<uint64_t> segment_bytes{0};
   std::atomic<uint64_t> segments{0};
   std::atomic<uint64_t> sync_errors{0};
+  // kInterval: a background sync (or the sync before a roll) failed, so acknowledged records
+  // may not reach the disk however often the file is synced again. Appends are refused until
+  // the background thread's checkpoint has written the in-memory state durably.
+  std::atomic<bool> durability_lost{false};
+  std::chrono::steady_clock::time_point last_durability_log{};  // background thread only
   std::atomic<uint64_t> chunks{0};
   std::atomic<uint64_t> chunk_bytes{0};
   std::atomic<uint64_t> checkpoints{0};
@@ -153,6 +158,10 @@ struct SeriesStore::Impl {
   Status Roll(Lane& lane);
   Status SyncLane(Lane& lane);  // caller holds lane.file_mu
   void BackgroundLoop();
+  // Records a failed WAL sync under kInterval (see durability_lost).
+  void NoteSyncFailure(const std::string& what, const Status& st);
+  // Background thread: checkpoints when durability_lost is set; clears it on success.
+  void RestoreDurability();
   void Warn(std::string msg);
 };
 

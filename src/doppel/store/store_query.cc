@@ -250,6 +250,7 @@ StoreStats SeriesStore::Stats() const {
   st.bytes_on_disk = st.wal_bytes + st.chunk_segment_bytes + st.rollup_file_bytes;
   st.segments = d.segments.load(std::memory_order_relaxed);
   st.sync_errors = d.sync_errors.load(std::memory_order_relaxed);
+  st.durability_lost = d.durability_lost.load(std::memory_order_relaxed);
   st.chunks = d.chunks.load(std::memory_order_relaxed);
   st.chunk_bytes = d.chunk_bytes.load(std::memory_order_relaxed);
   st.checkpoints = d.checkpoints.load(std::memory_order_relaxed);
