@@ -344,6 +344,41 @@ TYPED_TEST(SeriesStoreTest, StaleTempFileDoesNotCorruptACheckpoint) {
   EXPECT_TRUE(s->recovery().warnings.empty());
 }
 
+// Opened with fewer lanes than before: the WAL of the lanes that are gone is replayed once and
+// folded into a checkpoint, then deleted, not replayed at every Open.
+TYPED_TEST(SeriesStoreTest, WalOfLanesRemovedByASmallerLaneCountIsReplayedOnceThenDeleted) {
+  auto o = this->Options();
+  o.lanes = 3;
+  {
+    auto s = this->OpenStore(o);
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 10, 1)}).ok());
+    ASSERT_TRUE(s->Append(2, {R("p2", "flow", 20, 2)}).ok());  // lane 2: gone below
+  }
+  o.lanes = 1;
+  o.checkpoint_on_open_close = true;
+  {
+    auto s = this->OpenStore(o);
+    EXPECT_EQ(s->recovery().segments, 2u);
+    EXPECT_EQ(this->All(*s, "p2", "flow"), (std::vector<Sample>{{20, 2}}));
+    for (const std::string& p : this->Segments()) {
+      EXPECT_EQ(p.find("wal-002-"), std::string::npos) << p << " of the removed lane 2 was kept";
+    }
+    ASSERT_TRUE(s->Append(0, {R("p1", "flow", 30, 3)}).ok());
+  }
+  auto s = this->OpenStore(o);
+  EXPECT_EQ(s->recovery().readings, 0u);  // everything came from the checkpoints
+  EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{10, 1}, {30, 3}}));
+  EXPECT_EQ(this->All(*s, "p2", "flow"), (std::vector<Sample>{{20, 2}}));
+  // Back to three lanes: lane 2's new segments do not reuse the numbers the checkpoint covers.
+  o.lanes = 3;
+  s.reset();
+  s = this->OpenStore(o);
+  ASSERT_TRUE(s->Append(2, {R("p2", "flow", 40, 4)}).ok());
+  s.reset();
+  s = this->OpenStore(o);
+  EXPECT_EQ(this->All(*s, "p2", "flow"), (std::vector<Sample>{{20, 2}, {40, 4}}));
+}
+
 TYPED_TEST(SeriesStoreTest, DownsampledQueryNeverExceedsMaxPoints) {
   auto s = this->OpenStore();
   std::vector<Reading> batch;

@@ -127,7 +127,9 @@ Status SeriesStore::Impl::CheckpointLocked(bool force) {
     std::vector<Sample> head;
   };
   std::vector<Captured> caps;
-  std::vector<uint64_t> covered(lanes.size());
+  // Lanes beyond opts.lanes keep the coverage of their segments replayed at Open.
+  std::vector<uint64_t> covered(std::max(lanes.size(), retired_lanes_covered.size()));
+  for (size_t i = lanes.size(); i < retired_lanes_covered.size(); ++i) covered[i] = retired_lanes_covered[i];
   {
     std::unique_lock ex(append_mu);  // no Append in flight
     for (size_t i = 0; i < lanes.size(); ++i) {

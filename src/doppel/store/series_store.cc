@@ -215,8 +215,11 @@ Status SeriesStore::Impl::Recover() {
     auto data = env->ReadFile(path);
     if (!data.ok()) return data.status();
     ++recovery.segments;
-    if (seg.lane < static_cast<int>(lanes.size())) {
-      lanes[seg.lane]->seq = std::max(lanes[seg.lane]->seq, seg.seq);
+    if (seg.lane >= static_cast<int>(lanes.size()) && !seg.kept) {
+      auto& retired = retired_lanes_covered;
+      if (retired.size() <= static_cast<size_t>(seg.lane))
+        retired.resize(static_cast<size_t>(seg.lane) + 1, 0);
+      retired[static_cast<size_t>(seg.lane)] = std::max(retired[static_cast<size_t>(seg.lane)], seg.seq);
     }
     wal::SegmentReader reader(*data);
     wal::SegmentHeader header;

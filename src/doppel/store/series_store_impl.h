@@ -106,6 +106,11 @@ struct SeriesStore::Impl {
   std::atomic<uint64_t> dropped_chunks{0};
   std::atomic<uint64_t> expired_readings{0};
   std::atomic<uint64_t> wal_since_checkpoint{0};
+  // WAL lanes beyond opts.lanes (the store was opened with more lanes before): index = lane,
+  // value = the newest of its segments replayed at Open (0: none). Every checkpoint covers them,
+  // so their segments are deleted like any covered segment instead of replayed at every Open.
+  // Set by Recover, read under checkpoint_mu.
+  std::vector<uint64_t> retired_lanes_covered;
 
   std::atomic<uint64_t> samples{0};
   std::atomic<uint64_t> wal_bytes{0};
