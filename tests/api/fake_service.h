@@ -188,6 +188,7 @@ class FakeService : public engine::Service {
   }
   Result<engine::WhatIfResult> WhatIf(const std::string& twin,
                                       const engine::WhatIfRequest& req) const override {
+    if (whatif_hook) whatif_hook();  // outside the lock: a test may block here
     std::lock_guard lk(mu_);
     last_whatif = req;
     if (twins_.find(twin) == twins_.end()) return NotFound("twin '" + twin + "' not found");
@@ -244,6 +245,11 @@ class FakeService : public engine::Service {
     }
     for (auto& [id, cb] : subs) cb(events);
   }
+  // Copies of the callbacks, as an engine thread holds them while it publishes.
+  std::map<uint64_t, StreamCallback> SubscriberCopies() const {
+    std::lock_guard lk(mu_);
+    return subs_;
+  }
   size_t subscribers() const {
     std::lock_guard lk(mu_);
     return subs_.size();
@@ -257,6 +263,7 @@ class FakeService : public engine::Service {
   mutable engine::TwinFilter last_filter;
   mutable Query last_query;
   mutable engine::WhatIfRequest last_whatif;
+  std::function<void()> whatif_hook;  // called first by WhatIf (set before requests arrive)
   engine::WhatIfJobs jobs{{.workers = 1, .max_queued = 2}, [] { return TimeNs{1'000}; }};
   std::vector<Reading> ingested;
   Status ingest_status;

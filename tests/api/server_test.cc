@@ -13,6 +13,10 @@
 #include <boost/beast/websocket.hpp>
 #pragma GCC diagnostic pop
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "api/fake_service.h"
@@ -301,6 +305,96 @@ TEST_F(ServerTest, StopClosesStreamSubscriptions) {
   service_.Push({{"pump-1", "flow_m3h", 3, 1.0}});  // must not crash after Stop
 }
 
+// An engine thread may still hold a copy of a session's stream callback (it publishes from a
+// snapshot of the subscribers) when the server has stopped and its io_context is gone; calling
+// and then destroying that copy must touch nothing of the server (ASan catches a strand
+// executor kept in the callback).
+TEST_F(ServerTest, AStreamCallbackHeldByTheEngineIsHarmlessAfterTheServerIsGone) {
+  auto ws = OpenStream("/api/v1/stream?token=view-tok");
+  SendText(ws, R"({"subscribe":["pump-1"]})");
+  (void)ReadJson(ws);
+  ASSERT_TRUE(WaitForSubscribers(1));
+  auto held = service_.SubscriberCopies();
+  server_->Stop();
+  server_.reset();
+  engine::StreamEvent e;
+  e.twin = "pump-1";
+  e.signal = "flow_m3h";
+  for (auto& [id, cb] : held) cb({e});  // the sink is closed: nothing is queued or posted
+  held.clear();                         // destroyed after the io_context
+}
+
+// A slow route (the synchronous what-if) runs on a worker thread: with one io thread, other
+// requests are answered while it runs, and its own answer arrives when it is done.
+TEST(ServerSlowRouteTest, ASynchronousWhatIfDoesNotHoldTheOnlyIoThread) {
+  testing::FakeService service;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  service.whatif_hook = [&] {
+    std::unique_lock lk(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait_for(lk, std::chrono::seconds(60), [&] { return release; });
+  };
+  const auto let_go = [&] {
+    {
+      std::lock_guard lk(mu);
+      release = true;
+    }
+    cv.notify_all();
+  };
+  struct Finally {
+    std::function<void()> f;
+    ~Finally() { f(); }
+  } finally{let_go};
+  ApiOptions o;
+  o.listen = "127.0.0.1:0";
+  o.io_threads = 1;
+  o.tokens = {{"op-tok", Role::kOperator, ""}};
+  auto server = ApiServer::Start(&service, nullptr, o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  net::io_context ioc;
+  const tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>((*server)->port()));
+  auto request = [&](beast::tcp_stream& s, http::verb verb, const std::string& target,
+                     const std::string& body) {
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, "localhost");
+    req.set(http::field::authorization, "Bearer op-tok");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(s, req);
+  };
+  beast::tcp_stream slow(ioc);
+  slow.connect(ep);
+  slow.expires_after(std::chrono::seconds(30));
+  request(slow, http::verb::post, "/api/v1/twins/pump-1/whatif",
+          R"({"horizon_s":10,"step_s":1,"samples":5})");
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return entered; }));
+  }
+  // The what-if is running (blocked in the service): the one io thread still serves others.
+  beast::tcp_stream other(ioc);
+  other.connect(ep);
+  request(other, http::verb::get, "/api/v1/twins", "");
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  auto answered = std::async(std::launch::async, [&] { http::read(other, buf, res); });
+  // Behind a what-if holding the only io thread, the answer would come only after let_go().
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+      << "no answer while the what-if ran";
+  answered.get();
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+  let_go();
+  beast::flat_buffer buf2;
+  http::response<http::string_body> wres;
+  http::read(slow, buf2, wres);
+  EXPECT_EQ(wres.result_int(), 200) << wres.body();
+  EXPECT_NE(wres.body().find("p95"), std::string::npos) << wres.body();
+  (*server)->Stop();
+}
+
 TEST(ServerStartTest, RejectsBadOptionsAndBusyPorts) {
   testing::FakeService svc;
   ApiOptions o;
@@ -310,6 +404,11 @@ TEST(ServerStartTest, RejectsBadOptionsAndBusyPorts) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 
   o.io_threads = 1;
+  o.worker_threads = 0;
+  bad = ApiServer::Start(&svc, nullptr, o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("worker_threads"), std::string::npos) << bad.status().ToString();
+  o.worker_threads = 2;
   auto first = ApiServer::Start(&svc, nullptr, o);
   ASSERT_TRUE(first.ok());
   o.listen = "127.0.0.1:" + std::to_string((*first)->port());

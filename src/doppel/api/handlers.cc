@@ -29,6 +29,8 @@ struct Route {
   std::string_view method;
   Role role;
   HandlerFn fn;
+  // May run for seconds (a simulation): the server runs it off its io threads (IsSlowRoute).
+  bool slow = false;
 };
 
 Result<std::vector<engine::RelationshipRef>> ParseRelationships(const json& j) {
@@ -346,7 +348,7 @@ const std::vector<Route>& Routes() {
       {{"api", "v1", "twins", "{}"}, "GET", Role::kViewer, GetTwin},
       {{"api", "v1", "twins", "{}", "telemetry"}, "GET", Role::kViewer, Telemetry},
       {{"api", "v1", "twins", "{}", "state"}, "GET", Role::kViewer, GetState},
-      {{"api", "v1", "twins", "{}", "whatif"}, "POST", Role::kOperator, WhatIf},
+      {{"api", "v1", "twins", "{}", "whatif"}, "POST", Role::kOperator, WhatIf, /*slow=*/true},
       {{"api", "v1", "twins", "{}", "whatif", "jobs"}, "POST", Role::kOperator, WhatIfJobStart},
       {{"api", "v1", "whatif", "jobs"}, "GET", Role::kOperator, WhatIfJobList},
       {{"api", "v1", "whatif", "jobs", "{}"}, "GET", Role::kOperator, WhatIfJobGet},
@@ -371,9 +373,9 @@ const std::vector<Route>& Routes() {
       {{"api", "v1", "twins", "{}", "context"}, "GET", Role::kViewer, TwinContext},  // [context]
       // [simenv] simulation sandboxes (sim_handlers.cc)
       {{"api", "v1", "sim", "envs"}, "GET", Role::kViewer, SimList},
-      {{"api", "v1", "sim", "envs"}, "POST", Role::kOperator, SimCreate},
-      {{"api", "v1", "sim", "envs", "{}", "reset"}, "POST", Role::kOperator, SimReset},
-      {{"api", "v1", "sim", "envs", "{}", "step"}, "POST", Role::kOperator, SimStep},
+      {{"api", "v1", "sim", "envs"}, "POST", Role::kOperator, SimCreate, /*slow=*/true},
+      {{"api", "v1", "sim", "envs", "{}", "reset"}, "POST", Role::kOperator, SimReset, /*slow=*/true},
+      {{"api", "v1", "sim", "envs", "{}", "step"}, "POST", Role::kOperator, SimStep, /*slow=*/true},
       {{"api", "v1", "sim", "envs", "{}"}, "DELETE", Role::kOperator, SimDelete},
   };
   return kRoutes;
@@ -462,6 +464,13 @@ Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target)
   if (l.route != nullptr) return l.route->role;
   if (!l.allow.empty()) return InvalidArgument("method not allowed; allowed: " + l.allow);
   return NotFound("no route");
+}
+
+bool IsSlowRoute(const std::string& method, std::string_view target) {
+  Result<ParsedTarget> t = ParseTarget(target);
+  if (!t.ok()) return false;
+  Lookup l = Find(method, *t);
+  return l.route != nullptr && l.route->slow;
 }
 
 HttpResponse HandleApiRequest(const HttpRequest& request, const Principal& principal, Service& service) {

@@ -21,6 +21,12 @@ HttpResponse HandleApiRequest(const HttpRequest& request, const ParsedTarget& ta
 // no such route. Exposed for tests and docs.
 Result<Role> RequiredRole(const std::string& method, const ParsedTarget& target);
 
+// True for the routes that may run for seconds (the synchronous what-if, simulation sandbox
+// create/reset/step): ApiServer runs them on its worker threads, so they never hold an io
+// thread (which serves every other request, ingest included). False for anything else,
+// unknown or malformed targets included.
+bool IsSlowRoute(const std::string& method, std::string_view target);
+
 // JSON shapes of the API (documented in docs/api.md).
 const char* CommandStatusString(engine::CommandStatus status);  // "proposed", "approved", "sent", ...
 nlohmann::json TwinToJson(const engine::TwinView& twin);

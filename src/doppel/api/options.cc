@@ -56,6 +56,9 @@ Status ApiOptions::Validate() const {
   if (io_threads < 1 || io_threads > 64) {
     return InvalidArgument("io_threads: " + std::to_string(io_threads) + " is outside 1..64");
   }
+  if (worker_threads < 1 || worker_threads > 64) {
+    return InvalidArgument("worker_threads: " + std::to_string(worker_threads) + " is outside 1..64");
+  }
   if (max_body_bytes == 0) return InvalidArgument("max_body_bytes: must be positive");
   if (stream_queue_events == 0) return InvalidArgument("stream_queue_events: must be positive");
   if (idle_timeout_s < 1) return InvalidArgument("idle_timeout_s: must be positive");

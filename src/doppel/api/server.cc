@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -27,6 +28,7 @@
 #include <thread>
 
 #include "doppel/api/api.h"
+#include "doppel/api/handlers.h"
 #include "doppel/api/stream.h"
 
 namespace doppel::api {
@@ -96,6 +98,10 @@ struct StreamSink {
   StreamFilter filter;
   StreamQueue queue;
   uint64_t dropped_unreported = 0;
+  // The session's strand, for posting flushes. Held here, not in the callback: the engine may
+  // destroy its copy of the callback on one of its threads after the io_context is gone, and a
+  // strand executor must not outlive its io_context. Reset together with `closed`.
+  std::optional<net::any_io_executor> executor;
 };
 
 class WsSession;
@@ -135,6 +141,7 @@ struct ApiServer::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::steady_timer> accept_retry;
   std::vector<std::thread> threads;
+  std::unique_ptr<net::thread_pool> workers;  // the slow routes (IsSlowRoute)
   int port = 0;
   std::mutex stop_mu;
   bool stopped = false;
@@ -175,12 +182,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     std::weak_ptr<WsSession> weak = weak_from_this();
     std::shared_ptr<StreamSink> sink = sink_;
     Counter* dropped_counter = srv_->stream_dropped;
-    auto executor = ws_.get_executor();
+    {
+      std::lock_guard lk(sink->mu);
+      if (!sink->closed) sink->executor = ws_.get_executor();
+    }
     subscription_ = srv_->handler.service().SubscribeStream(
-        [weak, sink, dropped_counter, executor](const std::vector<engine::StreamEvent>& events) {
+        [weak, sink, dropped_counter](const std::vector<engine::StreamEvent>& events) {
           // Engine thread: filter, enqueue (dropping the oldest when full), maybe post a flush.
           std::lock_guard lk(sink->mu);
-          if (sink->closed) return;
+          if (sink->closed || !sink->executor) return;
           size_t dropped = 0;
           bool any = false;
           for (const auto& e : events) {
@@ -194,7 +204,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
           }
           if (any && !sink->flush_posted) {
             sink->flush_posted = true;
-            net::post(executor, [weak] {
+            net::post(*sink->executor, [weak] {
               if (auto s = weak.lock()) s->OnFlush();
             });
           }
@@ -290,6 +300,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     {
       std::lock_guard lk(sink_->mu);
       sink_->closed = true;
+      sink_->executor.reset();
     }
     if (subscribed_) {
       subscribed_ = false;
@@ -377,16 +388,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     beast::error_code ep_ec;
     auto peer = stream_.socket().remote_endpoint(ep_ec);
     hr.from_loopback = !ep_ec && peer.address().is_loopback();
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    if (IsSlowRoute(hr.method, hr.target)) {
+      // Off the io thread; the answer is sent from this session's strand. The session (and so
+      // its socket) lives until then: the closures hold it.
+      net::post(*srv_->workers, [self = shared_from_this(), hr = std::move(hr), version, keep_alive] {
+        HttpResponse r = self->Run(hr);
+        net::post(self->stream_.get_executor(), [self, r = std::move(r), version, keep_alive]() mutable {
+          self->Send(ToBeast(std::move(r), version, keep_alive));
+        });
+      });
+      return;
+    }
+    Send(ToBeast(Run(hr), version, keep_alive));
+  }
+
+  HttpResponse Run(const HttpRequest& hr) {
     HttpResponse r;
     try {
       r = srv_->handler.Handle(hr);
     } catch (const std::exception& e) {
       r = ErrorResponse(500, "internal", "internal error");
       srv_->handler.Count(500, -1);
-      spdlog::error("api: {} {}: {}", hr.method, PathOnly(req.target()), e.what());
+      spdlog::error("api: {} {}: {}", hr.method, PathOnly(hr.target), e.what());
     }
-    if (r.status >= 500) spdlog::warn("api: {} {} -> {}", hr.method, PathOnly(req.target()), r.status);
-    Send(ToBeast(std::move(r), req.version(), req.keep_alive()));
+    if (r.status >= 500) spdlog::warn("api: {} {} -> {}", hr.method, PathOnly(hr.target), r.status);
+    return r;
   }
 
   void Send(http::response<http::string_body> res) {
@@ -449,6 +477,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(engine::Service* service, Me
 
   auto impl = std::make_unique<Impl>(service, metrics, std::move(options));
   impl->ioc = std::make_unique<net::io_context>(threads);
+  impl->workers =
+      std::make_unique<net::thread_pool>(static_cast<size_t>(impl->handler.options().worker_threads));
   impl->accept_retry = std::make_unique<net::steady_timer>(*impl->ioc);
 
   error_code ec;
@@ -497,6 +527,7 @@ void ApiServer::Stop() {
       if (auto s = w.lock()) {
         std::lock_guard ml(s->mu);
         s->closed = true;
+        s->executor.reset();
       }
     }
     impl_->sinks.clear();
@@ -506,6 +537,11 @@ void ApiServer::Stop() {
   impl_->ioc->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Slow requests not started are dropped; running ones finish (their answers are never sent;
+  // Engine::BeginShutdown, called first by the runtime, cancels a running what-if).
+  impl_->workers->stop();
+  impl_->workers->join();
+  impl_->workers.reset();  // drops the sessions its queue held, before their io_context goes
   // 3. Destroy the sessions (their destructors unsubscribe from the engine) with the context.
   impl_->accept_retry.reset();
   impl_->acceptor.reset();

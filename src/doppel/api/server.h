@@ -40,6 +40,9 @@ struct ApiOptions {
   std::string listen = "127.0.0.1:8080";
   std::vector<TokenEntry> tokens;
   int io_threads = 1;
+  // Threads for the slow routes (IsSlowRoute: synchronous what-if, simulation sandboxes), so a
+  // long simulation never holds an io thread; more such requests than threads wait their turn.
+  int worker_threads = 2;
   // Serve GET / and static files from here; empty: a small built-in live page at GET /.
   std::string static_dir;
   size_t max_body_bytes = 8 * 1024 * 1024;
@@ -51,7 +54,8 @@ struct ApiOptions {
   // Idle HTTP keep-alive connections are closed after this long.
   int idle_timeout_s = 60;
 
-  // kInvalidArgument naming the field: bad listen address, io_threads outside 1..64, empty or
+  // kInvalidArgument naming the field: bad listen address, io_threads or worker_threads outside
+  // 1..64, empty or
   // duplicate tokens, max_body_bytes or stream_queue_events of 0, static_dir not a directory.
   Status Validate() const;
 };

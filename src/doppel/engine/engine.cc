@@ -24,6 +24,9 @@ Status EngineOptions::Validate() const {
     return InvalidArgument("estimation.series_interval_s: must not be negative");
   if (!(estimation.max_predict_gap_s > 0) || !std::isfinite(estimation.max_predict_gap_s))
     return InvalidArgument("estimation.max_predict_gap_s: must be positive and finite");
+  if (!(estimation.outlier_sigma >= 0) || !std::isfinite(estimation.outlier_sigma))
+    return InvalidArgument("estimation.outlier_sigma: must be >= 0 and finite (0: off)");
+  if (estimation.outlier_patience < 1) return InvalidArgument("estimation.outlier_patience: must be >= 1");
   DOPPEL_RETURN_IF_ERROR(sim_envs.Validate());  // [simenv]
   DOPPEL_RETURN_IF_ERROR(whatif_jobs.Validate());
   return Status::Ok();
@@ -281,6 +284,9 @@ void Engine::OnCommandAck(const ingest::CommandAck& ack) {
 
 void Engine::BeginShutdown() {
   for (auto& s : impl_->shards) s->BeginShutdown();
+  std::lock_guard lk(impl_->sync_whatif_mu);
+  impl_->shutting_down = true;
+  for (WhatIfControl* c : impl_->sync_whatifs) c->cancel.store(true);
 }
 
 void Engine::Drain() {
@@ -379,7 +385,16 @@ Result<WhatIfResult> Engine::WhatIf(const std::string& twin, const WhatIfRequest
   DOPPEL_RETURN_IF_ERROR(ValidateWhatIf(req));  // bad requests are 400 before 404
   auto snap = impl_->EstimateOf(twin);
   if (!snap.ok()) return snap.status();
-  return RunWhatIf(**snap, req);
+  WhatIfControl control;
+  {
+    std::lock_guard lk(impl_->sync_whatif_mu);
+    if (impl_->shutting_down) return Unavailable("the engine is shutting down; what-if refused");
+    impl_->sync_whatifs.insert(&control);
+  }
+  Result<WhatIfResult> r = RunWhatIf(**snap, req, &control);
+  std::lock_guard lk(impl_->sync_whatif_mu);
+  impl_->sync_whatifs.erase(&control);
+  return r;
 }
 
 Result<WhatIfJobView> Engine::StartWhatIfJob(const std::string& twin, const WhatIfRequest& req,

@@ -104,7 +104,8 @@ class Engine final : public Service, public ingest::ReadingSink, public ingest::
   // The process is about to stop its producers and then the engine: a store append that is
   // failing is given up after one more attempt instead of retried, so producers blocked behind
   // it (queue full) return and can be stopped (Shard::BeginShutdown). Call before stopping
-  // the adapters and the API; a no-op while the store works.
+  // the adapters and the API; a no-op while the store works. Also cancels running synchronous
+  // what-ifs (kCancelled) and refuses new ones (kUnavailable).
   void BeginShutdown();
 
   // ingest::ReadingSink: validates twins (auto-provisioning) and signals, then queues.

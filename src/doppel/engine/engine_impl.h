@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "doppel/analytics/health.h"
@@ -70,6 +72,12 @@ struct Engine::Impl {
   // What-if jobs, made in Engine's constructor. Last member: destroyed (its workers cancelled
   // and joined) before anything a running what-if may use.
   std::unique_ptr<WhatIfJobs> whatif_jobs;
+  // Synchronous what-ifs running now (Engine::WhatIf, on API worker threads): BeginShutdown
+  // cancels them and refuses new ones, so the API's workers can be joined without waiting out
+  // a simulation's time budget.
+  std::mutex sync_whatif_mu;
+  std::set<WhatIfControl*> sync_whatifs;  // under sync_whatif_mu
+  bool shutting_down = false;             // under sync_whatif_mu
 
   // The bound behavior and current estimate of a twin, or the reason there is none.
   Result<std::shared_ptr<const EstimateSnapshot>> EstimateOf(const std::string& id) const {
