@@ -366,12 +366,15 @@ TEST(EstimatorRestart, ALongSilenceRestartsFromTheLastEstimateInsteadOfPredictin
   EXPECT_EQ(short_gap.gap_restarts(), 0);
 }
 
-// One absurd reading (1e160 m³/h: the innovation's square overflows) fails the step. The
-// estimator restarts from the last good estimate, not from the prior, so what it learned is
-// kept; the snapshot never shows the failed step's prediction, and counts the divergence.
+// With the outlier gate off, one absurd reading (1e160 m³/h: the innovation's square overflows)
+// fails the step. The estimator restarts from the last good estimate, not from the prior, so
+// what it learned is kept; the snapshot never shows the failed step's prediction, and counts
+// the divergence.
 TEST(EstimatorRestart, ADivergedStepRestartsFromTheLastGoodEstimateNotThePrior) {
   const BehaviorModel* pump = BehaviorModel::Find(kPump);
-  TwinEstimator est(pump, "pump-1", EstimationOptions{});
+  EstimationOptions no_gate;
+  no_gate.outlier_sigma = 0;
+  TwinEstimator est(pump, "pump-1", no_gate);
   const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
   const EstimatedValue at = RunEstimator(&est, {900, 901}, 1, /*wild_flow_at=*/901);
   EXPECT_EQ(est.failures(), 1);
@@ -385,6 +388,30 @@ TEST(EstimatorRestart, ADivergedStepRestartsFromTheLastGoodEstimateNotThePrior) 
   EXPECT_EQ(snap->summary.divergences, 1);
   TwinEstimator fresh(pump, "pump-1", EstimationOptions{});
   EXPECT_GT(RunEstimator(&fresh, {1, 2}).std, 5 * after.std) << "the prior is much wider";
+}
+
+// With the default outlier gate the same reading is left out of its step (the pump's other
+// sensors are applied): no divergence, no restart, the wear where it was, the flow sensor's
+// outlier counted in the twin's estimate.
+TEST(EstimatorRestart, TheDefaultOutlierGateLeavesAnAbsurdReadingOut) {
+  const BehaviorModel* pump = BehaviorModel::Find(kPump);
+  TwinEstimator est(pump, "pump-1", EstimationOptions{});
+  const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
+  RunEstimator(&est, {900, 901}, 1, /*wild_flow_at=*/901);
+  const EstimatedValue after = RunEstimator(&est, Seconds(902, 905));
+  EXPECT_EQ(est.failures(), 0);
+  EXPECT_NEAR(after.value, before.value, 0.01);
+  EXPECT_LT(after.std, 0.05);
+  auto snap = est.snapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->summary.divergences, 0);
+  EXPECT_EQ(snap->summary.outliers, 1);
+  const TwinEstimate view = ToTwinEstimate(*snap);
+  int64_t flow_outliers = -1;
+  for (const auto& [name, n] : view.outliers) {
+    if (name == "flow_m3h") flow_outliers = n;
+  }
+  EXPECT_EQ(flow_outliers, 1);
 }
 
 }  // namespace

@@ -11,23 +11,14 @@
 
 #include "doppel/estimate/estimator.h"
 #include "doppel/physics/linear_system.h"
+#include "estimate/filter_kinds.h"
 
 namespace doppel::estimate {
 namespace {
 
-// Three coupled states, two of them measured: after a few updates P has non-zero
-// cross-covariances everywhere (so zeroing them is visible).
-std::unique_ptr<physics::LinearSystem> Coupled() {
-  physics::LinearSystemSpec s;
-  s.A.resize(3, 3);
-  s.A << -0.1, 1, 0, 0, -0.2, 0.5, 0.3, 0, -0.3;
-  s.C.resize(2, 3);
-  s.C << 1, 0, 0, 0, 0, 1;
-  s.state_names = {"a", "b", "c"};
-  s.state_units = {"1", "1", "1"};
-  s.output_names = {"y1", "y2"};
-  return std::move(physics::LinearSystem::Create("coupled", s)).value();
-}
+using testing::Coupled;
+using testing::Kind;
+using testing::Kinds;
 
 EstimatorOptions Options() {
   EstimatorOptions o;
@@ -36,32 +27,6 @@ EstimatorOptions Options() {
   o.process_std = Eigen::Vector3d(0.05, 0.05, 0.05);
   o.measurement_std = Eigen::Vector2d(0.1, 0.2);
   return o;
-}
-
-using Factory =
-    std::function<Result<std::unique_ptr<Estimator>>(const FilterModel&, const EstimatorOptions&)>;
-
-struct Kind {
-  const char* name;
-  Factory make;
-  double tol;  // on covariance entries
-};
-
-std::vector<Kind> Kinds() {
-  return {
-      {"kf", [](const FilterModel& m, const EstimatorOptions& o) { return MakeKalmanFilter(m, o); }, 1e-12},
-      {"ekf", [](const FilterModel& m, const EstimatorOptions& o) { return MakeExtendedKalmanFilter(m, o); },
-       1e-12},
-      {"ukf", [](const FilterModel& m, const EstimatorOptions& o) { return MakeUnscentedKalmanFilter(m, o); },
-       1e-12},
-      {"enkf",
-       [](const FilterModel& m, const EstimatorOptions& o) {
-         EnkfOptions e;
-         e.members = 60;
-         return MakeEnsembleKalmanFilter(m, o, e);
-       },
-       1e-10},
-  };
 }
 
 // Runs `steps` updates on a noisy trajectory so the covariance is full.

@@ -140,6 +140,8 @@ HttpResponse HandleWhatIf(const HttpRequest& request, const std::string& twin, e
 json EstimateToJson(const engine::TwinEstimate& e) {
   json channels = json::object();
   for (const auto& [name, v] : e.ewma_channel_nis) channels[name] = v;
+  json outliers = json::object();
+  for (const auto& [name, n] : e.outliers) outliers[name] = n;
   json j = {{"twin", e.twin},
             {"model", e.model},
             {"ts", e.ts_ns},
@@ -154,6 +156,7 @@ json EstimateToJson(const engine::TwinEstimate& e) {
               {"mean_per_dof", e.mean_nis_per_dof},
               {"ewma_per_dof", e.ewma_nis_per_dof},
               {"ewma_per_channel", std::move(channels)},
+              {"outliers", std::move(outliers)},
               {"predict_only", e.predict_only},
               {"rejected", e.rejected},
               {"divergences", e.divergences}}}};

@@ -214,6 +214,9 @@ TwinEstimate ToTwinEstimate(const EstimateSnapshot& s) {
        ++k) {
     e.ewma_channel_nis.emplace_back(names[static_cast<size_t>(k)], s.stats.ewma_channel_nis[k]);
   }
+  for (size_t k = 0; k < s.stats.channel_outliers.size() && k < names.size(); ++k) {
+    e.outliers.emplace_back(names[k], s.stats.channel_outliers[k]);
+  }
   e.predict_only = s.summary.predict_only;
   e.rejected = s.summary.rejected_updates;
   e.divergences = s.summary.divergences;

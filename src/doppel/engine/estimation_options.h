@@ -51,6 +51,14 @@ struct EstimationOptions {
   // step (≈1.6 µs per source second for the pump) and the linearization error of a long
   // open-loop prediction. Must be > 0.
   double max_predict_gap_s = 3600.0;
+  // Per-sensor outlier gate of every bound estimator (estimate::EstimatorOptions::outlier_sigma):
+  // a reading more than this many innovation standard deviations from the prediction is left
+  // out of its step (the twin's other sensors are applied), unless its sensor has been out
+  // in outlier_patience steps in a row (then the change is real and used). 0 = off. Default 8:
+  // far beyond sensor noise (a Gaussian reading is out once in ~10¹⁵), it only stops gross
+  // errors (a glitch, a unit mix-up, a transmitter spike) from pulling wear and bias estimates.
+  double outlier_sigma = 8.0;
+  int outlier_patience = 5;  // >= 1 steps (min_update_interval_s apart)
   // Tank level used for the pumps' level_m input until a Tank twin reports one.
   double default_level_m = 2.5;
   // Per-twin parameter values (see TwinCalibration); empty: every twin runs its model's nominal ones.

@@ -194,6 +194,7 @@ struct TwinEstimate {
   double mean_nis_per_dof = 0;
   double ewma_nis_per_dof = 0;
   std::vector<std::pair<std::string, double>> ewma_channel_nis;  // per sensor
+  std::vector<std::pair<std::string, int64_t>> outliers;         // per sensor: readings left out
   int64_t predict_only = 0;
   int64_t rejected = 0;
   int64_t divergences = 0;

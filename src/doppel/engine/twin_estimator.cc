@@ -131,6 +131,8 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
   }
   if (!est_) {
     estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
+    o.outlier_sigma = opt_.outlier_sigma;
+    o.outlier_patience = opt_.outlier_patience;
     estimate::FilterModel filter = model_->filter_model();
     if (const TwinCalibration* c = FindCalibration(opt_.calibrations, twin_)) {
       for (const std::string& name : ApplyCalibration(*model_, *c, &filter, &o)) {

@@ -134,7 +134,7 @@ class EnsembleKalmanFilter final : public Estimator {
     rep->innovation = nu;
     rep->innovation_std = S.diagonal().cwiseSqrt();
     rep->nis = nu.dot(llt.solve(nu));
-    rep->rejected = opt_.nis_gate > 0 && rep->nis > opt_.nis_gate;
+    rep->rejected = Judge(rep);
     if (rep->rejected) return Status::Ok();
     const Eigen::MatrixXd K = llt.solve(Pxy.transpose()).transpose();
     const Eigen::VectorXd rs = r.cwiseSqrt();

@@ -46,6 +46,10 @@ Status EstimatorOptions::Validate(int n, int m) const {
   if (!(max_step_s > 0) || !std::isfinite(max_step_s))
     return InvalidArgument("estimator options: max_step_s must be > 0");
   if (!(nis_gate >= 0)) return InvalidArgument("estimator options: nis_gate must be >= 0");
+  if (!(outlier_sigma >= 0) || !std::isfinite(outlier_sigma)) {
+    return InvalidArgument("estimator options: outlier_sigma must be >= 0 and finite (0 = off)");
+  }
+  if (outlier_patience < 1) return InvalidArgument("estimator options: outlier_patience must be >= 1");
   if (!(nis_ewma_weight > 0 && nis_ewma_weight <= 1)) {
     return InvalidArgument("estimator options: nis_ewma_weight must be in (0, 1]");
   }
@@ -58,6 +62,8 @@ Estimator::Estimator(AugmentedModel model, EstimatorOptions options)
   u_ = model_.system().DefaultValues(physics::SignalKind::kInput);
   t_ = opt_.initial_time_s;
   stats_.ewma_channel_nis = Eigen::VectorXd::Ones(model_.num_measurements());
+  stats_.channel_outliers.assign(static_cast<size_t>(model_.num_measurements()), 0);
+  outlier_run_.assign(static_cast<size_t>(model_.num_measurements()), 0);
   if (opt_.initial_mean.size() == 0) opt_.initial_mean = model_.DefaultMean();
 }
 
@@ -144,6 +150,40 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
     return rep;
   }
   Status s = DoUpdate(rows, y, r, &rep);
+  if (s.ok() && !rep.outliers.empty()) {
+    // Again without the outliers: the other channels' marginal innovations are unchanged, so
+    // they pass the gate again (it is not re-applied).
+    std::vector<int> outliers = std::move(rep.outliers);
+    size_t kept = 0;
+    for (size_t i = 0, o = 0; i < rows.size(); ++i) {
+      if (o < outliers.size() && outliers[o] == rows[i]) {
+        ++o;
+        continue;
+      }
+      rows[kept] = rows[i];
+      y[static_cast<Eigen::Index>(kept)] = y[static_cast<Eigen::Index>(i)];
+      r[static_cast<Eigen::Index>(kept)] = r[static_cast<Eigen::Index>(i)];
+      ++kept;
+    }
+    rows.resize(kept);
+    y.conservativeResize(static_cast<Eigen::Index>(kept));
+    r.conservativeResize(static_cast<Eigen::Index>(kept));
+    summary_.outliers += static_cast<int64_t>(outliers.size());
+    for (int k : outliers) ++stats_.channel_outliers[static_cast<size_t>(k)];
+    rep = UpdateReport{};
+    rep.channels = rows;
+    if (!rows.empty()) {
+      gating_ = false;
+      s = DoUpdate(rows, y, r, &rep);
+      gating_ = true;
+    }
+    rep.outliers = std::move(outliers);
+    if (s.ok() && rows.empty()) {
+      ++summary_.updates;
+      ++summary_.predict_only;
+      return rep;
+    }
+  }
   if (!s.ok()) return Fail(s);
   ++summary_.updates;
   if (rep.rejected) ++summary_.rejected_updates;
@@ -161,6 +201,27 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
     stats_.ewma_channel_nis[rows[i]] = (1 - w) * stats_.ewma_channel_nis[rows[i]] + w * e * e;
   }
   return rep;
+}
+
+bool Estimator::Judge(UpdateReport* rep) {
+  rep->outliers.clear();
+  if (opt_.outlier_sigma > 0 && gating_) {
+    for (size_t i = 0; i < rep->channels.size(); ++i) {
+      const auto j = static_cast<Eigen::Index>(i);
+      const int k = rep->channels[i];
+      int& run = outlier_run_[static_cast<size_t>(k)];
+      // NaN (a zero innovation std with a zero innovation) counts as inside.
+      if (!(std::abs(rep->innovation[j]) > opt_.outlier_sigma * rep->innovation_std[j])) {
+        run = 0;
+        continue;
+      }
+      if (run >= opt_.outlier_patience) continue;  // persistent: a real change, used
+      ++run;
+      rep->outliers.push_back(k);
+    }
+    if (!rep->outliers.empty()) return true;
+  }
+  return opt_.nis_gate > 0 && rep->nis > opt_.nis_gate;
 }
 
 Result<double> Estimator::Mean(std::string_view name) const {
@@ -252,16 +313,15 @@ bool GaussianEstimator::IsSpd(const Eigen::MatrixXd& P) {
       P.rows(), [&](auto size) { return CholeskySucceeds<decltype(size)::value>(P.rows(), P.data()); });
 }
 
-bool GaussianEstimator::Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S,
-                                   UpdateReport* rep) const {
+bool GaussianEstimator::Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* rep) {
   Eigen::LLT<Eigen::MatrixXd> llt(S);
   if (llt.info() != Eigen::Success || !S.allFinite()) return false;
   rep->dof = static_cast<int>(nu.size());
   rep->innovation = nu;
   rep->innovation_std = S.diagonal().cwiseSqrt();
   rep->nis = nu.dot(llt.solve(nu));
-  rep->rejected = opt_.nis_gate > 0 && rep->nis > opt_.nis_gate;
-  return std::isfinite(rep->nis);
+  rep->rejected = Judge(rep);
+  return rep->rejected || std::isfinite(rep->nis);
 }
 
 Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::VectorXd& nu,
@@ -299,9 +359,9 @@ Status GaussianEstimator::LinearUpdate(const Eigen::MatrixXd& H, const Eigen::Ve
   });
   if (failed >= 0) return FailedPrecondition("update: innovation covariance not positive definite");
   rep->nis = nis;
-  if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
-  rep->rejected = opt_.nis_gate > 0 && nis > opt_.nis_gate;
+  rep->rejected = Judge(rep);
   if (rep->rejected) return Status::Ok();
+  if (!std::isfinite(nis)) return FailedPrecondition("update: innovation covariance not positive definite");
   Symmetrize(&P_work_);
   if (!z_work_.allFinite() || !IsSpd(P_work_))
     return FailedPrecondition("update: covariance lost positive definiteness");

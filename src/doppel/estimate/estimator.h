@@ -46,6 +46,16 @@ struct EstimatorOptions {
   // Reject (do not apply) an update whose NIS exceeds this; 0 = never reject. Rejected updates
   // are still recorded in the innovation statistics.
   double nis_gate = 0;
+  // Per-sensor outlier gate (0 = off; else > 0). A channel whose innovation is more than this many
+  // standard deviations from the prediction (|ν_k| > outlier_sigma·sqrt(S_kk), S at the prior)
+  // is left out of the update — a spike, a glitch, a stuck-then-released transmitter — and the
+  // other channels are applied. A change that persists is real (a step in the process, a new
+  // sensor offset): once a channel has been left out in outlier_patience updates in a row, it is
+  // used again, and stays in until one of its innovations falls inside the gate. Left-out
+  // readings count in EstimatorSummary::outliers and InnovationStats::channel_outliers, not in
+  // the NIS statistics.
+  double outlier_sigma = 0;
+  int outlier_patience = 5;       // >= 1
   double nis_ewma_weight = 0.05;  // weight of the newest update in the running NIS/dof, (0, 1]
   // Optional bounds on the estimate (size n or empty; ±inf allowed), applied to the mean (each
   // member for the EnKF) after every update, e.g. wear in [0, 1].
@@ -69,6 +79,7 @@ struct UpdateReport {
   double nis = 0;                  // ν' S⁻¹ ν
   bool rejected = false;           // nis > nis_gate: not applied
   std::vector<int> channels;       // measurement channels used, ascending
+  std::vector<int> outliers;       // channels left out by the outlier gate, ascending
   Eigen::VectorXd innovation;      // ν = y − ŷ (per used channel)
   Eigen::VectorXd innovation_std;  // sqrt(diag S)
 };
@@ -81,8 +92,9 @@ struct InnovationStats {
   int last_dof = 0;
   double sum_nis = 0;
   int64_t sum_dof = 0;
-  double ewma_nis_per_dof = 1.0;     // exponentially weighted NIS/dof
-  Eigen::VectorXd ewma_channel_nis;  // per channel: EWMA of ν_k² / S_kk (1 when consistent)
+  double ewma_nis_per_dof = 1.0;          // exponentially weighted NIS/dof
+  Eigen::VectorXd ewma_channel_nis;       // per channel: EWMA of ν_k² / S_kk (1 when consistent)
+  std::vector<int64_t> channel_outliers;  // per channel: readings left out by the outlier gate
   double mean_nis_per_dof() const { return sum_dof > 0 ? sum_nis / static_cast<double>(sum_dof) : 0.0; }
 };
 
@@ -91,6 +103,7 @@ struct EstimatorSummary {
   int64_t updates = 0;       // Update() calls that succeeded
   int64_t predict_only = 0;  // of which had no sensor present
   int64_t rejected_updates = 0;
+  int64_t outliers = 0;      // readings left out by the outlier gate
   int64_t divergences = 0;   // failed steps (covariance not SPD, non-finite)
   int64_t rk4_substeps = 0;  // prediction substeps (per member for UKF/EnKF: per sigma point set)
   std::string last_error;
@@ -158,6 +171,11 @@ class Estimator {
   Eigen::VectorXd ProcessVariance(double dt) const;  // diag of Qd = diag(process_std²)·dt
   void ApplyBounds(Eigen::Ref<Eigen::VectorXd> z) const;
   Status Fail(Status s);  // counts a divergence, keeps the message
+  // Whether an update with this report (innovation and innovation_std at the prior filled in)
+  // must not be applied: the NIS gate, or channels the outlier gate leaves out (listed in
+  // report->outliers; Update then runs the update again without them). DoUpdate calls it before
+  // it changes the estimate, and returns Ok without applying when it says so.
+  bool Judge(UpdateReport* report);
   // The argument rules of ResetEntry (InvalidArgument naming the broken one).
   Status CheckResetEntry(int index, double mean, double variance) const;
 
@@ -169,7 +187,9 @@ class Estimator {
   EstimatorSummary summary_;
 
  private:
-  std::vector<int> rows_work_;  // Update's work space, reused across steps
+  std::vector<int> rows_work_;    // Update's work space, reused across steps
+  std::vector<int> outlier_run_;  // per channel: updates in a row it was an outlier
+  bool gating_ = true;            // false while Update re-runs without the outliers
   Eigen::VectorXd y_work_, r_work_, yhat_work_;
 };
 

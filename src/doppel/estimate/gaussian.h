@@ -22,8 +22,9 @@ class GaussianEstimator : public Estimator {
   static bool IsSpd(const Eigen::MatrixXd& P);
   // P := (P + P')/2.
   static void Symmetrize(Eigen::MatrixXd* P);
-  // Fills report fields derived from ν and S; returns false if S is not SPD.
-  bool Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* report) const;
+  // Fills report fields derived from ν and S and judges the update (Estimator::Judge); returns
+  // false if S is not SPD, or the NIS is not finite in an update that is not rejected.
+  bool Innovation(const Eigen::VectorXd& nu, const Eigen::MatrixXd& S, UpdateReport* report);
   Eigen::VectorXd z_;
   Eigen::MatrixXd P_;
   // Work space of LinearUpdate (and the filters' predictions), reused across steps.
