@@ -346,6 +346,8 @@ TEST(EstimatorRestart, ALongSilenceRestartsFromTheLastEstimateInsteadOfPredictin
   TwinEstimator est(pump, "pump-1", EstimationOptions{});
   const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
   EXPECT_EQ(est.gap_restarts(), 0);
+  const int64_t updates_before = est.snapshot()->stats.updates;
+  const int64_t substeps_before = est.snapshot()->summary.rk4_substeps;
   const int64_t ten_days_s = 10 * 86400;
   const EstimatedValue after = RunEstimator(&est, Seconds(899, 900), ten_days_s);
   std::printf("wear before the gap %.4f ± %.4f, after %.4f ± %.4f\n", before.value, before.std, after.value,
@@ -355,7 +357,8 @@ TEST(EstimatorRestart, ALongSilenceRestartsFromTheLastEstimateInsteadOfPredictin
   auto snap = est.snapshot();
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->ts_ns, kT0 + (900 + ten_days_s) * kNsPerS);
-  EXPECT_LT(snap->summary.rk4_substeps, 10) << "no integration over the 10 days";
+  EXPECT_LT(snap->summary.rk4_substeps - substeps_before, 10) << "no integration over the 10 days";
+  EXPECT_GT(snap->stats.updates, updates_before) << "NIS statistics continue over the restart";
   EXPECT_NEAR(after.value, before.value, 0.01) << "the wear is kept, not reset to the prior";
   EXPECT_GT(after.std, before.std) << "its variance grew over the gap";
   EXPECT_LT(after.std, 0.05);
@@ -376,6 +379,8 @@ TEST(EstimatorRestart, ADivergedStepRestartsFromTheLastGoodEstimateNotThePrior) 
   no_gate.outlier_sigma = 0;
   TwinEstimator est(pump, "pump-1", no_gate);
   const EstimatedValue before = RunEstimator(&est, Seconds(1, 900));
+  const int64_t updates_before = est.snapshot()->stats.updates;
+  const double sum_nis_before = est.snapshot()->stats.sum_nis;
   const EstimatedValue at = RunEstimator(&est, {900, 901}, 1, /*wild_flow_at=*/901);
   EXPECT_EQ(est.failures(), 1);
   const EstimatedValue after = RunEstimator(&est, Seconds(902, 905));
@@ -386,6 +391,8 @@ TEST(EstimatorRestart, ADivergedStepRestartsFromTheLastGoodEstimateNotThePrior) 
   auto snap = est.snapshot();
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->summary.divergences, 1);
+  EXPECT_GT(snap->stats.updates, updates_before) << "NIS statistics continue over the restart";
+  EXPECT_GE(snap->stats.sum_nis, sum_nis_before);
   TwinEstimator fresh(pump, "pump-1", EstimationOptions{});
   EXPECT_GT(RunEstimator(&fresh, {1, 2}).std, 5 * after.std) << "the prior is much wider";
 }

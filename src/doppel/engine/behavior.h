@@ -231,7 +231,9 @@ class TwinEstimator {
   std::unique_ptr<LiveFit> fit_;
   bool fit_bound_ = false;                 // the binding was tried
   std::optional<SavedEstimate> restored_;  // until the first estimator starts from it
-  Eigen::VectorXd prior_std_;              // the model's initial std per entry (before a restore)
+  // The statistics of the estimator a restart dropped, until its successor continues them.
+  std::optional<std::pair<estimate::InnovationStats, estimate::EstimatorSummary>> carried_;
+  Eigen::VectorXd prior_std_;  // the model's initial std per entry (before a restore)
 };
 
 // What-if: forks a snapshot, samples initial states/parameters from its covariance (seeded),

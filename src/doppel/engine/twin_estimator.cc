@@ -127,6 +127,7 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
         "restarts from that estimate",
         twin_, silent_s, opt_.max_predict_gap_s);
     restored_ = LastGood();
+    carried_.emplace(est_->innovations(), est_->summary());
     est_.reset();
   }
   if (!est_) {
@@ -153,6 +154,9 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
     }
     est_ = std::move(e).value();
     restored_.reset();  // once
+    if (carried_)
+      est_->ContinueStatistics(carried_->first, carried_->second);  // the twin's, not this estimator's
+    carried_.reset();
     if (!fit_bound_) BindOnlineFit(filter, o);
     t0_ns_ = pending_ts_;
     maintenance_.Begin(known_ns);
@@ -184,6 +188,7 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
     }
     if (snap_stale_) BuildSnapshot();  // the last good step's estimate (only on a divergence)
     if (from_last_good) restored_ = LastGood();
+    carried_.emplace(est_->innovations(), est_->summary());
     est_.reset();
     if (!from_last_good) has_update_ = false;
     return;

@@ -203,6 +203,15 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
   return rep;
 }
 
+void Estimator::ContinueStatistics(const InnovationStats& stats, const EstimatorSummary& summary) {
+  if (stats.ewma_channel_nis.size() != stats_.ewma_channel_nis.size() ||
+      stats.channel_outliers.size() != stats_.channel_outliers.size()) {
+    return;
+  }
+  stats_ = stats;
+  summary_ = summary;
+}
+
 bool Estimator::Judge(UpdateReport* rep) {
   rep->outliers.clear();
   if (opt_.outlier_sigma > 0 && gating_) {

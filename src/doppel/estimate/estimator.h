@@ -155,6 +155,10 @@ class Estimator {
 
   const InnovationStats& innovations() const { return stats_; }
   const EstimatorSummary& summary() const { return summary_; }
+  // Continues the statistics and counters of an estimator this one replaces (a restart after a
+  // divergence or a long gap), so they stay the twin's, not the current estimator's. Ignored
+  // when the channel counts differ.
+  void ContinueStatistics(const InnovationStats& stats, const EstimatorSummary& summary);
 
  protected:
   Estimator(AugmentedModel model, EstimatorOptions options);
