@@ -50,6 +50,7 @@ class Env {
   virtual ~Env() = default;
 
   // Creates `dir` and any missing parents (mkdir -p). OK when it already exists as a directory.
+  // Each directory it creates is made durable (its parent directory is synced).
   virtual Status CreateDir(const std::string& dir) = 0;
   // Names (not paths) of the entries in `dir`, without "." and "..", in no particular order.
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;

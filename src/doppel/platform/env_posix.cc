@@ -105,7 +105,17 @@ class PosixEnv final : public Env {
     for (size_t pos = 1; pos <= dir.size(); ++pos) {
       if (pos != dir.size() && dir[pos] != '/') continue;
       std::string prefix = dir.substr(0, pos);
-      if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return PosixError(prefix, errno);
+      if (::mkdir(prefix.c_str(), 0755) == 0) {
+        // A new directory's entry is durable only once its parent is synced: without it a power
+        // loss could take the directory, and every file synced in it, away.
+        const size_t slash = prefix.find_last_of('/');
+        const std::string parent = slash == 0                   ? "/"
+                                   : slash == std::string::npos ? "."
+                                                                : prefix.substr(0, slash);
+        DOPPEL_RETURN_IF_ERROR(SyncDir(parent));
+      } else if (errno != EEXIST) {
+        return PosixError(prefix, errno);
+      }
     }
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0) return PosixError(dir, errno);
