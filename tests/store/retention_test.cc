@@ -10,6 +10,7 @@
 #include <random>
 
 #include "doppel/platform/env.h"
+#include "doppel/store/segment.h"
 #include "doppel/store/series_store.h"
 
 namespace doppel::store {
@@ -176,6 +177,33 @@ TEST_F(RetentionTest, RawDataOlderThanRetentionIsGoneAndNewerDataIntact) {
   s.reset();
   s = Open(Options());
   EXPECT_EQ(s->RawHorizon("pump-1", "vib"), h);
+  ExpectConsistent(s.get());
+}
+
+// A damaged chunk segment newer than every intact one (left on disk for inspection) must not
+// make retention take the newest intact segment's head snapshots for superseded ones: they are
+// the only copy of the unsealed samples until the next checkpoint.
+TEST_F(RetentionTest, ACorruptNewestSegmentDoesNotMakeRetentionDropTheLiveHeads) {
+  {
+    auto s = Open(Options());
+    Write(s.get(), 3000, 3);
+    ASSERT_TRUE(s->Checkpoint().ok());
+  }
+  // A newer segment whose bytes are garbage (bit rot, a foreign file).
+  {
+    auto f = env_->NewWritableFile("/data/series/" + segment::FileName(99));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(std::string(200, 'x')).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+  {
+    auto s = Open(Options());
+    EXPECT_EQ(s->recovery().corrupt_segments, 1u);
+    ExpectConsistent(s.get());
+    ASSERT_TRUE(s->EnforceRetention(next_ts_).ok());
+    ExpectConsistent(s.get());
+  }
+  auto s = Open(Options());
   ExpectConsistent(s.get());
 }
 

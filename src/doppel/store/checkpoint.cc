@@ -36,7 +36,7 @@ Status SeriesStore::Impl::LoadChunkSegments(std::vector<uint64_t>* covered) {
     if (!st.ok()) {
       ++recovery.corrupt_segments;
       Warn(name + ": " + st.message() + "; its chunks are not loaded (file left on disk)");
-      chunk_segments[seq] = {data->size(), true};
+      chunk_segments[seq] = {data->size(), true, /*corrupt=*/true};
       continue;
     }
     loaded.emplace_back(std::move(*data), std::move(c));

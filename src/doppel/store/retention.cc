@@ -177,7 +177,9 @@ Status SeriesStore::Impl::RewriteSegment(uint64_t seq) {
   if (!data.ok()) return data.status();
   segment::Contents c;
   if (!segment::Parse(*data, &c).ok()) return Status::Ok();  // damaged: left alone (Open warned)
-  const bool newest = !chunk_segments.empty() && chunk_segments.rbegin()->first == seq;
+  // Its heads are the live ones if no intact segment is newer (a newer corrupt one does not count:
+  // Open loads the heads of the newest intact segment).
+  const bool newest = NewestIntactSegment() == seq;
   segment::Contents out;
   out.seq = c.seq;
   out.wal_covered = c.wal_covered;

@@ -93,7 +93,16 @@ struct SeriesStore::Impl {
   struct SegmentInfo {
     uint64_t bytes = 0;
     bool has_sealed = false;  // false: only head snapshots, obsolete once a newer segment exists
+    bool corrupt = false;     // failed to parse at Open: left on disk, never rewritten or removed
   };
+  // The sequence number of the newest intact chunk segment (whose head snapshots Open loads),
+  // 0 when there is none. Caller holds checkpoint_mu.
+  uint64_t NewestIntactSegment() const {
+    for (auto it = chunk_segments.rbegin(); it != chunk_segments.rend(); ++it) {
+      if (!it->second.corrupt) return it->first;
+    }
+    return 0;
+  }
   std::map<uint64_t, SegmentInfo> chunk_segments;
   // Retention (retention.cc), under checkpoint_mu: chunk segments holding dropped chunks (to
   // be rewritten), rollup files and their sizes, delta files written since the last full one.
