@@ -132,6 +132,69 @@ TEST(OutlierGateTest, AStepThatPersistsIsTakenAfterThePatienceForEveryKind) {
   }
 }
 
+// A transmitter stuck at a fault code is not "a real change": beyond outlier_max_sigma the
+// channel stays out for as long as it lasts, and the healthy sensor keeps being applied.
+TEST(OutlierGateTest, AStuckFaultCodeBeyondTheLimitIsNeverFollowedForEveryKind) {
+  auto sys = Levels();
+  FilterModel fm{sys.get(), {}, {}, {"y1", "y2"}};
+  EstimatorOptions o = Options(6);
+  o.initial_mean = Eigen::Vector2d(0, 0);
+  o.initial_std = Eigen::Vector2d(1, 1);
+  o.process_std = Eigen::Vector2d(0.05, 0.05);
+  o.outlier_max_sigma = 1000;
+  for (const Kind& k : Kinds()) {
+    SCOPED_TRACE(k.name);
+    auto e = k.make(fm, o);
+    ASSERT_TRUE(e.ok());
+    Warm(e->get(), 20);
+    double t = 10;
+    for (int i = 0; i < 20; ++i) {
+      t += 0.5;
+      auto rep = (*e)->Update(Measurement(t, Eigen::Vector2d(4.29e9, 0.0)));
+      ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+      ASSERT_EQ(rep->outliers, std::vector<int>{0}) << "update " << i;
+      ASSERT_EQ(rep->channels, std::vector<int>{1}) << "update " << i;
+    }
+    EXPECT_LT(std::abs((*e)->mean()[0]), 1.0);
+    EXPECT_EQ((*e)->summary().outliers, 20);
+    // A believable step after it is still followed after the patience.
+    int left_out = 0;
+    for (int i = 0; i < 10; ++i) {
+      t += 0.5;
+      auto rep = (*e)->Update(Measurement(t, Eigen::Vector2d(5.0, 0.0)));
+      ASSERT_TRUE(rep.ok());
+      left_out += rep->outliers.empty() ? 0 : 1;
+    }
+    EXPECT_LE(left_out, 3);
+    EXPECT_NEAR((*e)->mean()[0], 5.0, 1.0);
+  }
+}
+
+// With the NIS gate (outlier gate off) a reading whose NIS overflows is a rejected update; its
+// infinite NIS stays out of the statistics (they would be infinite for good).
+TEST(OutlierGateTest, AnOverflowingNisRejectedByTheNisGateLeavesTheStatisticsFinite) {
+  auto sys = Coupled();
+  FilterModel fm{sys.get(), {}, {}, {"y1", "y2"}};
+  EstimatorOptions o = Options(0);
+  o.nis_gate = 50;
+  for (const Kind& k : Kinds()) {
+    SCOPED_TRACE(k.name);
+    auto e = k.make(fm, o);
+    ASSERT_TRUE(e.ok());
+    Warm(e->get(), 20);
+    auto rep = (*e)->Update(Measurement(10.5, Eigen::Vector2d(1e160, 0.0)));
+    ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+    EXPECT_TRUE(rep->rejected);
+    for (int i = 1; i <= 5; ++i)
+      ASSERT_TRUE((*e)->Update(Measurement(10.5 + 0.5 * i, Eigen::Vector2d(0, 0))).ok());
+    const InnovationStats& st = (*e)->innovations();
+    EXPECT_TRUE(std::isfinite(st.sum_nis));
+    EXPECT_TRUE(std::isfinite(st.ewma_nis_per_dof));
+    EXPECT_TRUE(st.ewma_channel_nis.allFinite());
+    EXPECT_EQ((*e)->summary().rejected_updates, 1);
+  }
+}
+
 TEST(OutlierGateTest, OffByDefaultAndOptionsAreChecked) {
   EXPECT_EQ(EstimatorOptions{}.outlier_sigma, 0);
   auto sys = Coupled();
@@ -148,6 +211,11 @@ TEST(OutlierGateTest, OffByDefaultAndOptionsAreChecked) {
   Status st = MakeExtendedKalmanFilter(fm, o).status();
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("outlier_sigma"), std::string::npos) << st.ToString();
+  o = Options(6);
+  o.outlier_max_sigma = 3;  // below outlier_sigma
+  st = MakeExtendedKalmanFilter(fm, o).status();
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("outlier_max_sigma"), std::string::npos) << st.ToString();
   o = Options(6);
   o.outlier_patience = 0;
   st = MakeExtendedKalmanFilter(fm, o).status();

@@ -133,6 +133,18 @@ TEST_F(SeriesStoreFaultTest, AFailedBackgroundSyncIsRepairedByACheckpointBeforeA
   EXPECT_EQ(Times(*s), (std::vector<TimeNs>{1, 2, 3}));
 }
 
+// The same holds for an explicit SyncAll (the engine's at stop): its failure is not forgotten.
+TEST_F(SeriesStoreFaultTest, AFailedSyncAllAlsoNeedsACheckpoint) {
+  auto o = Options(FsyncPolicy::kInterval);
+  o.fsync_interval_ms = 60000;  // the background thread does not sync first
+  auto s = Open(o);
+  ASSERT_TRUE(s->Append(0, Batch(1)).ok());
+  env_->FailSyncs(/*files=*/true, /*dirs=*/false);
+  EXPECT_EQ(s->SyncAll().code(), StatusCode::kIOError);
+  EXPECT_TRUE(s->Stats().durability_lost);
+  EXPECT_EQ(s->Append(0, Batch(2)).code(), StatusCode::kUnavailable);
+}
+
 // A batch within the record limit can grow past it when it starts a new segment (its series
 // are defined again there); it must be rejected rather than written as an unreadable record.
 TEST_F(SeriesStoreFaultTest, BatchOverTheRecordLimitOnceItStartsASegmentIsRejected) {

@@ -369,14 +369,20 @@ TYPED_TEST(SeriesStoreTest, WalOfLanesRemovedByASmallerLaneCountIsReplayedOnceTh
   EXPECT_EQ(s->recovery().readings, 0u);  // everything came from the checkpoints
   EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{10, 1}, {30, 3}}));
   EXPECT_EQ(this->All(*s, "p2", "flow"), (std::vector<Sample>{{20, 2}}));
-  // Back to three lanes: lane 2's new segments do not reuse the numbers the checkpoint covers.
-  o.lanes = 3;
+  // A later session with one lane checkpoints again: the coverage of lane 2 is kept.
+  ASSERT_TRUE(s->Append(0, {R("p1", "flow", 35, 3.5)}).ok());
   s.reset();
+  // Back to three lanes: lane 2's new segments do not reuse the numbers a checkpoint covered.
+  o.lanes = 3;
   s = this->OpenStore(o);
   ASSERT_TRUE(s->Append(2, {R("p2", "flow", 40, 4)}).ok());
+  for (const std::string& p : this->Segments()) {
+    EXPECT_EQ(p.find("wal-002-0000000001"), std::string::npos) << p << " reuses a covered number";
+  }
   s.reset();
   s = this->OpenStore(o);
   EXPECT_EQ(this->All(*s, "p2", "flow"), (std::vector<Sample>{{20, 2}, {40, 4}}));
+  EXPECT_EQ(this->All(*s, "p1", "flow"), (std::vector<Sample>{{10, 1}, {30, 3}, {35, 3.5}}));
 }
 
 TYPED_TEST(SeriesStoreTest, DownsampledQueryNeverExceedsMaxPoints) {

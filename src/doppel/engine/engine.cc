@@ -27,6 +27,10 @@ Status EngineOptions::Validate() const {
   if (!(estimation.outlier_sigma >= 0) || !std::isfinite(estimation.outlier_sigma))
     return InvalidArgument("estimation.outlier_sigma: must be >= 0 and finite (0: off)");
   if (estimation.outlier_patience < 1) return InvalidArgument("estimation.outlier_patience: must be >= 1");
+  if (!(estimation.outlier_max_sigma >= 0) || !std::isfinite(estimation.outlier_max_sigma) ||
+      (estimation.outlier_max_sigma > 0 && estimation.outlier_max_sigma < estimation.outlier_sigma)) {
+    return InvalidArgument("estimation.outlier_max_sigma: must be 0 (no limit) or >= outlier_sigma");
+  }
   DOPPEL_RETURN_IF_ERROR(sim_envs.Validate());  // [simenv]
   DOPPEL_RETURN_IF_ERROR(whatif_jobs.Validate());
   return Status::Ok();

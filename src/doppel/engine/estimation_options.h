@@ -54,11 +54,16 @@ struct EstimationOptions {
   // Per-sensor outlier gate of every bound estimator (estimate::EstimatorOptions::outlier_sigma):
   // a reading more than this many innovation standard deviations from the prediction is left
   // out of its step (the twin's other sensors are applied), unless its sensor has been out
-  // in outlier_patience steps in a row (then the change is real and used). 0 = off. Default 8:
-  // far beyond sensor noise (a Gaussian reading is out once in ~10¹⁵), it only stops gross
-  // errors (a glitch, a unit mix-up, a transmitter spike) from pulling wear and bias estimates.
+  // in outlier_patience steps in a row and is within outlier_max_sigma (then the change is real
+  // and used). 0 = off. Default 8: far beyond sensor noise (a Gaussian reading is out once in
+  // ~10¹⁵), it only stops gross errors (a glitch, a transmitter spike, a fault code) from pulling
+  // wear and bias estimates.
   double outlier_sigma = 8.0;
   int outlier_patience = 5;  // >= 1 steps (min_update_interval_s apart)
+  // Larger persistent changes are never followed (a stuck fault code stays out while it lasts).
+  // 5000 σ: a pump start is ≈ 725 σ on speed, a 10 bar pressure step 1000 σ; a 65535 fault code
+  // on the flow sensor is 6.5·10⁴ σ. 0 = no limit; else >= outlier_sigma.
+  double outlier_max_sigma = 5000.0;
   // Tank level used for the pumps' level_m input until a Tank twin reports one.
   double default_level_m = 2.5;
   // Per-twin parameter values (see TwinCalibration); empty: every twin runs its model's nominal ones.

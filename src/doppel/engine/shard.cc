@@ -414,7 +414,7 @@ void Shard::ReleaseAndApply(bool flush_all) {
                                         deps_.stream_subscribers->load(std::memory_order_relaxed) > 0);
   std::vector<std::pair<std::string, std::shared_ptr<const EstimateSnapshot>>> estimated;
   std::vector<std::string> still;
-  est_series_.clear();
+  // Estimate points a failing store refused last pass stay (Retryable below), up to a bound.
   std::vector<std::pair<std::string, double>> setpoints;
   {
     std::lock_guard lk(mu_);
@@ -484,10 +484,17 @@ void Shard::ReleaseAndApply(bool flush_all) {
     // straight to this shard's lane: they are derived, so they bypass DTDL validation. They are
     // not streamed (stream subscribers see the twin's telemetry only).
     Status st = deps_.store->Append(index_, est_series_);
-    if (!st.ok()) {
+    if (st.ok()) {
+      est_series_.clear();
+    } else {
       store_errors_.Inc();
-      spdlog::error("shard {}: storing {} estimate points failed: {}", index_, est_series_.size(),
-                    st.ToString());
+      // A store that refuses for now (a failing disk, a sync being repaired) gets them again
+      // with the next pass; only beyond kMaxHeldEstimatePoints, or for an error retrying cannot
+      // fix, are they dropped (logged).
+      const bool keep = Retryable(st) && est_series_.size() <= kMaxHeldEstimatePoints;
+      spdlog::error("shard {}: storing {} estimate points failed{}: {}", index_, est_series_.size(),
+                    keep ? " (kept for the next pass)" : "; dropped", st.ToString());
+      if (!keep) est_series_.clear();
     }
   }
   if (!events.empty() && deps_.publish) deps_.publish(events);

@@ -249,7 +249,10 @@ class Shard {
   mutable std::mutex snap_mu_;
   std::unordered_map<std::string, std::shared_ptr<const LatestValues>> snapshots_;
   std::unordered_map<std::string, std::shared_ptr<const EstimateSnapshot>> estimates_;
-  std::vector<Reading> est_series_;  // shard thread: estimate points to append
+  // Shard thread: estimate points to append; kept over passes while the store refuses them
+  // with a retryable error, up to this many.
+  std::vector<Reading> est_series_;
+  static constexpr size_t kMaxHeldEstimatePoints = 1 << 20;
 
   // Metrics.
   Counter& ingested_;

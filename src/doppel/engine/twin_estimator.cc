@@ -134,6 +134,7 @@ void TwinEstimator::Apply(const StationLevel* level, std::vector<Reading>* serie
     estimate::EstimatorOptions o = model_->InitialOptions(group_.values, group_.present, 0.0);
     o.outlier_sigma = opt_.outlier_sigma;
     o.outlier_patience = opt_.outlier_patience;
+    o.outlier_max_sigma = opt_.outlier_max_sigma;
     estimate::FilterModel filter = model_->filter_model();
     if (const TwinCalibration* c = FindCalibration(opt_.calibrations, twin_)) {
       for (const std::string& name : ApplyCalibration(*model_, *c, &filter, &o)) {

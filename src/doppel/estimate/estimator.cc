@@ -50,6 +50,10 @@ Status EstimatorOptions::Validate(int n, int m) const {
     return InvalidArgument("estimator options: outlier_sigma must be >= 0 and finite (0 = off)");
   }
   if (outlier_patience < 1) return InvalidArgument("estimator options: outlier_patience must be >= 1");
+  if (!(outlier_max_sigma >= 0) || !std::isfinite(outlier_max_sigma) ||
+      (outlier_max_sigma > 0 && outlier_max_sigma < outlier_sigma)) {
+    return InvalidArgument("estimator options: outlier_max_sigma must be 0 (no limit) or >= outlier_sigma");
+  }
   if (!(nis_ewma_weight > 0 && nis_ewma_weight <= 1)) {
     return InvalidArgument("estimator options: nis_ewma_weight must be in (0, 1]");
   }
@@ -168,8 +172,6 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
     rows.resize(kept);
     y.conservativeResize(static_cast<Eigen::Index>(kept));
     r.conservativeResize(static_cast<Eigen::Index>(kept));
-    summary_.outliers += static_cast<int64_t>(outliers.size());
-    for (int k : outliers) ++stats_.channel_outliers[static_cast<size_t>(k)];
     rep = UpdateReport{};
     rep.channels = rows;
     if (!rows.empty()) {
@@ -178,6 +180,10 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
       gating_ = true;
     }
     rep.outliers = std::move(outliers);
+    if (s.ok()) {
+      summary_.outliers += static_cast<int64_t>(rep.outliers.size());
+      for (int k : rep.outliers) ++stats_.channel_outliers[static_cast<size_t>(k)];
+    }
     if (s.ok() && rows.empty()) {
       ++summary_.updates;
       ++summary_.predict_only;
@@ -187,7 +193,9 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
   if (!s.ok()) return Fail(s);
   ++summary_.updates;
   if (rep.rejected) ++summary_.rejected_updates;
-  // Innovation statistics.
+  // Innovation statistics. An update the NIS gate rejected can have a NIS that overflowed: it
+  // counts as rejected, not in the sums (one would make them infinite for good).
+  if (!std::isfinite(rep.nis)) return rep;
   stats_.updates++;
   stats_.last_nis = rep.nis;
   stats_.last_dof = rep.dof;
@@ -198,7 +206,8 @@ Result<UpdateReport> Estimator::Update(const Measurement& m) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const Eigen::Index j = static_cast<Eigen::Index>(i);
     double e = rep.innovation[j] / rep.innovation_std[j];
-    stats_.ewma_channel_nis[rows[i]] = (1 - w) * stats_.ewma_channel_nis[rows[i]] + w * e * e;
+    if (std::isfinite(e))
+      stats_.ewma_channel_nis[rows[i]] = (1 - w) * stats_.ewma_channel_nis[rows[i]] + w * e * e;
   }
   return rep;
 }
@@ -220,12 +229,15 @@ bool Estimator::Judge(UpdateReport* rep) {
       const int k = rep->channels[i];
       int& run = outlier_run_[static_cast<size_t>(k)];
       // NaN (a zero innovation std with a zero innovation) counts as inside.
-      if (!(std::abs(rep->innovation[j]) > opt_.outlier_sigma * rep->innovation_std[j])) {
+      const double off = std::abs(rep->innovation[j]);
+      if (!(off > opt_.outlier_sigma * rep->innovation_std[j])) {
         run = 0;
         continue;
       }
-      if (run >= opt_.outlier_patience) continue;  // persistent: a real change, used
-      ++run;
+      const bool believable =
+          opt_.outlier_max_sigma == 0 || off <= opt_.outlier_max_sigma * rep->innovation_std[j];
+      if (run >= opt_.outlier_patience && believable) continue;  // persistent: a real change, used
+      run = std::min(run + 1, opt_.outlier_patience);
       rep->outliers.push_back(k);
     }
     if (!rep->outliers.empty()) return true;

@@ -55,7 +55,11 @@ struct EstimatorOptions {
   // readings count in EstimatorSummary::outliers and InnovationStats::channel_outliers, not in
   // the NIS statistics.
   double outlier_sigma = 0;
-  int outlier_patience = 5;       // >= 1
+  int outlier_patience = 5;  // >= 1
+  // A persistent change is taken as real only while it is within this many standard deviations
+  // (0 = any size): a reading stuck far off (a fault code such as 4.29·10⁹, a dead transmitter's
+  // rail) stays out for as long as it lasts instead of being followed after the patience.
+  double outlier_max_sigma = 0;
   double nis_ewma_weight = 0.05;  // weight of the newest update in the running NIS/dof, (0, 1]
   // Optional bounds on the estimate (size n or empty; ±inf allowed), applied to the mean (each
   // member for the EnKF) after every update, e.g. wear in [0, 1].

@@ -179,6 +179,10 @@ Status SeriesStore::Impl::Recover() {
   for (size_t i = 0; i < covered.size() && i < lanes.size(); ++i) {
     lanes[i]->seq = std::max(lanes[i]->seq, covered[i]);  // never reuse a covered sequence number
   }
+  // Lanes beyond opts.lanes keep the coverage the newest checkpoint recorded for them, so every
+  // later checkpoint records it too (if the lanes come back, they do not reuse covered numbers).
+  if (covered.size() > lanes.size()) retired_lanes_covered.assign(covered.begin(), covered.end());
+  for (size_t i = 0; i < lanes.size() && i < retired_lanes_covered.size(); ++i) retired_lanes_covered[i] = 0;
   auto names = env->ListDir(opts.dir);
   if (!names.ok()) return names.status();
   struct Seg {
@@ -609,6 +613,7 @@ Status SeriesStore::SyncAll() {
   for (auto& lane : impl_->lanes) {
     std::lock_guard lk(lane->file_mu);
     Status st = impl_->SyncLane(*lane);
+    if (!st.ok()) impl_->NoteSyncFailure("sync of lane " + std::to_string(lane->id), st);
     if (!st.ok() && first.ok()) first = st;
   }
   return first;
