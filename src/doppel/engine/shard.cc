@@ -488,10 +488,13 @@ void Shard::ReleaseAndApply(bool flush_all) {
       est_series_.clear();
     } else {
       store_errors_.Inc();
-      // A store that refuses for now (a failing disk, a sync being repaired) gets them again
-      // with the next pass; only beyond kMaxHeldEstimatePoints, or for an error retrying cannot
-      // fix, are they dropped (logged).
-      const bool keep = Retryable(st) && est_series_.size() <= kMaxHeldEstimatePoints;
+      // A store that refused them without writing anything (a sync being repaired, a full
+      // disk) gets them again with the next pass; beyond kMaxHeldEstimatePoints, or after any
+      // other error (an I/O error may come after the record was written), they are dropped
+      // (logged).
+      const bool refused =
+          st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kResourceExhausted;
+      const bool keep = refused && est_series_.size() <= kMaxHeldEstimatePoints;
       spdlog::error("shard {}: storing {} estimate points failed{}: {}", index_, est_series_.size(),
                     keep ? " (kept for the next pass)" : "; dropped", st.ToString());
       if (!keep) est_series_.clear();

@@ -250,7 +250,7 @@ class Shard {
   std::unordered_map<std::string, std::shared_ptr<const LatestValues>> snapshots_;
   std::unordered_map<std::string, std::shared_ptr<const EstimateSnapshot>> estimates_;
   // Shard thread: estimate points to append; kept over passes while the store refuses them
-  // with a retryable error, up to this many.
+  // (kUnavailable, kResourceExhausted: nothing written), up to this many.
   std::vector<Reading> est_series_;
   static constexpr size_t kMaxHeldEstimatePoints = 1 << 20;
 

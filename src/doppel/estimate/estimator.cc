@@ -236,8 +236,13 @@ bool Estimator::Judge(UpdateReport* rep) {
       }
       const bool believable =
           opt_.outlier_max_sigma == 0 || off <= opt_.outlier_max_sigma * rep->innovation_std[j];
-      if (run >= opt_.outlier_patience && believable) continue;  // persistent: a real change, used
-      run = std::min(run + 1, opt_.outlier_patience);
+      if (!believable) {  // never a real change; nor does it count towards one
+        run = 0;
+        rep->outliers.push_back(k);
+        continue;
+      }
+      if (run >= opt_.outlier_patience) continue;  // persistent: a real change, used
+      ++run;
       rep->outliers.push_back(k);
     }
     if (!rep->outliers.empty()) return true;

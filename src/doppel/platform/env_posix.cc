@@ -105,21 +105,34 @@ class PosixEnv final : public Env {
     for (size_t pos = 1; pos <= dir.size(); ++pos) {
       if (pos != dir.size() && dir[pos] != '/') continue;
       std::string prefix = dir.substr(0, pos);
-      if (::mkdir(prefix.c_str(), 0755) == 0) {
-        // A new directory's entry is durable only once its parent is synced: without it a power
-        // loss could take the directory, and every file synced in it, away.
-        const size_t slash = prefix.find_last_of('/');
-        const std::string parent = slash == 0                   ? "/"
-                                   : slash == std::string::npos ? "."
-                                                                : prefix.substr(0, slash);
-        DOPPEL_RETURN_IF_ERROR(SyncDir(parent));
-      } else if (errno != EEXIST) {
-        return PosixError(prefix, errno);
+      const bool made = ::mkdir(prefix.c_str(), 0755) == 0;
+      if (!made && errno != EEXIST) return PosixError(prefix, errno);
+      // A new directory's entry is durable only once its parent is synced: without it a power
+      // loss could take the directory, and every file synced in it, away. The final one's
+      // parent is synced every time (best effort when it existed: its parent may be unreadable),
+      // so a call retried after a failed sync still makes it durable.
+      if (made || pos == dir.size()) {
+        Status st = SyncParent(prefix);
+        if (!st.ok() && made) return st;
       }
     }
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0) return PosixError(dir, errno);
     if (!S_ISDIR(st.st_mode)) return AlreadyExists(dir + ": exists and is not a directory");
+    return Status::Ok();
+  }
+
+  // Syncs the directory holding `path`. EINVAL (a file system that cannot sync directories)
+  // is success: there is nothing more to do there.
+  Status SyncParent(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    const std::string parent = slash == 0 ? "/" : slash == std::string::npos ? "." : path.substr(0, slash);
+    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return PosixError(parent, errno);
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0 && err != EINVAL) return PosixError(parent + ": fsync", err);
     return Status::Ok();
   }
 
