@@ -196,6 +196,14 @@ void Shard::Run() {
     items.clear();
     if (stop) {
       ReleaseAndApply(/*flush_all=*/true);
+      if (!est_series_.empty()) {  // held from a pass the store refused, and no pass since
+        Status st = deps_.store->Append(index_, est_series_);
+        if (!st.ok()) {
+          spdlog::error("shard {}: at stop, {} estimate points held for a refusing store are lost: {}",
+                        index_, est_series_.size(), st.ToString());
+        }
+        est_series_.clear();
+      }
       PublishSnapshots(/*force=*/true);
       return;
     }
