@@ -98,15 +98,21 @@ std::unique_ptr<physics::LinearSystem> Levels() {
   return std::move(physics::LinearSystem::Create("levels", s)).value();
 }
 
+// Options(6) for Levels(): both levels start at 0 ± 1 and walk at 0.05/√s.
+EstimatorOptions LevelsOptions() {
+  EstimatorOptions o = Options(6);
+  o.initial_mean = Eigen::Vector2d(0, 0);
+  o.initial_std = Eigen::Vector2d(1, 1);
+  o.process_std = Eigen::Vector2d(0.05, 0.05);
+  return o;
+}
+
 // A real step (a new level that stays) is left out outlier_patience times, then used, and the
 // filter follows it; once it is followed the gate closes again.
 TEST(OutlierGateTest, AStepThatPersistsIsTakenAfterThePatienceForEveryKind) {
   auto sys = Levels();
   FilterModel fm{sys.get(), {}, {}, {"y1", "y2"}};
-  EstimatorOptions o = Options(6);
-  o.initial_mean = Eigen::Vector2d(0, 0);
-  o.initial_std = Eigen::Vector2d(1, 1);
-  o.process_std = Eigen::Vector2d(0.05, 0.05);
+  EstimatorOptions o = LevelsOptions();
   for (const Kind& k : Kinds()) {
     SCOPED_TRACE(k.name);
     auto e = k.make(fm, o);
@@ -137,10 +143,7 @@ TEST(OutlierGateTest, AStepThatPersistsIsTakenAfterThePatienceForEveryKind) {
 TEST(OutlierGateTest, AStuckFaultCodeBeyondTheLimitIsNeverFollowedForEveryKind) {
   auto sys = Levels();
   FilterModel fm{sys.get(), {}, {}, {"y1", "y2"}};
-  EstimatorOptions o = Options(6);
-  o.initial_mean = Eigen::Vector2d(0, 0);
-  o.initial_std = Eigen::Vector2d(1, 1);
-  o.process_std = Eigen::Vector2d(0.05, 0.05);
+  EstimatorOptions o = LevelsOptions();
   o.outlier_max_sigma = 1000;
   for (const Kind& k : Kinds()) {
     SCOPED_TRACE(k.name);

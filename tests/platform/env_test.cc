@@ -164,15 +164,21 @@ TEST(MemEnvFaultTest, FailWritesAfterWritesWhatFitsThenReportsDiskFull) {
   EXPECT_EQ(env->BytesWritten(), 6u);
 }
 
+// /d/f, durable in its directory, holding "synced" up to its last successful Sync.
+std::unique_ptr<WritableFile> FileWithSyncedPrefix(MemEnv* env) {
+  EXPECT_TRUE(env->CreateDir("/d").ok());
+  auto f = env->NewAppendableFile("/d/f");
+  EXPECT_TRUE(f.ok());
+  EXPECT_TRUE(env->SyncDir("/d").ok());
+  EXPECT_TRUE((*f)->Append("synced").ok());
+  EXPECT_TRUE((*f)->Sync().ok());
+  return std::move(*f);
+}
+
 TEST(MemEnvFaultTest, DropUnsyncedDataKeepsOnlyTheSyncedPrefix) {
   auto env = NewMemEnv();
-  ASSERT_TRUE(env->CreateDir("/d").ok());
-  auto f = env->NewAppendableFile("/d/f");
-  ASSERT_TRUE(f.ok());
-  ASSERT_TRUE(env->SyncDir("/d").ok());
-  ASSERT_TRUE((*f)->Append("synced").ok());
-  ASSERT_TRUE((*f)->Sync().ok());
-  ASSERT_TRUE((*f)->Append("+lost").ok());
+  auto f = FileWithSyncedPrefix(env.get());
+  ASSERT_TRUE(f->Append("+lost").ok());
   env->DropUnsyncedData();
   EXPECT_EQ(*env->ReadFile("/d/f"), "synced");
 }
@@ -181,24 +187,19 @@ TEST(MemEnvFaultTest, DropUnsyncedDataKeepsOnlyTheSyncedPrefix) {
 // the bytes the failed one covered are still gone at power loss.
 TEST(MemEnvFaultTest, BytesAFailedSyncCoveredStayLostAfterALaterSync) {
   auto env = NewMemEnv();
-  ASSERT_TRUE(env->CreateDir("/d").ok());
-  auto f = env->NewAppendableFile("/d/f");
-  ASSERT_TRUE(f.ok());
-  ASSERT_TRUE(env->SyncDir("/d").ok());
-  ASSERT_TRUE((*f)->Append("synced").ok());
-  ASSERT_TRUE((*f)->Sync().ok());
-  ASSERT_TRUE((*f)->Append("+eio").ok());
+  auto f = FileWithSyncedPrefix(env.get());
+  ASSERT_TRUE(f->Append("+eio").ok());
   env->FailSyncs(/*files=*/true, /*dirs=*/false);
-  EXPECT_EQ((*f)->Sync().code(), StatusCode::kIOError);
+  EXPECT_EQ(f->Sync().code(), StatusCode::kIOError);
   env->ClearFaults();
-  ASSERT_TRUE((*f)->Append("+later").ok());
-  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE(f->Append("+later").ok());
+  ASSERT_TRUE(f->Sync().ok());
   EXPECT_EQ(*env->ReadFile("/d/f"), "synced+eio+later");  // readable until the power goes
   env->DropUnsyncedData();
   EXPECT_EQ(*env->ReadFile("/d/f"), "synced");
   // A file rewritten from the start is durable again once synced.
-  ASSERT_TRUE((*f)->Append("+again").ok());
-  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE(f->Append("+again").ok());
+  ASSERT_TRUE(f->Sync().ok());
   env->DropUnsyncedData();
   EXPECT_EQ(*env->ReadFile("/d/f"), "synced+again");
 }
