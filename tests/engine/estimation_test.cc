@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include "doppel/engine/engine.h"
@@ -27,18 +28,21 @@ struct Fixture {
   MetricsRegistry metrics;
   std::unique_ptr<Engine> engine;
   double min_interval_s = 0;  // every message
+  platform::Env* env = platform::DefaultEnv();
+  int shards = 2;
   void Open() {
     EngineOptions o;
     o.data_dir = dir.file("data");
     o.models_dir = testing::SourceDir() + "/examples/models";
-    o.shards = 2;
+    o.shards = shards;
     o.allowed_lateness_ns = 100 * kNsPerMs;
     o.provision = {{"pump-*", kPump}, {"tank-*", kTank}};
     o.fsync = store::FsyncPolicy::kNever;
     o.now_ns = [] { return kT0; };
     o.estimation.min_update_interval_s = min_interval_s;
     engine.reset();
-    auto e = Engine::Open(o, &metrics, platform::DefaultEnv());
+    std::filesystem::create_directories(o.data_dir);  // SQLite files stay on disk with a MemEnv
+    auto e = Engine::Open(o, &metrics, env);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine = std::move(e).value();
     ASSERT_TRUE(engine->Start().ok());
@@ -220,6 +224,52 @@ TEST(EstimationTest, EstimatesAreStoredAsEstSeries) {
   EXPECT_FALSE(nis->empty());
   // Unbound twins still only have their DTDL telemetry.
   EXPECT_EQ(f.engine->QueryTelemetry("tank-1", "est.x", 0, 1, 10).status().code(), StatusCode::kNotFound);
+}
+
+// Estimate points are history too: a store that refuses their append (a full disk here: the pass's
+// telemetry record still fits, the estimate points' record does not) gets them again with the next
+// pass instead of losing them.
+TEST(EstimationTest, EstimatePointsAStoreRefusedAreStoredWithALaterPass) {
+  auto env = platform::NewMemEnv();
+  Fixture f;
+  f.env = env.get();
+  f.shards = 1;
+  f.Open();
+  f.Feed("pump-1", 10, 1, 0, 4);
+  const auto wear_points = [&] {
+    auto pts = f.engine->QueryTelemetry("pump-1", "est.impeller_wear", 0, kT0 + 100 * kNsPerS, 1000);
+    EXPECT_TRUE(pts.ok()) << pts.status().ToString();
+    std::vector<TimeNs> ts;
+    if (pts.ok()) {
+      for (const auto& p : *pts) ts.push_back(p.ts_ns);
+    }
+    return ts;
+  };
+  const size_t before = wear_points().size();
+  ASSERT_GE(before, 9u);
+  const uint64_t errors0 = f.metrics.GetCounter("doppel_store_errors_total", "").Value();
+
+  // One reading: its WAL record is far smaller than a step's estimate points (every state and
+  // parameter with its std, the NIS), so the limit lets it through and refuses those.
+  env->FailWritesAfter(64);
+  ASSERT_TRUE(
+      f.engine->Submit({Reading{"pump-1", "speed_rpm", kT0 + 11 * kNsPerS, 1300, Quality::kGood}}).ok());
+  f.engine->Drain();
+  auto speed = f.engine->QueryTelemetry("pump-1", "speed_rpm", kT0 + 11 * kNsPerS, kT0 + 12 * kNsPerS, 10);
+  ASSERT_TRUE(speed.ok());
+  ASSERT_EQ(speed->size(), 1u) << "the telemetry record was to fit under the limit";
+  ASSERT_GT(f.metrics.GetCounter("doppel_store_errors_total", "").Value(), errors0)
+      << "the estimate points were to be refused";
+  EXPECT_EQ(wear_points().size(), before);
+
+  env->ClearFaults();
+  ASSERT_TRUE(
+      f.engine->Submit({Reading{"pump-1", "speed_rpm", kT0 + 12 * kNsPerS, 1300, Quality::kGood}}).ok());
+  f.engine->Drain();
+  const std::vector<TimeNs> after = wear_points();
+  ASSERT_EQ(after.size(), before + 2) << "the refused step's points and the new step's";
+  EXPECT_EQ(after[before], kT0 + 11 * kNsPerS);
+  EXPECT_EQ(after[before + 1], kT0 + 12 * kNsPerS);
 }
 
 TEST(EstimationTest, WhatIfBandsAreOrderedAndDeterministicForASeed) {
