@@ -1,10 +1,16 @@
 // One suite run against every MessageBus implementation: in-process and MQTT (real mosquitto).
 #include "doppel/platform/pubsub.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -185,6 +191,124 @@ TEST(MqttBusTest, StopLetsARunningHandlerFinish) {
   ASSERT_TRUE(WaitFor([&] { return entered.load(); }));
   sub->Stop();
   EXPECT_TRUE(finished.load());
+}
+
+}  // namespace
+}  // namespace doppel::platform
+
+namespace doppel::platform {
+namespace {
+
+// A loopback port whose accept queue is full: the kernel drops further SYNs, so a connect() to it
+// hangs in SYN retransmits (as with a host behind a firewall that drops packets).
+class BlackholePort {
+ public:
+  BlackholePort() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(listener_, 0), 0);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+    for (int i = 0; i < 4; ++i) {  // fill the queue; those beyond it stay in SYN_SENT
+      int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      (void)connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers_.push_back(c);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ~BlackholePort() {
+    for (int c : fillers_) close(c);
+    close(listener_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1, port_ = 0;
+  std::vector<int> fillers_;
+};
+
+TEST(MqttBusTest, StopDoesNotWaitOutAConnectToAHostThatDropsPackets) {
+  BlackholePort hole;
+  MqttOptions o;
+  o.port = hole.port();
+  o.client_id = "blackholed";
+  o.connect_timeout_ms = 300;
+  auto bus = NewMqttBus(o);
+  EXPECT_EQ(bus->Start().code(), StatusCode::kUnavailable);
+  // The network thread is now in a connect the kernel would retry for minutes (SYN dropped).
+  std::this_thread::sleep_for(1500ms);
+  auto stopped = std::async(std::launch::async, [&] { bus->Stop(); });
+  // Liveness bound, far above Stop's 0.1 s and far below the kernel's connect timeout (~2 min;
+  // libmosquitto's own loop waited it out).
+  EXPECT_EQ(stopped.wait_for(10s), std::future_status::ready);
+  stopped.wait();
+}
+
+// A peer that takes the TCP connection but never answers CONNECT (a hung broker): the attempt is
+// given up after connect_timeout_ms and made again after the back-off.
+TEST(MqttBusTest, AConnectAttemptWithoutAnAnswerIsGivenUpAndMadeAgain) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 8), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::atomic<bool> done{false};
+  std::atomic<int> accepted{0};
+  std::vector<int> conns;
+  std::thread silent([&] {
+    while (!done) {
+      pollfd p{listener, POLLIN, 0};
+      if (poll(&p, 1, 20) == 1) {
+        conns.push_back(accept(listener, nullptr, nullptr));  // read nothing, answer nothing
+        ++accepted;
+      }
+    }
+  });
+  MqttOptions o;
+  o.port = ntohs(a.sin_port);
+  o.client_id = "unanswered";
+  o.connect_timeout_ms = 300;
+  auto bus = NewMqttBus(o);
+  EXPECT_EQ(bus->Start().code(), StatusCode::kUnavailable);
+  // 0.3 s unanswered, 1 s back-off, the second attempt.
+  EXPECT_TRUE(WaitFor([&] { return accepted.load() >= 2; }, 10s)) << accepted.load() << " connections";
+  EXPECT_FALSE(bus->connected());
+  bus->Stop();
+  done = true;
+  silent.join();
+  for (int c : conns) close(c);
+  close(listener);
+}
+
+// The broker goes away and comes back on the same port: the bus reconnects by itself (after its
+// back-off), subscribes again, and delivers what is published after that.
+TEST(MqttBusTest, ReconnectsAndResubscribesWhenTheBrokerComesBack) {
+  auto broker = std::make_unique<testing::Mosquitto>();
+  const int port = broker->port();
+  MqttOptions o;
+  o.port = port;
+  o.client_id = "comes-back-sub";
+  auto sub = NewMqttBus(o);
+  std::atomic<int> got{0};
+  ASSERT_TRUE(sub->Subscribe("t/#", 1, [&](std::string_view, std::string_view) { got++; }).ok());
+  ASSERT_TRUE(sub->Start().ok());
+  broker.reset();  // mosquitto ends (persistence off: the session is gone with it)
+  ASSERT_TRUE(WaitFor([&] { return !sub->connected(); }));
+  broker = std::make_unique<testing::Mosquitto>(port);
+  ASSERT_TRUE(WaitFor([&] { return sub->connected(); }, 20s)) << "no reconnect within 20 s";
+  o.client_id = "comes-back-pub";
+  auto pub = NewMqttBus(o);
+  ASSERT_TRUE(pub->Start().ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(pub->Publish("t/x", "m", 1).ok());
+  EXPECT_TRUE(WaitFor([&] { return got.load() == 5; }));
+  sub->Stop();
 }
 
 }  // namespace

@@ -40,16 +40,24 @@ Mosquitto::Mosquitto() : port_(0) {
   // then mosquitto exits and the port answers for *another* broker. So only a listener owned
   // by our own mosquitto process counts; otherwise try another port.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = FreePort();
-    std::string conf = dir_.file("mosquitto-" + std::to_string(attempt) + ".conf");
-    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
-    proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
-                                                   dir_.file("log-" + std::to_string(attempt)));
-    if (WaitForChildListening(*proc_, port_, 10000)) return;
+    if (Launch(FreePort(), attempt)) return;
     if (proc_->running()) throw std::runtime_error("mosquitto did not listen within 10 s");
   }
   throw std::runtime_error("mosquitto could not bind a free loopback port in 5 attempts");
+}
+
+Mosquitto::Mosquitto(int port) : port_(0) {
+  if (!Launch(port, 0)) throw std::runtime_error("mosquitto did not listen on port " + std::to_string(port));
+}
+
+bool Mosquitto::Launch(int port, int attempt) {
+  port_ = port;
+  std::string conf = dir_.file("mosquitto-" + std::to_string(attempt) + ".conf");
+  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                      << "max_queued_messages 1000000\nmax_inflight_messages 1000\n";
+  proc_ = std::make_unique<platform::Subprocess>(std::vector<std::string>{"mosquitto", "-c", conf},
+                                                 dir_.file("log-" + std::to_string(attempt)));
+  return WaitForChildListening(*proc_, port_, 10000);
 }
 
 std::string Mosquitto::url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }

@@ -42,10 +42,14 @@ using platform::WaitForChildListening;
 class Mosquitto {
  public:
   Mosquitto();
+  // On a given port (a broker restarted where its clients expect it); throws when it cannot
+  // listen there.
+  explicit Mosquitto(int port);
   int port() const { return port_; }
   std::string url() const;
 
  private:
+  bool Launch(int port, int attempt);  // true when our process listens on `port`
   TempDir dir_;
   int port_;
   std::unique_ptr<platform::Subprocess> proc_;

@@ -1,8 +1,13 @@
-// MessageBus over MQTT 3.1.1 with libmosquitto's threaded client.
+// MessageBus over MQTT 3.1.1 with libmosquitto.
 //
-// The network thread (mosquitto_loop_start) runs handlers. Reconnects are automatic with
-// exponential back-off (1 s .. 30 s); every subscription is re-sent on each CONNACK, and with
-// clean_session=false the broker replays QoS 1 messages queued while we were away.
+// One network thread of ours runs libmosquitto's mosquitto_loop and the handlers. Reconnects
+// are automatic with exponential back-off (1 s .. 30 s); every subscription is re-sent on each
+// CONNACK, and with clean_session=false the broker replays QoS 1 messages queued while we were
+// away. The loop is ours rather than mosquitto_loop_start's because that one reconnects with a
+// blocking connect(2): to a host that drops packets it could not be stopped until the kernel gave
+// up (about two minutes), so Stop hung that long. Ours connects without blocking
+// (mosquitto_connect_async, mosquitto_reconnect_async), waits in mosquitto_loop's select for at
+// most kLoopTimeoutMs at a time, and gives a connect attempt connect_timeout_ms to be answered.
 #include <mosquitto.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +16,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "doppel/platform/pubsub.h"
@@ -23,6 +29,16 @@ struct Subscription {
   int qos;
   MessageHandler handler;
 };
+
+using SteadyClock = std::chrono::steady_clock;
+
+// How long one mosquitto_loop call waits for the socket: the longest Stop waits for a network
+// thread that is not running a handler.
+constexpr int kLoopTimeoutMs = 100;
+// After Stop, a connected loop runs at most this long to send the DISCONNECT (a broker that is
+// not told takes the connection as lost).
+constexpr auto kDisconnectGrace = std::chrono::milliseconds(500);
+constexpr int kReconnectMinS = 1, kReconnectMaxS = 30;
 
 void InitLibraryOnce() {
   static std::once_flag once;
@@ -41,7 +57,7 @@ class MqttBus final : public MessageBus {
     // Small telemetry messages: without TCP_NODELAY, Nagle + delayed ACKs cap a QoS 1 stream
     // at a few thousand messages a second on loopback.
     mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_reconnect_delay_set(mosq_, 1, 30, true);
+    mosquitto_threaded_set(mosq_, true);  // publish and subscribe come from other threads
     mosquitto_connect_callback_set(mosq_, &MqttBus::OnConnect);
     mosquitto_disconnect_callback_set(mosq_, &MqttBus::OnDisconnect);
     mosquitto_message_callback_set(mosq_, &MqttBus::OnMessage);
@@ -55,15 +71,18 @@ class MqttBus final : public MessageBus {
   Status Start() override {
     if (mosq_ == nullptr) return Internal("mosquitto_new failed (out of memory or bad client id)");
     if (started_) return Status::Ok();
-    int rc = mosquitto_loop_start(mosq_);
-    if (rc != MOSQ_ERR_SUCCESS)
-      return Internal(std::string("mosquitto_loop_start: ") + mosquitto_strerror(rc));
+    // libmosquitto refuses a keep-alive of 1..4 s (connect returns MOSQ_ERR_INVAL every time).
+    if (opts_.keepalive_s != 0 && opts_.keepalive_s < 5)
+      return InvalidArgument("mqtt keepalive_s must be 0 or at least 5, got " +
+                             std::to_string(opts_.keepalive_s));
     started_ = true;
-    rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, opts_.keepalive_s);
+    stopping_ = false;
+    const int rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, opts_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
       spdlog::warn("mqtt {}:{}: connect: {}; retrying in the background", opts_.host, opts_.port,
                    rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
     }
+    loop_ = std::thread([this] { NetworkLoop(); });
     std::unique_lock lk(mu_);
     if (!cv_.wait_for(lk, std::chrono::milliseconds(opts_.connect_timeout_ms),
                       [&] { return connected_.load(); })) {
@@ -78,15 +97,19 @@ class MqttBus final : public MessageBus {
   // engine blocked in Shard::Push under backpressure) completes instead of being cancelled with a
   // message already acknowledged to the broker. It returns: the shards are still running, and
   // Runtime::Stop has called Engine::BeginShutdown first, so even a failing store append is given
-  // up rather than retried. The loop sees the disconnect and ends instead of reconnecting, and
-  // loop_stop wakes its reconnect back-off sleep, so an unreachable (refusing) broker does not
-  // delay this. Only a TCP connect already under way to a host that drops packets is waited out
-  // (the kernel's connect timeout).
+  // up rather than retried. Otherwise the thread ends within kLoopTimeoutMs (a back-off wait is
+  // woken; a connect under way, even to a host that drops packets, is abandoned), or, when
+  // connected, once the DISCONNECT is sent (at most kDisconnectGrace).
   void Stop() override {
     if (!started_) return;
     started_ = false;
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
     mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, false);
+    if (loop_.joinable()) loop_.join();
     connected_ = false;
   }
 
@@ -156,8 +179,9 @@ class MqttBus final : public MessageBus {
 
   static void OnDisconnect(struct mosquitto*, void* self_ptr, int rc) {
     auto* self = static_cast<MqttBus*>(self_ptr);
-    self->connected_ = false;
-    if (rc != 0 && self->started_) {
+    const bool was_connected = self->connected_.exchange(false);
+    // Also called for attempts that never got through (refused): only a loss is news.
+    if (rc != 0 && self->started_ && was_connected) {
       spdlog::warn("mqtt {}:{}: connection lost; reconnecting", self->opts_.host, self->opts_.port);
     }
   }
@@ -176,8 +200,52 @@ class MqttBus final : public MessageBus {
     }
   }
 
+  // The network thread: mosquitto_loop (reads, writes, keep-alive, handlers) until Stop. A
+  // connection lost or refused, or a connect attempt not answered within connect_timeout_ms,
+  // waits out the back-off (Stop wakes it) and connects again without blocking.
+  void NetworkLoop() {
+    int backoff_s = kReconnectMinS;
+    SteadyClock::time_point attempt_start = SteadyClock::now(), stop_deadline{};
+    for (;;) {
+      const int rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
+      const auto now = SteadyClock::now();
+      if (stopping_) {
+        if (stop_deadline == SteadyClock::time_point{}) stop_deadline = now + kDisconnectGrace;
+        // The library closes the socket once the DISCONNECT is out.
+        if (!connected_ || rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0 || now >= stop_deadline)
+          return;
+        continue;
+      }
+      if (rc == MOSQ_ERR_SUCCESS && connected_) {
+        backoff_s = kReconnectMinS;
+        attempt_start = now;  // a loss the loop reports as success gets the timeout from here
+        continue;
+      }
+      if (rc == MOSQ_ERR_SUCCESS) {  // a connect under way (TCP, CONNACK or SUBACKs)
+        if (now - attempt_start < std::chrono::milliseconds(opts_.connect_timeout_ms)) continue;
+        spdlog::warn("mqtt {}:{}: no answer to connect within {} ms; trying again in {} s", opts_.host,
+                     opts_.port, opts_.connect_timeout_ms, backoff_s);
+        mosquitto_disconnect(mosq_);  // the reconnect below closes the pending socket
+      }
+      {
+        std::unique_lock lk(mu_);
+        if (stop_cv_.wait_for(lk, std::chrono::seconds(backoff_s), [&] { return stopping_.load(); })) return;
+      }
+      backoff_s = std::min(backoff_s * 2, kReconnectMaxS);
+      attempt_start = SteadyClock::now();
+      const int rc2 = mosquitto_reconnect_async(mosq_);
+      if (rc2 != MOSQ_ERR_SUCCESS) {
+        spdlog::debug("mqtt {}:{}: reconnect: {}", opts_.host, opts_.port,
+                      rc2 == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc2));
+      }
+    }
+  }
+
   MqttOptions opts_;
   struct mosquitto* mosq_ = nullptr;
+  std::thread loop_;
+  std::atomic<bool> stopping_{false};  // set under mu_ (stop_cv_'s predicate)
+  std::condition_variable stop_cv_;
   std::atomic<bool> started_{false};
   std::atomic<bool> connected_{false};
   std::atomic<int> pending_subacks_{0};
