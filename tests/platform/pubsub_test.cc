@@ -287,6 +287,88 @@ TEST(MqttBusTest, AConnectAttemptWithoutAnAnswerIsGivenUpAndMadeAgain) {
   close(listener);
 }
 
+// A persistent session's backlog arrives after the CONNACK and before the SUBACK; a slow
+// (backpressured) handler may take far longer than connect_timeout_ms over it. The connection
+// must not be given up meanwhile: each give-up would redeliver what was not yet acknowledged.
+TEST(MqttBusTest, ABacklogSlowerThanTheConnectTimeoutIsNotCutShort) {
+  testing::Mosquitto broker;
+  MqttOptions o;
+  o.port = broker.port();
+  o.client_id = "slow-backlog";
+  o.clean_session = false;
+  {
+    auto first = NewMqttBus(o);  // registers the persistent session, then goes away
+    ASSERT_TRUE(first->Subscribe("t/#", 1, [](std::string_view, std::string_view) {}).ok());
+    ASSERT_TRUE(first->Start().ok());
+  }
+  MqttOptions po;
+  po.port = broker.port();
+  po.client_id = "backlog-pub";
+  auto pub = NewMqttBus(po);
+  ASSERT_TRUE(pub->Start().ok());
+  constexpr int kBacklog = 100;
+  for (int i = 0; i < kBacklog; ++i) ASSERT_TRUE(pub->Publish("t/x", std::to_string(i), 1).ok());
+  std::this_thread::sleep_for(200ms);  // the broker has queued them for the absent session
+
+  o.connect_timeout_ms = 200;  // the backlog takes ~1 s at 10 ms per message
+  auto sub = NewMqttBus(o);
+  std::mutex mu;
+  std::vector<int> seen;
+  ASSERT_TRUE(sub->Subscribe("t/#", 1,
+                             [&](std::string_view, std::string_view payload) {
+                               std::this_thread::sleep_for(10ms);
+                               std::lock_guard lk(mu);
+                               seen.push_back(std::stoi(std::string(payload)));
+                             })
+                  .ok());
+  (void)sub->Start();  // may time out waiting for the SUBACK behind the backlog: that is fine
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lk(mu);
+        return seen.size() >= kBacklog;
+      },
+      30s));
+  EXPECT_TRUE(WaitFor([&] { return sub->connected(); }));
+  sub->Stop();
+  std::lock_guard lk(mu);
+  ASSERT_EQ(seen.size(), size_t{kBacklog}) << "redelivered after a give-up";
+  for (int i = 0; i < kBacklog; ++i) EXPECT_EQ(seen[i], i);
+}
+
+// Stop, then Start again: the same bus connects and delivers as before.
+TEST(MqttBusTest, StartsAgainAfterStop) {
+  testing::Mosquitto broker;
+  MqttOptions o;
+  o.port = broker.port();
+  o.client_id = "restarted";
+  auto sub = NewMqttBus(o);
+  std::atomic<int> got{0};
+  ASSERT_TRUE(sub->Subscribe("t/#", 1, [&](std::string_view, std::string_view) { got++; }).ok());
+  ASSERT_TRUE(sub->Start().ok());
+  sub->Stop();
+  EXPECT_FALSE(sub->connected());
+  ASSERT_TRUE(sub->Start().ok());
+  o.client_id = "restarted-pub";
+  auto pub = NewMqttBus(o);
+  ASSERT_TRUE(pub->Start().ok());
+  ASSERT_TRUE(pub->Publish("t/x", "m", 1).ok());
+  EXPECT_TRUE(WaitFor([&] { return got.load() == 1; }));
+  sub->Stop();
+}
+
+TEST(MqttBusTest, BadFiltersAndKeepalivesAreRefusedNamingThem) {
+  MqttOptions o;
+  o.port = testing::FreePort();
+  auto bus = NewMqttBus(o);
+  Status s = bus->Subscribe("t/#/x", 1, [](std::string_view, std::string_view) {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'t/#/x'"), std::string::npos) << s.ToString();
+  o.keepalive_s = 0;  // libmosquitto's loop would spin
+  Status k = NewMqttBus(o)->Start();
+  EXPECT_EQ(k.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(k.message().find("keepalive_s"), std::string::npos) << k.ToString();
+}
+
 // The broker goes away and comes back on the same port: the bus reconnects by itself (after its
 // back-off), subscribes again, and delivers what is published after that.
 TEST(MqttBusTest, ReconnectsAndResubscribesWhenTheBrokerComesBack) {

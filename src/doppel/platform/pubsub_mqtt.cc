@@ -7,7 +7,10 @@
 // blocking connect(2): to a host that drops packets it could not be stopped until the kernel gave
 // up (about two minutes), so Stop hung that long. Ours connects without blocking
 // (mosquitto_connect_async, mosquitto_reconnect_async), waits in mosquitto_loop's select for at
-// most kLoopTimeoutMs at a time, and gives a connect attempt connect_timeout_ms to be answered.
+// most kLoopTimeoutMs at a time, and gives a connect attempt connect_timeout_ms to get its
+// CONNACK. (Name resolution still blocks: libmosquitto calls getaddrinfo inside those calls, so
+// with a host name and a resolver that does not answer, Start, reconnects and Stop wait for the
+// resolver's timeouts; numeric addresses never do.)
 #include <mosquitto.h>
 #include <spdlog/spdlog.h>
 
@@ -71,10 +74,10 @@ class MqttBus final : public MessageBus {
   Status Start() override {
     if (mosq_ == nullptr) return Internal("mosquitto_new failed (out of memory or bad client id)");
     if (started_) return Status::Ok();
-    // libmosquitto refuses a keep-alive of 1..4 s (connect returns MOSQ_ERR_INVAL every time).
-    if (opts_.keepalive_s != 0 && opts_.keepalive_s < 5)
-      return InvalidArgument("mqtt keepalive_s must be 0 or at least 5, got " +
-                             std::to_string(opts_.keepalive_s));
+    // libmosquitto refuses a keep-alive of 1..4 s (connect returns MOSQ_ERR_INVAL every time),
+    // and with 0 its loop's select gets a zero timeout (a busy loop).
+    if (opts_.keepalive_s < 5)
+      return InvalidArgument("mqtt keepalive_s must be at least 5, got " + std::to_string(opts_.keepalive_s));
     started_ = true;
     stopping_ = false;
     const int rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, opts_.keepalive_s);
@@ -114,17 +117,25 @@ class MqttBus final : public MessageBus {
   }
 
   Status Subscribe(const std::string& filter, int qos, MessageHandler handler) override {
+    if (filter.empty() || mosquitto_sub_topic_check(filter.c_str()) != MOSQ_ERR_SUCCESS)
+      return InvalidArgument("mqtt subscribe: '" + filter + "' is not a valid topic filter");
+    bool send = false;
     {
+      // Under mu_ with OnConnect's snapshot: a filter added before it is sent by OnConnect,
+      // one added after it here, never neither nor both.
       std::lock_guard lk(mu_);
       auto next = std::make_shared<std::vector<Subscription>>(*subs_);
       next->push_back({filter, qos, std::move(handler)});
       subs_ = std::move(next);
+      send = session_up_;
+      if (send) pending_subacks_++;
     }
-    if (connected_) {
-      pending_subacks_++;
+    if (send) {
       int rc = mosquitto_subscribe(mosq_, nullptr, filter.c_str(), qos);
-      if (rc != MOSQ_ERR_SUCCESS)
+      if (rc != MOSQ_ERR_SUCCESS) {
+        pending_subacks_--;
         return Unavailable(std::string("mqtt subscribe: ") + mosquitto_strerror(rc));
+      }
     }
     return Status::Ok();
   }
@@ -156,10 +167,18 @@ class MqttBus final : public MessageBus {
     {
       std::lock_guard lk(self->mu_);
       subs = self->subs_;
+      self->session_up_ = true;
+      // Connected counts from the last SUBACK, so Start() returning means "subscribed".
+      self->pending_subacks_ = static_cast<int>(subs->size());
     }
-    // Connected counts from the last SUBACK, so Start() returning means "subscribed".
-    self->pending_subacks_ = static_cast<int>(subs->size());
-    for (const auto& s : *subs) mosquitto_subscribe(m, nullptr, s.filter.c_str(), s.qos);
+    for (const auto& s : *subs) {
+      const int src = mosquitto_subscribe(m, nullptr, s.filter.c_str(), s.qos);
+      if (src != MOSQ_ERR_SUCCESS) {  // no SUBACK will come for it
+        spdlog::warn("mqtt {}:{}: subscribe '{}': {}", self->opts_.host, self->opts_.port, s.filter,
+                     mosquitto_strerror(src));
+        if (--self->pending_subacks_ == 0) self->MarkConnected();
+      }
+    }
     if (subs->empty()) self->MarkConnected();
     spdlog::info("mqtt {}:{}: connected as '{}'", self->opts_.host, self->opts_.port, self->opts_.client_id);
   }
@@ -179,6 +198,10 @@ class MqttBus final : public MessageBus {
 
   static void OnDisconnect(struct mosquitto*, void* self_ptr, int rc) {
     auto* self = static_cast<MqttBus*>(self_ptr);
+    {
+      std::lock_guard lk(self->mu_);
+      self->session_up_ = false;
+    }
     const bool was_connected = self->connected_.exchange(false);
     // Also called for attempts that never got through (refused): only a loss is news.
     if (rc != 0 && self->started_ && was_connected) {
@@ -201,36 +224,41 @@ class MqttBus final : public MessageBus {
   }
 
   // The network thread: mosquitto_loop (reads, writes, keep-alive, handlers) until Stop. A
-  // connection lost or refused, or a connect attempt not answered within connect_timeout_ms,
-  // waits out the back-off (Stop wakes it) and connects again without blocking.
+  // connection lost or refused, or a connect attempt without a CONNACK within
+  // connect_timeout_ms, waits out the back-off (Stop wakes it) and connects again without
+  // blocking. Once the broker has answered, nothing is timed: a persistent session's backlog
+  // arrives before the SUBACKs and may take long to hand to a slow (backpressured) handler.
   void NetworkLoop() {
     int backoff_s = kReconnectMinS;
     SteadyClock::time_point attempt_start = SteadyClock::now(), stop_deadline{};
     for (;;) {
       const int rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
       const auto now = SteadyClock::now();
+      const bool up = SessionUp();
       if (stopping_) {
         if (stop_deadline == SteadyClock::time_point{}) stop_deadline = now + kDisconnectGrace;
         // The library closes the socket once the DISCONNECT is out.
-        if (!connected_ || rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0 || now >= stop_deadline)
-          return;
+        if (!up || rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0 || now >= stop_deadline) return;
         continue;
       }
-      if (rc == MOSQ_ERR_SUCCESS && connected_) {
-        backoff_s = kReconnectMinS;
-        attempt_start = now;  // a loss the loop reports as success gets the timeout from here
-        continue;
-      }
-      if (rc == MOSQ_ERR_SUCCESS) {  // a connect under way (TCP, CONNACK or SUBACKs)
+      if (rc == MOSQ_ERR_SUCCESS) {
+        if (up) {
+          backoff_s = kReconnectMinS;
+          continue;
+        }
+        // Waiting for the TCP connect or the CONNACK.
         if (now - attempt_start < std::chrono::milliseconds(opts_.connect_timeout_ms)) continue;
-        spdlog::warn("mqtt {}:{}: no answer to connect within {} ms; trying again in {} s", opts_.host,
-                     opts_.port, opts_.connect_timeout_ms, backoff_s);
+        spdlog::warn("mqtt {}:{}: no CONNACK within {} ms; trying again in {} s", opts_.host, opts_.port,
+                     opts_.connect_timeout_ms, backoff_s);
         mosquitto_disconnect(mosq_);  // the reconnect below closes the pending socket
+      } else if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST && rc != MOSQ_ERR_CONN_REFUSED) {
+        spdlog::warn("mqtt {}:{}: {}; retrying in {} s", opts_.host, opts_.port,
+                     rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc), backoff_s);
       }
-      {
-        std::unique_lock lk(mu_);
-        if (stop_cv_.wait_for(lk, std::chrono::seconds(backoff_s), [&] { return stopping_.load(); })) return;
-      }
+      std::unique_lock lk(mu_);
+      if (stop_cv_.wait_for(lk, std::chrono::seconds(backoff_s), [&] { return stopping_.load(); })) return;
+      // Still under mu_: Stop cannot slip in between the check and the new socket (its
+      // mosquitto_disconnect would find no socket, and this one would stay open).
       backoff_s = std::min(backoff_s * 2, kReconnectMaxS);
       attempt_start = SteadyClock::now();
       const int rc2 = mosquitto_reconnect_async(mosq_);
@@ -241,10 +269,16 @@ class MqttBus final : public MessageBus {
     }
   }
 
+  bool SessionUp() {
+    std::lock_guard lk(mu_);
+    return session_up_;
+  }
+
   MqttOptions opts_;
   struct mosquitto* mosq_ = nullptr;
   std::thread loop_;
   std::atomic<bool> stopping_{false};  // set under mu_ (stop_cv_'s predicate)
+  bool session_up_ = false;            // CONNACK received, not lost since; guarded by mu_
   std::condition_variable stop_cv_;
   std::atomic<bool> started_{false};
   std::atomic<bool> connected_{false};
