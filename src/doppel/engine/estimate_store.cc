@@ -22,19 +22,26 @@ std::vector<std::string> Statements() {
 }
 
 struct Row {
-  std::string twin, model, names, mean, covariance;
+  std::string twin, model;
+  EstimateArrays text;
   TimeNs ts_ns = 0;
 };
 
-// The row as a SavedEstimate, or an error naming what is wrong.
-Result<SavedEstimate> Parse(const Row& r) {
-  SavedEstimate e;
-  e.twin = r.twin;
-  e.model = r.model;
-  e.ts_ns = r.ts_ns;
-  const auto names = nlohmann::json::parse(r.names, nullptr, /*allow_exceptions=*/false);
-  const auto mean = nlohmann::json::parse(r.mean, nullptr, false);
-  const auto cov = nlohmann::json::parse(r.covariance, nullptr, false);
+}  // namespace
+
+EstimateArrays EncodeEstimateArrays(const SavedEstimate& e) {
+  nlohmann::json names = e.names, mean = nlohmann::json::array(), cov = nlohmann::json::array();
+  for (Eigen::Index i = 0; i < e.mean.size(); ++i) mean.push_back(e.mean[i]);
+  for (Eigen::Index i = 0; i < e.covariance.rows(); ++i) {
+    for (Eigen::Index j = 0; j < e.covariance.cols(); ++j) cov.push_back(e.covariance(i, j));
+  }
+  return {names.dump(), mean.dump(), cov.dump()};
+}
+
+Status DecodeEstimateArrays(const EstimateArrays& text, SavedEstimate* out) {
+  const auto names = nlohmann::json::parse(text.names, nullptr, /*allow_exceptions=*/false);
+  const auto mean = nlohmann::json::parse(text.mean, nullptr, false);
+  const auto cov = nlohmann::json::parse(text.covariance, nullptr, false);
   if (!names.is_array()) return Corruption("names: not a JSON array");
   if (!mean.is_array()) return Corruption("mean: not a JSON array");
   if (!cov.is_array()) return Corruption("covariance: not a JSON array");
@@ -42,6 +49,7 @@ Result<SavedEstimate> Parse(const Row& r) {
   if (mean.size() != n || cov.size() != n * n)
     return Corruption(
         fmt::format("{} names, {} mean entries, {} covariance entries", n, mean.size(), cov.size()));
+  SavedEstimate e;
   e.mean.resize(static_cast<Eigen::Index>(n));
   e.covariance.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
   for (size_t i = 0; i < n; ++i) {
@@ -57,10 +65,11 @@ Result<SavedEstimate> Parse(const Row& r) {
       e.covariance(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = c.get<double>();
     }
   }
-  return e;
+  out->names = std::move(e.names);
+  out->mean = std::move(e.mean);
+  out->covariance = std::move(e.covariance);
+  return Status::Ok();
 }
-
-}  // namespace
 
 EstimateStore::~EstimateStore() = default;
 
@@ -89,18 +98,14 @@ Status EstimateStore::Save(const std::vector<SavedEstimate>& estimates) {
   std::lock_guard lk(mu_);
   return db_->Transaction("save estimates", [&]() -> Status {
     for (const SavedEstimate& e : estimates) {
-      nlohmann::json names = e.names, mean = nlohmann::json::array(), cov = nlohmann::json::array();
-      for (Eigen::Index i = 0; i < e.mean.size(); ++i) mean.push_back(e.mean[i]);
-      for (Eigen::Index i = 0; i < e.covariance.rows(); ++i) {
-        for (Eigen::Index j = 0; j < e.covariance.cols(); ++j) cov.push_back(e.covariance(i, j));
-      }
+      const EstimateArrays text = EncodeEstimateArrays(e);
       sqlite3_stmt* s = db_->Get(kUpsert);
       store::BindText(s, 1, e.twin);
       store::BindText(s, 2, e.model);
       sqlite3_bind_int64(s, 3, e.ts_ns);
-      store::BindText(s, 4, names.dump());
-      store::BindText(s, 5, mean.dump());
-      store::BindText(s, 6, cov.dump());
+      store::BindText(s, 4, text.names);
+      store::BindText(s, 5, text.mean);
+      store::BindText(s, 6, text.covariance);
       DOPPEL_RETURN_IF_ERROR(db_->RunWrite(s, "save the estimate of '" + e.twin + "'"));
     }
     return Status::Ok();
@@ -116,20 +121,23 @@ Result<std::vector<SavedEstimate>> EstimateStore::LoadAll(std::vector<std::strin
         r.twin = store::ColumnText(s, 0);
         r.model = store::ColumnText(s, 1);
         r.ts_ns = sqlite3_column_int64(s, 2);
-        r.names = store::ColumnText(s, 3);
-        r.mean = store::ColumnText(s, 4);
-        r.covariance = store::ColumnText(s, 5);
+        r.text.names = store::ColumnText(s, 3);
+        r.text.mean = store::ColumnText(s, 4);
+        r.text.covariance = store::ColumnText(s, 5);
         return r;
       },
       "read the estimates");
   if (!rows.ok()) return rows.status();
   std::vector<SavedEstimate> out;
   for (const Row& r : *rows) {
-    auto e = Parse(r);
-    if (e.ok()) {
-      out.push_back(std::move(e).value());
+    SavedEstimate e;
+    e.twin = r.twin;
+    e.model = r.model;
+    e.ts_ns = r.ts_ns;
+    if (Status st = DecodeEstimateArrays(r.text, &e); st.ok()) {
+      out.push_back(std::move(e));
     } else if (skipped != nullptr) {
-      skipped->push_back(fmt::format("{}: {}", r.twin, e.status().message()));
+      skipped->push_back(fmt::format("{}: {}", r.twin, st.message()));
     }
   }
   return out;

@@ -42,6 +42,20 @@ struct SavedEstimate {
   Eigen::MatrixXd covariance;  // names × names
 };
 
+// The three JSON array columns of a row (names, mean, covariance), as written and read; the
+// format of the file's text columns, shared by writer and reader.
+struct EstimateArrays {
+  std::string names, mean, covariance;
+};
+// Encodes e's names, mean and covariance (row-major), numbers in the shortest form that reads
+// back to the same double. Sizes and finiteness are the caller's (Save checks them).
+EstimateArrays EncodeEstimateArrays(const SavedEstimate& e);
+// Decodes the three columns into e's names, mean and covariance (other fields untouched).
+// kCorruption naming the fault: not JSON arrays, sizes that disagree (n names, n means, n·n
+// covariance entries), a name that is not a string, a number that is not finite. Outside
+// input (a file): fuzzed by fuzz/estimate_row_fuzz.cc.
+Status DecodeEstimateArrays(const EstimateArrays& text, SavedEstimate* e);
+
 class EstimateStore {
  public:
   // Opens (creating) the file; IOError/Corruption naming it.
