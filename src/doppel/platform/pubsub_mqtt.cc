@@ -107,11 +107,13 @@ class MqttBus final : public MessageBus {
     if (!started_) return;
     started_ = false;
     {
-      std::lock_guard lk(mu_);
+      // Under stop_mu_ with the loop's reconnect: the DISCONNECT goes to the socket the loop
+      // has, or the loop sees stopping_ before it makes one.
+      std::lock_guard lk(stop_mu_);
       stopping_ = true;
+      mosquitto_disconnect(mosq_);
     }
     stop_cv_.notify_all();
-    mosquitto_disconnect(mosq_);
     if (loop_.joinable()) loop_.join();
     connected_ = false;
   }
@@ -255,9 +257,9 @@ class MqttBus final : public MessageBus {
         spdlog::warn("mqtt {}:{}: {}; retrying in {} s", opts_.host, opts_.port,
                      rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc), backoff_s);
       }
-      std::unique_lock lk(mu_);
+      std::unique_lock lk(stop_mu_);
       if (stop_cv_.wait_for(lk, std::chrono::seconds(backoff_s), [&] { return stopping_.load(); })) return;
-      // Still under mu_: Stop cannot slip in between the check and the new socket (its
+      // Still under stop_mu_: Stop cannot slip in between the check and the new socket (its
       // mosquitto_disconnect would find no socket, and this one would stay open).
       backoff_s = std::min(backoff_s * 2, kReconnectMaxS);
       attempt_start = SteadyClock::now();
@@ -277,9 +279,13 @@ class MqttBus final : public MessageBus {
   MqttOptions opts_;
   struct mosquitto* mosq_ = nullptr;
   std::thread loop_;
-  std::atomic<bool> stopping_{false};  // set under mu_ (stop_cv_'s predicate)
-  bool session_up_ = false;            // CONNACK received, not lost since; guarded by mu_
+  // Lock order: stop_mu_ before libmosquitto's own locks (the loop's reconnect, Stop's
+  // disconnect); mu_ is taken inside libmosquitto's (by the callbacks), so nothing calls into
+  // libmosquitto while holding mu_.
+  std::mutex stop_mu_;
+  std::atomic<bool> stopping_{false};  // set under stop_mu_ (stop_cv_'s predicate)
   std::condition_variable stop_cv_;
+  bool session_up_ = false;  // CONNACK received, not lost since; guarded by mu_
   std::atomic<bool> started_{false};
   std::atomic<bool> connected_{false};
   std::atomic<int> pending_subacks_{0};
