@@ -38,6 +38,18 @@ TEST(Timestamp, NabLayoutRoundTrips) {
   EXPECT_FALSE(ParseTimestamp("yesterday").ok());
 }
 
+// Nanoseconds since the epoch fit 64 bits from 1677 to 2262; a later date is an error naming
+// the range (it overflowed before: found by csv_fuzz once UBSan aborted on overflow).
+TEST(Timestamp, DatesBeyondTheNanosecondRangeAreRefusedNamingIt) {
+  EXPECT_TRUE(ParseTimestamp("2261-12-31 23:59:59").ok());
+  EXPECT_TRUE(ParseTimestamp("1678-01-01 00:00:00").ok());
+  auto late = ParseTimestamp("5571-01-01 00:00:00");
+  EXPECT_EQ(late.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(late.status().message().find("out of range"), std::string::npos) << late.status().ToString();
+  EXPECT_FALSE(ParseTimestamp("9999-12-31 23:59:59").ok());
+  EXPECT_FALSE(ParseTimestamp("0001-01-01 00:00:00").ok());
+}
+
 TEST(ReadSeries, BadNumberNamesTheRow) {
   auto t = ParseCsv("timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 00:05:00,abc\n");
   ASSERT_TRUE(t.ok());

@@ -252,8 +252,12 @@ TEST(EstimationTest, EstimatePointsAStoreRefusedAreStoredWithALaterPass) {
   // One reading: its WAL record is far smaller than a step's estimate points (every state and
   // parameter with its std, the NIS), so the limit lets it through and refuses those.
   env->FailWritesAfter(64);
-  ASSERT_TRUE(
-      f.engine->Submit({Reading{"pump-1", "speed_rpm", kT0 + 11 * kNsPerS, 1300, Quality::kGood}}).ok());
+  // Ingest waits for the telemetry's append: were its record not to fit, this fails (after the
+  // engine's 30 s wait) instead of Drain hanging on the shard's retries.
+  auto ingested =
+      f.engine->Ingest({Reading{"pump-1", "speed_rpm", kT0 + 11 * kNsPerS, 1300, Quality::kGood}});
+  ASSERT_TRUE(ingested.ok()) << "the telemetry record was to fit under the limit: "
+                             << ingested.status().ToString();
   f.engine->Drain();
   auto speed = f.engine->QueryTelemetry("pump-1", "speed_rpm", kT0 + 11 * kNsPerS, kT0 + 12 * kNsPerS, 10);
   ASSERT_TRUE(speed.ok());

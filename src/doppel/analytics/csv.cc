@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace doppel::analytics {
@@ -193,7 +194,12 @@ Result<TimeNs> ParseTimestamp(std::string_view text) {
         return InvalidArgument("time out of range: '" + std::string(s) + "'");
     }
     int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-    return ((days * 86400 + h * 3600 + mi * 60 + sec) * kNsPerS) + frac_ns;
+    const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec;
+    // Nanoseconds since the epoch in 64 bits: 1677-09-21 .. 2262-04-11.
+    constexpr int64_t kMaxSecs = std::numeric_limits<TimeNs>::max() / kNsPerS - 1;
+    if (secs > kMaxSecs || secs < -kMaxSecs)
+      return InvalidArgument("timestamp out of range (years 1678 to 2261): '" + std::string(s) + "'");
+    return secs * kNsPerS + frac_ns;
   }
   auto v = ParseNumber(s);
   if (!v.ok()) return InvalidArgument("bad timestamp '" + std::string(s) + "'");

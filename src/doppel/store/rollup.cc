@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "doppel/store/coding.h"
 #include "doppel/store/crc32c.h"
@@ -138,8 +139,14 @@ Status DecodeSeries(std::string_view payload, SeriesRollups* s) {
           static_cast<TimeNs>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(coding::UnZigZag(d)));
       if (&b != &l.buckets.front() && b.start_ns <= prev) return Corruption("buckets out of order");
       prev = b.start_ns;
-      b.first_ts = b.start_ns + coding::UnZigZag(f);
-      b.last.ts_ns = b.start_ns + coding::UnZigZag(t);
+      // Both sample times lie in the bucket, [start_ns, start_ns + step_ns), in order.
+      const int64_t first_off = coding::UnZigZag(f), last_off = coding::UnZigZag(t);
+      if (first_off < 0 || last_off < first_off || last_off >= l.step_ns ||
+          b.start_ns > std::numeric_limits<TimeNs>::max() - last_off) {
+        return Corruption("bucket sample times outside the bucket");
+      }
+      b.first_ts = b.start_ns + first_off;
+      b.last.ts_ns = b.start_ns + last_off;
       if (q > 2 || b.count == 0 || b.value_count > b.count) return Corruption("bad bucket");
       b.last.quality = static_cast<Quality>(q);
     }
