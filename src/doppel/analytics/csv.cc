@@ -194,7 +194,7 @@ Result<TimeNs> ParseTimestamp(std::string_view text) {
         return InvalidArgument("time out of range: '" + std::string(s) + "'");
     }
     int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-    const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec;
+    const int64_t secs = days * 86400 + int64_t{h} * 3600 + int64_t{mi} * 60 + sec;
     // Nanoseconds since the epoch in 64 bits: 1677-09-21 .. 2262-04-11.
     constexpr int64_t kMaxSecs = std::numeric_limits<TimeNs>::max() / kNsPerS - 1;
     if (secs > kMaxSecs || secs < -kMaxSecs)
