@@ -193,25 +193,26 @@ TEST(MqttBusTest, StopLetsARunningHandlerFinish) {
   EXPECT_TRUE(finished.load());
 }
 
-}  // namespace
-}  // namespace doppel::platform
-
-namespace doppel::platform {
-namespace {
+// A listening socket on 127.0.0.1 at a port the kernel picks; *addr gets its address.
+int ListenOnLoopback(int backlog, sockaddr_in* addr) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(addr), sizeof *addr), 0);
+  EXPECT_EQ(listen(fd, backlog), 0);
+  socklen_t len = sizeof *addr;
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len), 0);
+  return fd;
+}
 
 // A loopback port whose accept queue is full: the kernel drops further SYNs, so a connect() to it
 // hangs in SYN retransmits (as with a host behind a firewall that drops packets).
 class BlackholePort {
  public:
   BlackholePort() {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(listen(listener_, 0), 0);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    sockaddr_in a;
+    listener_ = ListenOnLoopback(0, &a);
     port_ = ntohs(a.sin_port);
     for (int i = 0; i < 4; ++i) {  // fill the queue; those beyond it stay in SYN_SENT
       int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -251,14 +252,8 @@ TEST(MqttBusTest, StopDoesNotWaitOutAConnectToAHostThatDropsPackets) {
 // A peer that takes the TCP connection but never answers CONNECT (a hung broker): the attempt is
 // given up after connect_timeout_ms and made again after the back-off.
 TEST(MqttBusTest, AConnectAttemptWithoutAnAnswerIsGivenUpAndMadeAgain) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 8), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  sockaddr_in a;
+  const int listener = ListenOnLoopback(8, &a);
   std::atomic<bool> done{false};
   std::atomic<int> accepted{0};
   std::vector<int> conns;

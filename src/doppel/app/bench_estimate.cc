@@ -46,16 +46,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using physics::SignalKind;
 
-double CpuSeconds() {
+// CPU seconds of the process (every thread: the shard, the store's syncer) or of the calling
+// thread ("per core" rates that neighbours on a shared machine do not halve).
+double CpuSeconds(clockid_t clock = CLOCK_PROCESS_CPUTIME_ID) {
   timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-// CPU time of the calling thread: "per core" rates that neighbours on a shared machine do not
-// halve.
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 double WallSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -100,9 +95,9 @@ double FilterRate(bool ukf, size_t updates) {
                  : estimate::MakeExtendedKalmanFilter(bm->filter_model(), o);
   if (!est.ok()) return 0;
   (void)(*est)->SetInputs(bm->Inputs(2.5, physics::kNaN));
-  const double c0 = ThreadCpuSeconds();
+  const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
   for (const auto& m : ms) (void)(*est)->Update(m);
-  return static_cast<double>(ms.size()) / (ThreadCpuSeconds() - c0);
+  return static_cast<double>(ms.size()) / (CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0);
 }
 
 struct PipelineCost {

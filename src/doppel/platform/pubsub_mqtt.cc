@@ -43,6 +43,9 @@ constexpr int kLoopTimeoutMs = 100;
 constexpr auto kDisconnectGrace = std::chrono::milliseconds(500);
 constexpr int kReconnectMinS = 1, kReconnectMaxS = 30;
 
+// A libmosquitto result as text (MOSQ_ERR_ERRNO: the errno it left).
+const char* ErrorText(int rc) { return rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc); }
+
 void InitLibraryOnce() {
   static std::once_flag once;
   std::call_once(once, [] { mosquitto_lib_init(); });
@@ -83,7 +86,7 @@ class MqttBus final : public MessageBus {
     const int rc = mosquitto_connect_async(mosq_, opts_.host.c_str(), opts_.port, opts_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
       spdlog::warn("mqtt {}:{}: connect: {}; retrying in the background", opts_.host, opts_.port,
-                   rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
+                   ErrorText(rc));
     }
     loop_ = std::thread([this] { NetworkLoop(); });
     std::unique_lock lk(mu_);
@@ -236,7 +239,7 @@ class MqttBus final : public MessageBus {
     for (;;) {
       const int rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
       const auto now = SteadyClock::now();
-      const bool up = SessionUp();
+      const bool up = session_up_;
       if (stopping_) {
         if (stop_deadline == SteadyClock::time_point{}) stop_deadline = now + kDisconnectGrace;
         // The library closes the socket once the DISCONNECT is out.
@@ -254,8 +257,7 @@ class MqttBus final : public MessageBus {
                      opts_.connect_timeout_ms, backoff_s);
         mosquitto_disconnect(mosq_);  // the reconnect below closes the pending socket
       } else if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST && rc != MOSQ_ERR_CONN_REFUSED) {
-        spdlog::warn("mqtt {}:{}: {}; retrying in {} s", opts_.host, opts_.port,
-                     rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc), backoff_s);
+        spdlog::warn("mqtt {}:{}: {}; retrying in {} s", opts_.host, opts_.port, ErrorText(rc), backoff_s);
       }
       std::unique_lock lk(stop_mu_);
       if (stop_cv_.wait_for(lk, std::chrono::seconds(backoff_s), [&] { return stopping_.load(); })) return;
@@ -265,15 +267,9 @@ class MqttBus final : public MessageBus {
       attempt_start = SteadyClock::now();
       const int rc2 = mosquitto_reconnect_async(mosq_);
       if (rc2 != MOSQ_ERR_SUCCESS) {
-        spdlog::debug("mqtt {}:{}: reconnect: {}", opts_.host, opts_.port,
-                      rc2 == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc2));
+        spdlog::debug("mqtt {}:{}: reconnect: {}", opts_.host, opts_.port, ErrorText(rc2));
       }
     }
-  }
-
-  bool SessionUp() {
-    std::lock_guard lk(mu_);
-    return session_up_;
   }
 
   MqttOptions opts_;
@@ -285,7 +281,9 @@ class MqttBus final : public MessageBus {
   std::mutex stop_mu_;
   std::atomic<bool> stopping_{false};  // set under stop_mu_ (stop_cv_'s predicate)
   std::condition_variable stop_cv_;
-  bool session_up_ = false;  // CONNACK received, not lost since; guarded by mu_
+  // CONNACK received, not lost since. Written under mu_ (ordered with Subscribe's check there);
+  // the network loop reads it without the lock.
+  std::atomic<bool> session_up_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> connected_{false};
   std::atomic<int> pending_subacks_{0};
